@@ -1,0 +1,43 @@
+"""The ``costspan`` command: one entry point, each area contributing its subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+
+def _version() -> str:
+    try:
+        return version("costspan")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from costspan.pricing import cli as pricing_cli
+
+    parser = argparse.ArgumentParser(
+        prog="costspan",
+        description="OpenTelemetry-native AI cost observability: where is our AI money going, and why?",
+    )
+    parser.add_argument("--version", action="version", version=f"costspan {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    pricing_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "pricing":
+        from costspan.pricing import cli as pricing_cli
+
+        return pricing_cli.run(args)
+    parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,450 @@
+"""``costspan pricing``: quote, lookup, list and import, on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._catalog import Catalog, CatalogError, TieredPrice, dump_catalog
+from ._defaults import PRIMARY_SOURCE, imported_catalog_dir, installed_catalogs, load_engine
+from ._engine import PricingEngine
+from ._overrides import OverrideError
+from ._result import decimal_str
+from ._usage import FIELD_TO_USAGE_KEY, Usage
+
+# Fields a quote request may carry besides usage counts.
+_REQUEST_FIELDS = {"id", "provider", "model", "timestamp", "service_tier", "provider_cost"}
+
+
+def register(subparsers: Any) -> None:
+    pricing = subparsers.add_parser(
+        "pricing",
+        help="price calls, look up and list prices, import price catalogs",
+        description="Exact, cache-, tier- and date-aware LLM prices.",
+    )
+    commands = pricing.add_subparsers(dest="pricing_command", required=True, metavar="COMMAND")
+
+    quote = commands.add_parser(
+        "quote",
+        help="price one call from flags, or JSON lines on stdin",
+        description=(
+            "Price one call from flags, or with no --model one call per JSON line on stdin "
+            "(fields: provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
+            "cache_write_1h_tokens, reasoning_tokens, timestamp, service_tier, provider_cost, id, and any "
+            "other usage key of the catalog such as web_searches or input_audio_tokens). "
+            "input_tokens includes cache reads and writes; output_tokens includes reasoning. Prints JSON."
+        ),
+    )
+    quote.add_argument("--model", help="model reference as the application reported it")
+    quote.add_argument(
+        "--provider", help="provider id or name (openai, anthropic, gcp.gemini, aws.bedrock ...)"
+    )
+    for field in FIELD_TO_USAGE_KEY:
+        quote.add_argument(f"--{field.replace('_', '-')}", dest=field, type=int, metavar="N")
+    quote.add_argument(
+        "--usage",
+        action="append",
+        default=[],
+        metavar="KEY=N",
+        help="another usage count by its catalog key, e.g. web_searches=2 or input_audio_tokens=300",
+    )
+    quote.add_argument("--timestamp", help="when the call was made, ISO 8601 (default: now)")
+    quote.add_argument(
+        "--service-tier", help="tier the response reported: batch, flex, priority, default ..."
+    )
+    quote.add_argument(
+        "--provider-cost", help="cost the provider reported, in USD (wins over the local price)"
+    )
+    _add_engine_options(quote)
+    quote.set_defaults(handler=_quote)
+
+    lookup = commands.add_parser("lookup", help="which prices apply to a model, and why")
+    lookup.add_argument("model")
+    lookup.add_argument("--provider")
+    lookup.add_argument("--at", help="date or timestamp (default: now)")
+    lookup.add_argument("--json", action="store_true", help="print JSON")
+    _add_engine_options(lookup)
+    lookup.set_defaults(handler=_lookup)
+
+    listing = commands.add_parser("list", help="models and the prices in force")
+    listing.add_argument("--provider", help="only this provider (id or name)")
+    listing.add_argument("--at", help="date or timestamp (default: now)")
+    listing.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _add_engine_options(listing)
+    listing.set_defaults(handler=_list)
+
+    imports = commands.add_parser(
+        "import",
+        help="import a price catalog: 'genai-prices' (the installed package), a genai-prices data.json, "
+        "or a LiteLLM model_prices_and_context_window.json",
+    )
+    imports.add_argument("source")
+    imports.add_argument("--output", help="catalog file to write (default: <data dir>/pricing/<source>.json)")
+    imports.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
+    imports.set_defaults(handler=_import)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="data directory holding imported catalogs (default: ./costspan-data)"
+    )
+    parser.add_argument("--overrides", help="YAML price overrides (default: $COSTSPAN_PRICING_OVERRIDES)")
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        metavar="FILE",
+        help="price with these catalog files instead of the installed ones (repeatable, first wins)",
+    )
+
+
+class UsageError(ValueError):
+    """A request the user must correct; printed without a traceback."""
+
+
+def _engine(args: argparse.Namespace) -> PricingEngine:
+    catalogs = [Catalog.load(path) for path in args.catalog] if args.catalog else None
+    return load_engine(args.data_dir, overrides=args.overrides, catalogs=catalogs)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return int(args.handler(args))
+    except (UsageError, CatalogError, OverrideError, OSError) as exc:
+        print(f"costspan pricing: {exc}", file=sys.stderr)
+        return 2
+
+
+# -- quote ------------------------------------------------------------------------------------------------
+
+
+def _quote(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    if args.model is None:
+        return _quote_lines(engine, sys.stdin, sys.stdout)
+    request: dict[str, Any] = {
+        "model": args.model,
+        "provider": args.provider,
+        "timestamp": args.timestamp,
+        "service_tier": args.service_tier,
+        "provider_cost": args.provider_cost,
+    }
+    for field in FIELD_TO_USAGE_KEY:
+        request[field] = getattr(args, field)
+    for item in args.usage:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--usage takes KEY=N; got {item!r}")
+        request[key.strip()] = _number(value.strip(), key)
+    known = set(engine.catalogs[0].units.by_usage_key) | set(FIELD_TO_USAGE_KEY) | _REQUEST_FIELDS
+    print(json.dumps(quote_one(engine, request, known), indent=2))
+    return 0
+
+
+def _quote_lines(engine: PricingEngine, lines: TextIO, out: TextIO) -> int:
+    known = set(engine.catalogs[0].units.by_usage_key) | set(FIELD_TO_USAGE_KEY) | _REQUEST_FIELDS
+    failed = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line, parse_float=Decimal)
+            if not isinstance(request, dict):
+                raise UsageError("each line is a JSON object")
+            answer = quote_one(engine, request, known)
+        except (UsageError, json.JSONDecodeError) as exc:
+            failed += 1
+            answer = {"line": number, "error": str(exc)}
+        out.write(json.dumps(answer) + "\n")
+    return 1 if failed else 0
+
+
+def quote_one(engine: PricingEngine, request: Mapping[str, Any], known: set[str]) -> dict[str, Any]:
+    unknown = sorted(set(request) - known)
+    if unknown:
+        raise UsageError(
+            f"unknown field(s) {', '.join(unknown)}; usage fields are "
+            f"{', '.join(FIELD_TO_USAGE_KEY)} or a catalog usage key (see 'costspan pricing lookup')"
+        )
+    usage = Usage.from_mapping({k: v for k, v in request.items() if k not in _REQUEST_FIELDS})
+    result = engine.price(
+        request.get("model"),
+        usage,
+        provider=request.get("provider"),
+        timestamp=_timestamp(request.get("timestamp")),
+        service_tier=request.get("service_tier"),
+        provider_cost=request.get("provider_cost"),
+    )
+    answer = result.to_dict()
+    if request.get("id") is not None:
+        answer = {"id": request["id"], **answer}
+    return answer
+
+
+def _number(text: str, key: str) -> int | Decimal:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise UsageError(f"{key}: not a number: {text!r}") from None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"timestamp is an ISO 8601 string; got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"timestamp is not ISO 8601: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _at(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    if len(value) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(value), time(12), tzinfo=UTC)
+        except ValueError:
+            raise UsageError(f"--at is a date (YYYY-MM-DD) or an ISO 8601 timestamp; got {value!r}") from None
+    stamp = _timestamp(value)
+    assert stamp is not None
+    return stamp
+
+
+# -- lookup -----------------------------------------------------------------------------------------------
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    at = _at(args.at)
+    resolution = engine.resolve(args.model, args.provider)
+    if resolution is None:
+        reason = engine.unresolved_reason(args.model, args.provider)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "model": args.model,
+                        "provider": args.provider,
+                        "status": "unknown_model",
+                        "detail": reason,
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            print(f"{args.model}: unknown model ({reason})")
+        return 1
+    model = resolution.model
+    in_force = model.price_set_at(at)
+    info: dict[str, Any] = {
+        "query": {"model": args.model, "provider": args.provider, "at": at.isoformat()},
+        "catalog": resolution.catalog.version
+        + (f" ({resolution.catalog.path})" if resolution.catalog.path else ""),
+        "provider": resolution.provider.id,
+        "priced_from": resolution.owner.id,
+        "model": model.id,
+        "name": model.name,
+        "origin": model.origin,
+        "estimated": resolution.estimated,
+        "resolution": list(resolution.steps) or ["matched as given"],
+        "context_window": model.context_window,
+        "prices_in_force": {
+            "since": in_force.when.describe() if in_force.when else "always",
+            "prices": _prices_json(in_force.prices),
+        },
+        "history": [
+            {"when": p.when.describe() if p.when else "always", "prices": _prices_json(p.prices)}
+            for p in model.prices
+        ],
+        "variants": [
+            {
+                "context": dict(v.context),
+                "when": v.when.describe() if v.when else "always",
+                "prices": _prices_json(v.prices),
+            }
+            for v in model.variants
+        ],
+        "price_comments": model.price_comments,
+        "pricing_urls": list(resolution.owner.pricing_urls),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    out = sys.stdout
+    out.write(f"{args.model}" + (f" at {args.provider}" if args.provider else "") + f" on {at.date()}\n")
+    out.write(f"  model      {model.id}" + (f" ({model.name})" if model.name else "") + "\n")
+    out.write(f"  provider   {resolution.provider.id}")
+    out.write(f" (prices of {resolution.owner.id})\n" if resolution.via_fallback else "\n")
+    out.write(f"  catalog    {info['catalog']}\n")
+    if model.origin:
+        out.write(f"  override   {model.origin}\n")
+    for step in info["resolution"]:
+        out.write(f"  resolved   {step}\n")
+    if resolution.estimated:
+        out.write("  status     estimated (priced as a related model)\n")
+    out.write(f"  in force   {info['prices_in_force']['since']}\n")
+    for key, value in info["prices_in_force"]["prices"].items():
+        out.write(f"    {key:28} {_price_text(value)}\n")
+    if len(model.prices) > 1:
+        out.write("  history\n")
+        for period in info["history"]:
+            out.write(
+                f"    {period['when']:20} "
+                + ", ".join(f"{k}={_price_text(v)}" for k, v in period["prices"].items())
+                + "\n"
+            )
+    for variant in info["variants"]:
+        label = ",".join(f"{k}={v}" for k, v in variant["context"].items())
+        out.write(
+            f"  variant    {label} ({variant['when']}): "
+            + ", ".join(f"{k}={_price_text(v)}" for k, v in variant["prices"].items())
+            + "\n"
+        )
+    if model.price_comments:
+        out.write(f"  comments   {model.price_comments}\n")
+    for url in info["pricing_urls"]:
+        out.write(f"  source     {url}\n")
+    return 0
+
+
+def _prices_json(prices: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, price in prices.items():
+        if isinstance(price, TieredPrice):
+            out[key] = {
+                "base": decimal_str(price.base),
+                "tiers": [[start, decimal_str(rate)] for start, rate in price.tiers],
+            }
+        else:
+            out[key] = decimal_str(price)
+    return out
+
+
+def _price_text(value: Any) -> str:
+    if isinstance(value, dict):
+        tiers = ", ".join(f"{rate} above {start:,} input tokens" for start, rate in value["tiers"])
+        return f"{value['base']} ({tiers})"
+    return str(value)
+
+
+# -- list -------------------------------------------------------------------------------------------------
+
+_LIST_COLUMNS = (
+    "provider",
+    "model",
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "since",
+    "other_prices",
+)
+
+
+def _list(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    at = _at(args.at)
+    rows = list(_list_rows(engine, args.provider, at))
+    if args.provider and not rows:
+        raise UsageError(f"no provider {args.provider!r} in the catalogs")
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=_LIST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        _print_table(rows)
+    return 0
+
+
+def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Iterable[dict[str, Any]]:
+    for catalog in engine.layers:
+        if provider:
+            found = catalog.provider(engine.rules.provider_aliases.get(provider.lower(), provider))
+            providers = [found] if found is not None else []
+        else:
+            providers = catalog.providers
+        for prov in providers:
+            for model in prov.models:
+                price_set = model.price_set_at(at)
+                prices = _prices_json(price_set.prices)
+                main = {k: _price_text(prices.pop(k)) if k in prices else "" for k in _LIST_COLUMNS[2:6]}
+                yield {
+                    "provider": prov.id,
+                    "model": model.id,
+                    **main,
+                    "since": price_set.when.describe() if price_set.when else "",
+                    "other_prices": " ".join(f"{k}={_price_text(v)}" for k, v in prices.items()),
+                }
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    widths = {c: min(48, max(len(c), *(len(str(r[c])) for r in rows))) for c in _LIST_COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c])[:48].ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
+
+
+# -- import -----------------------------------------------------------------------------------------------
+
+
+def _import(args: argparse.Namespace) -> int:
+    from .importers import genai_prices, litellm
+
+    report = ""
+    if args.source == PRIMARY_SOURCE:
+        doc = genai_prices.import_installed()
+    else:
+        path = Path(args.source)
+        if not path.is_file():
+            raise UsageError(f"{args.source}: no such file (a source is 'genai-prices' or a JSON file)")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}: not JSON: {exc}") from exc
+        if genai_prices.looks_like_genai_prices(raw):
+            doc = genai_prices.import_file(path)
+        elif litellm.looks_like_litellm(raw):
+            doc, summary = litellm.import_file_with_report(path)
+            report = _litellm_report(summary)
+        else:
+            raise UsageError(
+                f"{path}: neither a genai-prices data file (a list of providers) nor a LiteLLM price file "
+                "(an object of models with litellm_provider)"
+            )
+    catalog = Catalog.from_json(doc)  # validate before writing anything
+    output = (
+        Path(args.output) if args.output else imported_catalog_dir(args.data_dir) / f"{doc['source']}.json"
+    )
+    dump_catalog(doc, output)
+    print(
+        f"imported {catalog.source} {catalog.source_version}: {len(catalog.providers)} providers, "
+        f"{catalog.model_count} models -> {output}"
+    )
+    if report:
+        print(report)
+    if not args.output:
+        stack = installed_catalogs(args.data_dir)
+        print("pricing now uses: " + " + ".join(c.version for c in stack))
+    return 0
+
+
+def _litellm_report(summary: Any) -> str:
+    skipped = ", ".join(f"{k} ({n})" for k, n in summary.skipped_fields.most_common(8))
+    text = f"skipped {summary.skipped_entries} entries without prices"
+    return text + (f"; fields not mapped: {skipped}" if skipped else "")

@@ -1,0 +1,1 @@
+"""Importers: other price sources converted into costspan's catalog schema."""
