@@ -1,1 +1,1 @@
-"""x"""
+"""costspan.exporters: where priced calls go (Parquet and DuckDB, Prometheus, OTLP forward)."""

@@ -1,1 +1,1 @@
-"""x"""
+"""costspan.instrumentation: in-process auto-instrumentation of LLM calls and the attribution API."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _BUCKET_INDEX = {bucket: i for i, bucket in enumerate(BUCKETS)}
 _CACHE_LIMIT = 100_000  # entries per cache; cleared when full so hostile model names cannot grow memory
 _ZERO = Decimal(0)
+_APPORTION_QUANTUM = Decimal("1e-18")
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,12 +446,19 @@ class PricingEngine:
         result.local_cost_usd = result.cost_usd
         result.cost_usd = cost
         result.source = R.SOURCE_PROVIDER
-        if result.local_cost_usd is not None and result.breakdown is not None and result.local_cost_usd:
-            # keep the proportions of the local breakdown, scaled to the billed total
-            scale = cost / result.local_cost_usd
-            result.breakdown = {k: v * scale for k, v in result.breakdown.items()}
+        if result.local_cost_usd and result.breakdown is not None:
+            result.breakdown = _apportion(cost, result.breakdown, result.local_cost_usd)
         else:
             result.breakdown = {**dict.fromkeys(BUCKETS, _ZERO), "other": cost}
+
+
+def _apportion(total: Decimal, breakdown: dict[str, Decimal], local_total: Decimal) -> dict[str, Decimal]:
+    """Split a billed total in the proportions of the local breakdown, summing to the total exactly."""
+    scale = total / local_total
+    shares = {k: (v * scale).quantize(_APPORTION_QUANTUM) for k, v in breakdown.items()}
+    largest = max(shares, key=lambda k: shares[k])
+    shares[largest] += total - sum(shares.values(), _ZERO)
+    return shares
 
 
 def _ref_forms(model_ref: str) -> tuple[str, ...]:
@@ -528,8 +536,11 @@ def _evaluate(lines: tuple[_Line, ...], usage: Usage) -> list[Decimal] | str:
         else:
             value = other.get(line.usage_key) if other else None
         if value is None:
-            value = 0
-        elif type(value) is float:
+            # Not reported: the unit holds just its reported parts (a transcription that reports only
+            # input_audio_seconds has that many audio_seconds), so its own leaf is zero.
+            leaves.append(0)
+            continue
+        if type(value) is float:
             value = Decimal(repr(value))
         leaf = value
         for j in line.parts:

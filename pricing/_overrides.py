@@ -178,7 +178,15 @@ def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Decimal | float:
         return float(loader.construct_yaml_float(node))
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise OverrideError(f"{loader.name}:{node.start_mark.line + 1}: not a valid date: {exc}") from exc
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 

@@ -94,6 +94,26 @@ def problem_with(usage: Usage, token_limit: int = DEFAULT_TOKEN_LIMIT) -> str | 
             if not integral and type(value) is float and math.isfinite(value) and value >= 0:
                 continue
             return _describe_bad_count(name, value, token_limit, integral=integral)
+    return _inconsistent_parts(usage)
+
+
+# (part, whole): the canonical arithmetic says each part is counted inside its whole.
+_PARTS = (
+    (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
+    (("cache_write_1h_tokens",), "cache_write_tokens"),
+    (("reasoning_tokens",), "output_tokens"),
+)
+
+
+def _inconsistent_parts(usage: Usage) -> str | None:
+    for parts, whole in _PARTS:
+        total = getattr(usage, whole)
+        if total is None:
+            continue
+        reported = [(p, getattr(usage, p)) for p in parts if getattr(usage, p)]
+        if sum(v for _, v in reported) > total:
+            names = " + ".join(f"{p} ({v})" for p, v in reported)
+            return f"inconsistent usage: {names} is more than {whole} ({total}); {whole} must include them"
     return None
 
 

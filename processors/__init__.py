@@ -1,1 +1,1 @@
-"""x"""
+"""costspan.processors: the collector's processor chain, one module per processor."""

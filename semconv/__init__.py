@@ -1,1 +1,1 @@
-"""x"""
+"""costspan.semconv: GenAI attribute names of every instrumentation dialect, and the canonical call record."""

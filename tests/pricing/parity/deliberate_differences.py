@@ -34,8 +34,8 @@ DELIBERATE_DIFFERENCES = (
     DeliberateDifference(
         name="Claude one-hour cache writes",
         reason=(
-            "A Claude model (Anthropic, Bedrock, Vertex AI) whose catalog entry has a cache-write price but no "
-            "one-hour cache-write price. genai-prices charges one-hour writes at the five-minute rate "
+            "A Claude model (Anthropic, Bedrock, Vertex AI) whose catalog entry has a cache-write price "
+            "but no one-hour cache-write price. genai-prices charges one-hour writes at the five-minute rate "
             "(1.25x input); Anthropic's published rate is 2x input, which costspan applies."
         ),
         applies=lambda result: any(rule.startswith("1h cache write") for rule in result.rules),

@@ -73,7 +73,11 @@ def _dates(model: types.ModelInfo) -> list[datetime]:
     """Timestamps around every dated change of the model's prices and variants."""
     starts: set[date] = set()
     if isinstance(model.prices, list):
-        starts |= {p.constraint.start_date for p in model.prices if isinstance(p.constraint, types.StartDateConstraint)}
+        starts |= {
+            p.constraint.start_date
+            for p in model.prices
+            if isinstance(p.constraint, types.StartDateConstraint)
+        }
     for variant in model.price_variants or ():
         if isinstance(variant.constraint, types.StartDateConstraint):
             starts.add(variant.constraint.start_date)
@@ -81,7 +85,9 @@ def _dates(model: types.ModelInfo) -> list[datetime]:
     for start in sorted(starts):
         day = datetime(start.year, start.month, start.day, tzinfo=UTC)
         stamps += [day - timedelta(seconds=1), day]
-    if any(isinstance(getattr(p, "constraint", None), types.TimeOfDateConstraint) for p in _price_list(model)):
+    if any(
+        isinstance(getattr(p, "constraint", None), types.TimeOfDateConstraint) for p in _price_list(model)
+    ):
         stamps += [datetime(2025, 9, 1, 3, tzinfo=UTC), datetime(2025, 9, 1, 17, tzinfo=UTC)]
     return stamps
 
@@ -120,7 +126,9 @@ def _usage(rng: random.Random, prices: Any) -> dict[str, int]:
     usage: dict[str, int] = {}
     input_tokens = int(rng.lognormvariate(8.5, 1.3)) + 1
     if any(isinstance(getattr(prices, k, None), types.TieredPrices) for k in keys) and rng.random() < 0.5:
-        tiers = [t.start for k in keys if isinstance(v := getattr(prices, k), types.TieredPrices) for t in v.tiers]
+        tiers = [
+            t.start for k in keys if isinstance(v := getattr(prices, k), types.TieredPrices) for t in v.tiers
+        ]
         input_tokens = max(tiers) + rng.randint(1, 50_000)
     usage["input_tokens"] = input_tokens
     if "output_mtok" in keys or rng.random() < 0.3:
@@ -142,7 +150,11 @@ def _usage(rng: random.Random, prices: Any) -> dict[str, int]:
         if usage_key in TOKEN_KEYS:
             parent = "output_tokens" if usage_key.startswith("output") else "input_tokens"
             room = usage.get(parent, 0) - sum(
-                v for k, v in usage.items() if k != parent and k.startswith(parent.split("_")[0]) and "tokens" in k
+                v
+                for k, v in usage.items()
+                if k != parent
+                and k.startswith(parent.split("_")[0])
+                and "tokens" in k
                 and k not in ("cache_write_1h_tokens",)
             )
             if usage_key.startswith("cache_"):
@@ -194,18 +206,25 @@ def main() -> None:
                 usage = _usage(rng, prices)
                 ref = name if rng.random() < 0.8 else name.upper()
                 try:
-                    calc_price(Usage(**usage), ref, provider_id=provider.id, genai_request_timestamp=stamp,
-                               price_context=_genai_context(tier))
+                    calc_price(
+                        Usage(**usage),
+                        ref,
+                        provider_id=provider.id,
+                        genai_request_timestamp=stamp,
+                        price_context=_genai_context(tier),
+                    )
                 except (LookupError, ValueError):
                     continue
-                cases.append({
-                    "id": f"{provider.id}/{model.id}/{i}",
-                    "provider": provider.id,
-                    "model": ref,
-                    "timestamp": stamp.isoformat(),
-                    "service_tier": tier,
-                    "usage": usage,
-                })
+                cases.append(
+                    {
+                        "id": f"{provider.id}/{model.id}/{i}",
+                        "provider": provider.id,
+                        "model": ref,
+                        "timestamp": stamp.isoformat(),
+                        "service_tier": tier,
+                        "usage": usage,
+                    }
+                )
     with OUT.open("w", encoding="utf-8") as fh:
         for case in cases:
             fh.write(json.dumps(case, sort_keys=True) + "\n")

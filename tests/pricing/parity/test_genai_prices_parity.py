@@ -59,8 +59,16 @@ def test_corpus_covers_every_provider_and_feature():
     assert len(CASES) >= 500
     assert {c["provider"] for c in CASES} == {p.id for p in providers}
     usage_keys = Counter(k for c in CASES for k in c["usage"])
-    for key in ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_reasoning_tokens",
-                "input_audio_tokens", "web_searches", "input_characters", "audio_seconds"):
+    for key in (
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_reasoning_tokens",
+        "input_audio_tokens",
+        "web_searches",
+        "input_characters",
+        "audio_seconds",
+    ):
         assert usage_keys[key] >= 3, key
     tiers = Counter(c["service_tier"] for c in CASES)
     for tier in ("batch", "flex", "priority"):
