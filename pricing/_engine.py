@@ -56,16 +56,22 @@ class _Line:
     usage_key: str
     field: str | None  # Usage attribute holding the count, or None for a key of ``Usage.other``
     per: int
-    price: Price
-    rate: Decimal | None  # price per single unit when ``per`` is a power of ten (exact), else None
+    prices: tuple[Decimal, ...]  # the price at each tier level (one level when the price is flat)
+    rates: tuple[Decimal, ...] | None  # the same per single unit, when ``per`` is a power of ten
     bucket: int
     parts: tuple[int, ...]  # indices of earlier lines that are parts of this unit
     per_request: bool
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class _Lines:
     lines: tuple[_Line, ...]
+    tier_starts: tuple[int, ...]  # ascending input-token thresholds of the tiered prices
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    lines: _Lines
     notes: tuple[str, ...]
     price_start: str | None
     prices: Mapping[str, Price]
@@ -123,7 +129,7 @@ class PricingEngine:
         self._resolutions: dict[tuple[str | None, str], Resolution | str] = {}
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._context_cache: dict[str | None, tuple[tuple[str, str], ...]] = {}
-        self._chargeback_lines: dict[str, tuple[_Line, ...]] = {}
+        self._chargeback_lines: dict[str, _Lines] = {}
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -359,7 +365,7 @@ class PricingEngine:
                 detail=outcome,
             )
         amounts = outcome
-        rules = (*found.steps, *plan.notes)
+        rules = found.steps + plan.notes if found.steps else plan.notes
         if plan.cache_1h_note is not None and usage.cache_write_1h_tokens:
             rules = (*rules, plan.cache_1h_note)
         if self.overrides is not None:
@@ -372,7 +378,7 @@ class PricingEngine:
             source=R.SOURCE_LOCAL,
             provider=found.provider.id,
             model=found.model.id,
-            breakdown=dict(zip(BUCKETS, amounts, strict=True)),
+            breakdown=dict(zip(BUCKETS, amounts)),  # noqa: B905 - both have six entries by construction
             rules=rules,
             catalog_version=version,
             price_start=plan.price_start,
@@ -489,15 +495,24 @@ def _scaled(price: Price, factor: Decimal) -> Price:
     return price * factor
 
 
-def _compile_lines(prices: Mapping[str, Price], units: UnitRegistry) -> tuple[_Line, ...]:
+def _compile_lines(prices: Mapping[str, Price], units: UnitRegistry) -> _Lines:
     priced = [units.by_price_key[key] for key in prices]
     # Most specific first, so every unit's parts are evaluated before it.
     priced.sort(key=lambda unit: (-len(unit.dimensions), unit.usage_key))
+    # Every threshold any tiered price has: level k means input_tokens is above the k-th threshold.
+    tier_starts = tuple(
+        sorted(
+            {start for price in prices.values() if isinstance(price, TieredPrice) for start, _ in price.tiers}
+        )
+    )
     lines: list[_Line] = []
     for i, unit in enumerate(priced):
         price = prices[unit.price_key]
+        by_level = tuple(
+            price.rate_for(start + 1) if isinstance(price, TieredPrice) else price
+            for start in (-1, *tier_starts)
+        )
         exponent = _pow10_exponent(unit.per)
-        rate = price.scaleb(-exponent) if exponent is not None and isinstance(price, Decimal) else None
         per_request = unit.usage_key == "requests"
         parts = (
             ()
@@ -513,18 +528,20 @@ def _compile_lines(prices: Mapping[str, Price], units: UnitRegistry) -> tuple[_L
                 usage_key=unit.usage_key,
                 field=USAGE_KEY_TO_FIELD.get(unit.usage_key),
                 per=unit.per,
-                price=price,
-                rate=rate,
+                prices=by_level,
+                # price per single unit, exact when ``per`` is a power of ten (scaleb only moves the point)
+                rates=tuple(p.scaleb(-exponent) for p in by_level) if exponent is not None else None,
                 bucket=_BUCKET_INDEX[unit.bucket],
                 parts=parts,
                 per_request=per_request,
             )
         )
-    return tuple(lines)
+    return _Lines(tuple(lines), tier_starts)
 
 
-def _evaluate(lines: tuple[_Line, ...], usage: Usage) -> list[Decimal] | str:
+def _evaluate(compiled: _Lines, usage: Usage) -> list[Decimal] | str:
     """Amounts per bucket, or why the counts are inconsistent."""
+    lines = compiled.lines
     other = usage.other
     leaves: list[Any] = []
     for line in lines:
@@ -548,19 +565,20 @@ def _evaluate(lines: tuple[_Line, ...], usage: Usage) -> list[Decimal] | str:
         if leaf < 0:
             return _inconsistency(line, lines, leaves, value)
         leaves.append(leaf)
+    level = 0
+    if compiled.tier_starts:
+        total_input = usage.input_tokens or 0
+        for start in compiled.tier_starts:
+            if total_input > start:
+                level += 1
     amounts = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
-    total_input = usage.input_tokens or 0
-    for line, leaf in zip(lines, leaves, strict=True):
-        if not leaf:
-            continue
-        price = line.price
-        if line.rate is not None:
-            amount = line.rate * leaf
-        elif isinstance(price, TieredPrice):
-            amount = price.rate_for(total_input) * leaf / line.per
-        else:
-            amount = price * leaf / line.per
-        amounts[line.bucket] += amount
+    for line, leaf in zip(lines, leaves):  # noqa: B905 - one leaf per line by construction
+        if leaf:
+            rates = line.rates
+            if rates is not None:
+                amounts[line.bucket] += rates[level] * leaf
+            else:
+                amounts[line.bucket] += line.prices[level] * leaf / line.per
     return amounts
 
 
@@ -572,9 +590,9 @@ def _inconsistency(line: _Line, lines: tuple[_Line, ...], leaves: list[Any], val
     )
 
 
-def _unpriced_keys(other: Mapping[str, Any], lines: tuple[_Line, ...], units: UnitRegistry) -> list[str]:
+def _unpriced_keys(other: Mapping[str, Any], compiled: _Lines, units: UnitRegistry) -> list[str]:
     """Reported usage keys that no priced unit counts (neither priced itself nor part of a priced unit)."""
-    priced = [units.by_usage_key[line.usage_key] for line in lines]
+    priced = [units.by_usage_key[line.usage_key] for line in compiled.lines]
     out = []
     for key, value in other.items():
         if not value:

@@ -13,6 +13,7 @@ an exception.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -77,13 +78,16 @@ class Usage:
         return out
 
 
+_named_counts = operator.attrgetter(*FIELD_TO_USAGE_KEY)
+
+
 def problem_with(usage: Usage, token_limit: int = DEFAULT_TOKEN_LIMIT) -> str | None:
     """Why these counts cannot be priced, or ``None`` when they can."""
-    for name in FIELD_TO_USAGE_KEY:
-        value = getattr(usage, name)
-        if value is None or (type(value) is int and 0 <= value <= token_limit):
-            continue
-        return _describe_bad_count(name, value, token_limit, integral=True)
+    values = _named_counts(usage)
+    for value in values:
+        if value is not None and not (type(value) is int and 0 <= value <= token_limit):
+            name = next(n for n, v in zip(FIELD_TO_USAGE_KEY, values, strict=True) if v is value)
+            return _describe_bad_count(name, value, token_limit, integral=True)
     if usage.other:
         for name, value in usage.other.items():
             if type(value) is int and 0 <= value <= token_limit:
@@ -94,37 +98,29 @@ def problem_with(usage: Usage, token_limit: int = DEFAULT_TOKEN_LIMIT) -> str | 
             if not integral and type(value) is float and math.isfinite(value) and value >= 0:
                 continue
             return _describe_bad_count(name, value, token_limit, integral=integral)
-    return _inconsistent_parts(usage)
-
-
-# (part, whole): the canonical arithmetic says each part is counted inside its whole.
-_PARTS = (
-    (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
-    (("cache_write_1h_tokens",), "cache_write_tokens"),
-    (("reasoning_tokens",), "output_tokens"),
-)
-
-
-def _inconsistent_parts(usage: Usage) -> str | None:
-    for parts, whole in _PARTS:
-        total = getattr(usage, whole)
-        if total is None:
-            continue
-        reported = [(p, getattr(usage, p)) for p in parts if getattr(usage, p)]
-        if sum(v for _, v in reported) > total:
-            names = " + ".join(f"{p} ({v})" for p, v in reported)
-            return f"inconsistent usage: {names} is more than {whole} ({total}); {whole} must include them"
+    # The canonical arithmetic: each part is counted inside its whole (an unreported whole is not checked).
+    input_tokens, output_tokens, cache_read, cache_write, cache_write_1h, reasoning = values
+    if input_tokens is not None and (cache_read or 0) + (cache_write or 0) > input_tokens:
+        return _inconsistent(
+            input_tokens, "input_tokens", cache_read_tokens=cache_read, cache_write_tokens=cache_write
+        )
+    if cache_write is not None and cache_write_1h and cache_write_1h > cache_write:
+        return _inconsistent(cache_write, "cache_write_tokens", cache_write_1h_tokens=cache_write_1h)
+    if output_tokens is not None and reasoning and reasoning > output_tokens:
+        return _inconsistent(output_tokens, "output_tokens", reasoning_tokens=reasoning)
     return None
+
+
+def _inconsistent(total: int, whole: str, **parts: int | None) -> str:
+    names = " + ".join(f"{p} ({v})" for p, v in parts.items() if v)
+    return f"inconsistent usage: {names} is more than {whole} ({total}); {whole} must include them"
 
 
 def _describe_bad_count(name: str, value: Any, token_limit: int, *, integral: bool) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         return f"{name} is not a number: {value!r}"
-    if (
-        (isinstance(value, float)
-        and not math.isfinite(value))
-        or (isinstance(value, Decimal)
-        and not value.is_finite())
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, Decimal) and not value.is_finite()
     ):
         return f"{name} is not finite: {value!r}"
     if value < 0:
