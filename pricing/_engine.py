@@ -291,12 +291,16 @@ class PricingEngine:
             batch = self.rules.batch_factors.get(resolution.owner.id)
             if batch is not None:
                 factor, source = batch
-                prices = {
-                    k: _scaled(p, factor) if units.by_price_key[k].dimensions.get("family") == "tokens" else p
-                    for k, p in prices.items()
-                }
+                prices = _scale_token_prices(prices, factor, units)
                 notes.append(f"batch x{factor} on token prices ({source})")
         rules = self.rules
+        deployment = ctx.get("deployment")
+        if deployment is not None:
+            factor = rules.deployment_factors.get(resolution.provider.id, {}).get(deployment)
+            if factor is not None:
+                prices = _scale_token_prices(prices, factor, units)
+                source = rules.deployment_sources[resolution.provider.id]
+                notes.append(f"{deployment} deployment x{factor} on token prices ({source})")
         if (
             "cache_write_mtok" in prices
             and "cache_write_1h_mtok" not in prices
@@ -487,6 +491,14 @@ def _normalize_compact_date(model_ref: str) -> str:
 
 
 _COMPACT_DATE = re.compile(r"(-)(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
+
+
+def _scale_token_prices(prices: dict[str, Price], factor: Decimal, units: UnitRegistry) -> dict[str, Price]:
+    """Scale token prices by a factor (a batch discount, a deployment premium); fees stay as they are."""
+    return {
+        key: _scaled(price, factor) if units.by_price_key[key].dimensions.get("family") == "tokens" else price
+        for key, price in prices.items()
+    }
 
 
 def _scaled(price: Price, factor: Decimal) -> Price:

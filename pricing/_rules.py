@@ -31,6 +31,8 @@ class Rules:
     cache_1h_model_contains: str
     cache_1h_input_multiplier: Decimal
     cache_1h_source: str
+    deployment_factors: dict[str, dict[str, Decimal]]
+    deployment_sources: dict[str, str]
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Rules:
@@ -52,6 +54,13 @@ class Rules:
             cache_1h_model_contains=doc["cache_write_1h"]["model_contains"],
             cache_1h_input_multiplier=Decimal(doc["cache_write_1h"]["input_multiplier"]),
             cache_1h_source=doc["cache_write_1h"]["source"],
+            deployment_factors={
+                provider: {kind: Decimal(f) for kind, f in rule["factors"].items()}
+                for provider, rule in doc["deployment_types"]["providers"].items()
+            },
+            deployment_sources={
+                provider: rule["source"] for provider, rule in doc["deployment_types"]["providers"].items()
+            },
         )
 
     def price_context(self, service_tier: str | None) -> dict[str, str]:

@@ -20,7 +20,7 @@ from ._result import decimal_str
 from ._usage import FIELD_TO_USAGE_KEY, Usage
 
 # Fields a quote request may carry besides usage counts.
-_REQUEST_FIELDS = {"id", "provider", "model", "timestamp", "service_tier", "provider_cost"}
+_REQUEST_FIELDS = {"id", "provider", "model", "timestamp", "service_tier", "deployment", "provider_cost"}
 
 
 def register(subparsers: Any) -> None:
@@ -37,8 +37,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Price one call from flags, or with no --model one call per JSON line on stdin "
             "(fields: provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-            "cache_write_1h_tokens, reasoning_tokens, timestamp, service_tier, provider_cost, id, and any "
-            "other usage key of the catalog such as web_searches or input_audio_tokens). "
+            "cache_write_1h_tokens, reasoning_tokens, timestamp, service_tier, deployment, provider_cost, "
+            "id, and any other usage key of the catalog such as web_searches or input_audio_tokens). "
             "input_tokens includes cache reads and writes; output_tokens includes reasoning. Prints JSON."
         ),
     )
@@ -58,6 +58,9 @@ def register(subparsers: Any) -> None:
     quote.add_argument("--timestamp", help="when the call was made, ISO 8601 (default: now)")
     quote.add_argument(
         "--service-tier", help="tier the response reported: batch, flex, priority, default ..."
+    )
+    quote.add_argument(
+        "--deployment", help="cloud deployment type priced above global rates: data_zone, regional (Azure)"
     )
     quote.add_argument(
         "--provider-cost", help="cost the provider reported, in USD (wins over the local price)"
@@ -133,6 +136,7 @@ def _quote(args: argparse.Namespace) -> int:
         "provider": args.provider,
         "timestamp": args.timestamp,
         "service_tier": args.service_tier,
+        "deployment": args.deployment,
         "provider_cost": args.provider_cost,
     }
     for field in FIELD_TO_USAGE_KEY:
@@ -179,6 +183,7 @@ def quote_one(engine: PricingEngine, request: Mapping[str, Any], known: set[str]
         provider=request.get("provider"),
         timestamp=_timestamp(request.get("timestamp")),
         service_tier=request.get("service_tier"),
+        context={"deployment": request["deployment"]} if request.get("deployment") else None,
         provider_cost=request.get("provider_cost"),
     )
     answer = result.to_dict()

@@ -422,3 +422,21 @@ def test_unpriced_units_are_reported(engine):
     r = price(engine, "gpt-4o-mini", "openai", input_tokens=10, output_images=2)
     assert r.status == PRICED
     assert r.warnings == ["reported but not priced for this model: output_images"]
+
+
+def test_azure_data_zone_deployments(engine):
+    # Azure Retail Prices API, Azure OpenAI meters: gpt-4o 2024-08-06 input $0.0025/1K Global,
+    # $0.00275/1K Data Zone.
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    glob = engine.price("gpt-4o", usage, provider="azure", timestamp=AUG_2025)
+    zone = engine.price(
+        "gpt-4o", usage, provider="azure", timestamp=AUG_2025, context={"deployment": "data_zone"}
+    )
+    assert glob.cost_usd == D("12.5")
+    assert zone.cost_usd == D("13.75")
+    assert any(rule.startswith("data_zone deployment x1.1") for rule in zone.rules)
+    # the deployment type means nothing to a provider without such pricing
+    direct = engine.price(
+        "gpt-4o", usage, provider="openai", timestamp=AUG_2025, context={"deployment": "data_zone"}
+    )
+    assert direct.cost_usd == D("12.5")
