@@ -1,0 +1,66 @@
+"""The distribution: one `costspan` package tree, a light default install, data files shipped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from importlib.metadata import requires
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = {"duckdb", "pyarrow", "fastapi", "uvicorn"}
+
+
+def _name(requirement: str) -> str:
+    return requirement.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+
+
+def test_default_install_is_light_and_collector_extra_is_not():
+    reqs = requires("costspan") or []
+    default = {_name(r) for r in reqs if "extra ==" not in r}
+    collector = {_name(r) for r in reqs if 'extra == "collector"' in r}
+    assert not default & HEAVY, default
+    assert collector >= HEAVY, collector
+    assert {"opentelemetry-api", "opentelemetry-sdk", "opentelemetry-instrumentation-httpx"} <= default
+
+
+def test_folders_import_as_costspan_subpackages_only():
+    import costspan.collector
+    import costspan.pricing
+
+    assert Path(costspan.pricing.__file__).parent == ROOT / "pricing"
+    assert Path(costspan.collector.__file__).parent == ROOT / "collector"
+    code = "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('pricing') is None else 1)"
+    assert subprocess.run([sys.executable, "-c", code], cwd="/").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        timeout=300,
+    )
+    (path,) = out.glob("costspan-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_wheel_holds_one_package_tree_with_its_data(wheel):
+    names = wheel.namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert tops == {"costspan"}
+    for required in (
+        "costspan/pricing/data/catalog.json",
+        "costspan/pricing/data/rules.json",
+        "costspan/pricing/_engine.py",
+        "costspan/collector/cli.py",
+        "costspan/instrumentation/__init__.py",
+    ):
+        assert required in names
+    assert not any(n.startswith("costspan/tests") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "costspan = costspan.collector.cli:main" in wheel.read(entry_points).decode()
