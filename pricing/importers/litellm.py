@@ -39,6 +39,7 @@ an entry with no usable price is skipped and counted.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -77,6 +78,10 @@ PROVIDER_IDS: dict[str, str] = {
     "perplexity": "perplexity",
     "cerebras": "cerebras",
     "openrouter": "openrouter",
+    "text-completion-openai": "openai",
+    "azure_text": "azure",
+    "fireworks_ai-embedding-models": "fireworks",
+    "codestral": "mistral",
 }
 
 # Display names, as the embedded (genai-prices) catalog spells them.
@@ -155,7 +160,11 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
         _Rule("output_audio_hours", multiplier=3600, modes=frozenset({"audio_speech"})),
     ),
     "output_cost_per_video_per_second": (_Rule("output_video_second"),),
-    "input_cost_per_image": (_Rule("input_image_each"),),
+    # An image-generation entry's per-image price is per generated image (LiteLLM writes it as input).
+    "input_cost_per_image": (
+        _Rule("output_image_each", modes=frozenset({"image_generation"})),
+        _Rule("input_image_each"),
+    ),
     "output_cost_per_image": (_Rule("output_image_each"),),
     "input_cost_per_request": (_Rule("requests_kcount", scale=3),),
     "input_cost_per_query": (
@@ -222,7 +231,7 @@ def import_file_with_report(
 
 def convert(raw: Mapping[str, Any], *, source_version: str) -> tuple[dict[str, Any], ImportReport]:
     """Convert parsed LiteLLM data (best parsed with ``parse_float=Decimal``) into a catalog document."""
-    units = catalog_units()
+    units = copy.deepcopy(catalog_units())  # the document is the caller's to change; the cache is not
     price_keys = {unit["price_key"] for unit in units.values()}
     report = ImportReport()
     providers: dict[str, _ProviderAcc] = {}
@@ -371,7 +380,8 @@ class _Prices:
         slot.names.append(name)
 
     def field_names(self) -> list[str]:
-        return [name for slot in self.slots.values() for name in slot.names]
+        """The fields behind every price that could be written (orphan tiers are reported already)."""
+        return [name for slot in self.slots.values() if slot.base is not None for name in slot.names]
 
     def price_set(self, tier: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {}

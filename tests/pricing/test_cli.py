@@ -196,7 +196,7 @@ def test_bad_input_files_are_clear_errors(tmp_path):
     assert out.returncode == 2
     assert (
         out.stderr.strip()
-        == f"costspan pricing: {bad_yaml}:3: input_mtok: a finite, non-negative number; got Decimal('-1')"
+        == f"costspan pricing: {bad_yaml}:3: input_mtok: a finite, non-negative number; got -1"
     )
     env_out = run(
         "pricing",

@@ -440,3 +440,21 @@ def test_azure_data_zone_deployments(engine):
         "gpt-4o", usage, provider="openai", timestamp=AUG_2025, context={"deployment": "data_zone"}
     )
     assert direct.cost_usd == D("12.5")
+
+
+def test_second_source_prices_per_image_and_what_the_first_lacks():
+    # LiteLLM's price file (fixture from litellm 1.109.1) as a second catalog: OpenAI's gpt-image-1 at low
+    # quality, 1024x1024, is $0.011 per image (https://openai.com/api/pricing).
+    from pathlib import Path
+
+    from costspan.pricing import Catalog
+    from costspan.pricing.importers.litellm import import_file
+
+    fixture = Path(__file__).with_name("fixtures") / "litellm_prices_sample.json"
+    engine = PricingEngine([embedded_catalog(), Catalog.from_json(import_file(fixture))])
+    image = engine.price("low/1024-x-1024/gpt-image-1", Usage(other={"output_images": 3}), provider="openai")
+    assert image.status == PRICED and image.cost_usd == D("0.033")
+    assert image.breakdown["output"] == D("0.033")
+    assert image.catalog_version.startswith("genai-prices@0.2.3/") and "+ litellm@" in image.catalog_version
+    # the primary catalog still wins where it knows the model
+    assert engine.price("gpt-4o", Usage(input_tokens=1_000_000), provider="openai").model == "gpt-4o"
