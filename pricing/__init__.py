@@ -14,8 +14,9 @@ cache reads and writes, output includes reasoning.
 
 from ._catalog import Catalog, CatalogError
 from ._defaults import data_dir, embedded_catalog, imported_catalog_dir, installed_catalogs, load_engine
-from ._engine import PricingEngine, Resolution
+from ._engine import PricingEngine
 from ._overrides import OverrideError, Overrides, load_overrides
+from ._resolve import Resolution
 from ._result import (
     ESTIMATED,
     INVALID_USAGE,

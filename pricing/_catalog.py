@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -122,15 +123,25 @@ class Model:
     price_comments: str | None = None
     origin: str | None = None  # where an override was written (file:line)
     is_match: Predicate = field(init=False, repr=False)
-    has_time_of_day: bool = field(init=False, repr=False)
+    # day ordinals on which a dated price or variant starts, and the daily windows (see ``period``)
+    change_days: tuple[int, ...] = field(init=False, repr=False)
+    daily_windows: tuple[Constraint, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.prices:
             raise CatalogError(f"model {self.id!r} has no prices")
         self.is_match = compile_clause(self.match)
-        self.has_time_of_day = any(p.when is not None and p.when.is_time_of_day for p in self.prices) or any(
-            v.when is not None and v.when.is_time_of_day for v in self.variants
-        )
+        constraints = [p.when for p in self.prices if p.when] + [v.when for v in self.variants if v.when]
+        self.change_days = tuple(sorted({c.start_date.toordinal() for c in constraints if c.start_date}))
+        self.daily_windows = tuple(c for c in constraints if c.is_time_of_day)
+
+    def period(self, at: datetime) -> int | tuple[int, tuple[bool, ...]]:
+        """A key that is equal for two instants exactly when the same prices and variants are in force:
+        the number of dated changes passed, and which daily windows are open."""
+        passed = bisect_right(self.change_days, at.toordinal())
+        if self.daily_windows:
+            return passed, tuple(window.active(at) for window in self.daily_windows)
+        return passed
 
     def price_set_at(self, at: datetime) -> PriceSet:
         """The price set in force at ``at``: the last one whose constraint holds, else the first."""

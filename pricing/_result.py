@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -38,19 +39,25 @@ class PriceResult:
     source: str | None = None
     provider: str | None = None  # the catalog provider id the call was priced under
     model: str | None = None  # the catalog model id
-    breakdown: dict[str, Decimal] | None = None  # bucket -> amount, buckets of BUCKETS
+    amounts: Sequence[Decimal] | None = None  # one amount per bucket of BUCKETS, in that order
     rules: tuple[str, ...] = ()  # what decided the price: resolution steps, variants, tiers, overrides
     catalog_version: str | None = None
     price_start: str | None = None  # date the price in force took effect, if dated
     local_cost_usd: Decimal | None = None  # costspan's own figure when the provider reported one
     chargeback_usd: Decimal | None = None
     detail: str | None = None  # why a result is not priced, or what to watch for
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
     currency: str = "USD"
 
     @property
     def priced(self) -> bool:
         return self.cost_usd is not None
+
+    @property
+    def breakdown(self) -> dict[str, Decimal] | None:
+        """Amounts by bucket name (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``,
+        ``other``); they sum to ``cost_usd`` exactly."""
+        return None if self.amounts is None else dict(zip(BUCKETS, self.amounts, strict=True))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,8 +68,8 @@ class PriceResult:
             "provider": self.provider,
             "model": self.model,
             "breakdown": (
-                {bucket: decimal_str(self.breakdown.get(bucket, ZERO)) for bucket in BUCKETS}
-                if self.breakdown is not None
+                {bucket: decimal_str(amount) for bucket, amount in zip(BUCKETS, self.amounts, strict=True)}
+                if self.amounts is not None
                 else None
             ),
             "rules": list(self.rules),

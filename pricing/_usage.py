@@ -61,15 +61,7 @@ class Usage:
         return cls(**named, other=other or None)
 
     def is_empty(self) -> bool:
-        return (
-            self.input_tokens is None
-            and self.output_tokens is None
-            and self.cache_read_tokens is None
-            and self.cache_write_tokens is None
-            and self.cache_write_1h_tokens is None
-            and self.reasoning_tokens is None
-            and not self.other
-        )
+        return named_counts(self) == NOTHING_NAMED and not self.other
 
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in FIELD_TO_USAGE_KEY if getattr(self, f) is not None}
@@ -78,18 +70,25 @@ class Usage:
         return out
 
 
-_named_counts = operator.attrgetter(*FIELD_TO_USAGE_KEY)
+named_counts = operator.attrgetter(*FIELD_TO_USAGE_KEY)  # the six named counts, as a tuple
+NOTHING_NAMED = (None,) * len(FIELD_TO_USAGE_KEY)
 
 
 def problem_with(usage: Usage, token_limit: int = DEFAULT_TOKEN_LIMIT) -> str | None:
     """Why these counts cannot be priced, or ``None`` when they can."""
-    values = _named_counts(usage)
+    return problem_with_counts(named_counts(usage), usage.other, token_limit)
+
+
+def problem_with_counts(
+    values: tuple[Any, ...], other: Mapping[str, Any] | None, token_limit: int = DEFAULT_TOKEN_LIMIT
+) -> str | None:
+    """:func:`problem_with` over counts already read: ``values`` from :data:`named_counts`."""
     for value in values:
         if value is not None and not (type(value) is int and 0 <= value <= token_limit):
             name = next(n for n, v in zip(FIELD_TO_USAGE_KEY, values, strict=True) if v is value)
             return _describe_bad_count(name, value, token_limit, integral=True)
-    if usage.other:
-        for name, value in usage.other.items():
+    if other:
+        for name, value in other.items():
             if type(value) is int and 0 <= value <= token_limit:
                 continue
             integral = name.endswith("_tokens")

@@ -421,7 +421,7 @@ def test_timestamps_in_other_zones_are_converted_to_utc(engine):
 def test_unpriced_units_are_reported(engine):
     r = price(engine, "gpt-4o-mini", "openai", input_tokens=10, output_images=2)
     assert r.status == PRICED
-    assert r.warnings == ["reported but not priced for this model: output_images"]
+    assert r.warnings == ("reported but not priced for this model: output_images",)
 
 
 def test_azure_data_zone_deployments(engine):
