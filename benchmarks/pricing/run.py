@@ -19,11 +19,10 @@ run already takes more than ~15 s, in which case that single run counts. Times a
 (``time.perf_counter``) in this one process, so the ratio matters more than absolute figures. Each timed
 loop keeps only the Decimal cost of every call, as a collector exporting the figure would.
 
-costspan caches model resolutions and compiled price plans (per model, date and tier). Its first full run
-fills them for the ~25,000 model/date/tier combinations of a workload spread over 22 months; the later
-runs show the steady state of a long-running collector, which sees one date at a time. The per-run
-figures are printed beside the best. Because every run repeats the same timestamps, calls to models priced
-by time of day (DeepSeek) also hit the plan cache in later runs, which live traffic would not.
+costspan caches model resolutions and compiled price plans (per model, price period and tier, where a
+period is the span between two dated price changes, or a daily window for time-of-day prices). The first
+run fills them; later runs show the steady state of a long-running collector. The per-run figures are
+printed beside the best.
 
 How to read the output. ``calls/s`` and ``us/call`` are throughput and mean latency per call; ``ratio``
 is costspan calls/s divided by genai-prices calls/s (the project's goal is at least 20x). ``total`` is
