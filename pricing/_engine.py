@@ -16,7 +16,15 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from ._catalog import Catalog, PriceSet, prices_from_json
-from ._plan import CompiledPrices, PricePlan, build_plan, compile_prices, evaluate, unpriced_keys
+from ._plan import (
+    CompiledPrices,
+    PricePlan,
+    build_plan,
+    compile_prices,
+    evaluate,
+    evaluate_named,
+    unpriced_keys,
+)
 from ._resolve import Resolution, Resolver
 from ._result import (
     ESTIMATED,
@@ -144,7 +152,10 @@ class PricingEngine:
         plan = self._plan(found, at, service_tier, context)
         if found.minimum_seconds is not None and other:
             other = _billed_seconds(found, other)
-        outcome = evaluate(plan.compiled if other else plan.named_only, named, other)
+        compiled = plan.compiled if other else plan.named_only
+        outcome = None if compiled.named_units is None else evaluate_named(compiled, named)
+        if outcome is None:
+            outcome = evaluate(compiled, named, other)
         if isinstance(outcome, str):
             return PriceResult(
                 INVALID_USAGE, provider=found.provider.id, model=found.model.id, catalog_version=version,
