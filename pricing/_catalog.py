@@ -81,12 +81,6 @@ class Constraint:
     def is_time_of_day(self) -> bool:
         return self.start_date is None
 
-    def to_json(self) -> dict[str, str]:
-        if self.start_date is not None:
-            return {"start_date": self.start_date.isoformat()}
-        assert self.start_time is not None and self.end_time is not None
-        return {"start_time": self.start_time.isoformat(), "end_time": self.end_time.isoformat()}
-
     def describe(self) -> str:
         if self.start_date is not None:
             return f"from {self.start_date.isoformat()}"
@@ -256,16 +250,6 @@ class Catalog:
                 raise CatalogError(f"{path}: not JSON: {exc}") from exc
         return cls.from_json(doc, path=str(path))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "source": self.source,
-            "source_version": self.source_version,
-            "built_at": self.built_at,
-            "units": self.units.to_json(),
-            "providers": [_provider_to_json(p) for p in self.providers],
-        }
-
 
 def dump_catalog(doc: Mapping[str, Any], path: str | Path) -> None:
     """Write a catalog document with one model per line: small, and readable in a diff."""
@@ -312,12 +296,6 @@ def prices_from_json(raw: Mapping[str, Any], units: UnitRegistry) -> dict[str, P
         else:
             prices[key] = decimal_from_json(value)
     return prices
-
-
-def price_to_json(price: Price) -> Any:
-    if isinstance(price, TieredPrice):
-        return {"base": str(price.base), "tiers": [[start, str(rate)] for start, rate in price.tiers]}
-    return str(price)
 
 
 def constraint_from_json(raw: Mapping[str, Any] | None) -> Constraint | None:
@@ -372,49 +350,6 @@ def _provider_from_json(raw: Mapping[str, Any], units: UnitRegistry) -> Provider
         pricing_urls=tuple(raw.get("pricing_urls") or ()),
         models=[model_from_json(m, units) for m in raw.get("models", ())],
     )
-
-
-def model_to_json(model: Model) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": model.id, "match": model.match}
-    for key in ("name", "context_window", "price_comments", "origin"):
-        if getattr(model, key) is not None:
-            out[key] = getattr(model, key)
-    if model.deprecated:
-        out["deprecated"] = True
-    out["prices"] = [_price_set_to_json(p) for p in model.prices]
-    if model.variants:
-        out["variants"] = [
-            {
-                "context": dict(v.context),
-                "prices": {k: price_to_json(p) for k, p in v.prices.items()},
-                **({"when": v.when.to_json()} if v.when else {}),
-            }
-            for v in model.variants
-        ]
-    return out
-
-
-def _price_set_to_json(price_set: PriceSet) -> dict[str, Any]:
-    out: dict[str, Any] = {"prices": {k: price_to_json(p) for k, p in price_set.prices.items()}}
-    if price_set.when is not None:
-        out["when"] = price_set.when.to_json()
-    return out
-
-
-def _provider_to_json(provider: Provider) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": provider.id, "name": provider.name}
-    if provider.api_pattern:
-        out["api_pattern"] = provider.api_pattern
-    if provider.provider_match:
-        out["provider_match"] = provider.provider_match
-    if provider.model_match:
-        out["model_match"] = provider.model_match
-    if provider.fallback_model_providers:
-        out["fallback_model_providers"] = list(provider.fallback_model_providers)
-    if provider.pricing_urls:
-        out["pricing_urls"] = list(provider.pricing_urls)
-    out["models"] = [model_to_json(m) for m in provider.models]
-    return out
 
 
 def new_catalog_document(

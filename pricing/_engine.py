@@ -38,7 +38,7 @@ from ._result import (
 )
 from ._rules import Rules, default_rules
 from ._units import BUCKETS
-from ._usage import DEFAULT_TOKEN_LIMIT, NOTHING_NAMED, Usage, named_counts, problem_with_counts
+from ._usage import DEFAULT_TOKEN_LIMIT, NOTHING_NAMED, Usage, named_counts, problem_with
 
 if TYPE_CHECKING:
     from ._overrides import Overrides
@@ -143,7 +143,7 @@ class PricingEngine:
                 NO_USAGE, provider=found.provider.id, model=found.model.id, catalog_version=version,
                 detail="no usage reported",
             )  # fmt: skip
-        problem = problem_with_counts(named, other, self.token_limit)
+        problem = problem_with(named, other, self.token_limit)
         if problem is not None:
             return PriceResult(
                 INVALID_USAGE, provider=found.provider.id, model=found.model.id, catalog_version=version,

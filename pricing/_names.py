@@ -21,52 +21,53 @@ _ARN_PREFIX = "arn:aws:bedrock:"
 class Candidate:
     provider: str | None
     model: str
-    step: str | None  # what was done to the name, for the result's explanation; None: as given
+    steps: tuple[str, ...]  # what was done to the name, for the result's explanation; () as given
     estimated: bool = False  # priced as a related model, not the one named
 
 
 def candidates(provider: str | None, model: str, rules: Rules) -> Iterator[Candidate]:
     """Forms of ``(provider, model)`` to look up, most faithful first. ``model`` is lower-case."""
-    yield Candidate(provider, model, None)
+    given = Candidate(provider, model, ())
+    yield given
     seen = {(provider, model)}
     exact: list[Candidate] = []
-    _exact_forms(provider, model, rules, exact, depth=0)
+    _exact_forms(given, rules, exact, depth=0)
     for cand in exact:
         if (cand.provider, cand.model) not in seen:
             seen.add((cand.provider, cand.model))
             yield cand
     # Last resorts: a related model's price, flagged as an estimate.
-    for base in [Candidate(provider, model, None), *exact]:
+    for base in [given, *exact]:
         for cand in _estimated_forms(base, rules):
             if (cand.provider, cand.model) not in seen:
                 seen.add((cand.provider, cand.model))
                 yield cand
 
 
-def _exact_forms(provider: str | None, model: str, rules: Rules, out: list[Candidate], depth: int) -> None:
+def _exact_forms(base: Candidate, rules: Rules, out: list[Candidate], depth: int) -> None:
+    """Append the reductions of ``base`` that name the same model, and theirs in turn."""
     if depth > 3:
         return
-    forms: list[Candidate] = []
+    provider, model = base.provider, base.model
+    forms: list[tuple[str | None, str, str]] = []
     if model.startswith(_ARN_PREFIX):
         # arn:aws:bedrock:REGION:ACCOUNT:(foundation-model|inference-profile)/MODEL_OR_PROFILE_ID
         _, slash, resource = model.partition("/")
         if slash and resource:
-            forms.append(Candidate(provider or "aws", resource, "Bedrock ARN reduced to its model id"))
+            forms.append((provider or "aws", resource, "Bedrock ARN reduced to its model id"))
     elif "/" in model:
         head, _, tail = model.partition("/")
         if head in rules.model_prefixes and tail:
             target = provider if head == "models" else (provider or head)
-            forms.append(Candidate(target, tail, f"prefix '{head}/' removed"))
+            forms.append((target, tail, f"prefix '{head}/' removed"))
     if "@" in model:
         name, _, version = model.partition("@")
-        forms.append(Candidate(provider, f"{name}-{version}", "Vertex AI '@version' read as '-version'"))
-        forms.append(Candidate(provider, name, "Vertex AI '@version' removed"))
-    stripped = model.strip()
-    if stripped != model:
-        forms.append(Candidate(provider, stripped, "white space removed"))
-    for form in forms:
+        forms.append((provider, f"{name}-{version}", "Vertex AI '@version' read as '-version'"))
+        forms.append((provider, name, "Vertex AI '@version' removed"))
+    for form_provider, form_model, step in forms:
+        form = Candidate(form_provider, form_model, (*base.steps, step))
         out.append(form)
-        _exact_forms(form.provider, form.model, rules, out, depth + 1)
+        _exact_forms(form, rules, out, depth + 1)
 
 
 def _estimated_forms(base: Candidate, rules: Rules) -> Iterator[Candidate]:
@@ -75,11 +76,9 @@ def _estimated_forms(base: Candidate, rules: Rules) -> Iterator[Candidate]:
         # ft:BASE_MODEL:ORG:NAME:ID
         base_model = model[3:].split(":", 1)[0]
         if base_model:
-            yield Candidate(
-                base.provider, base_model, "fine-tuned model priced at its base model's rates", True
-            )
+            step = "fine-tuned model priced at its base model's rates"
+            yield Candidate(base.provider, base_model, (*base.steps, step), True)
     head, dot, rest = model.partition(".")
     if dot and head in rules.region_prefixes and rest:
-        yield Candidate(
-            base.provider, rest, f"Bedrock '{head}.' inference profile priced as its base model", True
-        )
+        step = f"Bedrock '{head}.' inference profile priced as its base model"
+        yield Candidate(base.provider, rest, (*base.steps, step), True)

@@ -191,12 +191,7 @@ def evaluate(
 
     ``named`` holds the six named counts of ``Usage`` in ``FIELD_TO_USAGE_KEY`` order.
     """
-    level = 0
-    if compiled.tier_starts:
-        total_input = named[0] or 0
-        for start in compiled.tier_starts:
-            if total_input > start:
-                level += 1
+    level = _tier_level(compiled.tier_starts, named[0]) if compiled.tier_starts else 0
     leaves: list[Any] = []
     append = leaves.append
     amounts = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
@@ -232,12 +227,7 @@ def evaluate(
 def evaluate_named(compiled: CompiledPrices, named: tuple[Any, ...]) -> tuple[list[Decimal], Decimal] | None:
     """:func:`evaluate` for plans with ``named_units``; ``None`` when the counts are inconsistent (then
     :func:`evaluate` says why)."""
-    level = 0
-    if compiled.tier_starts:
-        total_input = named[0] or 0
-        for start in compiled.tier_starts:
-            if total_input > start:
-                level += 1
+    level = _tier_level(compiled.tier_starts, named[0]) if compiled.tier_starts else 0
     leaves: list[int] = []
     append = leaves.append
     amounts = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
@@ -260,6 +250,12 @@ def evaluate_named(compiled: CompiledPrices, named: tuple[Any, ...]) -> tuple[li
         amounts[bucket] += rates[level]
         total += rates[level]
     return amounts, total
+
+
+def _tier_level(tier_starts: tuple[int, ...], input_tokens: int | None) -> int:
+    """How many tier thresholds the request's input passed (the whole request pays that tier's rate)."""
+    total_input = input_tokens or 0
+    return sum(1 for start in tier_starts if total_input > start)
 
 
 def unpriced_keys(other: Mapping[str, Any], compiled: CompiledPrices, units: UnitRegistry) -> list[str]:

@@ -84,7 +84,7 @@ class Resolver:
                     hit = _find(catalog, form.provider, form.model)
                     if hit is not None:
                         prov, owner, found = hit
-                        form_steps = [*steps, form.step] if form.step else steps
+                        form_steps = [*steps, *form.steps]
                         if owner is not prov:
                             form_steps = [*form_steps, f"'{prov.id}' falls back to '{owner.id}' prices"]
                         return Resolution(

@@ -50,10 +50,6 @@ class PriceResult:
     currency: str = "USD"
 
     @property
-    def priced(self) -> bool:
-        return self.cost_usd is not None
-
-    @property
     def breakdown(self) -> dict[str, Decimal] | None:
         """Amounts by bucket name (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``,
         ``other``); they sum to ``cost_usd`` exactly."""

@@ -61,16 +61,6 @@ class UnitRegistry:
             self.by_usage_key[usage_key] = unit
             self.by_price_key[unit.price_key] = unit
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            unit.usage_key: {
-                "price_key": unit.price_key,
-                "per": unit.per,
-                "dimensions": dict(unit.dimensions),
-            }
-            for unit in self.by_usage_key.values()
-        }
-
     def __contains__(self, usage_key: object) -> bool:
         return usage_key in self.by_usage_key
 

@@ -60,9 +60,6 @@ class Usage:
                 other[key] = value
         return cls(**named, other=other or None)
 
-    def is_empty(self) -> bool:
-        return named_counts(self) == NOTHING_NAMED and not self.other
-
     def to_dict(self) -> dict[str, Any]:
         out = {f: getattr(self, f) for f in FIELD_TO_USAGE_KEY if getattr(self, f) is not None}
         if self.other:
@@ -74,15 +71,11 @@ named_counts = operator.attrgetter(*FIELD_TO_USAGE_KEY)  # the six named counts,
 NOTHING_NAMED = (None,) * len(FIELD_TO_USAGE_KEY)
 
 
-def problem_with(usage: Usage, token_limit: int = DEFAULT_TOKEN_LIMIT) -> str | None:
-    """Why these counts cannot be priced, or ``None`` when they can."""
-    return problem_with_counts(named_counts(usage), usage.other, token_limit)
-
-
-def problem_with_counts(
+def problem_with(
     values: tuple[Any, ...], other: Mapping[str, Any] | None, token_limit: int = DEFAULT_TOKEN_LIMIT
 ) -> str | None:
-    """:func:`problem_with` over counts already read: ``values`` from :data:`named_counts`."""
+    """Why these counts cannot be priced, or ``None`` when they can. ``values`` are a usage's named
+    counts (from :data:`named_counts`), ``other`` its other counts."""
     for value in values:
         if value is not None and not (type(value) is int and 0 <= value <= token_limit):
             name = next(n for n, v in zip(FIELD_TO_USAGE_KEY, values, strict=True) if v is value)
