@@ -1,1 +1,29 @@
-"""costspan.semconv: GenAI attribute names of every instrumentation dialect, and the canonical call record."""
+"""costspan.semconv: GenAI attribute names of every instrumentation dialect, and the canonical call record.
+
+``to_call`` turns a span of any dialect (OpenTelemetry GenAI conventions old and new, OpenLLMetry,
+OpenInference, OpenLIT, Logfire, Langfuse, the anthropic SDK's own spans, plain HTTP client spans to a
+provider) into a :class:`GenAICall` in the canonical arithmetic.
+"""
+
+from . import attributes
+from .dialects import DIALECTS, detect, to_call
+from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
+from .record import AGENT, LLM, OTHER, RETRIEVAL, TOOL, WORKFLOW, GenAICall
+
+__all__ = [
+    "AGENT",
+    "DIALECTS",
+    "LLM",
+    "OTHER",
+    "RETRIEVAL",
+    "SELF_HOSTED",
+    "TOOL",
+    "WORKFLOW",
+    "GenAICall",
+    "attributes",
+    "canonical_provider",
+    "detect",
+    "provider_for_host",
+    "provider_for_url",
+    "to_call",
+]

@@ -1,0 +1,82 @@
+"""The batch the processor chain works on: decoded spans as parallel columns.
+
+Receivers decode OTLP into a :class:`SpanBatch`; each processor reads columns and returns a batch with
+columns added or replaced; exporters read the ``calls`` column. Resource attributes are stored once per
+resource and shared by its spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from costspan.semconv import GenAICall
+
+
+@dataclass(slots=True)
+class Span:
+    """One span, for building a batch from rows (tests, the events endpoint, replays)."""
+
+    trace_id: str
+    span_id: str
+    name: str
+    start_ns: int
+    end_ns: int
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    parent_span_id: str | None = None
+    kind: int = 0  # OTLP SpanKind: 0 unspecified, 1 internal, 2 server, 3 client ...
+    status_code: int = 0  # OTLP StatusCode: 0 unset, 1 ok, 2 error
+    scope_name: str | None = None
+    scope_version: str | None = None
+    events: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+
+
+@dataclass(slots=True)
+class SpanBatch:
+    trace_id: list[str]
+    span_id: list[str]
+    parent_span_id: list[str | None]
+    name: list[str]
+    kind: list[int]
+    start_ns: list[int]
+    end_ns: list[int]
+    status_code: list[int]
+    scope_name: list[str | None]
+    scope_version: list[str | None]
+    attributes: list[Mapping[str, Any]]
+    resource: list[Mapping[str, Any]]
+    events: list[tuple[tuple[str, Mapping[str, Any]], ...]]
+    # the canonical GenAI record of each span (None: not a GenAI span); filled by the normalize processor
+    calls: list[GenAICall | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.span_id)
+
+    @classmethod
+    def from_spans(cls, spans: Iterable[Span]) -> SpanBatch:
+        rows = list(spans)
+        return cls(
+            trace_id=[s.trace_id for s in rows],
+            span_id=[s.span_id for s in rows],
+            parent_span_id=[s.parent_span_id for s in rows],
+            name=[s.name for s in rows],
+            kind=[s.kind for s in rows],
+            start_ns=[s.start_ns for s in rows],
+            end_ns=[s.end_ns for s in rows],
+            status_code=[s.status_code for s in rows],
+            scope_name=[s.scope_name for s in rows],
+            scope_version=[s.scope_version for s in rows],
+            attributes=[s.attributes for s in rows],
+            resource=[s.resource for s in rows],
+            events=[s.events for s in rows],
+            calls=[None] * len(rows),
+        )
+
+    def with_columns(self, **columns: Any) -> SpanBatch:
+        """A batch sharing this one's columns but for those given (a processor's output)."""
+        return replace(self, **columns)
+
+    def llm_calls(self) -> list[GenAICall]:
+        return [c for c in self.calls if c is not None and c.kind == "llm"]

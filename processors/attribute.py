@@ -1,0 +1,223 @@
+"""attribute: who and what each call is for: user, customer, feature, team, environment, agent, conversation,
+prompt key and version, and tags.
+
+Sources, first found wins: costspan's own attributes (``costspan.*``, stamped by its instrumentation and
+propagated as baggage), other tools' names for the same thing (``user.id``, ``enduser.id``,
+``session.id``, ``langfuse.user.id``, ``traceloop.association.properties.*``, ``gen_ai.conversation.id`` ...),
+then the span's resource (``service.namespace``, ``deployment.environment.name``). A call inside an agent
+span inherits the agent's name. Configured rules then map values (``service.name`` matching
+``checkout-*`` gives team ``payments``) and defaults fill what is still empty. Only attribute keys on the
+allow-list (``tags``) become tags, besides ``costspan.tag.*``.
+
+Configuration::
+
+    attribute:
+      rules:
+        - when: {service.name: "checkout-*"}      # all must match; shell patterns on attribute values
+          set: {team: payments, feature: checkout}
+      defaults: {environment: production}
+      tags: [app.region, "tenant.*"]                # attribute keys (patterns) copied into tags
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from costspan.semconv import AGENT, GenAICall
+from costspan.semconv import attributes as A
+
+from ._base import ConfigError, Processor, check_keys, register
+from ._batch import SpanBatch
+
+_TRACELOOP = A.TRACELOOP_ASSOCIATION_PREFIX
+# field -> attribute keys, first present wins
+SOURCES: dict[str, tuple[str, ...]] = {
+    "user_id": (A.COSTSPAN_USER_ID, A.USER_ID, A.ENDUSER_ID, A.LANGFUSE_USER_ID, _TRACELOOP + "user_id"),
+    "customer_id": (A.COSTSPAN_CUSTOMER_ID, _TRACELOOP + "customer_id", "customer.id", "tenant.id"),
+    "feature": (A.COSTSPAN_FEATURE, _TRACELOOP + "feature"),
+    "team": (A.COSTSPAN_TEAM, _TRACELOOP + "team"),
+    "environment": (A.COSTSPAN_ENVIRONMENT, A.LANGFUSE_ENVIRONMENT, A.GEN_AI_ENVIRONMENT),
+    "agent_name": (A.COSTSPAN_AGENT, A.GEN_AI_AGENT_NAME),
+    "step": (A.COSTSPAN_STEP, A.TRACELOOP_ENTITY_NAME),
+    "conversation_id": (
+        A.GEN_AI_CONVERSATION_ID,
+        A.SESSION_ID,
+        A.LANGFUSE_SESSION_ID,
+        _TRACELOOP + "session_id",
+        _TRACELOOP + "conversation_id",
+    ),
+    "prompt_key": (
+        A.COSTSPAN_PROMPT_KEY,
+        A.GEN_AI_PROMPT_NAME,
+        A.LANGFUSE_OBSERVATION_PROMPT_NAME,
+        A.TRACELOOP_PROMPT_KEY,
+    ),
+    "prompt_version": (
+        A.COSTSPAN_PROMPT_VERSION,
+        A.LANGFUSE_OBSERVATION_PROMPT_VERSION,
+        A.TRACELOOP_PROMPT_VERSION,
+        A.LLM_PROMPT_TEMPLATE_VERSION,
+    ),
+}
+# field -> resource attribute keys, after the span's own
+RESOURCE_SOURCES: dict[str, tuple[str, ...]] = {
+    "environment": (A.DEPLOYMENT_ENVIRONMENT_NAME, A.DEPLOYMENT_ENVIRONMENT),
+    "team": (A.SERVICE_NAMESPACE,),
+}
+FIELDS = tuple(SOURCES)
+
+
+@dataclass(frozen=True)
+class Rule:
+    when: tuple[tuple[str, re.Pattern[str]], ...]
+    set: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    rules: tuple[Rule, ...] = ()
+    defaults: tuple[tuple[str, str], ...] = ()
+    tag_keys: frozenset[str] = frozenset()
+    tag_patterns: tuple[re.Pattern[str], ...] = ()
+
+
+def attribute(batch: SpanBatch, counts: Counter[str], settings: Settings) -> SpanBatch:
+    agents: dict[str, str] = {}  # span id -> agent name, for calls inside agent spans
+    parents: dict[str, str | None] = {}
+    for i, call in enumerate(batch.calls):
+        if call is None:
+            continue
+        parents[call.span_id] = batch.parent_span_id[i]
+        if call.kind == AGENT and call.name:
+            agents[call.span_id] = call.name
+    for i, call in enumerate(batch.calls):
+        if call is None:
+            continue
+        attrs = batch.attributes[i]
+        resource = batch.resource[i]
+        _from_attributes(call, attrs, resource)
+        if call.agent_name is None and agents:
+            call.agent_name = _enclosing_agent(call.parent_span_id, parents, agents)
+        if settings.rules:
+            _apply_rules(call, attrs, resource, settings.rules)
+        for name, value in settings.defaults:
+            if getattr(call, name) is None:
+                setattr(call, name, value)
+        _tags(call, attrs, resource, settings)
+        counts["attributed" if call.team or call.feature or call.customer_id else "unattributed"] += 1
+    return batch
+
+
+def _from_attributes(call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
+    for name, keys in SOURCES.items():
+        if getattr(call, name) is not None:
+            continue
+        for key in keys:
+            value = attrs.get(key)
+            if value is not None and value != "":
+                setattr(call, name, str(value))
+                break
+    for name, keys in RESOURCE_SOURCES.items():
+        if getattr(call, name) is None:
+            for key in keys:
+                value = resource.get(key)
+                if value is not None and value != "":
+                    setattr(call, name, str(value))
+                    break
+
+
+def _enclosing_agent(
+    span_id: str | None, parents: Mapping[str, str | None], agents: Mapping[str, str]
+) -> str | None:
+    for _ in range(64):  # bounded: a corrupt parent chain must not loop
+        if span_id is None:
+            return None
+        if span_id in agents:
+            return agents[span_id]
+        span_id = parents.get(span_id)
+    return None
+
+
+def _value_of(key: str, call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> Any:
+    if key in attrs:
+        return attrs[key]
+    if key in resource:
+        return resource[key]
+    return getattr(call, key, None) if key in FIELDS or key in ("provider", "request_model") else None
+
+
+def _apply_rules(
+    call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any], rules: tuple[Rule, ...]
+) -> None:
+    for rule in rules:
+        if all(
+            (value := _value_of(key, call, attrs, resource)) is not None and pattern.match(str(value))
+            for key, pattern in rule.when
+        ):
+            for name, value in rule.set:
+                if name == "tags":
+                    continue
+                if getattr(call, name) is None or name in ("team", "feature"):
+                    setattr(call, name, value)
+
+
+def _tags(call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any], settings: Settings) -> None:
+    tags = call.tags
+    for key, value in attrs.items():
+        if key.startswith(A.COSTSPAN_TAG_PREFIX):
+            tags[key[len(A.COSTSPAN_TAG_PREFIX) :]] = str(value)
+        elif key in settings.tag_keys or (
+            settings.tag_patterns and any(p.match(key) for p in settings.tag_patterns)
+        ):
+            tags[key] = str(value)
+    if settings.tag_keys:
+        for key in settings.tag_keys:
+            if key not in tags and key in resource:
+                tags[key] = str(resource[key])
+
+
+def settings_from_config(config: Mapping[str, Any], path: str) -> Settings:
+    check_keys(config, {"rules", "defaults", "tags"}, path)
+    rules = []
+    for n, raw in enumerate(config.get("rules") or []):
+        where = f"{path}.rules[{n}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: a rule is a mapping with 'when' and 'set'")
+        check_keys(raw, {"when", "set"}, where)
+        when, assigned = raw.get("when"), raw.get("set")
+        if not isinstance(when, Mapping) or not when:
+            raise ConfigError(f"{where}.when: a non-empty mapping of attribute key to pattern")
+        if not isinstance(assigned, Mapping) or not assigned:
+            raise ConfigError(f"{where}.set: a non-empty mapping of field to value")
+        for name in assigned:
+            if name not in FIELDS:
+                raise ConfigError(f"{where}.set.{name}: not a field; fields are {', '.join(FIELDS)}")
+        rules.append(
+            Rule(
+                when=tuple((str(k), re.compile(fnmatch.translate(str(v)))) for k, v in when.items()),
+                set=tuple((str(k), str(v)) for k, v in assigned.items()),
+            )
+        )
+    defaults = config.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"{path}.defaults: a mapping of field to value")
+    for name in defaults:
+        if name not in FIELDS:
+            raise ConfigError(f"{path}.defaults.{name}: not a field; fields are {', '.join(FIELDS)}")
+    tags = config.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f"{path}.tags: a list of attribute keys or patterns")
+    exact = frozenset(t for t in tags if not any(c in t for c in "*?["))
+    patterns = tuple(re.compile(fnmatch.translate(t)) for t in tags if t not in exact)
+    return Settings(tuple(rules), tuple((str(k), str(v)) for k, v in defaults.items()), exact, patterns)
+
+
+@register("attribute")
+def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    settings = settings_from_config(config, path)
+    return Processor("attribute", lambda batch, counts: attribute(batch, counts, settings))

@@ -1,0 +1,169 @@
+"""dedupe: one real call counted once.
+
+Two ways a call is seen twice:
+
+- the same span delivered again (an exporter's retry, a replayed file): same trace and span id;
+- two instrumentations of one call (the anthropic SDK's own span and an HTTP span under it; OpenLLMetry and
+  OpenInference both installed): LLM records in one trace whose intervals nest, with compatible provider,
+  model and usage.
+
+The richest record (most usage figures, then the most specific dialect) is kept; the others get
+``duplicate_of`` set to its span id and stay in the batch, so storage keeps them visibly and sums skip them.
+Missing fields of the kept record (server address, response id, service tier) are filled from its
+duplicates. A bounded window of recent records catches duplicates that arrive in a later batch.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from costspan.semconv import LLM, GenAICall
+from costspan.semconv import dialects as D
+
+from ._base import ConfigError, Processor, check_keys, register
+from ._batch import SpanBatch
+
+# Most specific first: a dialect that reports more of the call beats a wrapper that reports less.
+_DIALECT_RANK = {
+    D.ANTHROPIC_SDK: 6,
+    D.OTEL_GENAI: 5,
+    D.OPENLLMETRY: 4,
+    D.OPENINFERENCE: 4,
+    D.OPENLIT: 3,
+    D.LOGFIRE: 3,
+    D.LANGFUSE: 2,
+    D.HTTP: 0,
+}
+_MERGED_FIELDS = ("provider", "server_address", "response_id", "response_model", "service_tier",
+                  "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
+_CALLS_PER_TRACE = 1_000  # remembered per trace; an agent loop beyond that is compared within its batches
+_SLACK_NS = 5_000_000  # instrumentations wrap each other within a few milliseconds
+
+
+class _Window:
+    """Recent records, to recognise re-sends and duplicates across batches; bounded in size."""
+
+    def __init__(self, max_spans: int, max_traces: int) -> None:
+        self.max_spans = max_spans
+        self.max_traces = max_traces
+        self.spans: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.traces: OrderedDict[str, list[GenAICall]] = OrderedDict()
+
+    def seen(self, key: tuple[str, str]) -> bool:
+        return key in self.spans
+
+    def add(self, call: GenAICall) -> None:
+        self.spans[(call.trace_id, call.span_id)] = None
+        if len(self.spans) > self.max_spans:
+            self.spans.popitem(last=False)
+        if call.kind == LLM and call.duplicate_of is None:
+            calls = self.traces.get(call.trace_id)
+            if calls is None:
+                calls = self.traces[call.trace_id] = []
+                if len(self.traces) > self.max_traces:
+                    self.traces.popitem(last=False)
+            if len(calls) < _CALLS_PER_TRACE:
+                calls.append(call)
+
+    def calls_of(self, trace_id: str) -> list[GenAICall]:
+        return self.traces.get(trace_id, [])
+
+
+def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
+    by_trace: dict[str, list[GenAICall]] = {}
+    seen_here: set[tuple[str, str]] = set()
+    for call in batch.calls:
+        if call is None:
+            continue
+        key = (call.trace_id, call.span_id)
+        if key in seen_here or window.seen(key):
+            call.duplicate_of = call.span_id
+            call.flags.append("the same span was delivered again")
+            counts["resent"] += 1
+            continue
+        seen_here.add(key)
+        if call.kind == LLM:
+            by_trace.setdefault(call.trace_id, []).append(call)
+    for trace_id, calls in by_trace.items():
+        earlier = window.calls_of(trace_id)
+        if len(calls) > 1 or earlier:
+            _merge_overlapping(calls, earlier, counts)
+    for call in batch.calls:
+        if call is not None and call.duplicate_of != call.span_id:
+            window.add(call)
+    return batch
+
+
+def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts: Counter[str]) -> None:
+    """Group the records that describe one call; mark all but the richest of each group."""
+    calls.sort(key=lambda c: (c.start_time_ns, -c.end_time_ns))
+    pool = [c for c in earlier if c.duplicate_of is None] + calls
+    for call in calls:
+        if call.duplicate_of is not None:
+            continue
+        for other in pool:
+            if other is call or other.duplicate_of is not None or not _same_call(call, other):
+                continue
+            keep, drop = (call, other) if _richness(call) > _richness(other) else (other, call)
+            if drop in earlier and keep not in earlier:
+                # the duplicate was already passed on in an earlier batch: keep that one, and count it
+                keep, drop = drop, keep
+                counts["late_richer"] += 1
+            _absorb(keep, drop)
+            counts[f"duplicate.{drop.dialect}"] += 1
+            if drop is call:
+                break
+
+
+def _same_call(a: GenAICall, b: GenAICall) -> bool:
+    if a.trace_id != b.trace_id:
+        return False
+    # one interval inside the other: one instrumentation wraps the other, or both wrap the same call
+    a_in_b = a.start_time_ns + _SLACK_NS >= b.start_time_ns and a.end_time_ns <= b.end_time_ns + _SLACK_NS
+    b_in_a = b.start_time_ns + _SLACK_NS >= a.start_time_ns and b.end_time_ns <= a.end_time_ns + _SLACK_NS
+    if not (a_in_b or b_in_a):
+        return False
+    if a.provider and b.provider and a.provider != b.provider:
+        return False
+    if not _models_match(a.model, b.model):
+        return False
+    if a.operation and b.operation and a.operation != b.operation:
+        return False
+    # usage, where both report it, must agree (output never depends on the dialect's arithmetic)
+    return not (
+        type(a.output_tokens) is int and type(b.output_tokens) is int and a.output_tokens != b.output_tokens
+    )
+
+
+def _models_match(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return True
+    a, b = a.lower(), b.lower()
+    # a response model is often the dated snapshot of the requested alias (gpt-4o -> gpt-4o-2024-08-06)
+    return a == b or a.startswith(b) or b.startswith(a) or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
+
+
+def _richness(call: GenAICall) -> tuple[int, int, int]:
+    return (call.usage_count(), _DIALECT_RANK.get(call.dialect, 1), -call.start_time_ns)
+
+
+def _absorb(keep: GenAICall, drop: GenAICall) -> None:
+    drop.duplicate_of = keep.span_id
+    for name in _MERGED_FIELDS:
+        if getattr(keep, name) is None and getattr(drop, name) is not None:
+            setattr(keep, name, getattr(drop, name))
+
+
+@register("dedupe")
+def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    check_keys(config, {"window_spans", "window_traces"}, path)
+    sizes = {}
+    for key, default in (("window_spans", 200_000), ("window_traces", 20_000)):
+        value = config.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{path}.{key}: a whole number of entries, 0 or more; got {value!r}")
+        sizes[key] = value
+    window = _Window(sizes["window_spans"], sizes["window_traces"])
+    return Processor("dedupe", lambda batch, counts: dedupe(batch, counts, window))

@@ -1,0 +1,104 @@
+"""price: exact cost of every LLM record, from the pricing engine.
+
+The cost, its breakdown and its provenance go on the record (``cost_usd``, ``cost_amounts``,
+``pricing_status``, ``cost_source`` ...); exporters write them as the ``llm_calls`` columns and, on
+forwarded spans, as ``gen_ai.usage.cost.*`` and ``costspan.cost.*`` attributes
+(:func:`costspan.semconv.enrich.cost_attributes`). A cost the provider billed wins. An unknown model, a
+call without usage and nonsense counts are statuses, never drops. A self-hosted server without a
+configured rate costs zero, with status ``self_hosted``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from costspan.pricing import (
+    INVALID_USAGE,
+    UNKNOWN_MODEL,
+    Catalog,
+    CatalogError,
+    OverrideError,
+    PricingEngine,
+    Usage,
+    load_engine,
+)
+from costspan.semconv import LLM, SELF_HOSTED
+
+from ._base import ConfigError, Processor, check_keys, register
+from ._batch import SpanBatch
+
+SELF_HOSTED_STATUS = "self_hosted"
+_ZERO = Decimal(0)
+
+
+def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> SpanBatch:
+    stamps: dict[int, datetime] = {}  # spans of a batch share a few seconds
+    for call in batch.calls:
+        if call is None or call.kind != LLM:
+            continue
+        second = call.start_time_ns // 1_000_000_000
+        at = stamps.get(second)
+        if at is None:
+            at = stamps[second] = datetime.fromtimestamp(second, UTC)
+        usage = Usage(
+            call.input_tokens,
+            call.output_tokens,
+            call.cache_read_tokens,
+            call.cache_write_tokens,
+            call.cache_write_1h_tokens,
+            call.reasoning_tokens,
+            call.other_usage,
+        )
+        result = engine.price(
+            call.model,
+            usage,
+            provider=call.provider,
+            timestamp=at,
+            service_tier=call.service_tier,
+            provider_cost=call.provider_cost,
+        )
+        status = result.status
+        if status == UNKNOWN_MODEL and call.provider == SELF_HOSTED and result.cost_usd is None:
+            # a local model (Ollama, vLLM) without a configured rate: free, and said so
+            status = SELF_HOSTED_STATUS
+            call.cost_usd = _ZERO
+            call.cost_source = "local"
+        else:
+            call.cost_usd = result.cost_usd
+            call.cost_source = result.source
+            call.cost_amounts = tuple(result.amounts) if result.amounts is not None else None
+        call.pricing_status = status
+        call.pricing_provider = result.provider
+        call.pricing_model = result.model
+        call.pricing_rules = result.rules
+        call.catalog_version = result.catalog_version
+        call.chargeback_usd = result.chargeback_usd
+        if result.detail and status in (UNKNOWN_MODEL, INVALID_USAGE):
+            call.flags.append(result.detail)
+        for warning in result.warnings:
+            call.flags.append(warning)
+        counts[status] += 1
+    return batch
+
+
+@register("price")
+def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    check_keys(config, {"data_dir", "overrides", "catalogs"}, path)
+    catalogs = config.get("catalogs")
+    if catalogs is not None and (
+        not isinstance(catalogs, list) or not all(isinstance(c, str) for c in catalogs)
+    ):
+        raise ConfigError(f"{path}.catalogs: a list of catalog file paths")
+    try:
+        engine = load_engine(
+            config.get("data_dir"),
+            overrides=config.get("overrides"),
+            catalogs=[Catalog.load(c) for c in catalogs] if catalogs else None,
+        )
+    except (CatalogError, OverrideError, OSError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return Processor("price", lambda batch, counts: price(batch, counts, engine))

@@ -1,0 +1,442 @@
+"""Dialects: how each instrumentation writes a GenAI span, and its conversion to the canonical call.
+
+A dialect is recognised by the span's instrumentation scope, or failing that by the attributes only it
+writes. Each dialect is a table of where its fields live (first key present wins, newest name first) plus
+the arithmetic it counts tokens in; :func:`to_call` applies it. A span that is no GenAI span at all comes
+back as ``None`` after a few dictionary lookups, because most spans an application exports are not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from . import attributes as A
+from . import record as R
+from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
+
+OTEL_GENAI = "otel_genai"
+OPENLLMETRY = "openllmetry"
+OPENINFERENCE = "openinference"
+OPENLIT = "openlit"
+LOGFIRE = "logfire"
+LANGFUSE = "langfuse"
+ANTHROPIC_SDK = "anthropic_sdk"
+HTTP = "http"  # a plain HTTP client span to a provider's API: the call happened, its usage is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    name: str
+    provider: tuple[str, ...] = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM)
+    operation: tuple[str, ...] = (A.GEN_AI_OPERATION_NAME,)
+    request_model: tuple[str, ...] = (A.GEN_AI_REQUEST_MODEL,)
+    response_model: tuple[str, ...] = (A.GEN_AI_RESPONSE_MODEL,)
+    response_id: tuple[str, ...] = (A.GEN_AI_RESPONSE_ID,)
+    input_tokens: tuple[str, ...] = (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS)
+    output_tokens: tuple[str, ...] = (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS)
+    cache_read_tokens: tuple[str, ...] = (
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+        A.GEN_AI_USAGE_INPUT_TOKENS_CACHED,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_OLD,
+    )
+    cache_write_tokens: tuple[str, ...] = (
+        A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        A.GEN_AI_USAGE_INPUT_TOKENS_CACHE_WRITE,
+        A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_OLD,
+    )
+    cache_write_1h_tokens: tuple[str, ...] = (A.ANTHROPIC_CACHE_CREATION_1H,)
+    reasoning_tokens: tuple[str, ...] = (
+        A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS_REASONING,
+        A.GEN_AI_USAGE_REASONING_TOKENS_OLD,
+        A.LLM_USAGE_REASONING_TOKENS,
+    )
+    service_tier: tuple[str, ...] = (
+        A.OPENAI_RESPONSE_SERVICE_TIER,
+        A.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,
+        A.OPENAI_REQUEST_SERVICE_TIER,
+        A.GEN_AI_OPENAI_REQUEST_SERVICE_TIER,
+    )
+    reported_cost: tuple[str, ...] = ()
+    # For these canonical providers the dialect's input count excludes cache reads and writes (it copies
+    # the provider's raw count, as Anthropic reports it); the conversion adds them back.
+    input_excludes_cache_for: frozenset[str] = frozenset()
+
+
+# Where each dialect keeps its fields. Keys not named fall back to the OpenTelemetry names above.
+DIALECTS: dict[str, Dialect] = {
+    OTEL_GENAI: Dialect(OTEL_GENAI),
+    ANTHROPIC_SDK: Dialect(ANTHROPIC_SDK),
+    OPENLLMETRY: Dialect(
+        OPENLLMETRY,
+        operation=(A.GEN_AI_OPERATION_NAME, A.LLM_REQUEST_TYPE),
+    ),
+    OPENLIT: Dialect(OPENLIT, reported_cost=(A.GEN_AI_USAGE_COST,)),
+    LOGFIRE: Dialect(LOGFIRE, reported_cost=(A.OPERATION_COST,)),
+    OPENINFERENCE: Dialect(
+        OPENINFERENCE,
+        provider=(A.LLM_PROVIDER, A.LLM_SYSTEM),
+        operation=(),
+        request_model=(A.LLM_MODEL_NAME, A.EMBEDDING_MODEL_NAME),
+        response_model=(),
+        response_id=(),
+        input_tokens=(A.LLM_TOKEN_COUNT_PROMPT,),
+        output_tokens=(A.LLM_TOKEN_COUNT_COMPLETION,),
+        cache_read_tokens=(A.LLM_TOKEN_COUNT_PROMPT_CACHE_READ,),
+        cache_write_tokens=(A.LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,),
+        cache_write_1h_tokens=(),
+        reasoning_tokens=(A.LLM_TOKEN_COUNT_COMPLETION_REASONING,),
+        service_tier=(),
+        reported_cost=(A.LLM_COST_TOTAL,),
+    ),
+    LANGFUSE: Dialect(
+        LANGFUSE,
+        request_model=(A.LANGFUSE_OBSERVATION_MODEL, A.GEN_AI_REQUEST_MODEL),
+    ),
+    HTTP: Dialect(HTTP),
+}
+
+# Instrumentation scopes (by prefix) -> dialect.
+_SCOPES = (
+    (A.ANTHROPIC_SCOPE, ANTHROPIC_SDK),
+    ("openinference.instrumentation", OPENINFERENCE),
+    ("opentelemetry.instrumentation.openai_v2", OTEL_GENAI),
+    ("opentelemetry.instrumentation.genai", OTEL_GENAI),
+    ("opentelemetry.instrumentation.google_genai", OTEL_GENAI),
+    ("opentelemetry.instrumentation.vertexai", OTEL_GENAI),
+    ("opentelemetry.util.genai", OTEL_GENAI),
+    ("costspan", OTEL_GENAI),
+    ("opentelemetry.instrumentation.httpx", HTTP),
+    ("opentelemetry.instrumentation.requests", HTTP),
+    ("opentelemetry.instrumentation.aiohttp", HTTP),
+    ("opentelemetry.instrumentation.urllib", HTTP),
+    ("opentelemetry.instrumentation.", OPENLLMETRY),  # traceloop's packages use the contrib naming
+    ("traceloop", OPENLLMETRY),
+    ("openlit", OPENLIT),
+    ("logfire", LOGFIRE),
+    ("pydantic-ai", LOGFIRE),
+    ("pydantic_ai", LOGFIRE),
+    ("langfuse", LANGFUSE),
+)
+
+# Operation names of LLM calls, as each dialect spells them -> canonical operation.
+_LLM_OPERATIONS = {
+    "chat": R.CHAT,
+    "text_completion": R.TEXT_COMPLETION,
+    "completion": R.TEXT_COMPLETION,
+    "generate_content": R.GENERATE_CONTENT,
+    "embeddings": R.EMBEDDINGS,
+    "embedding": R.EMBEDDINGS,
+    "create_embedding": R.EMBEDDINGS,
+    "image_generation": R.IMAGE,
+    "images": R.IMAGE,
+    "audio": R.AUDIO,
+    "speech": R.AUDIO,
+    "transcription": R.AUDIO,
+    "rerank": R.RERANK,
+    "responses": R.CHAT,
+}
+_OTHER_OPERATIONS = {
+    "invoke_agent": R.AGENT,
+    "create_agent": R.AGENT,
+    "execute_tool": R.TOOL,
+    "invoke_workflow": R.WORKFLOW,
+    "retrieval": R.RETRIEVAL,
+}
+_OPENINFERENCE_KINDS = {
+    "LLM": (R.LLM, R.CHAT),
+    "EMBEDDING": (R.LLM, R.EMBEDDINGS),
+    "AGENT": (R.AGENT, None),
+    "TOOL": (R.TOOL, None),
+    "CHAIN": (R.WORKFLOW, None),
+    "RETRIEVER": (R.RETRIEVAL, None),
+    "RERANKER": (R.RETRIEVAL, None),
+}
+_TRACELOOP_KINDS = {"workflow": R.WORKFLOW, "task": R.WORKFLOW, "agent": R.AGENT, "tool": R.TOOL}
+_LANGFUSE_TYPES = {
+    "generation": (R.LLM, R.CHAT),
+    "embedding": (R.LLM, R.EMBEDDINGS),
+    "agent": (R.AGENT, None),
+    "tool": (R.TOOL, None),
+    "chain": (R.WORKFLOW, None),
+    "retriever": (R.RETRIEVAL, None),
+}
+# Keys whose presence marks a span of a dialect when its scope does not say.
+_MARKERS = (
+    (A.OPENINFERENCE_SPAN_KIND, OPENINFERENCE),
+    (A.LANGFUSE_OBSERVATION_TYPE, LANGFUSE),
+    (A.LLM_REQUEST_TYPE, OPENLLMETRY),
+    (A.TRACELOOP_SPAN_KIND, OPENLLMETRY),
+    (A.GEN_AI_USAGE_COST, OPENLIT),
+    (A.OPERATION_COST, LOGFIRE),
+    (A.GEN_AI_OPERATION_NAME, OTEL_GENAI),
+    (A.GEN_AI_PROVIDER_NAME, OTEL_GENAI),
+    (A.GEN_AI_SYSTEM, OTEL_GENAI),
+    (A.GEN_AI_REQUEST_MODEL, OTEL_GENAI),
+)
+_HTTP_URL_KEYS = (A.URL_FULL, A.HTTP_URL)
+_HTTP_HOST_KEYS = (A.SERVER_ADDRESS, A.NET_PEER_NAME)
+
+
+@lru_cache(maxsize=1024)
+def dialect_of_scope(scope_name: str) -> str | None:
+    for prefix, dialect in _SCOPES:
+        if scope_name.startswith(prefix):
+            return dialect
+    return None
+
+
+def detect(scope_name: str | None, attrs: Mapping[str, Any]) -> str | None:
+    """The dialect a span speaks, or ``None`` for a span that is not about GenAI."""
+    dialect = dialect_of_scope(scope_name) if scope_name else None
+    if dialect is not None and dialect != HTTP and dialect != OPENLLMETRY:
+        return dialect
+    for key, marker_dialect in _MARKERS:
+        if key in attrs:
+            # a traceloop-named scope without traceloop's own keys writes the OpenTelemetry names
+            return marker_dialect if marker_dialect != OTEL_GENAI or dialect is None else dialect
+    if dialect == OPENLLMETRY:
+        return None  # another contrib instrumentation (flask, sqlalchemy ...): not GenAI
+    if dialect == HTTP or any(k in attrs for k in _HTTP_URL_KEYS):
+        return HTTP if _http_provider(attrs) is not None else None
+    return None
+
+
+def to_call(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    start_ns: int,
+    end_ns: int,
+    scope_name: str | None,
+    attrs: Mapping[str, Any],
+    resource: Mapping[str, Any],
+) -> R.GenAICall | None:
+    """The canonical record of a span, or ``None`` when the span is not about GenAI."""
+    dialect_name = detect(scope_name, attrs)
+    if dialect_name is None:
+        return None
+    d = DIALECTS[dialect_name]
+    kind, operation = _classify(dialect_name, d, attrs)
+    if kind is None:
+        return None
+    get = attrs.get
+    call = R.GenAICall(
+        trace_id,
+        span_id,
+        parent_span_id,
+        start_ns,
+        end_ns,
+        _str(resource.get(A.SERVICE_NAME)),
+        kind,
+        dialect_name,
+        operation,
+    )
+    call.error_type = _str(get(A.ERROR_TYPE))
+    if kind != R.LLM:
+        call.name = _str(
+            _first(
+                attrs,
+                (A.GEN_AI_AGENT_NAME, A.GEN_AI_TOOL_NAME, A.GEN_AI_WORKFLOW_NAME, A.TRACELOOP_ENTITY_NAME),
+            )
+        )
+        call.provider = canonical_provider(_first(attrs, d.provider))
+        call.request_model = _str(_first(attrs, d.request_model))
+        return call
+    if dialect_name == HTTP:
+        call.provider = _http_provider(attrs)
+        call.server_address = _str(_first(attrs, _HTTP_HOST_KEYS))
+        return call
+    provider = canonical_provider(_first(attrs, d.provider))
+    server = _str(_first(attrs, _HTTP_HOST_KEYS))
+    host_provider = provider_for_host(server) if server else None
+    if provider is None or host_provider == SELF_HOSTED:
+        provider = host_provider or provider
+    call.provider = provider
+    call.server_address = server
+    call.request_model = _str(_first(attrs, d.request_model))
+    call.response_model = _str(_first(attrs, d.response_model))
+    call.response_id = _str(_first(attrs, d.response_id))
+    call.service_tier = _str(_first(attrs, d.service_tier))
+    ttft = get(A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
+        call.time_to_first_chunk_s = float(ttft)
+    streaming = get(A.LLM_IS_STREAMING)
+    if isinstance(streaming, bool):
+        call.streaming = streaming
+    if dialect_name == LANGFUSE:
+        _langfuse_usage(call, attrs)
+    else:
+        _usage(call, d, attrs, provider)
+    if d.reported_cost:
+        cost = _first(attrs, d.reported_cost)
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+            call.reported_cost = float(cost)
+    if get(A.GEN_AI_USAGE_COST_SOURCE) == "provider":
+        call.provider_cost = _decimal(get(A.GEN_AI_USAGE_COST_AMOUNT))
+    return call
+
+
+# -- classification ------------------------------------------------------------------------------------
+
+
+def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    if dialect_name == OPENINFERENCE:
+        return _OPENINFERENCE_KINDS.get(str(attrs.get(A.OPENINFERENCE_SPAN_KIND)), (None, None))
+    if dialect_name == LANGFUSE:
+        found = _LANGFUSE_TYPES.get(str(attrs.get(A.LANGFUSE_OBSERVATION_TYPE)))
+        if found is not None:
+            return found
+    if dialect_name == HTTP:
+        return R.LLM, None
+    operation = _first(attrs, d.operation)
+    if isinstance(operation, str):
+        op = operation.lower()
+        if op in _LLM_OPERATIONS:
+            return R.LLM, _LLM_OPERATIONS[op]
+        if op in _OTHER_OPERATIONS:
+            return _OTHER_OPERATIONS[op], None
+    if dialect_name == OPENLLMETRY:
+        kind = _TRACELOOP_KINDS.get(str(attrs.get(A.TRACELOOP_SPAN_KIND)))
+        if kind is not None:
+            return kind, None
+    # No operation, but a model and usage: a call all the same.
+    if _first(attrs, d.request_model) is not None or _first(attrs, d.response_model) is not None:
+        return R.LLM, None
+    return None, None
+
+
+# -- usage ---------------------------------------------------------------------------------------------
+
+
+def _usage(call: R.GenAICall, d: Dialect, attrs: Mapping[str, Any], provider: str | None) -> None:
+    call.input_tokens = _count(_first(attrs, d.input_tokens), call, "input_tokens")
+    call.output_tokens = _count(_first(attrs, d.output_tokens), call, "output_tokens")
+    call.cache_read_tokens = _count(_first(attrs, d.cache_read_tokens), call, "cache_read_tokens")
+    call.cache_write_tokens = _count(_first(attrs, d.cache_write_tokens), call, "cache_write_tokens")
+    call.cache_write_1h_tokens = _count(_first(attrs, d.cache_write_1h_tokens), call, "cache_write_1h_tokens")
+    call.reasoning_tokens = _count(_first(attrs, d.reasoning_tokens), call, "reasoning_tokens")
+    if d.name == OPENINFERENCE:
+        for key, usage_key in (
+            (A.LLM_TOKEN_COUNT_PROMPT_AUDIO, "input_audio_tokens"),
+            (A.LLM_TOKEN_COUNT_COMPLETION_AUDIO, "output_audio_tokens"),
+        ):
+            value = _count(attrs.get(key), call, usage_key)
+            if value:
+                call.other_usage = {**(call.other_usage or {}), usage_key: value}
+    if provider in d.input_excludes_cache_for and type(call.input_tokens) is int:
+        call.input_tokens += (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+
+
+def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
+    """Langfuse keeps usage as a JSON object under ``langfuse.observation.usage_details``."""
+    raw = attrs.get(A.LANGFUSE_OBSERVATION_USAGE_DETAILS)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            call.flags.append("langfuse usage_details is not JSON")
+            return
+    if not isinstance(raw, Mapping):
+        return
+    call.input_tokens = _count(_first(raw, ("input", "prompt_tokens", "input_tokens")), call, "input_tokens")
+    call.output_tokens = _count(
+        _first(raw, ("output", "completion_tokens", "output_tokens")), call, "output_tokens"
+    )
+    call.cache_read_tokens = _count(
+        _first(raw, ("input_cached_tokens", "cache_read_input_tokens", "input_cache_read")), call,
+        "cache_read_tokens",
+    )  # fmt: skip
+    call.cache_write_tokens = _count(
+        _first(raw, ("cache_creation_input_tokens", "input_cache_creation")), call, "cache_write_tokens"
+    )
+    call.reasoning_tokens = _count(
+        _first(raw, ("output_reasoning_tokens", "reasoning_tokens", "output_reasoning")), call,
+        "reasoning_tokens",
+    )  # fmt: skip
+
+
+# -- values --------------------------------------------------------------------------------------------
+
+
+def _first(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _count(value: Any, call: R.GenAICall, name: str) -> Any:
+    """A token count as an int; anything else is kept as it came, and flagged (pricing rejects it)."""
+    if value is None or type(value) is int:
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    call.flags.append(f"{name} is not a whole number: {value!r}")
+    return value
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+# Paths of inference endpoints: an HTTP span to anything else at a provider (listing models, uploading
+# files) is not a call that costs tokens.
+_INFERENCE_PATHS = (
+    "/chat/completions",
+    "/completions",
+    "/responses",
+    "/embeddings",
+    "/messages",
+    "/images/generations",
+    "/audio/speech",
+    "/audio/transcriptions",
+    "/audio/translations",
+    ":generatecontent",
+    ":streamgeneratecontent",
+    ":embedcontent",
+    "/converse",
+    "/converse-stream",
+    "/invoke",
+    "/invoke-with-response-stream",
+)
+
+
+def _http_provider(attrs: Mapping[str, Any]) -> str | None:
+    url = _first(attrs, _HTTP_URL_KEYS)
+    if isinstance(url, str):
+        provider = provider_for_url(url)
+        if provider is None or provider == SELF_HOSTED:
+            return None
+        path = url.split("?", 1)[0].lower()
+        return provider if path.endswith(_INFERENCE_PATHS) else None
+    host = _first(attrs, _HTTP_HOST_KEYS)
+    if isinstance(host, str):
+        provider = provider_for_host(host)
+        return provider if provider != SELF_HOSTED else None
+    return None

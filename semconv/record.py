@@ -1,0 +1,116 @@
+"""The canonical GenAI call: one record per LLM, embedding, image or audio call, whatever dialect reported it.
+
+Token counts follow the OpenTelemetry GenAI arithmetic: ``input_tokens`` includes cache reads and cache
+writes, ``output_tokens`` includes reasoning; ``cache_write_1h_tokens`` is the part of
+``cache_write_tokens`` written with a one-hour lifetime. The processors fill the record in turn (normalize,
+dedupe, price, attribute, redact) and the exporters write it as a row of the ``llm_calls`` table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+# What a span is, once classified.
+LLM = "llm"  # a priced call: chat, text completion, generate_content, embeddings, image, audio
+AGENT = "agent"
+TOOL = "tool"
+WORKFLOW = "workflow"
+RETRIEVAL = "retrieval"
+OTHER = "other"
+
+# Operations of LLM calls (gen_ai.operation.name values, and what other dialects say for them).
+CHAT = "chat"
+TEXT_COMPLETION = "text_completion"
+GENERATE_CONTENT = "generate_content"
+EMBEDDINGS = "embeddings"
+IMAGE = "image_generation"
+AUDIO = "audio"
+RERANK = "rerank"
+
+
+@dataclass(slots=True)
+class GenAICall:
+    """A canonical LLM call (``kind == LLM``), or a GenAI span of another kind (agent, tool ...)."""
+
+    # identity
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    start_time_ns: int
+    end_time_ns: int
+    service_name: str | None
+    kind: str
+    dialect: str
+    operation: str | None = None
+    name: str | None = None  # agent, tool or workflow name for spans that are not calls
+    # what was called
+    provider: str | None = None
+    server_address: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    service_tier: str | None = None
+    streaming: bool | None = None
+    time_to_first_chunk_s: float | None = None
+    error_type: str | None = None
+    # usage, in the canonical arithmetic
+    input_tokens: Any = None
+    output_tokens: Any = None
+    cache_read_tokens: Any = None
+    cache_write_tokens: Any = None
+    cache_write_1h_tokens: Any = None
+    reasoning_tokens: Any = None
+    other_usage: dict[str, Any] | None = None  # other pricing units by their catalog usage key
+    provider_cost: Decimal | None = None  # billed cost the provider reported (wins over local pricing)
+    reported_cost: float | None = None  # another tool's own estimate (OpenLIT, Logfire, OpenInference)
+    # pricing (the price processor)
+    cost_usd: Decimal | None = None
+    cost_source: str | None = None
+    pricing_status: str | None = None
+    cost_amounts: tuple[Decimal, ...] | None = None  # by pricing BUCKETS
+    pricing_provider: str | None = None
+    pricing_model: str | None = None
+    pricing_rules: tuple[str, ...] = ()
+    catalog_version: str | None = None
+    chargeback_usd: Decimal | None = None
+    # attribution (the attribute processor)
+    user_id: str | None = None
+    customer_id: str | None = None
+    feature: str | None = None
+    team: str | None = None
+    environment: str | None = None
+    agent_name: str | None = None
+    step: str | None = None
+    conversation_id: str | None = None
+    prompt_key: str | None = None
+    prompt_version: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    # bookkeeping
+    duplicate_of: str | None = None  # span id of the record this one duplicates
+    input_hash: str | None = None  # keyed hash of the input, when configured (redact processor)
+    flags: list[str] = field(default_factory=list)  # problems found on the way, for people to read
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.end_time_ns - self.start_time_ns) / 1e9
+
+    @property
+    def model(self) -> str | None:
+        """The model to price: what the response says was used, else what was asked for."""
+        return self.response_model or self.request_model
+
+    def usage_count(self) -> int:
+        """How many usage figures the record carries: the richer of two duplicates has more."""
+        return sum(
+            v is not None
+            for v in (
+                self.input_tokens,
+                self.output_tokens,
+                self.cache_read_tokens,
+                self.cache_write_tokens,
+                self.cache_write_1h_tokens,
+                self.reasoning_tokens,
+            )
+        ) + len(self.other_usage or ())
