@@ -7,6 +7,7 @@ provider) into a :class:`GenAICall` in the canonical arithmetic.
 
 from . import attributes
 from .dialects import DIALECTS, detect, to_call
+from .enrich import cost_attributes
 from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
 from .record import AGENT, LLM, OTHER, RETRIEVAL, TOOL, WORKFLOW, GenAICall
 
@@ -22,6 +23,7 @@ __all__ = [
     "GenAICall",
     "attributes",
     "canonical_provider",
+    "cost_attributes",
     "detect",
     "provider_for_host",
     "provider_for_url",

@@ -1,0 +1,293 @@
+"""Every dialect to the canonical record. These spans are written by hand for conventions the current
+libraries no longer emit; each names the version it represents. Spans captured from the current libraries
+are checked in tests/processors/test_captured.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from costspan.semconv import (
+    AGENT,
+    LLM,
+    SELF_HOSTED,
+    TOOL,
+    WORKFLOW,
+    canonical_provider,
+    detect,
+    provider_for_host,
+    to_call,
+)
+from costspan.semconv import attributes as A
+
+T0 = 1_750_000_000_000_000_000
+
+
+def call_of(attrs, scope=None, resource=None):
+    return to_call("ab" * 16, "cd" * 8, None, T0, T0 + 2_000_000_000, scope, attrs, resource or {})
+
+
+def test_otel_semconv_1_26_prompt_and_completion_tokens():
+    # semantic conventions 1.26: gen_ai.system, gen_ai.usage.prompt_tokens / completion_tokens
+    call = call_of(
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o-2024-08-06",
+            "gen_ai.usage.prompt_tokens": 120,
+            "gen_ai.usage.completion_tokens": 30,
+        }
+    )
+    assert call.kind == LLM and call.dialect == "otel_genai"
+    assert (call.provider, call.model) == ("openai", "gpt-4o-2024-08-06")
+    assert (call.input_tokens, call.output_tokens) == (120, 30)
+    assert call.operation is None  # 1.26 spans did not always say; still a call: model + usage
+
+
+def test_otel_semconv_1_36_system_and_openai_service_tier():
+    # semantic conventions 1.36: gen_ai.system values az.ai.openai / xai, gen_ai.openai.response.service_tier
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "az.ai.openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 5,
+            "gen_ai.openai.response.service_tier": "default",
+        }
+    )
+    assert call.provider == "azure.ai.openai" and call.service_tier == "default" and call.operation == "chat"
+    assert canonical_provider("xai") == "x_ai"
+    assert canonical_provider("gemini") == "gcp.gemini"
+
+
+def test_otel_semconv_1_37_provider_name_and_1_41_cache_and_reasoning():
+    # 1.37 renamed gen_ai.system to gen_ai.provider.name and gen_ai.openai.* to openai.*;
+    # 1.41 added cache_read / cache_creation input and reasoning output counts (parts of the totals)
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "o4-mini",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.cache_read.input_tokens": 600,
+            "gen_ai.usage.cache_creation.input_tokens": 0,
+            "gen_ai.usage.output_tokens": 500,
+            "gen_ai.usage.reasoning.output_tokens": 320,
+            "openai.response.service_tier": "flex",
+            "gen_ai.response.time_to_first_chunk": 0.42,
+        }
+    )
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (1000, 600, 0)
+    assert (call.output_tokens, call.reasoning_tokens) == (500, 320)
+    assert call.service_tier == "flex" and call.time_to_first_chunk_s == 0.42
+
+
+def test_semconv_drafts_cache_write():
+    # the GenAI conventions' draft names (cache_write), as some SDKs already emit them
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 5000,
+            "gen_ai.usage.cache_write.input_tokens": 4000,
+            "gen_ai.usage.input_tokens.cached": 500,
+            "gen_ai.usage.output_tokens": 10,
+        }
+    )
+    assert (call.cache_write_tokens, call.cache_read_tokens) == (4000, 500)
+
+
+def test_openllmetry_before_0_5_conventions():
+    # OpenLLMetry up to 0.53 (semantic-conventions-ai 0.4): capitalised gen_ai.system, llm.request.type,
+    # gen_ai.usage.prompt_tokens, gen_ai.usage.cache_read_input_tokens, llm.usage.total_tokens
+    call = call_of(
+        {
+            "gen_ai.system": "Anthropic",
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "claude-3-5-sonnet-20241022",
+            "gen_ai.usage.prompt_tokens": 2100,
+            "gen_ai.usage.completion_tokens": 80,
+            "gen_ai.usage.cache_read_input_tokens": 2000,
+            "gen_ai.usage.cache_creation_input_tokens": 0,
+            "llm.usage.total_tokens": 2180,
+        },
+        scope="opentelemetry.instrumentation.anthropic",
+    )
+    assert call.dialect == "openllmetry" and call.operation == "chat"
+    assert call.provider == "anthropic"
+    assert (call.input_tokens, call.cache_read_tokens, call.output_tokens) == (2100, 2000, 80)
+
+
+def test_openllmetry_workflow_and_tool_spans():
+    workflow = call_of(
+        {"traceloop.span.kind": "workflow", "traceloop.entity.name": "answer"}, "traceloop.sdk"
+    )
+    tool = call_of({"traceloop.span.kind": "tool", "traceloop.entity.name": "search"}, "traceloop.sdk")
+    assert (workflow.kind, workflow.name) == (WORKFLOW, "answer")
+    assert (tool.kind, tool.name) == (TOOL, "search")
+    # another contrib instrumentation under the same scope prefix is not GenAI
+    assert call_of({"http.route": "/x"}, "opentelemetry.instrumentation.flask") is None
+
+
+def test_openinference():
+    call = call_of(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "llm.system": "openai",
+            "llm.model_name": "gpt-4o-mini-2024-07-18",
+            "llm.token_count.prompt": 900,
+            "llm.token_count.completion": 50,
+            "llm.token_count.total": 950,
+            "llm.token_count.prompt_details.cache_read": 512,
+            "llm.token_count.prompt_details.audio": 100,
+            "llm.token_count.completion_details.reasoning": 0,
+            "llm.cost.total": 0.0001,
+        },
+        scope="openinference.instrumentation.openai",
+    )
+    assert call.dialect == "openinference" and call.operation == "chat"
+    assert (call.input_tokens, call.cache_read_tokens, call.output_tokens) == (900, 512, 50)
+    assert call.other_usage == {"input_audio_tokens": 100}
+    assert call.reported_cost == 0.0001 and call.provider_cost is None  # an estimate, not a bill
+    embedding = call_of(
+        {"openinference.span.kind": "EMBEDDING", "embedding.model_name": "text-embedding-3-small"}
+    )
+    assert embedding.operation == "embeddings" and embedding.request_model == "text-embedding-3-small"
+    agent = call_of({"openinference.span.kind": "AGENT"})
+    assert agent.kind == AGENT
+    assert call_of({"openinference.span.kind": "UNKNOWN"}) is None
+
+
+def test_openlit_and_logfire_costs_are_kept_as_estimates():
+    openlit = call_of(
+        {"gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+         "gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1, "gen_ai.usage.cost": 0.00002},
+        scope="openlit.otel.tracing",
+    )  # fmt: skip
+    logfire = call_of(
+        {"gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+         "operation.cost": 0.5},
+        scope="logfire.openai",
+    )  # fmt: skip
+    assert (openlit.dialect, openlit.reported_cost) == ("openlit", 0.00002)
+    assert (logfire.dialect, logfire.reported_cost) == ("logfire", 0.5)
+
+
+def test_langfuse_usage_details_json():
+    call = call_of(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "gpt-4o",
+            "langfuse.observation.usage_details": '{"input": 400, "output": 20, "input_cached_tokens": 100}',
+            "langfuse.user.id": "u-1",
+        },
+        scope="langfuse-sdk",
+    )
+    assert call.dialect == "langfuse" and call.kind == LLM
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (400, 20, 100)
+    broken = call_of({"langfuse.observation.type": "generation", "langfuse.observation.usage_details": "{"})
+    assert broken.flags == ["langfuse usage_details is not JSON"]
+
+
+def test_anthropic_sdk_one_hour_cache_writes():
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 10_000,
+            "gen_ai.usage.cache_creation.input_tokens": 3000,
+            A.ANTHROPIC_CACHE_CREATION_1H: 1000,
+            A.ANTHROPIC_CACHE_CREATION_5M: 2000,
+            "gen_ai.usage.output_tokens": 10,
+        },
+        scope="com.anthropic.sdk.python",
+    )
+    assert call.dialect == "anthropic_sdk"
+    assert (call.cache_write_tokens, call.cache_write_1h_tokens) == (3000, 1000)
+
+
+def test_provider_from_server_address_and_self_hosted():
+    call = call_of(
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "llama3.1:8b", "server.address": "localhost",
+         "gen_ai.provider.name": "openai"}
+    )  # fmt: skip
+    assert call.provider == SELF_HOSTED and call.server_address == "localhost"
+    groq = call_of(
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "x", "server.address": "api.groq.com"}
+    )
+    assert groq.provider == "groq"
+    for host, provider in [
+        ("api.openai.com", "openai"),
+        ("myres.openai.azure.com", "azure.ai.openai"),
+        ("api.anthropic.com", "anthropic"),
+        ("generativelanguage.googleapis.com", "gcp.gemini"),
+        ("bedrock-runtime.us-east-1.amazonaws.com", "aws.bedrock"),
+        ("openrouter.ai", "openrouter"),
+        ("api.together.xyz", "together"),
+        ("api.fireworks.ai", "fireworks"),
+        ("api.deepseek.com", "deepseek"),
+        ("api.x.ai", "x_ai"),
+        ("api.mistral.ai", "mistral_ai"),
+        ("127.0.0.1", SELF_HOSTED),
+        ("10.1.2.3", SELF_HOSTED),
+        ("vllm.svc", SELF_HOSTED),
+        ("example.com", None),
+    ]:
+        assert provider_for_host(host) == provider, host
+
+
+def test_http_client_spans_to_providers():
+    attrs = {"http.request.method": "POST", "url.full": "https://api.anthropic.com/v1/messages"}
+    call = call_of(attrs, scope="opentelemetry.instrumentation.httpx")
+    assert (call.kind, call.dialect, call.provider) == (LLM, "http", "anthropic")
+    assert call.input_tokens is None
+    # other endpoints, other hosts: not calls
+    assert (
+        call_of({"url.full": "https://api.openai.com/v1/models"}, "opentelemetry.instrumentation.httpx")
+        is None
+    )
+    assert (
+        call_of({"url.full": "https://example.com/v1/messages"}, "opentelemetry.instrumentation.httpx")
+        is None
+    )
+
+
+def test_agent_tool_and_other_operations():
+    agent = call_of({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"})
+    tool = call_of({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"})
+    assert (agent.kind, agent.name) == (AGENT, "planner")
+    assert (tool.kind, tool.name) == (TOOL, "search")
+    assert call_of({"http.route": "/"}) is None
+    assert detect(None, {"db.system": "postgresql"}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "flagged"),
+    [(12.0, 12, False), ("34", 34, False), (-3, -3, False), (1.5, 1.5, True), ("many", "many", True),
+     (float("nan"), None, True)],
+)  # fmt: skip
+def test_odd_counts_are_kept_and_flagged(value, expected, flagged):
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": value,
+        }
+    )
+    if expected is None:
+        assert call.input_tokens != call.input_tokens  # NaN kept as it came
+    else:
+        assert call.input_tokens == expected
+    assert bool(call.flags) is flagged
+
+
+def test_opentelemetry_names_match_the_installed_conventions():
+    gen_ai = pytest.importorskip("opentelemetry.semconv._incubating.attributes.gen_ai_attributes")
+    for name in dir(gen_ai):
+        if name.startswith("GEN_AI_") and hasattr(A, name) and isinstance(getattr(gen_ai, name), str):
+            assert getattr(A, name) == getattr(gen_ai, name), name
+    assert A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS == gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+    assert A.GEN_AI_PROVIDER_NAME == gen_ai.GEN_AI_PROVIDER_NAME
