@@ -25,8 +25,17 @@ def chat(
         "gen_ai.usage.output_tokens": 100,
     }
     base.update(attrs)
-    return Span(TRACE, span_id, "chat gpt-4o", T0 + start * MS, T0 + end * MS, base,
-                {"service.name": "checkout-api"}, parent_span_id=parent, scope_name=scope)  # fmt: skip
+    return Span(
+        TRACE,
+        span_id,
+        "chat gpt-4o",
+        T0 + start * MS,
+        T0 + end * MS,
+        base,
+        {"service.name": "checkout-api"},
+        parent_span_id=parent,
+        scope_name=scope,
+    )
 
 
 def run(*spans, chain=None):
@@ -52,12 +61,27 @@ def test_resent_span_is_marked_not_dropped():
 
 
 def test_native_span_and_http_child_count_once():
-    parent = chat("1" * 16, start=0, end=900, scope="com.anthropic.sdk.python",
-                  **{"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5"})  # fmt: skip
-    http = Span(TRACE, "2" * 16, "POST", T0 + 5 * MS, T0 + 880 * MS,
-                {"http.request.method": "POST", "url.full": "https://api.anthropic.com/v1/messages",
-                 "server.address": "api.anthropic.com"},
-                parent_span_id="1" * 16, scope_name="opentelemetry.instrumentation.httpx")  # fmt: skip
+    parent = chat(
+        "1" * 16,
+        start=0,
+        end=900,
+        scope="com.anthropic.sdk.python",
+        **{"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5"},
+    )
+    http = Span(
+        TRACE,
+        "2" * 16,
+        "POST",
+        T0 + 5 * MS,
+        T0 + 880 * MS,
+        {
+            "http.request.method": "POST",
+            "url.full": "https://api.anthropic.com/v1/messages",
+            "server.address": "api.anthropic.com",
+        },
+        parent_span_id="1" * 16,
+        scope_name="opentelemetry.instrumentation.httpx",
+    )
     batch = run(http, parent)
     by_id = {c.span_id: c for c in batch.calls}
     assert by_id["1" * 16].duplicate_of is None
@@ -68,12 +92,29 @@ def test_native_span_and_http_child_count_once():
 
 
 def test_two_instrumentations_of_one_call_keep_the_richest():
-    outer = chat("3" * 16, start=0, end=1000, scope="opentelemetry.instrumentation.openai.v1",
-                 **{"gen_ai.usage.cache_read.input_tokens": 200})  # fmt: skip
-    inner = Span(TRACE, "4" * 16, "ChatCompletion", T0 + 1 * MS, T0 + 999 * MS,
-                 {"openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o-2024-08-06",
-                  "llm.token_count.prompt": 1000, "llm.token_count.completion": 100},
-                 parent_span_id="3" * 16, scope_name="openinference.instrumentation.openai")  # fmt: skip
+    outer = chat(
+        "3" * 16,
+        start=0,
+        end=1000,
+        scope="opentelemetry.instrumentation.openai.v1",
+        **{"gen_ai.usage.cache_read.input_tokens": 200},
+    )
+    inner = Span(
+        TRACE,
+        "4" * 16,
+        "ChatCompletion",
+        T0 + 1 * MS,
+        T0 + 999 * MS,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "llm.model_name": "gpt-4o-2024-08-06",
+            "llm.token_count.prompt": 1000,
+            "llm.token_count.completion": 100,
+        },
+        parent_span_id="3" * 16,
+        scope_name="openinference.instrumentation.openai",
+    )
     batch = run(outer, inner)
     by_id = {c.span_id: c for c in batch.calls}
     assert by_id["3" * 16].duplicate_of is None  # it also reports cache reads
@@ -81,12 +122,17 @@ def test_two_instrumentations_of_one_call_keep_the_richest():
 
 
 def test_sequential_calls_in_one_trace_are_not_duplicates():
-    batch = run(chat("5" * 16, start=0, end=500), chat("6" * 16, start=600, end=1100),
-                chat("7" * 16, start=1200, end=1300, **{"gen_ai.usage.output_tokens": 7}))  # fmt: skip
+    batch = run(
+        chat("5" * 16, start=0, end=500),
+        chat("6" * 16, start=600, end=1100),
+        chat("7" * 16, start=1200, end=1300, **{"gen_ai.usage.output_tokens": 7}),
+    )
     assert [c.duplicate_of for c in batch.calls] == [None, None, None]
     # nested, but different usage: two calls (an agent calling a model inside a tool)
-    nested = run(chat("8" * 16, start=0, end=1000), chat("9" * 16, start=10, end=900, parent="8" * 16,
-                                                        **{"gen_ai.usage.output_tokens": 55}))  # fmt: skip
+    nested = run(
+        chat("8" * 16, start=0, end=1000),
+        chat("9" * 16, start=10, end=900, parent="8" * 16, **{"gen_ai.usage.output_tokens": 55}),
+    )
     assert [c.duplicate_of for c in nested.calls] == [None, None]
 
 
@@ -94,7 +140,9 @@ def test_duplicate_arriving_in_a_later_batch():
     chain = build_chain()
     chain(SpanBatch.from_spans([chat("a1" * 8, start=0, end=1000)]))
     later = chain(
-        SpanBatch.from_spans([chat("b2" * 8, start=2, end=990, scope="opentelemetry.instrumentation.openai.v1")])
+        SpanBatch.from_spans(
+            [chat("b2" * 8, start=2, end=990, scope="opentelemetry.instrumentation.openai.v1")]
+        )
     )
     assert later.calls[0].duplicate_of == "a1" * 8
 
@@ -125,8 +173,17 @@ def test_statuses_never_drop():
 
 
 def test_provider_reported_cost_wins():
-    batch = run(chat("d1" * 8, **{"gen_ai.provider.name": "openrouter", "gen_ai.request.model": "openai/gpt-4o",
-                                  "gen_ai.usage.cost.amount": 0.0042, "gen_ai.usage.cost.source": "provider"}))  # fmt: skip
+    batch = run(
+        chat(
+            "d1" * 8,
+            **{
+                "gen_ai.provider.name": "openrouter",
+                "gen_ai.request.model": "openai/gpt-4o",
+                "gen_ai.usage.cost.amount": 0.0042,
+                "gen_ai.usage.cost.source": "provider",
+            },
+        )
+    )
     call = batch.calls[0]
     assert call.cost_usd == Decimal("0.0042") and call.cost_source == "provider"
 
@@ -148,13 +205,31 @@ def test_attribution_sources_rules_defaults_and_tags():
             "redact",
         ]
     )
-    agent = Span(TRACE, "e0" * 8, "invoke_agent planner", T0, T0 + 5000 * MS,
-                 {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
-                 {"service.name": "checkout-api"}, scope_name="costspan.instrumentation")  # fmt: skip
-    call = chat("e1" * 8, parent="e0" * 8, **{
-        "user.id": "u-42", "session.id": "conv-9", "costspan.customer_id": "acme", "app.region": "eu",
-        "tenant.tier": "gold", "costspan.tag.experiment": "b", "other.key": "x",
-        "langfuse.observation.prompt.name": "checkout-help", "langfuse.observation.prompt.version": 3})  # fmt: skip
+    agent = Span(
+        TRACE,
+        "e0" * 8,
+        "invoke_agent planner",
+        T0,
+        T0 + 5000 * MS,
+        {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+        {"service.name": "checkout-api"},
+        scope_name="costspan.instrumentation",
+    )
+    call = chat(
+        "e1" * 8,
+        parent="e0" * 8,
+        **{
+            "user.id": "u-42",
+            "session.id": "conv-9",
+            "costspan.customer_id": "acme",
+            "app.region": "eu",
+            "tenant.tier": "gold",
+            "costspan.tag.experiment": "b",
+            "other.key": "x",
+            "langfuse.observation.prompt.name": "checkout-help",
+            "langfuse.observation.prompt.version": 3,
+        },
+    )
     batch = chain(SpanBatch.from_spans([agent, call]))
     record = batch.calls[1]
     assert (record.user_id, record.conversation_id, record.customer_id) == ("u-42", "conv-9", "acme")
@@ -162,16 +237,30 @@ def test_attribution_sources_rules_defaults_and_tags():
     assert record.agent_name == "planner"
     assert (record.prompt_key, record.prompt_version) == ("checkout-help", "3")
     assert record.tags == {"app.region": "eu", "tenant.tier": "gold", "experiment": "b"}
-    resource_env = run(Span(TRACE, "f1" * 8, "chat", T0, T0 + MS, chat("x" * 16).attributes,
-                            {"service.name": "s", "deployment.environment.name": "staging", "service.namespace": "ml"}))  # fmt: skip
+    resource_env = run(
+        Span(
+            TRACE,
+            "f1" * 8,
+            "chat",
+            T0,
+            T0 + MS,
+            chat("x" * 16).attributes,
+            {"service.name": "s", "deployment.environment.name": "staging", "service.namespace": "ml"},
+        )
+    )
     assert (resource_env.calls[0].environment, resource_env.calls[0].team) == ("staging", "ml")
 
 
 def test_redaction_by_default_and_keyed_input_hash(monkeypatch):
-    content = {"gen_ai.input.messages": '[{"role":"user","parts":[{"type":"text","content":"secret"}]}]',
-               "gen_ai.output.messages": "[]", "gen_ai.system_instructions": "be nice",
-               "gen_ai.prompt.0.content": "secret", "gen_ai.completion.0.content": "answer",
-               "input.value": "secret", "llm.input_messages.0.message.content": "secret"}  # fmt: skip
+    content = {
+        "gen_ai.input.messages": '[{"role":"user","parts":[{"type":"text","content":"secret"}]}]',
+        "gen_ai.output.messages": "[]",
+        "gen_ai.system_instructions": "be nice",
+        "gen_ai.prompt.0.content": "secret",
+        "gen_ai.completion.0.content": "answer",
+        "input.value": "secret",
+        "llm.input_messages.0.message.content": "secret",
+    }
     span = chat("a0" * 8, **content)
     original = dict(span.attributes)
     batch = run(span)

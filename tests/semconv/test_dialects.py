@@ -162,15 +162,25 @@ def test_openinference():
 
 def test_openlit_and_logfire_costs_are_kept_as_estimates():
     openlit = call_of(
-        {"gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-         "gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1, "gen_ai.usage.cost": 0.00002},
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1,
+            "gen_ai.usage.output_tokens": 1,
+            "gen_ai.usage.cost": 0.00002,
+        },
         scope="openlit.otel.tracing",
-    )  # fmt: skip
+    )
     logfire = call_of(
-        {"gen_ai.system": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
-         "operation.cost": 0.5},
+        {
+            "gen_ai.system": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "operation.cost": 0.5,
+        },
         scope="logfire.openai",
-    )  # fmt: skip
+    )
     assert (openlit.dialect, openlit.reported_cost) == ("openlit", 0.00002)
     assert (logfire.dialect, logfire.reported_cost) == ("logfire", 0.5)
 
@@ -211,9 +221,13 @@ def test_anthropic_sdk_one_hour_cache_writes():
 
 def test_provider_from_server_address_and_self_hosted():
     call = call_of(
-        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "llama3.1:8b", "server.address": "localhost",
-         "gen_ai.provider.name": "openai"}
-    )  # fmt: skip
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "llama3.1:8b",
+            "server.address": "localhost",
+            "gen_ai.provider.name": "openai",
+        }
+    )
     assert call.provider == SELF_HOSTED and call.server_address == "localhost"
     groq = call_of(
         {"gen_ai.operation.name": "chat", "gen_ai.request.model": "x", "server.address": "api.groq.com"}
@@ -266,9 +280,15 @@ def test_agent_tool_and_other_operations():
 
 @pytest.mark.parametrize(
     ("value", "expected", "flagged"),
-    [(12.0, 12, False), ("34", 34, False), (-3, -3, False), (1.5, 1.5, True), ("many", "many", True),
-     (float("nan"), None, True)],
-)  # fmt: skip
+    [
+        (12.0, 12, False),
+        ("34", 34, False),
+        (-3, -3, False),
+        (1.5, 1.5, True),
+        ("many", "many", True),
+        (float("nan"), None, True),
+    ],
+)
 def test_odd_counts_are_kept_and_flagged(value, expected, flagged):
     call = call_of(
         {
