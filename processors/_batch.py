@@ -50,6 +50,11 @@ class SpanBatch:
     events: list[tuple[tuple[str, Mapping[str, Any]], ...]]
     # the canonical GenAI record of each span (None: not a GenAI span); filled by the normalize processor
     calls: list[GenAICall | None] = field(default_factory=list)
+    # tuple(attributes) of each span, once computed (processors cache per-shape plans on it)
+    shapes: list[tuple[str, ...]] | None = None
+
+    def shape(self, i: int) -> tuple[str, ...]:
+        return self.shapes[i] if self.shapes is not None else tuple(self.attributes[i])
 
     def __len__(self) -> int:
         return len(self.span_id)

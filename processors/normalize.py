@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
     calls: list[GenAICall | None] = []
     append = calls.append
+    shapes = [tuple(attrs) for attrs in batch.attributes]
     for i, attrs in enumerate(batch.attributes):
         try:
             call = to_call(
@@ -33,6 +34,7 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
                 batch.scope_name[i],
                 attrs,
                 batch.resource[i],
+                shapes[i],
             )
         except Exception:  # a conversion bug must not lose the batch
             log.debug("normalize: span %s could not be read", batch.span_id[i], exc_info=True)
@@ -47,7 +49,7 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
                 counts["flagged"] += 1
         append(call)
     counts["spans"] += len(calls)
-    return batch.with_columns(calls=calls)
+    return batch.with_columns(calls=calls, shapes=shapes)
 
 
 @register("normalize")

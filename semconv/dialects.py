@@ -195,18 +195,113 @@ def dialect_of_scope(scope_name: str) -> str | None:
 
 def detect(scope_name: str | None, attrs: Mapping[str, Any]) -> str | None:
     """The dialect a span speaks, or ``None`` for a span that is not about GenAI."""
+    dialect = _dialect_of_keys(scope_name, attrs)
+    if dialect == HTTP and _http_provider(attrs) is None:
+        return None
+    return dialect
+
+
+def _dialect_of_keys(scope_name: str | None, keys: Mapping[str, Any] | frozenset[str]) -> str | None:
+    """:func:`detect` from attribute keys alone; an HTTP span still needs its URL checked."""
     dialect = dialect_of_scope(scope_name) if scope_name else None
     if dialect is not None and dialect != HTTP and dialect != OPENLLMETRY:
         return dialect
     for key, marker_dialect in _MARKERS:
-        if key in attrs:
+        if key in keys:
             # a traceloop-named scope without traceloop's own keys writes the OpenTelemetry names
             return marker_dialect if marker_dialect != OTEL_GENAI or dialect is None else dialect
     if dialect == OPENLLMETRY:
         return None  # another contrib instrumentation (flask, sqlalchemy ...): not GenAI
-    if dialect == HTTP or any(k in attrs for k in _HTTP_URL_KEYS):
-        return HTTP if _http_provider(attrs) is not None else None
+    if dialect == HTTP or any(k in keys for k in _HTTP_URL_KEYS):
+        return HTTP
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """Where one span shape (its instrumentation scope and attribute keys) keeps each field, resolved once:
+    spans of one instrumentation share a handful of shapes, so a span is read with direct lookups."""
+
+    dialect: Dialect
+    strings: tuple[tuple[str, str], ...]  # (record field, attribute key)
+    counts: tuple[tuple[str, str], ...]  # (record field, attribute key) of token counts
+    provider: str | None
+    server: str | None
+    name: str | None  # agent / tool / workflow name
+    extra_usage: tuple[tuple[str, str], ...]  # (catalog usage key, attribute key)
+    reported_cost: str | None
+    ttft: bool
+    streaming: bool
+    provider_cost: bool
+
+
+_NOT_GENAI = object()
+_READERS: dict[tuple[str | None, tuple[str, ...]], Any] = {}
+_READER_LIMIT = 20_000
+_NAME_KEYS = (A.GEN_AI_AGENT_NAME, A.GEN_AI_TOOL_NAME, A.GEN_AI_WORKFLOW_NAME, A.TRACELOOP_ENTITY_NAME)
+_OPENINFERENCE_EXTRA = (
+    ("input_audio_tokens", A.LLM_TOKEN_COUNT_PROMPT_AUDIO),
+    ("output_audio_tokens", A.LLM_TOKEN_COUNT_COMPLETION_AUDIO),
+)
+
+
+def _reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
+    key = (scope_name, shape)
+    reader = _READERS.get(key)
+    if reader is None:
+        reader = _build_reader(scope_name, shape)
+        if len(_READERS) >= _READER_LIMIT:
+            _READERS.clear()
+        _READERS[key] = reader
+    return reader
+
+
+def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
+    keys = frozenset(shape)
+    name = _dialect_of_keys(scope_name, keys)
+    if name is None:
+        return _NOT_GENAI
+
+    def first(candidates: tuple[str, ...]) -> str | None:
+        return next((k for k in candidates if k in keys), None)
+
+    d = DIALECTS[name]
+    strings = [
+        (field, key)
+        for field, candidates in (
+            ("request_model", d.request_model),
+            ("response_model", d.response_model),
+            ("response_id", d.response_id),
+            ("service_tier", d.service_tier),
+            ("error_type", (A.ERROR_TYPE,)),
+        )
+        if (key := first(candidates)) is not None
+    ]
+    counts = [
+        (field, key)
+        for field, candidates in (
+            ("input_tokens", d.input_tokens),
+            ("output_tokens", d.output_tokens),
+            ("cache_read_tokens", d.cache_read_tokens),
+            ("cache_write_tokens", d.cache_write_tokens),
+            ("cache_write_1h_tokens", d.cache_write_1h_tokens),
+            ("reasoning_tokens", d.reasoning_tokens),
+        )
+        if (key := first(candidates)) is not None
+    ]
+    return _Reader(
+        dialect=d,
+        strings=tuple(strings),
+        counts=tuple(counts),
+        provider=first(d.provider),
+        server=first(_HTTP_HOST_KEYS),
+        name=first(_NAME_KEYS),
+        extra_usage=tuple(p for p in _OPENINFERENCE_EXTRA if p[1] in keys) if name == OPENINFERENCE else (),
+        reported_cost=first(d.reported_cost),
+        ttft=A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in keys,
+        streaming=A.LLM_IS_STREAMING in keys,
+        provider_cost=A.GEN_AI_USAGE_COST_SOURCE in keys,
+    )
 
 
 def to_call(
@@ -218,16 +313,20 @@ def to_call(
     scope_name: str | None,
     attrs: Mapping[str, Any],
     resource: Mapping[str, Any],
+    shape: tuple[str, ...] | None = None,
 ) -> R.GenAICall | None:
-    """The canonical record of a span, or ``None`` when the span is not about GenAI."""
-    dialect_name = detect(scope_name, attrs)
-    if dialect_name is None:
+    """The canonical record of a span, or ``None`` when the span is not about GenAI.
+
+    ``shape`` is ``tuple(attrs)``, when the caller already has it.
+    """
+    reader = _reader(scope_name, shape if shape is not None else tuple(attrs))
+    if reader is _NOT_GENAI:
         return None
-    d = DIALECTS[dialect_name]
+    d = reader.dialect
+    dialect_name = d.name
     kind, operation = _classify(dialect_name, d, attrs)
     if kind is None:
         return None
-    get = attrs.get
     call = R.GenAICall(
         trace_id,
         span_id,
@@ -239,48 +338,49 @@ def to_call(
         dialect_name,
         operation,
     )
-    call.error_type = _str(get(A.ERROR_TYPE))
+    for field, key in reader.strings:
+        value = attrs[key]
+        setattr(call, field, value if type(value) is str else _str(value))
+    provider = canonical_provider(attrs[reader.provider]) if reader.provider is not None else None
     if kind != R.LLM:
-        call.name = _str(
-            _first(
-                attrs,
-                (A.GEN_AI_AGENT_NAME, A.GEN_AI_TOOL_NAME, A.GEN_AI_WORKFLOW_NAME, A.TRACELOOP_ENTITY_NAME),
-            )
-        )
-        call.provider = canonical_provider(_first(attrs, d.provider))
-        call.request_model = _str(_first(attrs, d.request_model))
+        if reader.name is not None:
+            call.name = _str(attrs[reader.name])
+        call.provider = provider
         return call
     if dialect_name == HTTP:
         call.provider = _http_provider(attrs)
-        call.server_address = _str(_first(attrs, _HTTP_HOST_KEYS))
+        call.server_address = _str(attrs[reader.server]) if reader.server is not None else None
         return call
-    provider = canonical_provider(_first(attrs, d.provider))
-    server = _str(_first(attrs, _HTTP_HOST_KEYS))
+    server = _str(attrs[reader.server]) if reader.server is not None else None
     host_provider = provider_for_host(server) if server else None
     if provider is None or host_provider == SELF_HOSTED:
         provider = host_provider or provider
     call.provider = provider
     call.server_address = server
-    call.request_model = _str(_first(attrs, d.request_model))
-    call.response_model = _str(_first(attrs, d.response_model))
-    call.response_id = _str(_first(attrs, d.response_id))
-    call.service_tier = _str(_first(attrs, d.service_tier))
-    ttft = get(A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-    if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
-        call.time_to_first_chunk_s = float(ttft)
-    streaming = get(A.LLM_IS_STREAMING)
-    if isinstance(streaming, bool):
+    if reader.ttft:
+        ttft = attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+        if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
+            call.time_to_first_chunk_s = float(ttft)
+    if reader.streaming and isinstance(streaming := attrs[A.LLM_IS_STREAMING], bool):
         call.streaming = streaming
     if dialect_name == LANGFUSE:
         _langfuse_usage(call, attrs)
     else:
-        _usage(call, d, attrs, provider)
-    if d.reported_cost:
-        cost = _first(attrs, d.reported_cost)
+        for field, key in reader.counts:
+            value = attrs[key]
+            setattr(call, field, value if type(value) is int else _count(value, call, field))
+        for usage_key, key in reader.extra_usage:
+            value = _count(attrs[key], call, usage_key)
+            if value:
+                call.other_usage = {**(call.other_usage or {}), usage_key: value}
+        if provider in d.input_excludes_cache_for and type(call.input_tokens) is int:
+            call.input_tokens += (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+    if reader.reported_cost is not None:
+        cost = attrs[reader.reported_cost]
         if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
             call.reported_cost = float(cost)
-    if get(A.GEN_AI_USAGE_COST_SOURCE) == "provider":
-        call.provider_cost = _decimal(get(A.GEN_AI_USAGE_COST_AMOUNT))
+    if reader.provider_cost and attrs[A.GEN_AI_USAGE_COST_SOURCE] == "provider":
+        call.provider_cost = _decimal(attrs.get(A.GEN_AI_USAGE_COST_AMOUNT))
     return call
 
 
@@ -295,7 +395,8 @@ def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[
         if found is not None:
             return found
     if dialect_name == HTTP:
-        return R.LLM, None
+        # a client span to a provider's inference endpoint is a call; any other HTTP span is not GenAI
+        return (R.LLM, None) if _http_provider(attrs) is not None else (None, None)
     operation = _first(attrs, d.operation)
     if isinstance(operation, str):
         op = operation.lower()
@@ -314,25 +415,6 @@ def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[
 
 
 # -- usage ---------------------------------------------------------------------------------------------
-
-
-def _usage(call: R.GenAICall, d: Dialect, attrs: Mapping[str, Any], provider: str | None) -> None:
-    call.input_tokens = _count(_first(attrs, d.input_tokens), call, "input_tokens")
-    call.output_tokens = _count(_first(attrs, d.output_tokens), call, "output_tokens")
-    call.cache_read_tokens = _count(_first(attrs, d.cache_read_tokens), call, "cache_read_tokens")
-    call.cache_write_tokens = _count(_first(attrs, d.cache_write_tokens), call, "cache_write_tokens")
-    call.cache_write_1h_tokens = _count(_first(attrs, d.cache_write_1h_tokens), call, "cache_write_1h_tokens")
-    call.reasoning_tokens = _count(_first(attrs, d.reasoning_tokens), call, "reasoning_tokens")
-    if d.name == OPENINFERENCE:
-        for key, usage_key in (
-            (A.LLM_TOKEN_COUNT_PROMPT_AUDIO, "input_audio_tokens"),
-            (A.LLM_TOKEN_COUNT_COMPLETION_AUDIO, "output_audio_tokens"),
-        ):
-            value = _count(attrs.get(key), call, usage_key)
-            if value:
-                call.other_usage = {**(call.other_usage or {}), usage_key: value}
-    if provider in d.input_excludes_cache_for and type(call.input_tokens) is int:
-        call.input_tokens += (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
 
 
 def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
