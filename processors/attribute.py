@@ -70,6 +70,7 @@ RESOURCE_SOURCES: dict[str, tuple[str, ...]] = {
     "team": (A.SERVICE_NAMESPACE,),
 }
 FIELDS = tuple(SOURCES)
+_PLAN_LIMIT = 20_000
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,46 @@ class Settings:
     tag_patterns: tuple[re.Pattern[str], ...] = ()
 
 
-def attribute(batch: SpanBatch, counts: Counter[str], settings: Settings) -> SpanBatch:
+@dataclass(frozen=True, slots=True)
+class _ShapePlan:
+    """For one attribute shape: which key fills each field, and which keys become tags."""
+
+    fields: tuple[tuple[str, str], ...]  # (field, attribute key), first present source of each field
+    tags: tuple[tuple[str, str], ...]  # (tag name, attribute key)
+
+
+def _shape_plan(shape: tuple[str, ...], settings: Settings) -> _ShapePlan:
+    keys = frozenset(shape)
+    fields = tuple(
+        (name, key)
+        for name, sources in SOURCES.items()
+        if (key := next((k for k in sources if k in keys), None))
+    )
+    tags = []
+    for key in shape:
+        if key.startswith(A.COSTSPAN_TAG_PREFIX):
+            tags.append((key[len(A.COSTSPAN_TAG_PREFIX) :], key))
+        elif key in settings.tag_keys or any(p.match(key) for p in settings.tag_patterns):
+            tags.append((key, key))
+    return _ShapePlan(fields, tuple(tags))
+
+
+def _resource_plan(resource: Mapping[str, Any], settings: Settings) -> tuple[tuple[str, str], ...]:
+    """(field or 'tag:' + key, value) pairs a resource contributes."""
+    out = []
+    for name, keys in RESOURCE_SOURCES.items():
+        value = next((resource[k] for k in keys if resource.get(k) not in (None, "")), None)
+        if value is not None:
+            out.append((name, str(value)))
+    for key in settings.tag_keys:
+        if key in resource:
+            out.append(("tag:" + key, str(resource[key])))
+    return tuple(out)
+
+
+def attribute(
+    batch: SpanBatch, counts: Counter[str], settings: Settings, plans: dict[tuple[str, ...], _ShapePlan]
+) -> SpanBatch:
     agents: dict[str, str] = {}  # span id -> agent name, for calls inside agent spans
     parents: dict[str, str | None] = {}
     for i, call in enumerate(batch.calls):
@@ -95,40 +135,49 @@ def attribute(batch: SpanBatch, counts: Counter[str], settings: Settings) -> Spa
         parents[call.span_id] = batch.parent_span_id[i]
         if call.kind == AGENT and call.name:
             agents[call.span_id] = call.name
+    resources: dict[int, tuple[tuple[str, str], ...]] = {}  # per resource object of this batch
+    attributed = 0
     for i, call in enumerate(batch.calls):
         if call is None:
             continue
         attrs = batch.attributes[i]
+        shape = batch.shape(i)
+        plan = plans.get(shape)
+        if plan is None:
+            if len(plans) >= _PLAN_LIMIT:
+                plans.clear()
+            plan = plans[shape] = _shape_plan(shape, settings)
+        for name, key in plan.fields:
+            value = attrs[key]
+            if value is not None and value != "" and getattr(call, name) is None:
+                setattr(call, name, value if type(value) is str else str(value))
         resource = batch.resource[i]
-        _from_attributes(call, attrs, resource)
+        from_resource = resources.get(id(resource))
+        if from_resource is None:
+            from_resource = resources[id(resource)] = _resource_plan(resource, settings)
+        for name, value in from_resource:
+            if name.startswith("tag:"):
+                if call.tags is None:
+                    call.tags = {}
+                call.tags.setdefault(name[4:], value)
+            elif getattr(call, name) is None:
+                setattr(call, name, value)
+        if plan.tags:
+            tags = call.tags if call.tags is not None else {}
+            for tag, key in plan.tags:
+                tags[tag] = str(attrs[key])
+            call.tags = tags
         if call.agent_name is None and agents:
             call.agent_name = _enclosing_agent(call.parent_span_id, parents, agents)
         if settings.rules:
-            _apply_rules(call, attrs, resource, settings.rules)
+            _apply_rules(call, attrs, batch.resource[i], settings.rules)
         for name, value in settings.defaults:
             if getattr(call, name) is None:
                 setattr(call, name, value)
-        _tags(call, attrs, resource, settings)
-        counts["attributed" if call.team or call.feature or call.customer_id else "unattributed"] += 1
+        if call.team or call.feature or call.customer_id:
+            attributed += 1
+    counts["attributed"] += attributed
     return batch
-
-
-def _from_attributes(call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any]) -> None:
-    for name, keys in SOURCES.items():
-        if getattr(call, name) is not None:
-            continue
-        for key in keys:
-            value = attrs.get(key)
-            if value is not None and value != "":
-                setattr(call, name, str(value))
-                break
-    for name, keys in RESOURCE_SOURCES.items():
-        if getattr(call, name) is None:
-            for key in keys:
-                value = resource.get(key)
-                if value is not None and value != "":
-                    setattr(call, name, str(value))
-                    break
 
 
 def _enclosing_agent(
@@ -160,25 +209,8 @@ def _apply_rules(
             for key, pattern in rule.when
         ):
             for name, value in rule.set:
-                if name == "tags":
-                    continue
-                if getattr(call, name) is None or name in ("team", "feature"):
-                    setattr(call, name, value)
-
-
-def _tags(call: GenAICall, attrs: Mapping[str, Any], resource: Mapping[str, Any], settings: Settings) -> None:
-    tags = call.tags
-    for key, value in attrs.items():
-        if key.startswith(A.COSTSPAN_TAG_PREFIX):
-            tags[key[len(A.COSTSPAN_TAG_PREFIX) :]] = str(value)
-        elif key in settings.tag_keys or (
-            settings.tag_patterns and any(p.match(key) for p in settings.tag_patterns)
-        ):
-            tags[key] = str(value)
-    if settings.tag_keys:
-        for key in settings.tag_keys:
-            if key not in tags and key in resource:
-                tags[key] = str(resource[key])
+                # a rule overrides what the span said: it is how an organisation maps services to teams
+                setattr(call, name, value)
 
 
 def settings_from_config(config: Mapping[str, Any], path: str) -> Settings:
@@ -220,4 +252,5 @@ def settings_from_config(config: Mapping[str, Any], path: str) -> Settings:
 @register("attribute")
 def _factory(config: Mapping[str, Any], path: str) -> Processor:
     settings = settings_from_config(config, path)
-    return Processor("attribute", lambda batch, counts: attribute(batch, counts, settings))
+    plans: dict[tuple[str, ...], _ShapePlan] = {}
+    return Processor("attribute", lambda batch, counts: attribute(batch, counts, settings, plans))

@@ -15,7 +15,7 @@ duplicates. A bounded window of recent records catches duplicates that arrive in
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,27 +43,29 @@ _SLACK_NS = 5_000_000  # instrumentations wrap each other within a few milliseco
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size."""
+    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (plain dicts
+    keep insertion order, so the oldest entry is the first)."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
         self.max_traces = max_traces
-        self.spans: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self.traces: OrderedDict[str, list[GenAICall]] = OrderedDict()
+        self.spans: dict[tuple[str, str], None] = {}
+        self.traces: dict[str, list[GenAICall]] = {}
 
     def seen(self, key: tuple[str, str]) -> bool:
         return key in self.spans
 
-    def add(self, call: GenAICall) -> None:
-        self.spans[(call.trace_id, call.span_id)] = None
-        if len(self.spans) > self.max_spans:
-            self.spans.popitem(last=False)
+    def add(self, call: GenAICall, key: tuple[str, str]) -> None:
+        spans = self.spans
+        spans[key] = None
+        if len(spans) > self.max_spans:
+            del spans[next(iter(spans))]
         if call.kind == LLM and call.duplicate_of is None:
             calls = self.traces.get(call.trace_id)
             if calls is None:
                 calls = self.traces[call.trace_id] = []
                 if len(self.traces) > self.max_traces:
-                    self.traces.popitem(last=False)
+                    del self.traces[next(iter(self.traces))]
             if len(calls) < _CALLS_PER_TRACE:
                 calls.append(call)
 
@@ -74,25 +76,30 @@ class _Window:
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
     by_trace: dict[str, list[GenAICall]] = {}
     seen_here: set[tuple[str, str]] = set()
+    fresh: list[tuple[GenAICall, tuple[str, str]]] = []
     for call in batch.calls:
         if call is None:
             continue
         key = (call.trace_id, call.span_id)
         if key in seen_here or window.seen(key):
             call.duplicate_of = call.span_id
-            call.flags.append("the same span was delivered again")
+            call.flag("the same span was delivered again")
             counts["resent"] += 1
             continue
         seen_here.add(key)
+        fresh.append((call, key))
         if call.kind == LLM:
-            by_trace.setdefault(call.trace_id, []).append(call)
+            calls = by_trace.get(call.trace_id)
+            if calls is None:
+                by_trace[call.trace_id] = [call]
+            else:
+                calls.append(call)
+    traces = window.traces
     for trace_id, calls in by_trace.items():
-        earlier = window.calls_of(trace_id)
-        if len(calls) > 1 or earlier:
-            _merge_overlapping(calls, earlier, counts)
-    for call in batch.calls:
-        if call is not None and call.duplicate_of != call.span_id:
-            window.add(call)
+        if len(calls) > 1 or trace_id in traces:
+            _merge_overlapping(calls, window.calls_of(trace_id), counts)
+    for call, key in fresh:
+        window.add(call, key)
     return batch
 
 
@@ -103,11 +110,15 @@ def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts:
     for call in calls:
         if call.duplicate_of is not None:
             continue
+        start, end = call.start_time_ns - _SLACK_NS, call.end_time_ns + _SLACK_NS
         for other in pool:
-            if other is call or other.duplicate_of is not None or not _same_call(call, other):
+            # most pairs in a trace are sequential calls: reject disjoint intervals before anything else
+            if other.start_time_ns > end or other.end_time_ns < start or other is call:
+                continue
+            if other.duplicate_of is not None or not _same_call(call, other):
                 continue
             keep, drop = (call, other) if _richness(call) > _richness(other) else (other, call)
-            if drop in earlier and keep not in earlier:
+            if _among(drop, earlier) and not _among(keep, earlier):
                 # the duplicate was already passed on in an earlier batch: keep that one, and count it
                 keep, drop = drop, keep
                 counts["late_richer"] += 1
@@ -115,6 +126,10 @@ def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts:
             counts[f"duplicate.{drop.dialect}"] += 1
             if drop is call:
                 break
+
+
+def _among(call: GenAICall, calls: list[GenAICall]) -> bool:
+    return any(c is call for c in calls)
 
 
 def _same_call(a: GenAICall, b: GenAICall) -> bool:

@@ -78,9 +78,9 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
         call.catalog_version = result.catalog_version
         call.chargeback_usd = result.chargeback_usd
         if result.detail and status in (UNKNOWN_MODEL, INVALID_USAGE):
-            call.flags.append(result.detail)
+            call.flag(result.detail)
         for warning in result.warnings:
-            call.flags.append(warning)
+            call.flag(warning)
         counts[status] += 1
     return batch
 

@@ -424,7 +424,7 @@ def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
         try:
             raw = json.loads(raw)
         except ValueError:
-            call.flags.append("langfuse usage_details is not JSON")
+            call.flag("langfuse usage_details is not JSON")
             return
     if not isinstance(raw, Mapping):
         return
@@ -473,7 +473,7 @@ def _count(value: Any, call: R.GenAICall, name: str) -> Any:
             return int(value)
         except ValueError:
             pass
-    call.flags.append(f"{name} is not a whole number: {value!r}")
+    call.flag(f"{name} is not a whole number: {value!r}")
     return value
 
 

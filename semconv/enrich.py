@@ -54,6 +54,6 @@ def cost_attributes(call: GenAICall) -> dict[str, Any]:
         value = getattr(call, name)
         if value is not None:
             out[key] = value
-    for tag, value in call.tags.items():
+    for tag, value in (call.tags or {}).items():
         out[A.COSTSPAN_TAG_PREFIX + tag] = value
     return out

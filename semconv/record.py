@@ -8,7 +8,7 @@ dedupe, price, attribute, redact) and the exporters write it as a row of the ``l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ AUDIO = "audio"
 RERANK = "rerank"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # records are compared by identity
 class GenAICall:
     """A canonical LLM call (``kind == LLM``), or a GenAI span of another kind (agent, tool ...)."""
 
@@ -86,11 +86,14 @@ class GenAICall:
     conversation_id: str | None = None
     prompt_key: str | None = None
     prompt_version: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] | None = None  # created when the first tag is set
     # bookkeeping
     duplicate_of: str | None = None  # span id of the record this one duplicates
     input_hash: str | None = None  # keyed hash of the input, when configured (redact processor)
-    flags: list[str] = field(default_factory=list)  # problems found on the way, for people to read
+    flags: tuple[str, ...] = ()  # problems found on the way, for people to read
+
+    def flag(self, problem: str) -> None:
+        self.flags = (*self.flags, problem)
 
     @property
     def duration_s(self) -> float:

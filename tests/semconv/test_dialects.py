@@ -198,7 +198,7 @@ def test_langfuse_usage_details_json():
     assert call.dialect == "langfuse" and call.kind == LLM
     assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (400, 20, 100)
     broken = call_of({"langfuse.observation.type": "generation", "langfuse.observation.usage_details": "{"})
-    assert broken.flags == ["langfuse usage_details is not JSON"]
+    assert broken.flags == ("langfuse usage_details is not JSON",)
 
 
 def test_anthropic_sdk_one_hour_cache_writes():
