@@ -38,7 +38,7 @@ from ._result import (
 )
 from ._rules import Rules, default_rules
 from ._units import BUCKETS
-from ._usage import DEFAULT_TOKEN_LIMIT, NOTHING_NAMED, Usage, named_counts, problem_with
+from ._usage import DEFAULT_TOKEN_LIMIT, NOTHING_NAMED, UsageLike, named_counts, problem_with
 
 if TYPE_CHECKING:
     from ._overrides import Overrides
@@ -91,7 +91,7 @@ class PricingEngine:
     def price(
         self,
         model: str | None,
-        usage: Usage,
+        usage: UsageLike,
         *,
         provider: str | None = None,
         timestamp: datetime | None = None,
@@ -123,18 +123,20 @@ class PricingEngine:
     def _price_locally(
         self,
         model: str | None,
-        usage: Usage,
+        usage: UsageLike,
         provider: str | None,
         at: datetime,
         service_tier: str | None,
         context: Mapping[str, str] | None,
     ) -> PriceResult:
         version = self.version
-        if not model or not isinstance(model, str):
-            return PriceResult(UNKNOWN_MODEL, catalog_version=version, detail="no model name")
         named = named_counts(usage)
         other = usage.other
         empty = named == NOTHING_NAMED and not other
+        if not model or not isinstance(model, str):
+            # an HTTP-level span knows a call happened, but neither model nor usage
+            status = NO_USAGE if empty else UNKNOWN_MODEL
+            return PriceResult(status, catalog_version=version, detail="no model name")
         found = self._resolutions.get((provider, model)) or self._resolve(provider, model)
         if isinstance(found, str):
             return PriceResult(NO_USAGE if empty else UNKNOWN_MODEL, catalog_version=version, detail=found)

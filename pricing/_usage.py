@@ -17,7 +17,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 # The named fields and the registry usage keys they fill.
 FIELD_TO_USAGE_KEY = {
@@ -32,6 +32,20 @@ USAGE_KEY_TO_FIELD = {v: k for k, v in FIELD_TO_USAGE_KEY.items()}
 
 # More tokens than any model's context window holds in one call: a corrupt count, not a real one.
 DEFAULT_TOKEN_LIMIT = 100_000_000
+
+
+class UsageLike(Protocol):
+    """Anything with the named counts and ``other``: a :class:`Usage`, or a canonical call record."""
+
+    input_tokens: Any
+    output_tokens: Any
+    cache_read_tokens: Any
+    cache_write_tokens: Any
+    cache_write_1h_tokens: Any
+    reasoning_tokens: Any
+
+    @property
+    def other(self) -> Mapping[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from costspan.pricing import (
     CatalogError,
     OverrideError,
     PricingEngine,
-    Usage,
     load_engine,
 )
 from costspan.semconv import LLM, SELF_HOSTED
@@ -44,18 +43,9 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
         at = stamps.get(second)
         if at is None:
             at = stamps[second] = datetime.fromtimestamp(second, UTC)
-        usage = Usage(
-            call.input_tokens,
-            call.output_tokens,
-            call.cache_read_tokens,
-            call.cache_write_tokens,
-            call.cache_write_1h_tokens,
-            call.reasoning_tokens,
-            call.other_usage,
-        )
         result = engine.price(
             call.model,
-            usage,
+            call,  # a record carries the usage fields under pricing's names
             provider=call.provider,
             timestamp=at,
             service_tier=call.service_tier,

@@ -100,6 +100,11 @@ class GenAICall:
         return max(0, self.end_time_ns - self.start_time_ns) / 1e9
 
     @property
+    def other(self) -> dict[str, Any] | None:
+        """``other_usage`` under the name pricing reads (a record prices as a ``costspan.pricing.Usage``)."""
+        return self.other_usage
+
+    @property
     def model(self) -> str | None:
         """The model to price: what the response says was used, else what was asked for."""
         return self.response_model or self.request_model

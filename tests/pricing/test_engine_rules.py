@@ -458,3 +458,8 @@ def test_second_source_prices_per_image_and_what_the_first_lacks():
     assert image.catalog_version.startswith("genai-prices@0.2.3/") and "+ litellm@" in image.catalog_version
     # the primary catalog still wins where it knows the model
     assert engine.price("gpt-4o", Usage(input_tokens=1_000_000), provider="openai").model == "gpt-4o"
+
+
+def test_no_model_and_no_usage_is_no_usage(engine):
+    # an HTTP-level span: a call happened, with neither model nor usage known
+    assert engine.price(None, Usage()).status == NO_USAGE
