@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench-pricing catalog clean
+.PHONY: run test lint format bench-pricing bench-processors catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ format: $(STAMP)
 
 bench-pricing: $(STAMP)
 	$(PY) benchmarks/pricing/run.py
+
+bench-processors: $(STAMP)
+	$(PY) benchmarks/processors/run.py
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
