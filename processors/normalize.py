@@ -23,6 +23,8 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
     calls: list[GenAICall | None] = []
     append = calls.append
     shapes = [tuple(attrs) for attrs in batch.attributes]
+    kinds: Counter[tuple[str, str]] = Counter()
+    status_code = batch.status_code
     for i, attrs in enumerate(batch.attributes):
         try:
             call = to_call(
@@ -41,13 +43,15 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
             counts["errors"] += 1
             call = None
         if call is not None:
-            counts[f"kind.{call.kind}"] += 1
-            counts[f"dialect.{call.dialect}"] += 1
-            if call.error_type is None and batch.status_code[i] == 2:
+            kinds[call.kind, call.dialect] += 1
+            if call.error_type is None and status_code[i] == 2:
                 call.error_type = "error"
             if call.flags:
                 counts["flagged"] += 1
         append(call)
+    for (kind, dialect), n in kinds.items():
+        counts["kind." + kind] += n
+        counts["dialect." + dialect] += n
     counts["spans"] += len(calls)
     return batch.with_columns(calls=calls, shapes=shapes)
 

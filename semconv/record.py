@@ -30,7 +30,9 @@ AUDIO = "audio"
 RERANK = "rerank"
 
 
-@dataclass(slots=True, eq=False)  # records are compared by identity
+# Records are compared by identity. ``__init__`` sets the identity only; every other field reads its class
+# default until a processor sets it, because normalizing a span must be cheap.
+@dataclass(eq=False, init=False)
 class GenAICall:
     """A canonical LLM call (``kind == LLM``), or a GenAI span of another kind (agent, tool ...)."""
 
@@ -91,6 +93,28 @@ class GenAICall:
     duplicate_of: str | None = None  # span id of the record this one duplicates
     input_hash: str | None = None  # keyed hash of the input, when configured (redact processor)
     flags: tuple[str, ...] = ()  # problems found on the way, for people to read
+
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_span_id: str | None,
+        start_time_ns: int,
+        end_time_ns: int,
+        service_name: str | None,
+        kind: str,
+        dialect: str,
+        operation: str | None = None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.start_time_ns = start_time_ns
+        self.end_time_ns = end_time_ns
+        self.service_name = service_name
+        self.kind = kind
+        self.dialect = dialect
+        self.operation = operation
 
     def flag(self, problem: str) -> None:
         self.flags = (*self.flags, problem)
