@@ -1,0 +1,140 @@
+"""OTLP trace data to a :class:`~costspan.processors.SpanBatch`, from protobuf or from OTLP/JSON.
+
+OTLP/JSON differs from protobuf's canonical JSON mapping: trace and span ids are hex strings, not base64
+(protobuf's ``json_format`` would silently mis-decode them), 64-bit integers are strings, enums are
+integers, and unknown fields are ignored. :func:`request_from_json` turns the ids back into bytes before
+handing the document to protobuf's parser, so both encodings share :func:`batch_from_request`.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from costspan.processors import SpanBatch
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+class OTLPDecodeError(ValueError):
+    """A request body that is not valid OTLP; the receiver answers 400 with this message."""
+
+
+def request_from_json(doc: Mapping[str, Any]) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON ``ExportTraceServiceRequest`` document."""
+    if not isinstance(doc, Mapping):
+        raise OTLPDecodeError("an OTLP/JSON traces request is a JSON object")
+    resource_spans = doc.get("resourceSpans") or []
+    if not isinstance(resource_spans, list):
+        raise OTLPDecodeError("resourceSpans is a list")
+    converted = {**doc, "resourceSpans": [_resource_spans(rs) for rs in resource_spans]}
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise OTLPDecodeError(f"not an OTLP/JSON traces request: {exc}") from exc
+    return request
+
+
+def _resource_spans(rs: Any) -> Any:
+    if not isinstance(rs, Mapping):
+        raise OTLPDecodeError("each of resourceSpans is an object")
+    scope_spans = rs.get("scopeSpans") or []
+    if not isinstance(scope_spans, list) or not all(isinstance(ss, Mapping) for ss in scope_spans):
+        raise OTLPDecodeError("scopeSpans is a list of objects")
+    converted = []
+    for ss in scope_spans:
+        spans = ss.get("spans") or []
+        if not isinstance(spans, list) or not all(isinstance(span, Mapping) for span in spans):
+            raise OTLPDecodeError("spans is a list of objects")
+        converted.append({**ss, "spans": [_hex_ids_to_base64(span) for span in spans]})
+    return {**rs, "scopeSpans": converted}
+
+
+def _hex_ids_to_base64(span: Any) -> Any:
+    if not isinstance(span, Mapping):
+        return span
+    out = dict(span)
+    for name in _ID_FIELDS:
+        value = span.get(name)
+        if isinstance(value, str) and value:
+            try:
+                raw = bytes.fromhex(value)
+            except ValueError as exc:
+                raise OTLPDecodeError(f"{name} is not hex: {value!r}") from exc
+            out[name] = base64.b64encode(raw).decode()
+    # links carry ids too
+    if isinstance(span.get("links"), list):
+        out["links"] = [_hex_ids_to_base64(link) for link in span["links"]]
+    return out
+
+
+def batch_from_request(request: ExportTraceServiceRequest) -> SpanBatch:
+    """The spans of a request as a batch: ids as lower-case hex, attribute values as Python values."""
+    trace_id: list[str] = []
+    span_id: list[str] = []
+    parent_span_id: list[str | None] = []
+    name: list[str] = []
+    kind: list[int] = []
+    start_ns: list[int] = []
+    end_ns: list[int] = []
+    status_code: list[int] = []
+    scope_name: list[str | None] = []
+    scope_version: list[str | None] = []
+    attributes: list[Mapping[str, Any]] = []
+    resource: list[Mapping[str, Any]] = []
+    events: list[tuple[tuple[str, Mapping[str, Any]], ...]] = []
+    for rs in request.resource_spans:
+        resource_attrs = attributes_of(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name or None
+            version = ss.scope.version or None
+            for span in ss.spans:
+                trace_id.append(span.trace_id.hex())
+                span_id.append(span.span_id.hex())
+                parent_span_id.append(span.parent_span_id.hex() or None)
+                name.append(span.name)
+                kind.append(span.kind)
+                start_ns.append(span.start_time_unix_nano)
+                end_ns.append(span.end_time_unix_nano)
+                status_code.append(span.status.code)
+                scope_name.append(scope)
+                scope_version.append(version)
+                attributes.append(attributes_of(span.attributes))
+                resource.append(resource_attrs)
+                events.append(tuple((e.name, attributes_of(e.attributes)) for e in span.events))
+    return SpanBatch(
+        trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, scope_name,
+        scope_version, attributes, resource, events, [None] * len(span_id),
+    )  # fmt: skip
+
+
+def attributes_of(pairs: Any) -> dict[str, Any]:
+    return {kv.key: value_of(kv.value) for kv in pairs}
+
+
+def value_of(value: AnyValue) -> Any:
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        return value.string_value
+    if which == "int_value":
+        return value.int_value
+    if which == "double_value":
+        return value.double_value
+    if which == "bool_value":
+        return value.bool_value
+    if which == "array_value":
+        return [value_of(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: value_of(kv.value) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return value.bytes_value
+    return None
+
+
+__all__ = ["OTLPDecodeError", "attributes_of", "batch_from_request", "request_from_json", "value_of"]
