@@ -98,6 +98,8 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
     for trace_id, calls in by_trace.items():
         if len(calls) > 1 or trace_id in traces:
             _merge_overlapping(calls, window.calls_of(trace_id), counts)
+    if len(by_trace) > 1:
+        _merge_across_traces(by_trace, counts)
     for call, key in fresh:
         window.add(call, key)
     return batch
@@ -126,6 +128,49 @@ def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts:
             counts[f"duplicate.{drop.dialect}"] += 1
             if drop is call:
                 break
+
+
+def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[str]) -> None:
+    """Two instrumentations that do not share context (OpenLLMetry's Responses API spans, for one) trace
+    one call in two traces. Such records are matched by the response id when both have one, and otherwise
+    only when the same service reports the same model and the same input and output tokens in intervals
+    that start and end within a few milliseconds of each other."""
+    by_response: dict[str, GenAICall] = {}
+    by_usage: dict[tuple[Any, ...], list[GenAICall]] = {}
+    for calls in by_trace.values():
+        for call in calls:
+            if call.duplicate_of is not None:
+                continue
+            if call.response_id:
+                other = by_response.get(call.response_id)
+                if other is not None and other.trace_id != call.trace_id:
+                    _keep_richer(call, other, counts, "response id")
+                    continue
+                by_response[call.response_id] = call
+            if type(call.input_tokens) is int and type(call.output_tokens) is int:
+                key = (call.service_name, call.input_tokens, call.output_tokens, call.operation)
+                by_usage.setdefault(key, []).append(call)
+    for group in by_usage.values():
+        for i, call in enumerate(group):
+            for other in group[i + 1 :]:
+                if (
+                    call.duplicate_of is None
+                    and other.duplicate_of is None
+                    and other.trace_id != call.trace_id
+                    and abs(call.start_time_ns - other.start_time_ns) <= _SLACK_NS
+                    and abs(call.end_time_ns - other.end_time_ns) <= _SLACK_NS
+                    and (not call.provider or not other.provider or call.provider == other.provider)
+                    and _models_match(call.model, other.model)
+                ):
+                    _keep_richer(call, other, counts, "timing and usage")
+
+
+def _keep_richer(a: GenAICall, b: GenAICall, counts: Counter[str], how: str) -> None:
+    keep, drop = (a, b) if _richness(a) > _richness(b) else (b, a)
+    _absorb(keep, drop)
+    drop.flag(f"the same call as span {keep.span_id} of trace {keep.trace_id}, matched by {how}")
+    counts[f"duplicate.{drop.dialect}"] += 1
+    counts["across_traces"] += 1
 
 
 def _among(call: GenAICall, calls: list[GenAICall]) -> bool:

@@ -75,6 +75,8 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_OLD = "gen_ai.usage.cache_read_input_tokens
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_OLD = "gen_ai.usage.cache_creation_input_tokens"  # likewise
 GEN_AI_USAGE_REASONING_TOKENS_OLD = "gen_ai.usage.reasoning_tokens"
 LLM_IS_STREAMING = "llm.is_streaming"
+GEN_AI_IS_STREAMING = "gen_ai.is_streaming"  # OpenLLMetry 0.5x
+GEN_AI_USAGE_TOTAL_TOKENS = "gen_ai.usage.total_tokens"  # OpenLLMetry 0.5x
 TRACELOOP_SPAN_KIND = "traceloop.span.kind"  # workflow | task | agent | tool
 TRACELOOP_ENTITY_NAME = "traceloop.entity.name"
 TRACELOOP_WORKFLOW_NAME = "traceloop.workflow.name"
@@ -84,7 +86,9 @@ TRACELOOP_PROMPT_VERSION = "traceloop.prompt.version"
 
 # -- OpenInference (Arize) ----------------------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"  # LLM | EMBEDDING | CHAIN | TOOL | AGENT | RETRIEVER ...
-LLM_MODEL_NAME = "llm.model_name"
+LLM_MODEL_NAME = "llm.model_name"  # the response's model where both are known (OpenAI)
+LLM_REQUEST_MODEL_NAME = "llm.request.model_name"
+LLM_RESPONSE_MODEL_NAME = "llm.response.model_name"
 LLM_PROVIDER = "llm.provider"
 LLM_SYSTEM = "llm.system"
 LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
@@ -138,6 +142,7 @@ LANGFUSE_ENVIRONMENT = "langfuse.environment"
 ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
 ANTHROPIC_CACHE_CREATION_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_CREATION_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+ANTHROPIC_RESPONSE_SERVICE_TIER = "anthropic.response.service_tier"  # standard | priority | batch
 
 # -- what costspan writes -----------------------------------------------------------------------------
 # the draft GenAI cost convention

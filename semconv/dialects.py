@@ -63,6 +63,7 @@ class Dialect:
         A.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,
         A.OPENAI_REQUEST_SERVICE_TIER,
         A.GEN_AI_OPENAI_REQUEST_SERVICE_TIER,
+        A.ANTHROPIC_RESPONSE_SERVICE_TIER,
     )
     reported_cost: tuple[str, ...] = ()
     # For these canonical providers the dialect's input count excludes cache reads and writes (it copies
@@ -84,8 +85,8 @@ DIALECTS: dict[str, Dialect] = {
         OPENINFERENCE,
         provider=(A.LLM_PROVIDER, A.LLM_SYSTEM),
         operation=(),
-        request_model=(A.LLM_MODEL_NAME, A.EMBEDDING_MODEL_NAME),
-        response_model=(),
+        request_model=(A.LLM_REQUEST_MODEL_NAME, A.LLM_MODEL_NAME, A.EMBEDDING_MODEL_NAME),
+        response_model=(A.LLM_RESPONSE_MODEL_NAME,),
         response_id=(),
         input_tokens=(A.LLM_TOKEN_COUNT_PROMPT,),
         output_tokens=(A.LLM_TOKEN_COUNT_COMPLETION,),
@@ -231,7 +232,7 @@ class _Reader:
     extra_usage: tuple[tuple[str, str], ...]  # (catalog usage key, attribute key)
     reported_cost: str | None
     ttft: bool
-    streaming: bool
+    streaming: str | None
     provider_cost: bool
 
 
@@ -299,7 +300,7 @@ def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
         extra_usage=tuple(p for p in _OPENINFERENCE_EXTRA if p[1] in keys) if name == OPENINFERENCE else (),
         reported_cost=first(d.reported_cost),
         ttft=A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in keys,
-        streaming=A.LLM_IS_STREAMING in keys,
+        streaming=first((A.GEN_AI_IS_STREAMING, A.LLM_IS_STREAMING, "gen_ai.request.stream")),
         provider_cost=A.GEN_AI_USAGE_COST_SOURCE in keys,
     )
 
@@ -361,7 +362,7 @@ def to_call(
         ttft = attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
             call.time_to_first_chunk_s = float(ttft)
-    if reader.streaming and isinstance(streaming := attrs[A.LLM_IS_STREAMING], bool):
+    if reader.streaming is not None and isinstance(streaming := attrs[reader.streaming], bool):
         call.streaming = streaming
     if dialect_name == LANGFUSE:
         _langfuse_usage(call, attrs)

@@ -1,0 +1,1 @@
+"""Test support code shared by the suite: the local LLM provider server and its helpers."""
