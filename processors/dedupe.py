@@ -132,14 +132,16 @@ def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts:
 
 def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[str]) -> None:
     """Two instrumentations that do not share context (OpenLLMetry's Responses API spans, for one) trace
-    one call in two traces. Such records are matched by the response id when both have one, and otherwise
-    only when the same service reports the same model and the same input and output tokens in intervals
-    that start and end within a few milliseconds of each other."""
+    one call in two traces when no application span is around them. Such root records are matched by the
+    response id when both have one, and otherwise only when the same service reports the same model and
+    the same input and output tokens in intervals that start and end within a few milliseconds."""
     by_response: dict[str, GenAICall] = {}
     by_usage: dict[tuple[Any, ...], list[GenAICall]] = {}
     for calls in by_trace.values():
         for call in calls:
-            if call.duplicate_of is not None:
+            # Only a root span can be another instrumentation's twin in a trace of its own: below any
+            # application span, both instrumentations share the application's trace.
+            if call.duplicate_of is not None or call.parent_span_id is not None:
                 continue
             if call.response_id:
                 other = by_response.get(call.response_id)
