@@ -91,6 +91,22 @@ class Resolver:
                             catalog, prov, found, owner, tuple(form_steps), form.estimated,
                             self._minimum_seconds(owner, found),
                         )  # fmt: skip
+        if provider_ref is None:
+            # No provider, and the provider the name suggests does not list it (a Bedrock profile id seen
+            # without its provider): the first provider whose list has the name itself, flagged, since
+            # another provider may sell the same model at another price.
+            for form in forms:
+                if form.estimated:
+                    continue
+                for catalog in self.layers:
+                    hit = catalog.any_provider_model(form.model)
+                    if hit is not None:
+                        prov, owner, found = hit
+                        step = f"no provider reported: priced as listed by '{prov.id}'"
+                        return Resolution(
+                            catalog, prov, found, owner, (*steps, *form.steps, step), True,
+                            self._minimum_seconds(owner, found),
+                        )  # fmt: skip
         if provider_ref is not None and all(c.provider(provider_ref) is None for c in self.layers):
             return f"provider {provider_ref!r} is not in the catalog"
         return f"no catalog entry matches model {model_ref!r}" + (

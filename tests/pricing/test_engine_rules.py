@@ -463,3 +463,12 @@ def test_second_source_prices_per_image_and_what_the_first_lacks():
 def test_no_model_and_no_usage_is_no_usage(engine):
     # an HTTP-level span: a call happened, with neither model nor usage known
     assert engine.price(None, Usage()).status == NO_USAGE
+
+
+def test_without_a_provider_the_model_is_looked_up_everywhere(engine):
+    # the name suggests Anthropic, whose list has no Bedrock profile ids; Bedrock's list has it
+    r = price(engine, "us.anthropic.claude-sonnet-4-20250514-v1:0", None, input_tokens=1_000_000)
+    assert r.status == ESTIMATED and r.provider == "aws"
+    assert r.rules[-1] == "no provider reported: priced as listed by 'aws'"
+    # a name that resolves directly keeps its status
+    assert price(engine, "gpt-4o", None, input_tokens=1).status == PRICED
