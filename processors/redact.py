@@ -21,6 +21,7 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from costspan.semconv import attributes as A
@@ -92,6 +93,12 @@ def is_content_key(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
+@lru_cache(maxsize=20_000)
+def _content_keys(shape: tuple[str, ...]) -> tuple[str, ...]:
+    """The content keys of one attribute shape (spans of an instrumentation share a few shapes)."""
+    return tuple(key for key in shape if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES))
+
+
 def input_hash(attrs: Mapping[str, Any], key: bytes) -> str | None:
     """A keyed hash of the call's input text: equal for equal prompts, meaningless without the key."""
     text = next((attrs[k] for k in INPUT_KEYS if k in attrs), None)
@@ -113,7 +120,7 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
             counts["hashed"] += call.input_hash is not None
         if keep_content:
             continue
-        content = [key for key in attrs if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)]
+        content = _content_keys(batch.shape(i))
         if content:
             drop = set(content)
             attributes[i] = {k: v for k, v in attrs.items() if k not in drop}

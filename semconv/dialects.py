@@ -513,13 +513,19 @@ _INFERENCE_PATHS = (
 def _http_provider(attrs: Mapping[str, Any]) -> str | None:
     url = _first(attrs, _HTTP_URL_KEYS)
     if isinstance(url, str):
-        provider = provider_for_url(url)
-        if provider is None or provider == SELF_HOSTED:
-            return None
-        path = url.split("?", 1)[0].lower()
-        return provider if path.endswith(_INFERENCE_PATHS) else None
+        return _inference_provider(url)
     host = _first(attrs, _HTTP_HOST_KEYS)
     if isinstance(host, str):
         provider = provider_for_host(host)
         return provider if provider != SELF_HOSTED else None
     return None
+
+
+@lru_cache(maxsize=4096)
+def _inference_provider(url: str) -> str | None:
+    """The provider of an inference endpoint URL; ``None`` for any other URL (an application calls a few)."""
+    provider = provider_for_url(url)
+    if provider is None or provider == SELF_HOSTED:
+        return None
+    path = url.split("?", 1)[0].lower()
+    return provider if path.endswith(_INFERENCE_PATHS) else None
