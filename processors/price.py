@@ -4,8 +4,9 @@ The cost, its breakdown and its provenance go on the record (``cost_usd``, ``cos
 ``pricing_status``, ``cost_source`` ...); exporters write them as the ``llm_calls`` columns and, on
 forwarded spans, as ``gen_ai.usage.cost.*`` and ``costspan.cost.*`` attributes
 (:func:`costspan.semconv.enrich.cost_attributes`). A cost the provider billed wins. An unknown model, a
-call without usage and nonsense counts are statuses, never drops. A self-hosted server without a
-configured rate costs zero, with status ``self_hosted``.
+call without usage and nonsense counts are statuses, never drops. A model on a local server (Ollama, vLLM)
+that neither the catalog nor an override prices costs zero, with status ``self_hosted``; a local gateway
+in front of a provider names a model the catalog knows, and is priced as that provider's.
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
             provider_cost=call.provider_cost,
         )
         status = result.status
-        if status == UNKNOWN_MODEL and call.provider == SELF_HOSTED and result.cost_usd is None:
-            # a local model (Ollama, vLLM) without a configured rate: free, and said so
+        if (
+            status == UNKNOWN_MODEL
+            and result.cost_usd is None
+            and (call.provider == SELF_HOSTED or call.local_server)
+        ):
+            # a local model (Ollama, vLLM) without a configured rate: free, and said so. A local gateway in
+            # front of a provider (a LiteLLM proxy) names a model the catalog knows, and is priced as such.
             status = SELF_HOSTED_STATUS
             call.cost_usd = _ZERO
             call.cost_source = "local"

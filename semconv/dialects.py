@@ -354,8 +354,12 @@ def to_call(
         return call
     server = _str(attrs[reader.server]) if reader.server is not None else None
     host_provider = provider_for_host(server) if server else None
-    if provider is None or host_provider == SELF_HOSTED:
-        provider = host_provider or provider
+    if host_provider == SELF_HOSTED:
+        # A server on this machine or a private network: a model server (Ollama, vLLM), or a gateway that
+        # forwards to the provider the span names (a LiteLLM proxy). Pricing tells them apart.
+        call.local_server = True
+    if provider is None:
+        provider = host_provider
     call.provider = provider
     call.server_address = server
     if reader.ttft:

@@ -50,6 +50,7 @@ class GenAICall:
     # what was called
     provider: str | None = None
     server_address: str | None = None
+    local_server: bool = False  # the server is on this machine or a private network
     request_model: str | None = None
     response_model: str | None = None
     response_id: str | None = None

@@ -172,6 +172,12 @@ def test_statuses_never_drop():
     assert "no catalog entry matches model 'no-such-model'" in batch.calls[0].flags[0]
 
 
+def test_local_gateway_to_a_provider_is_priced_as_the_provider():
+    # a LiteLLM proxy on a private address in front of OpenAI: the model is OpenAI's, so is the price
+    batch = run(chat("e5" * 8, **{"server.address": "10.2.0.7"}))
+    assert batch.calls[0].pricing_status == "priced" and batch.calls[0].cost_usd == Decimal("0.0035")
+
+
 def test_provider_reported_cost_wins():
     batch = run(
         chat(
