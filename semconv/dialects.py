@@ -66,9 +66,6 @@ class Dialect:
         A.ANTHROPIC_RESPONSE_SERVICE_TIER,
     )
     reported_cost: tuple[str, ...] = ()
-    # For these canonical providers the dialect's input count excludes cache reads and writes (it copies
-    # the provider's raw count, as Anthropic reports it); the conversion adds them back.
-    input_excludes_cache_for: frozenset[str] = frozenset()
 
 
 # Where each dialect keeps its fields. Keys not named fall back to the OpenTelemetry names above.
@@ -378,8 +375,7 @@ def to_call(
             value = _count(attrs[key], call, usage_key)
             if value:
                 call.other_usage = {**(call.other_usage or {}), usage_key: value}
-        if provider in d.input_excludes_cache_for and type(call.input_tokens) is int:
-            call.input_tokens += (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+        _to_canonical_input(call)
     if reader.reported_cost is not None:
         cost = attrs[reader.reported_cost]
         if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
@@ -420,6 +416,15 @@ def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[
 
 
 # -- usage ---------------------------------------------------------------------------------------------
+
+
+def _to_canonical_input(call: R.GenAICall) -> None:
+    """An input count smaller than its cached parts is the provider's raw count (Anthropic's excludes cache
+    reads and writes; older instrumentations copied it as is): convert it to the canonical total."""
+    cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+    if cached and type(call.input_tokens) is int and type(cached) is int and 0 <= call.input_tokens < cached:
+        call.input_tokens += cached
+        call.flag("input_tokens excluded cache tokens (the provider's raw count); cache tokens added")
 
 
 def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:

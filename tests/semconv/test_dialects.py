@@ -316,3 +316,22 @@ def test_opentelemetry_names_match_the_installed_conventions():
             assert getattr(A, name) == getattr(gen_ai, name), name
     assert A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS == gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
     assert A.GEN_AI_PROVIDER_NAME == gen_ai.GEN_AI_PROVIDER_NAME
+
+
+def test_raw_anthropic_input_count_is_converted():
+    # OpenLLMetry's anthropic instrumentation before its 0.5 conventions copied Anthropic's raw
+    # input_tokens, which excludes cache reads and writes
+    call = call_of(
+        {
+            "gen_ai.system": "Anthropic",
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "claude-3-5-sonnet-20241022",
+            "gen_ai.usage.prompt_tokens": 20,
+            "gen_ai.usage.cache_read_input_tokens": 1024,
+            "gen_ai.usage.cache_creation_input_tokens": 135,
+            "gen_ai.usage.completion_tokens": 13,
+        },
+        scope="opentelemetry.instrumentation.anthropic",
+    )
+    assert call.input_tokens == 1179
+    assert "cache tokens added" in call.flags[0]
