@@ -133,8 +133,9 @@ def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts:
 def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[str]) -> None:
     """Two instrumentations that do not share context (OpenLLMetry's Responses API spans, for one) trace
     one call in two traces when no application span is around them. Such root records are matched by the
-    response id when both have one, and otherwise only when the same service reports the same model and
-    the same input and output tokens in intervals that start and end within a few milliseconds."""
+    response id when both have one, and otherwise only when two dialects of the same service report the
+    same model and the same input and output tokens in intervals that mostly overlap. Concurrent calls
+    alike in all that may pair up crosswise, which leaves the count and the cost right."""
     by_response: dict[str, GenAICall] = {}
     by_usage: dict[tuple[Any, ...], list[GenAICall]] = {}
     for calls in by_trace.values():
@@ -159,12 +160,19 @@ def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[s
                     call.duplicate_of is None
                     and other.duplicate_of is None
                     and other.trace_id != call.trace_id
-                    and abs(call.start_time_ns - other.start_time_ns) <= _SLACK_NS
-                    and abs(call.end_time_ns - other.end_time_ns) <= _SLACK_NS
+                    and other.dialect != call.dialect
+                    and _mostly_overlap(call, other)
                     and (not call.provider or not other.provider or call.provider == other.provider)
                     and _models_match(call.model, other.model)
                 ):
                     _keep_richer(call, other, counts, "timing and usage")
+
+
+def _mostly_overlap(a: GenAICall, b: GenAICall) -> bool:
+    """The intervals share at least half of the shorter one (wrappers add their own few milliseconds)."""
+    shared = min(a.end_time_ns, b.end_time_ns) - max(a.start_time_ns, b.start_time_ns)
+    shorter = min(a.end_time_ns - a.start_time_ns, b.end_time_ns - b.start_time_ns)
+    return shared >= 0 and shared * 2 >= shorter
 
 
 def _keep_richer(a: GenAICall, b: GenAICall, counts: Counter[str], how: str) -> None:

@@ -341,3 +341,32 @@ def test_configuration_errors_name_the_key(name, config, message):
     with pytest.raises(ConfigError, match=None) as err:
         build(name, config)
     assert message in str(err.value)
+
+
+def test_twins_in_separate_traces():
+    def root(trace, span_id, scope, **attrs):
+        span = chat(span_id, start=0, end=1000, scope=scope, **attrs)
+        span.trace_id = trace
+        return span
+
+    openllmetry = root("1" * 32, "f1" * 8, "opentelemetry.instrumentation.openai.v1")
+    openinference = root(
+        "2" * 32,
+        "f2" * 8,
+        "openinference.instrumentation.openai",
+        **{
+            "openinference.span.kind": "LLM",
+            "llm.system": "openai",
+            "llm.model_name": "gpt-4o",
+            "llm.token_count.prompt": 1000,
+            "llm.token_count.completion": 100,
+        },
+    )
+    batch = run(openllmetry, openinference)
+    assert sorted(c.duplicate_of is None for c in batch.calls) == [False, True]
+    # two concurrent calls seen by one instrumentation are two calls, however alike
+    same = run(
+        root("3" * 32, "f3" * 8, "opentelemetry.instrumentation.openai.v1"),
+        root("4" * 32, "f4" * 8, "opentelemetry.instrumentation.openai.v1"),
+    )
+    assert [c.duplicate_of for c in same.calls] == [None, None]
