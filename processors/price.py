@@ -37,6 +37,7 @@ _ZERO = Decimal(0)
 
 def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> SpanBatch:
     stamps: dict[int, datetime] = {}  # spans of a batch share a few seconds
+    statuses: Counter[str] = Counter()
     for call in batch.calls:
         if call is None or call.kind != LLM:
             continue
@@ -66,7 +67,7 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
         else:
             call.cost_usd = result.cost_usd
             call.cost_source = result.source
-            call.cost_amounts = tuple(result.amounts) if result.amounts is not None else None
+            call.cost_amounts = result.amounts
         call.pricing_status = status
         call.pricing_provider = result.provider
         call.pricing_model = result.model
@@ -77,7 +78,8 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
             call.flag(result.detail)
         for warning in result.warnings:
             call.flag(warning)
-        counts[status] += 1
+        statuses[status] += 1
+    counts.update(statuses)
     return batch
 
 

@@ -9,6 +9,7 @@ dedupe, price, attribute, redact) and the exporters write it as a row of the ``l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -72,7 +73,7 @@ class GenAICall:
     cost_usd: Decimal | None = None
     cost_source: str | None = None
     pricing_status: str | None = None
-    cost_amounts: tuple[Decimal, ...] | None = None  # by pricing BUCKETS
+    cost_amounts: Sequence[Decimal] | None = None  # by pricing BUCKETS
     pricing_provider: str | None = None
     pricing_model: str | None = None
     pricing_rules: tuple[str, ...] = ()
