@@ -8,8 +8,8 @@ dedupe, price, attribute, redact) and the exporters write it as a row of the ``l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
