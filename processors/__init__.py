@@ -20,6 +20,7 @@ from ._base import (
     RetryableError,
     build,
     build_chain,
+    chain_from_config,
     known_processors,
 )
 from ._batch import Span, SpanBatch
@@ -36,5 +37,6 @@ __all__ = [
     "SpanBatch",
     "build",
     "build_chain",
+    "chain_from_config",
     "known_processors",
 ]

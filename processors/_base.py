@@ -109,6 +109,30 @@ def build_chain(spec: Sequence[str | tuple[str, Mapping[str, Any]]] | None = Non
     return Chain(processors)
 
 
+def chain_from_config(processors: Mapping[str, Any] | None, order: Sequence[str] | None = None) -> Chain:
+    """A chain from a collector configuration's shape::
+
+        processors:                  # each processor's configuration, by name (type, or type/name)
+          price: {overrides: prices.yaml}
+          attribute: {defaults: {team: platform}}
+        service:
+          pipelines:
+            traces:
+              processors: [normalize, dedupe, price, attribute, redact]   # -> ``order``
+
+    Without an order, the default chain runs with whatever configuration is given for its processors.
+    A configured processor that the order leaves out is an error, as in the OpenTelemetry Collector.
+    """
+    configs = processors or {}
+    if not isinstance(configs, Mapping):
+        raise ConfigError("processors: a mapping of processor name to its configuration")
+    names = list(order) if order is not None else list(DEFAULT_CHAIN)
+    unused = [name for name in configs if name not in names]
+    if unused:
+        raise ConfigError(f"processors.{unused[0]}: configured but not in the pipeline's processors")
+    return Chain([build(name, configs.get(name)) for name in names])
+
+
 def check_keys(config: Mapping[str, Any], allowed: set[str], path: str) -> None:
     for key in config:
         if key not in allowed:

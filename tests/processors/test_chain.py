@@ -370,3 +370,31 @@ def test_twins_in_separate_traces():
         root("4" * 32, "f4" * 8, "opentelemetry.instrumentation.openai.v1"),
     )
     assert [c.duplicate_of for c in same.calls] == [None, None]
+
+
+def test_chain_from_collector_style_yaml():
+    import yaml
+
+    from costspan.processors import chain_from_config
+
+    config = yaml.safe_load(
+        """
+        processors:
+          attribute:
+            defaults: {team: platform}
+          redact: {keep_content: true}
+        service:
+          pipelines:
+            traces:
+              processors: [normalize, price, attribute, redact]
+        """
+    )
+    chain = chain_from_config(config["processors"], config["service"]["pipelines"]["traces"]["processors"])
+    assert [p.name for p in chain.processors] == ["normalize", "price", "attribute", "redact"]
+    batch = chain(SpanBatch.from_spans([chat("aa" * 8, **{"gen_ai.input.messages": "kept"})]))
+    assert batch.calls[0].team == "platform" and batch.attributes[0]["gen_ai.input.messages"] == "kept"
+    with pytest.raises(ConfigError, match=r"processors\.dedupe: configured but not in the pipeline"):
+        chain_from_config({"dedupe": {}}, ["normalize"])
+    assert [p.name for p in chain_from_config(None).processors] == list(
+        ["normalize", "dedupe", "price", "attribute", "redact"]
+    )
