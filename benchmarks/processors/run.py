@@ -41,6 +41,13 @@ MODELS = [
     ("openai", "text-embedding-3-small", 8),
 ]
 SERVICES = ["checkout-api", "search", "support-bot", "recommendations"]
+# the HTTP request under a call of each provider, as the httpx instrumentation reports it
+ENDPOINTS = {
+    "openai": "https://api.openai.com/v1/chat/completions",
+    "anthropic": "https://api.anthropic.com/v1/messages",
+    "gcp.gemini": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent",
+    "aws.bedrock": "https://bedrock-runtime.us-east-1.amazonaws.com/model/x/converse",
+}
 
 
 def _otel_new(
@@ -187,8 +194,8 @@ def build_spans(n: int) -> list[Span]:
                         start + 890 * MS,
                         {
                             "http.request.method": "POST",
-                            "url.full": "https://api.openai.com/v1/chat/completions",
-                            "server.address": "api.openai.com",
+                            "url.full": ENDPOINTS[provider],
+                            "server.address": ENDPOINTS[provider].split("/")[2],
                             "http.response.status_code": 200,
                         },
                         res,
