@@ -1,0 +1,186 @@
+"""The ``llm_calls`` table as Parquet: one row per LLM record, Hive-partitioned by UTC date and hour.
+
+A flush writes one zstd-compressed file per partition under ``<data dir>/llm_calls/date=YYYY-MM-DD/hour=HH/``,
+first under a temporary name and then renamed, after an fsync, so a reader never sees a partial file and a
+written file survives a crash. Money is ``DECIMAL(38,12)``; raw usage is stored beside it, so history can be
+repriced in SQL. Duplicates are stored too, with ``duplicate_of`` set: the ``llm_calls`` view leaves them
+out (see :mod:`costspan.exporters.duckdb_views`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from costspan.pricing import BUCKETS
+from costspan.semconv import LLM, GenAICall
+
+TABLE = "llm_calls"
+MONEY = pa.decimal128(38, 12)
+_QUANTUM = Decimal("1e-12")
+
+# Column name -> Arrow type, in table order. The names are the contract of docs/design.md.
+SCHEMA = pa.schema(
+    [
+        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("duration_s", pa.float64()),
+        ("trace_id", pa.string()),
+        ("span_id", pa.string()),
+        ("parent_span_id", pa.string()),
+        ("service_name", pa.string()),
+        ("provider", pa.string()),
+        ("operation", pa.string()),
+        ("request_model", pa.string()),
+        ("response_model", pa.string()),
+        ("response_id", pa.string()),
+        ("server_address", pa.string()),
+        ("service_tier", pa.string()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cache_read_tokens", pa.int64()),
+        ("cache_write_tokens", pa.int64()),
+        ("cache_write_1h_tokens", pa.int64()),
+        ("reasoning_tokens", pa.int64()),
+        ("cost_usd", MONEY),
+        *((f"cost_{bucket}", MONEY) for bucket in BUCKETS),
+        ("cost_source", pa.string()),
+        ("pricing_status", pa.string()),
+        ("pricing_provider", pa.string()),
+        ("pricing_model", pa.string()),
+        ("catalog_version", pa.string()),
+        ("chargeback_usd", MONEY),
+        ("user_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("feature", pa.string()),
+        ("team", pa.string()),
+        ("environment", pa.string()),
+        ("agent_name", pa.string()),
+        ("step", pa.string()),
+        ("conversation_id", pa.string()),
+        ("prompt_key", pa.string()),
+        ("prompt_version", pa.string()),
+        ("tags", pa.map_(pa.string(), pa.string())),
+        ("error_type", pa.string()),
+        ("time_to_first_chunk_s", pa.float64()),
+        ("dialect", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("input_hash", pa.string()),
+        ("flags", pa.list_(pa.string())),
+    ]
+)
+_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+)
+_STRINGS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "response_id",
+    "server_address",
+    "service_tier",
+    "cost_source",
+    "pricing_status",
+    "pricing_provider",
+    "pricing_model",
+    "catalog_version",
+    "user_id",
+    "customer_id",
+    "feature",
+    "team",
+    "environment",
+    "agent_name",
+    "step",
+    "conversation_id",
+    "prompt_key",
+    "prompt_version",
+    "error_type",
+    "dialect",
+    "duplicate_of",
+    "input_hash",
+)
+
+
+def money(value: Decimal | None) -> Decimal | None:
+    """A cost at the table's precision (12 decimal places, banker's rounding)."""
+    return None if value is None else value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def _count(value: Any) -> int | None:
+    # A count that is no whole number was flagged on the record; the column keeps only real counts.
+    return value if type(value) is int and -(2**63) <= value < 2**63 else None
+
+
+def rows_to_table(calls: Iterable[GenAICall]) -> pa.Table:
+    records = [c for c in calls if c.kind == LLM]
+    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
+    for c in records:
+        columns["start_time"].append(datetime.fromtimestamp(c.start_time_ns / 1e9, UTC))
+        columns["duration_s"].append(c.duration_s)
+        for name in _STRINGS:
+            columns[name].append(getattr(c, name))
+        for name in _TOKENS:
+            columns[name].append(_count(getattr(c, name)))
+        columns["cost_usd"].append(money(c.cost_usd))
+        amounts = c.cost_amounts
+        for i, bucket in enumerate(BUCKETS):
+            columns[f"cost_{bucket}"].append(money(amounts[i]) if amounts is not None else None)
+        columns["chargeback_usd"].append(money(c.chargeback_usd))
+        columns["tags"].append(list((c.tags or {}).items()))
+        columns["time_to_first_chunk_s"].append(c.time_to_first_chunk_s)
+        columns["flags"].append(list(c.flags))
+    return pa.table(columns, schema=SCHEMA)
+
+
+class ParquetWriter:
+    """Writes ``llm_calls`` files under a data directory."""
+
+    def __init__(self, data_dir: str | Path, *, table: str = TABLE) -> None:
+        self.root = Path(data_dir) / table
+
+    def write(self, calls: Iterable[GenAICall]) -> list[Path]:
+        """Write the LLM records of a batch; returns the files written (one per date and hour)."""
+        table = rows_to_table(calls)
+        if table.num_rows == 0:
+            return []
+        times = table.column("start_time").to_pylist()
+        partitions: dict[tuple[str, str], list[int]] = {}
+        for i, t in enumerate(times):
+            partitions.setdefault((t.strftime("%Y-%m-%d"), t.strftime("%H")), []).append(i)
+        written = []
+        for (day, hour), rows in sorted(partitions.items()):
+            folder = self.root / f"date={day}" / f"hour={hour}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{uuid.uuid4().hex}.parquet"
+            tmp = folder / f".tmp-{name}"
+            pq.write_table(table.take(rows), tmp, compression="zstd")
+            _fsync(tmp)
+            os.replace(tmp, folder / name)
+            _fsync(folder)
+            written.append(folder / name)
+        return written
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
