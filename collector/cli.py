@@ -18,6 +18,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
+    from . import sql
+
     parser = argparse.ArgumentParser(
         prog="costspan",
         description="OpenTelemetry-native AI cost observability: where is our AI money going, and why?",
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"costspan {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pricing_cli.register(commands)
+    sql.register(commands)
     return parser
 
 
@@ -35,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
+    if args.command == "sql":
+        return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2
 

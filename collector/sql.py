@@ -1,0 +1,87 @@
+"""``costspan sql``: read-only SQL over the stored data with DuckDB, while a collector may be writing."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TextIO
+
+
+def register(subparsers: Any) -> None:
+    sql = subparsers.add_parser(
+        "sql",
+        help="run read-only SQL over the stored data (views llm_calls, llm_calls_all)",
+        description=(
+            "Run SQL with DuckDB over the Parquet files in the data directory. Views: llm_calls (one row per "
+            "call, duplicates left out: sum(cost_usd) is the true spend) and llm_calls_all (duplicates "
+            "included, with duplicate_of). Read-only: statements that would change data are refused."
+        ),
+    )
+    sql.add_argument("query", help='e.g. "SELECT provider, sum(cost_usd) FROM llm_calls GROUP BY 1"')
+    sql.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from costspan.exporters.duckdb_views import connect
+    from costspan.pricing import data_dir
+
+    con = connect(data_dir(args.data_dir))
+    try:
+        statement = con.extract_statements(args.query)
+        if len(statement) != 1 or statement[0].type.name != "SELECT":
+            print("costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr)
+            return 2
+        cursor = con.execute(args.query)
+        names = [d[0] for d in cursor.description or ()]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        print(f"costspan sql: {exc}", file=sys.stderr)
+        return 2
+    write_rows(names, rows, args.format, sys.stdout)
+    return 0
+
+
+def write_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        for row in rows:
+            out.write(json.dumps(dict(zip(names, (_json(v) for v in row), strict=True))) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(names)
+        writer.writerows([[_text(v) for v in row] for row in rows])
+    else:
+        cells = [[_text(v) for v in row] for row in rows]
+        widths = [max([len(n), *(len(r[i]) for r in cells)]) for i, n in enumerate(names)]
+        out.write("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip() + "\n")
+        for row in cells:
+            out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        out.write(f"({len(rows)} row{'s' if len(rows) != 1 else ''})\n")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    return str(value)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _text(value)  # money stays exact: a decimal string
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
