@@ -1,0 +1,96 @@
+"""Prometheus metrics of GenAI cost, for the dashboards and alert rules teams already run.
+
+Counters ``costspan_cost_usd_total``, ``costspan_tokens_total`` (label ``type``: input, output,
+cache_read, cache_write, reasoning) and ``costspan_llm_calls_total`` (label ``status``), each labelled by
+provider, model, service, environment, team and feature. Every label value set is capped: past its limit,
+new values are counted under ``other``, so a label fed by user input cannot explode the series count.
+Money becomes a float only here, at the edge; duplicates are not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter
+
+from costspan.semconv import LLM, GenAICall
+
+LABELS = ("provider", "model", "service", "environment", "team", "feature")
+OVERFLOW = "other"
+DEFAULT_LIMITS = {
+    "provider": 50,
+    "model": 500,
+    "service": 200,
+    "environment": 20,
+    "team": 200,
+    "feature": 500,
+}
+_TOKEN_TYPES = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cache_read", "cache_read_tokens"),
+    ("cache_write", "cache_write_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
+
+
+class _CappedLabel:
+    """The values a label has taken, up to a limit; later values read as :data:`OVERFLOW`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        value = value or "unknown"
+        if value in self.seen:
+            return value
+        if len(self.seen) < self.limit:
+            self.seen.add(value)
+            return value
+        return OVERFLOW
+
+
+class CostMetrics:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, limits: Mapping[str, int] | None = None
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        caps = {**DEFAULT_LIMITS, **(limits or {})}
+        self._labels = [_CappedLabel(caps[name]) for name in LABELS]
+        self.cost = Counter(
+            "costspan_cost_usd", "Cost of LLM calls in US dollars.", LABELS, registry=self.registry
+        )
+        self.tokens = Counter(
+            "costspan_tokens", "Tokens of LLM calls, by type.", (*LABELS, "type"), registry=self.registry
+        )
+        self.calls = Counter(
+            "costspan_llm_calls", "LLM calls, by pricing status.", (*LABELS, "status"), registry=self.registry
+        )
+
+    def observe(self, calls: Iterable[GenAICall | None]) -> None:
+        for call in calls:
+            if call is None or call.kind != LLM or call.duplicate_of is not None:
+                continue
+            labels = tuple(
+                cap(value)
+                for cap, value in zip(
+                    self._labels,
+                    (
+                        call.provider,
+                        call.pricing_model or call.model,
+                        call.service_name,
+                        call.environment,
+                        call.team,
+                        call.feature,
+                    ),
+                    strict=True,
+                )
+            )
+            self.calls.labels(*labels, call.pricing_status or "unpriced").inc()
+            if call.cost_usd is not None:
+                self.cost.labels(*labels).inc(float(call.cost_usd))
+            for token_type, field in _TOKEN_TYPES:
+                count = getattr(call, field)
+                if type(count) is int and count > 0:
+                    self.tokens.labels(*labels, token_type).inc(count)
