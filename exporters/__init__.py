@@ -1,1 +1,8 @@
-"""costspan.exporters: where priced calls go (Parquet and DuckDB, Prometheus, OTLP forward)."""
+"""costspan.exporters: where priced calls go.
+
+- ``parquet``: the ``llm_calls`` table as Hive-partitioned Parquet, written atomically;
+- ``duckdb_views``: the ``llm_calls`` and ``llm_calls_all`` views for SQL (``costspan sql``);
+- ``prometheus``: cost, token and call counters with capped label values.
+
+They need the collector's dependencies: ``pip install 'costspan[collector]'``.
+"""
