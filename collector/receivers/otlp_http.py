@@ -1,0 +1,230 @@
+"""The OTLP/HTTP receiver: ``/v1/traces``, ``/v1/metrics`` and ``/v1/logs``, binary protobuf or JSON.
+
+Status codes follow the OTLP specification (opentelemetry-proto, ``docs/specification.md``, OTLP/HTTP):
+200 with an ``Export*ServiceResponse`` (``partial_success`` when some spans were rejected), 400 with a
+``google.rpc.Status`` for a body that does not decode, 413 for a body over the size limit (applied after
+gzip decompression, so a compressed bomb is refused too), 415 for another content type, 401 without the
+configured bearer token, and 503 with ``Retry-After`` when the pipeline cannot take more, so that standard
+exporters retry and nothing is lost. Responses use the request's encoding.
+
+Traces go to the pipeline's sink as a :class:`~costspan.processors.SpanBatch`. Metrics and logs are decoded
+(so a malformed body is still a 400), counted and dropped: costspan prices spans.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from costspan.collector.otlp import OTLPDecodeError, batch_from_request, request_from_json
+from costspan.processors import SpanBatch
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024  # the OpenTelemetry Collector's default request size limit
+_BAD_REQUEST = 3  # google.rpc.Code INVALID_ARGUMENT
+_UNAVAILABLE = 14
+
+
+class Backpressure(Exception):
+    """Raised by a sink that cannot take more now; the client is told to retry after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: float = 1.0, message: str = "the collector is at capacity") -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+Sink = Callable[[SpanBatch], None]
+
+
+@dataclass
+class ReceiverSettings:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    bearer_token: str | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
+    settings = settings or ReceiverSettings()
+    app = FastAPI(title="costspan OTLP/HTTP receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    counts = settings.counts
+
+    async def export(request: Request, kind: str, message_type: type[Message], response: Message) -> Response:
+        encoding = PROTOBUF
+        try:
+            _authorize(request, settings)
+            encoding = _encoding(request)
+            body = await _read_body(request, settings.max_body_bytes)
+            message = _decode(body, encoding, message_type, kind)
+            if kind == "traces":
+                rejected, reason = await _deliver(message, sink)
+                counts["spans_rejected"] += rejected
+                if rejected:
+                    response.partial_success.rejected_spans = rejected  # type: ignore[attr-defined]
+                    response.partial_success.error_message = reason  # type: ignore[attr-defined]
+            else:
+                counts[f"{kind}_dropped"] += 1
+        except _Refused as refused:
+            counts[f"refused_{refused.status}"] += 1
+            return _status(refused.status, refused.message, encoding, refused.headers)
+        counts[f"{kind}_requests"] += 1
+        return _encode(response, encoding, 200)
+
+    @app.post("/v1/traces")
+    async def traces(request: Request) -> Response:
+        return await export(
+            request,
+            "traces",
+            trace_service_pb2.ExportTraceServiceRequest,
+            trace_service_pb2.ExportTraceServiceResponse(),
+        )
+
+    @app.post("/v1/metrics")
+    async def metrics(request: Request) -> Response:
+        return await export(
+            request,
+            "metrics",
+            metrics_service_pb2.ExportMetricsServiceRequest,
+            metrics_service_pb2.ExportMetricsServiceResponse(),
+        )
+
+    @app.post("/v1/logs")
+    async def logs(request: Request) -> Response:
+        return await export(
+            request,
+            "logs",
+            logs_service_pb2.ExportLogsServiceRequest,
+            logs_service_pb2.ExportLogsServiceResponse(),
+        )
+
+    return app
+
+
+def _authorize(request: Request, settings: ReceiverSettings) -> None:
+    if settings.bearer_token is None:
+        return
+    if request.headers.get("authorization") != f"Bearer {settings.bearer_token}":
+        raise _Refused(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+def _encoding(request: Request) -> str:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type in (PROTOBUF, JSON):
+        return content_type
+    raise _Refused(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, f"request body over {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding in ("", "identity"):
+        return body
+    if coding != "gzip":
+        raise _Refused(415, f"unsupported content encoding {coding!r}; use gzip")
+    # decompress with a bound: the limit applies to what the body expands to
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise _Refused(400, f"body is not valid gzip: {exc}") from exc
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise _Refused(413, f"request body over {limit} bytes once decompressed")
+    return data
+
+
+def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) -> Message:
+    try:
+        if encoding == PROTOBUF:
+            message = message_type()
+            message.ParseFromString(body)
+            return message
+        doc = json.loads(body) if body.strip() else {}
+        if kind == "traces":
+            return request_from_json(doc)
+        message = message_type()
+        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
+        return message
+    except (DecodeError, OTLPDecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
+        raise _Refused(400, f"the body is not an OTLP {kind} request: {exc}") from exc
+
+
+async def _deliver(request: Message, sink: Sink) -> tuple[int, str]:
+    """Hand the valid spans to the pipeline; returns how many were rejected, and why."""
+    batch = batch_from_request(request)  # type: ignore[arg-type]
+    keep = [i for i in range(len(batch)) if len(batch.trace_id[i]) == 32 and len(batch.span_id[i]) == 16]
+    rejected = len(batch) - len(keep)
+    if rejected:
+        batch = _subset(batch, keep)
+    if len(batch):
+        try:
+            await run_in_threadpool(sink, batch)
+        except Backpressure as full:
+            raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
+    reason = f"{rejected} span(s) without a 16-byte trace id and an 8-byte span id" if rejected else ""
+    return rejected, reason
+
+
+def _subset(batch: SpanBatch, keep: list[int]) -> SpanBatch:
+    def pick(column: list[Any]) -> list[Any]:
+        return [column[i] for i in keep]
+
+    return SpanBatch(
+        pick(batch.trace_id),
+        pick(batch.span_id),
+        pick(batch.parent_span_id),
+        pick(batch.name),
+        pick(batch.kind),
+        pick(batch.start_ns),
+        pick(batch.end_ns),
+        pick(batch.status_code),
+        pick(batch.scope_name),
+        pick(batch.scope_version),
+        pick(batch.attributes),
+        pick(batch.resource),
+        pick(batch.events),
+        [None] * len(keep),
+    )
+
+
+def _encode(message: Message, encoding: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    if encoding == JSON:
+        body = json_format.MessageToJson(message, indent=None).encode()
+    else:
+        body = message.SerializeToString()
+    return Response(body, status_code=status, media_type=encoding, headers=headers)
+
+
+def _status(http_status: int, message: str, encoding: str, headers: dict[str, str]) -> Response:
+    code = _UNAVAILABLE if http_status == 503 else _BAD_REQUEST
+    return _encode(status_pb2.Status(code=code, message=message), encoding, http_status, headers)
