@@ -79,6 +79,19 @@ class SpanBatch:
             calls=[None] * len(rows),
         )
 
+    def take(self, rows: list[int]) -> SpanBatch:
+        """The spans at these positions, as a new batch (before normalize: calls are reset)."""
+
+        def pick(column: list[Any]) -> list[Any]:
+            return [column[i] for i in rows]
+
+        return SpanBatch(
+            pick(self.trace_id), pick(self.span_id), pick(self.parent_span_id), pick(self.name),
+            pick(self.kind), pick(self.start_ns), pick(self.end_ns), pick(self.status_code),
+            pick(self.scope_name), pick(self.scope_version), pick(self.attributes), pick(self.resource),
+            pick(self.events), [None] * len(rows),
+        )  # fmt: skip
+
     def with_columns(self, **columns: Any) -> SpanBatch:
         """A batch sharing this one's columns but for those given (a processor's output)."""
         return replace(self, **columns)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -30,24 +28,14 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from costspan.collector.otlp import OTLPDecodeError, batch_from_request, request_from_json
-from costspan.processors import SpanBatch
+
+from ._sink import Backpressure, Sink, valid_spans
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024  # the OpenTelemetry Collector's default request size limit
 _BAD_REQUEST = 3  # google.rpc.Code INVALID_ARGUMENT
 _UNAVAILABLE = 14
-
-
-class Backpressure(Exception):
-    """Raised by a sink that cannot take more now; the client is told to retry after ``retry_after_s``."""
-
-    def __init__(self, retry_after_s: float = 1.0, message: str = "the collector is at capacity") -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-Sink = Callable[[SpanBatch], None]
 
 
 @dataclass
@@ -181,40 +169,13 @@ def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) 
 
 async def _deliver(request: Message, sink: Sink) -> tuple[int, str]:
     """Hand the valid spans to the pipeline; returns how many were rejected, and why."""
-    batch = batch_from_request(request)  # type: ignore[arg-type]
-    keep = [i for i in range(len(batch)) if len(batch.trace_id[i]) == 32 and len(batch.span_id[i]) == 16]
-    rejected = len(batch) - len(keep)
-    if rejected:
-        batch = _subset(batch, keep)
+    batch, rejected, reason = valid_spans(batch_from_request(request))  # type: ignore[arg-type]
     if len(batch):
         try:
             await run_in_threadpool(sink, batch)
         except Backpressure as full:
             raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
-    reason = f"{rejected} span(s) without a 16-byte trace id and an 8-byte span id" if rejected else ""
     return rejected, reason
-
-
-def _subset(batch: SpanBatch, keep: list[int]) -> SpanBatch:
-    def pick(column: list[Any]) -> list[Any]:
-        return [column[i] for i in keep]
-
-    return SpanBatch(
-        pick(batch.trace_id),
-        pick(batch.span_id),
-        pick(batch.parent_span_id),
-        pick(batch.name),
-        pick(batch.kind),
-        pick(batch.start_ns),
-        pick(batch.end_ns),
-        pick(batch.status_code),
-        pick(batch.scope_name),
-        pick(batch.scope_version),
-        pick(batch.attributes),
-        pick(batch.resource),
-        pick(batch.events),
-        [None] * len(keep),
-    )
 
 
 def _encode(message: Message, encoding: str, status: int, headers: dict[str, str] | None = None) -> Response:

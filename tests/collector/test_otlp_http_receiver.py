@@ -23,7 +23,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from costspan.collector.receivers.otlp_http import Backpressure, ReceiverSettings, create_app
+from costspan.collector.receivers._sink import Backpressure
+from costspan.collector.receivers.otlp_http import ReceiverSettings, create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genai"
 
