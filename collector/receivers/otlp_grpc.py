@@ -1,0 +1,123 @@
+"""The OTLP/gRPC receiver (grpcio, asyncio): the trace, metrics and logs services.
+
+Per the OTLP specification: OK with an ``Export*ServiceResponse`` (``partial_success`` when spans were
+rejected); ``RESOURCE_EXHAUSTED`` for a message over the size limit (grpc applies it to the decompressed
+message); ``UNAVAILABLE`` with ``RetryInfo`` when the pipeline cannot take more, in the status details and
+in the ``google.rpc.retryinfo-bin`` trailer that OpenTelemetry's exporters read, so they retry and nothing
+is lost; ``UNAUTHENTICATED`` without the configured bearer token. gzip is grpc's own. Metrics and logs are
+counted and dropped, as over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from costspan.collector.otlp import batch_from_request
+
+from ._sink import Backpressure, Sink, valid_spans
+
+DEFAULT_MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class GrpcSettings:
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    bearer_token: str | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+async def _authorize(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> None:
+    if settings.bearer_token is None:
+        return
+    metadata = dict(context.invocation_metadata() or ())
+    if metadata.get("authorization") != f"Bearer {settings.bearer_token}":
+        settings.counts["refused_unauthenticated"] += 1
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+
+
+async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) -> None:
+    retry = error_details_pb2.RetryInfo(
+        retry_delay=duration_pb2.Duration(seconds=max(1, round(full.retry_after_s)))
+    )
+    detail = any_pb2.Any()
+    detail.Pack(retry)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(full), details=[detail])
+    context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
+class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, sink: Sink, settings: GrpcSettings) -> None:
+        self.sink = sink
+        self.settings = settings
+
+    async def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        await _authorize(context, self.settings)
+        batch, rejected, reason = valid_spans(batch_from_request(request))
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if rejected:
+            self.settings.counts["spans_rejected"] += rejected
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = reason
+        if len(batch):
+            try:
+                await asyncio.to_thread(self.sink, batch)
+            except Backpressure as full:
+                self.settings.counts["refused_unavailable"] += 1
+                await _unavailable(context, full)
+        self.settings.counts["traces_requests"] += 1
+        return response
+
+
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, settings: GrpcSettings) -> None:
+        self.settings = settings
+
+    async def Export(
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.aio.ServicerContext
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        await _authorize(context, self.settings)
+        self.settings.counts["metrics_dropped"] += 1
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, settings: GrpcSettings) -> None:
+        self.settings = settings
+
+    async def Export(
+        self, request: logs_service_pb2.ExportLogsServiceRequest, context: grpc.aio.ServicerContext
+    ) -> logs_service_pb2.ExportLogsServiceResponse:
+        await _authorize(context, self.settings)
+        self.settings.counts["logs_dropped"] += 1
+        return logs_service_pb2.ExportLogsServiceResponse()
+
+
+def create_server(
+    sink: Sink, address: str, settings: GrpcSettings | None = None
+) -> tuple[grpc.aio.Server, int]:
+    """A server bound to ``address`` (``127.0.0.1:4317``; port 0 picks one); returns it and its port."""
+    settings = settings or GrpcSettings()
+    server = grpc.aio.server(
+        options=(
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        )
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(sink, settings), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(settings), server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(settings), server)
+    port = server.add_insecure_port(address)
+    return server, port
