@@ -1,0 +1,217 @@
+"""The write-ahead log: a request is acknowledged only once its spans are on disk.
+
+Receivers append each request's spans (as OTLP protobuf bytes) and wait for :meth:`WriteAheadLog.commit`,
+which fsyncs once for every append made before it (group commit: concurrent requests share one fsync).
+The pipeline reads records back from its checkpoint, processes and exports them, then advances the
+checkpoint. After a crash, everything after the checkpoint is replayed; exports are idempotent by trace and
+span id, so a record replayed after it was exported is not counted twice.
+
+Layout: ``<dir>/wal-<first sequence number>.log`` segments of records ``MAGIC | length u32 | crc32 u32 |
+payload``, and ``<dir>/checkpoint`` holding the next sequence number to process. A record cut short by a
+crash was never committed, so it was never acknowledged: replay stops there and the tail is cut off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"\xc5\x70"
+_HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of the payload
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 256 * 1024 * 1024
+
+
+class WALError(RuntimeError):
+    """The log cannot be written; receivers answer retryably."""
+
+
+class WriteAheadLog:
+    def __init__(self, directory: str | Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._checkpoint_path = self.dir / "checkpoint"
+        self.checkpoint = self._read_checkpoint()
+        self.next_seq = self.checkpoint
+        self._synced_seq = 0
+        segments = self._segments()
+        # find the end of the log: the number of whole records, cutting off a torn tail
+        for first, path in segments:
+            count, good_bytes = _scan(path)
+            if good_bytes < path.stat().st_size:
+                log.warning("write-ahead log %s: cutting a torn record at byte %d", path, good_bytes)
+                with path.open("r+b") as fh:
+                    fh.truncate(good_bytes)
+                    os.fsync(fh.fileno())
+            self.next_seq = max(self.next_seq, first + count)
+        self._synced_seq = self.next_seq
+        self._file = None
+        self._file_first = 0
+        if segments:
+            first, path = segments[-1]
+            if path.stat().st_size < segment_bytes:
+                self._file = path.open("ab")
+                self._file_first = first
+        self.pending_bytes = sum(p.stat().st_size for _, p in segments)
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def append(self, payload: bytes) -> int:
+        """Add a record; returns its sequence number. Durable only after :meth:`commit`."""
+        if len(payload) > MAX_RECORD_BYTES:
+            raise WALError(f"a record of {len(payload)} bytes is over {MAX_RECORD_BYTES}")
+        record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+        with self._lock:
+            if (
+                self._file is None
+                or (self._file.tell() + len(record) > self.segment_bytes
+                and self._file.tell())
+            ):
+                self._rotate()
+            assert self._file is not None
+            try:
+                self._file.write(record)
+            except OSError as exc:
+                raise WALError(f"write-ahead log write failed: {exc}") from exc
+            seq = self.next_seq
+            self.next_seq += 1
+            self.pending_bytes += len(record)
+            return seq
+
+    def commit(self, seq: int) -> None:
+        """Return once record ``seq`` and every record before it are on disk."""
+        if seq < self._synced_seq:
+            return
+        with self._sync_lock:  # one fsync serves every append made before it
+            if seq < self._synced_seq:
+                return
+            with self._lock:
+                target = self.next_seq
+                handle = self._file
+                if handle is not None:
+                    handle.flush()
+            try:
+                if handle is not None:
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise WALError(f"write-ahead log fsync failed: {exc}") from exc
+            self._synced_seq = target
+
+    def _rotate(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        self._file_first = self.next_seq
+        path = self.dir / f"wal-{self.next_seq:020d}.log"
+        self._file = path.open("ab")
+        _fsync_dir(self.dir)
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def replay(self, start: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """Records from ``start`` (default: the checkpoint) to the last committed one, in order."""
+        start = self.checkpoint if start is None else start
+        end = self._synced_seq
+        for first, path in self._segments():
+            if first >= end:
+                break
+            with self._lock:
+                if self._file is not None and self._file_first == first:
+                    self._file.flush()
+            seq = first
+            for payload in _records(path):
+                if seq >= end:
+                    return
+                if seq >= start:
+                    yield seq, payload
+                seq += 1
+
+    def advance(self, seq: int) -> None:
+        """Everything before ``seq`` is processed and exported: checkpoint, and drop finished segments."""
+        if seq <= self.checkpoint:
+            return
+        tmp = self._checkpoint_path.with_suffix(".tmp")
+        tmp.write_text(str(seq))
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(self._checkpoint_path)
+        _fsync_dir(self.dir)
+        self.checkpoint = seq
+        segments = self._segments()
+        # a segment is finished when the next one starts at or before the checkpoint
+        for (first, path), (next_first, _) in pairwise(segments):
+            if next_first <= seq and not (self._file is not None and self._file_first == first):
+                self.pending_bytes -= path.stat().st_size
+                path.unlink()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                self._file = None
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _segments(self) -> list[tuple[int, Path]]:
+        out = []
+        for path in self.dir.glob("wal-*.log"):
+            try:
+                out.append((int(path.stem.split("-", 1)[1]), path))
+            except ValueError:
+                continue
+        return sorted(out)
+
+    def _read_checkpoint(self) -> int:
+        try:
+            return int(self._checkpoint_path.read_text().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError as exc:
+            raise WALError(f"{self._checkpoint_path}: not a sequence number") from exc
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while True:
+            header = fh.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                return
+            magic, length, crc = _HEADER.unpack(header)
+            if magic != MAGIC or length > MAX_RECORD_BYTES:
+                return
+            payload = fh.read(length)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                return
+            yield payload
+
+
+def _scan(path: Path) -> tuple[int, int]:
+    """How many whole records a segment holds, and where the last one ends."""
+    count = 0
+    end = 0
+    for payload in _records(path):
+        count += 1
+        end += _HEADER.size + len(payload)
+    return count, end
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
