@@ -73,10 +73,8 @@ class WriteAheadLog:
             raise WALError(f"a record of {len(payload)} bytes is over {MAX_RECORD_BYTES}")
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
-            if (
-                self._file is None
-                or (self._file.tell() + len(record) > self.segment_bytes
-                and self._file.tell())
+            if self._file is None or (
+                self._file.tell() + len(record) > self.segment_bytes and self._file.tell()
             ):
                 self._rotate()
             assert self._file is not None
