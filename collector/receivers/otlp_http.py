@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc import status_pb2
+from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -34,8 +34,6 @@ from ._sink import Backpressure, Sink, valid_spans
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024  # the OpenTelemetry Collector's default request size limit
-_BAD_REQUEST = 3  # google.rpc.Code INVALID_ARGUMENT
-_UNAVAILABLE = 14
 
 
 @dataclass
@@ -59,7 +57,8 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
     counts = settings.counts
 
     async def export(request: Request, kind: str, message_type: type[Message], response: Message) -> Response:
-        encoding = PROTOBUF
+        # answer in the request's encoding, even when refusing it
+        encoding = JSON if request.headers.get("content-type", "").lower().startswith(JSON) else PROTOBUF
         try:
             _authorize(request, settings)
             encoding = _encoding(request)
@@ -187,5 +186,5 @@ def _encode(message: Message, encoding: str, status: int, headers: dict[str, str
 
 
 def _status(http_status: int, message: str, encoding: str, headers: dict[str, str]) -> Response:
-    code = _UNAVAILABLE if http_status == 503 else _BAD_REQUEST
+    code = code_pb2.UNAVAILABLE if http_status == 503 else code_pb2.INVALID_ARGUMENT
     return _encode(status_pb2.Status(code=code, message=message), encoding, http_status, headers)
