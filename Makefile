@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/costspan pricing quote < examples/calls.jsonl
+	$(VENV)/bin/costspan serve
 
 test: $(STAMP) lint
 	$(PY) -m pytest

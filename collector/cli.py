@@ -18,7 +18,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
-    from . import sql
+    from . import serve, sql
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"costspan {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(commands)
     pricing_cli.register(commands)
     sql.register(commands)
     return parser
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command == "sql":
+    if args.command in ("sql", "serve"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

@@ -18,6 +18,7 @@ import os
 import struct
 import threading
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -58,12 +59,16 @@ class WriteAheadLog:
         self._synced_seq = self.next_seq
         self._file = None
         self._file_first = 0
+        # sizes of the records after the checkpoint: what the pipeline still has to process
+        self._unprocessed: deque[tuple[int, int]] = deque(
+            (seq, _HEADER.size + len(payload)) for seq, payload in self.replay(self.checkpoint)
+        )
+        self.pending_bytes = sum(size for _, size in self._unprocessed)
         if segments:
             first, path = segments[-1]
             if path.stat().st_size < segment_bytes:
                 self._file = path.open("ab")
                 self._file_first = first
-        self.pending_bytes = sum(p.stat().st_size for _, p in segments)
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class WriteAheadLog:
                 raise WALError(f"write-ahead log write failed: {exc}") from exc
             seq = self.next_seq
             self.next_seq += 1
+            self._unprocessed.append((seq, len(record)))
             self.pending_bytes += len(record)
             return seq
 
@@ -147,11 +153,13 @@ class WriteAheadLog:
         tmp.replace(self._checkpoint_path)
         _fsync_dir(self.dir)
         self.checkpoint = seq
+        with self._lock:
+            while self._unprocessed and self._unprocessed[0][0] < seq:
+                self.pending_bytes -= self._unprocessed.popleft()[1]
         segments = self._segments()
         # a segment is finished when the next one starts at or before the checkpoint
         for (first, path), (next_first, _) in pairwise(segments):
             if next_first <= seq and not (self._file is not None and self._file_first == first):
-                self.pending_bytes -= path.stat().st_size
                 path.unlink()
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """SQL over the stored data: DuckDB views over the Parquet files, safe while a collector writes.
 
 ``llm_calls_all`` holds every stored record, duplicates included (``duplicate_of`` set); ``llm_calls``
-leaves the duplicates out, so that summing ``cost_usd`` gives the true spend. Writers only ever add whole
+holds one row per call, so that summing ``cost_usd`` gives the true spend. Writers only ever add whole
 files under their final names, so every query sees a consistent set of complete files.
 """
 
@@ -35,4 +35,9 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> None:
         empty = SCHEMA.empty_table()
         con.register("_llm_calls_empty", empty)
         con.execute("CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM _llm_calls_empty")
-    con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM llm_calls_all WHERE duplicate_of IS NULL")
+    # one row per call: duplicates of another call are left out, and so is a span stored twice (a batch
+    # processed again after a crash, between its export and its checkpoint)
+    con.execute(
+        "CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM llm_calls_all WHERE duplicate_of IS NULL "
+        "QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY start_time) = 1"
+    )

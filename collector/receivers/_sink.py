@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from costspan.processors import SpanBatch
 
 
@@ -15,7 +17,23 @@ class Backpressure(Exception):
         self.retry_after_s = retry_after_s
 
 
-Sink = Callable[[SpanBatch], None]
+# Receives a decoded request once its spans are checked; returns once they are durable (it may block),
+# or raises Backpressure. The request is handed over whole: the pipeline logs it, then decodes its spans.
+Sink = Callable[[ExportTraceServiceRequest], None]
+
+_REASON = "{} span(s) without a 16-byte trace id and an 8-byte span id"
+
+
+def invalid_spans(request: ExportTraceServiceRequest) -> tuple[int, str]:
+    """How many spans of a request lack valid ids (partial success), and the message that says so."""
+    rejected = sum(
+        1
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+        if len(span.trace_id) != 16 or len(span.span_id) != 8
+    )
+    return rejected, _REASON.format(rejected) if rejected else ""
 
 
 def valid_spans(batch: SpanBatch) -> tuple[SpanBatch, int, str]:
@@ -26,4 +44,4 @@ def valid_spans(batch: SpanBatch) -> tuple[SpanBatch, int, str]:
         return batch, 0, ""
 
     subset = batch.take(keep)
-    return subset, rejected, f"{rejected} span(s) without a 16-byte trace id and an 8-byte span id"
+    return subset, rejected, _REASON.format(rejected)

@@ -22,9 +22,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from costspan.collector.otlp import batch_from_request
-
-from ._sink import Backpressure, Sink, valid_spans
+from ._sink import Backpressure, Sink, invalid_spans
 
 DEFAULT_MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 
@@ -65,15 +63,15 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         await _authorize(context, self.settings)
-        batch, rejected, reason = valid_spans(batch_from_request(request))
+        rejected, reason = invalid_spans(request)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if rejected:
             self.settings.counts["spans_rejected"] += rejected
             response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = reason
-        if len(batch):
+        if request.ByteSize():
             try:
-                await asyncio.to_thread(self.sink, batch)
+                await asyncio.to_thread(self.sink, request)
             except Backpressure as full:
                 self.settings.counts["refused_unavailable"] += 1
                 await _unavailable(context, full)

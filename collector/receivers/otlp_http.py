@@ -7,7 +7,7 @@ gzip decompression, so a compressed bomb is refused too), 415 for another conten
 configured bearer token, and 503 with ``Retry-After`` when the pipeline cannot take more, so that standard
 exporters retry and nothing is lost. Responses use the request's encoding.
 
-Traces go to the pipeline's sink as a :class:`~costspan.processors.SpanBatch`. Metrics and logs are decoded
+Traces go to the pipeline's sink as the decoded request. Metrics and logs are decoded
 (so a malformed body is still a 400), counted and dropped: costspan prices spans.
 """
 
@@ -27,9 +27,9 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from costspan.collector.otlp import OTLPDecodeError, batch_from_request, request_from_json
+from costspan.collector.otlp import OTLPDecodeError, request_from_json
 
-from ._sink import Backpressure, Sink, valid_spans
+from ._sink import Backpressure, Sink, invalid_spans
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -167,11 +167,11 @@ def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) 
 
 
 async def _deliver(request: Message, sink: Sink) -> tuple[int, str]:
-    """Hand the valid spans to the pipeline; returns how many were rejected, and why."""
-    batch, rejected, reason = valid_spans(batch_from_request(request))  # type: ignore[arg-type]
-    if len(batch):
+    """Hand the request to the pipeline; returns how many spans it will reject, and why."""
+    rejected, reason = invalid_spans(request)  # type: ignore[arg-type]
+    if request.ByteSize():
         try:
-            await run_in_threadpool(sink, batch)
+            await run_in_threadpool(sink, request)
         except Backpressure as full:
             raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
     return rejected, reason

@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from costspan.collector.receivers._sink import Backpressure
+from costspan.collector.otlp import batch_from_request
+from costspan.collector.receivers._sink import Backpressure, valid_spans
 from costspan.collector.receivers.otlp_grpc import GrpcSettings, create_server
 
 
@@ -33,7 +34,7 @@ class Receiver:
         if self.refuse:
             self.refuse -= 1
             raise Backpressure(1.0)
-        self.batches.append(batch)
+        self.batches.append(valid_spans(batch_from_request(batch))[0])
 
     def _run(self):
         asyncio.set_event_loop(self.loop)

@@ -23,7 +23,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from costspan.collector.receivers._sink import Backpressure
+from costspan.collector.otlp import batch_from_request
+from costspan.collector.receivers._sink import Backpressure, valid_spans
 from costspan.collector.receivers.otlp_http import ReceiverSettings, create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genai"
@@ -40,7 +41,7 @@ class Server:
         def sink(batch):
             if self.full:
                 raise Backpressure(2.0)
-            self.batches.append(batch)
+            self.batches.append(valid_spans(batch_from_request(batch))[0])
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

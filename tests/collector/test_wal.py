@@ -109,3 +109,14 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path):
     for seq in acknowledged:
         assert stored[seq] == (f"payload-{seq}".encode()) * 3
     assert sorted(stored) == list(range(len(stored)))  # no gap, nothing doubled
+
+
+def test_pending_bytes_count_what_is_not_processed(tmp_path):
+    wal = WriteAheadLog(tmp_path)
+    for _ in range(10):
+        wal.commit(wal.append(b"x" * 100))
+    assert wal.pending_bytes == 10 * (100 + 10)
+    wal.advance(4)
+    assert wal.pending_bytes == 6 * 110
+    wal.close()
+    assert WriteAheadLog(tmp_path).pending_bytes == 6 * 110

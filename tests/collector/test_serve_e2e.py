@@ -1,0 +1,160 @@
+"""`costspan serve` as a real process: SDK exporters in, `costspan sql` and /metrics out; kill -9 and
+restart lose nothing acknowledged and count nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+COSTSPAN = Path(sys.executable).with_name("costspan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collector:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.grpc, self.http, self.admin = free_port(), free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Collector:
+        self.proc = subprocess.Popen(
+            [
+                str(COSTSPAN),
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--grpc-address",
+                f"127.0.0.1:{self.grpc}",
+                "--http-address",
+                f"127.0.0.1:{self.http}",
+                "--admin-address",
+                f"127.0.0.1:{self.admin}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read().decode()
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.admin}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("costspan serve did not become ready")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+        self.proc.wait(15)
+
+    def sql(self, query: str) -> list[str]:
+        out = subprocess.run(
+            [str(COSTSPAN), "sql", "--data-dir", str(self.data_dir), "--format", "csv", query],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()[1:]
+
+    def wait_for(self, query: str, expected: list[str], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        rows: list[str] = []
+        while time.monotonic() < deadline:
+            rows = self.sql(query)
+            if rows == expected:
+                return
+            time.sleep(0.2)
+        assert rows == expected
+
+
+def provider_with(exporter) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout-api"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+def llm_span(tracer, model: str, inp: int, out: int) -> None:
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": model,
+        "gen_ai.usage.input_tokens": inp,
+        "gen_ai.usage.output_tokens": out,
+        "costspan.team": "payments",
+    }
+    with tracer.start_as_current_span(f"chat {model}", attributes=attrs):
+        pass
+
+
+@pytest.fixture
+def collector(tmp_path):
+    running = Collector(tmp_path / "data").start()
+    yield running
+    if running.proc and running.proc.poll() is None:
+        running.kill(signal.SIGTERM)
+
+
+def test_http_and_grpc_exporters_to_priced_rows_and_metrics(collector):
+    http = provider_with(HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces"))
+    grpc = provider_with(GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True))
+    llm_span(http.get_tracer("costspan.instrumentation"), "gpt-4o", 1000, 100)  # $0.0035
+    llm_span(grpc.get_tracer("costspan.instrumentation"), "gpt-4o-mini", 10000, 1000)  # $0.0021
+    http.shutdown()
+    grpc.shutdown()
+    collector.wait_for("SELECT count(*), sum(cost_usd), min(team) FROM llm_calls", ["2,0.0056,payments"])
+    metrics = httpx.get(f"http://127.0.0.1:{collector.admin}/metrics").text
+    line = next(
+        m for m in metrics.splitlines() if m.startswith("costspan_cost_usd_total{") and 'model="gpt-4o"' in m
+    )
+    assert Decimal(line.rsplit(" ", 1)[1]) == Decimal("0.0035")
+    assert "costspan_collector_spans_processed" in metrics
+
+
+def test_kill_9_and_restart_lose_nothing_and_double_nothing(tmp_path):
+    collector = Collector(tmp_path / "data").start()
+    acknowledged = 0
+    fixture = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "genai" / "otel_genai_openai" / "openai_chat.json"
+    )
+    doc = json.loads(fixture.read_text())
+    span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    with httpx.Client() as client:
+        for i in range(41):
+            span["traceId"] = f"{i + 1:032x}"  # each request: a new trace with one priced call ...
+            for attribute in span["attributes"]:
+                if attribute["key"] == "gen_ai.response.id":  # ... with its own response id
+                    attribute["value"] = {"stringValue": f"chatcmpl-{i}"}
+            response = client.post(f"http://127.0.0.1:{collector.http}/v1/traces", json=doc)
+            acknowledged += response.status_code == 200
+    collector.kill()  # right away: acknowledged requests may not be processed yet
+    assert acknowledged == 41
+    restarted = Collector(tmp_path / "data").start()
+    try:
+        restarted.wait_for(
+            "SELECT count(*), count(DISTINCT trace_id) FROM llm_calls", [f"{acknowledged},{acknowledged}"]
+        )
+    finally:
+        restarted.kill(signal.SIGTERM)
