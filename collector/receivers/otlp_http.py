@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from costspan.collector.otlp import OTLPDecodeError, request_from_json
 
 from ._sink import Backpressure, Sink, invalid_spans
+from .events import EventError, events_to_request
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -104,6 +105,31 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
             logs_service_pb2.ExportLogsServiceRequest,
             logs_service_pb2.ExportLogsServiceResponse(),
         )
+
+    @app.post("/v1/events")
+    async def events(request: Request) -> Response:
+        """Simple JSON events (one or a list): see :mod:`costspan.collector.receivers.events`."""
+        try:
+            _authorize(request, settings)
+            if _encoding(request) != JSON:
+                raise _Refused(415, "events are JSON: content-type application/json")
+            body = await _read_body(request, settings.max_body_bytes)
+            try:
+                message = events_to_request(json.loads(body))
+            except (ValueError, EventError) as exc:
+                raise _Refused(400, str(exc)) from exc
+            await _deliver(message, sink)
+        except _Refused as refused:
+            counts[f"refused_{refused.status}"] += 1
+            return Response(
+                json.dumps({"error": refused.message}),
+                status_code=refused.status,
+                media_type=JSON,
+                headers=refused.headers,
+            )
+        accepted = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+        counts["events"] += accepted
+        return Response(json.dumps({"accepted": accepted}), media_type=JSON)
 
     return app
 

@@ -158,3 +158,91 @@ def test_kill_9_and_restart_lose_nothing_and_double_nothing(tmp_path):
         )
     finally:
         restarted.kill(signal.SIGTERM)
+
+
+def test_events_endpoint_with_curl(collector):
+    events = [
+        {
+            "model": "gpt-4o",
+            "provider": "openai",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "feature": "search",
+            "team": "discovery",
+            "customer_id": "acme",
+            "tags": {"region": "eu"},
+            "timestamp": "2025-11-02T10:00:00Z",
+            "duration_ms": 850,
+            "service": "batch-jobs",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": "00f067aa0ba902b7",
+        },
+        {
+            "model": "anthropic/claude-3.5-sonnet",
+            "provider": "openrouter",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cost_usd": 0.0042,
+        },
+    ]
+    url = f"http://127.0.0.1:{collector.http}/v1/events"
+    sent = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            json.dumps(events),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert json.loads(sent.stdout) == {"accepted": 2}
+    collector.wait_for(
+        "SELECT service_name, feature, team, customer_id, tags['region'], cost_usd, cost_source "
+        "FROM llm_calls ORDER BY service_name",
+        ["batch-jobs,search,discovery,acme,eu,0.0035,local", "unknown_service,,,,,0.0042,provider"],
+    )
+    bad = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            '[{"model": "gpt-4o", "input_tokens": "many"}]',
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert bad.stdout.endswith("400") and "event 0: input_tokens is a whole number" in bad.stdout
+    # re-sending an event with the same ids does not count it twice
+    subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+            json.dumps(events[0]),
+            url,
+        ],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    collector.wait_for("SELECT count(*) FROM llm_calls_all", ["3"])  # stored, marked as sent again
+    assert collector.sql("SELECT count(*) FROM llm_calls") == ["2"]
