@@ -35,11 +35,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ._catalog import Catalog, CatalogError, Model, Provider, model_from_json
 from ._match import ClauseError, glob_clause
 from ._units import UnitRegistry
+from .yamlfile import Located, load_yaml
 
 _HUNDRED = Decimal(100)
 
@@ -140,73 +139,9 @@ class Overrides:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-class _Located(dict):  # type: ignore[type-arg]
-    """A YAML mapping that remembers the line it, and each of its keys, stood on."""
-
-    line: int
-    key_lines: dict[str, int]
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
-    loader.flatten_mapping(node)
-    out = _Located()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise OverrideError(
-                f"{loader.name}:{key_node.start_mark.line + 1}: keys are strings; got {key!r}"
-            )
-        if key in out:
-            raise OverrideError(f"{loader.name}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> Decimal | float:
-    # Prices are money: keep the digits as written instead of passing through a binary float.
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return float(loader.construct_yaml_float(node))
-
-
-def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except ValueError as exc:
-        raise OverrideError(f"{loader.name}:{node.start_mark.line + 1}: not a valid date: {exc}") from exc
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
-
-
 def load_overrides(path: str | Path, units: UnitRegistry) -> Overrides:
     """Parse and validate an override file against the catalog's unit registry."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OverrideError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    loader = _Loader(text)
-    loader.name = str(path)
-    try:
-        doc = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise OverrideError(f"{path}:{line}: not valid YAML: {exc.problem or exc}") from exc
-    finally:
-        loader.dispose()
+    doc, text = load_yaml(path, OverrideError)
     return _Parser(str(path), units).parse(doc, hashlib.sha256(text.encode()).hexdigest())
 
 
@@ -220,9 +155,9 @@ class _Parser:
 
     def parse(self, doc: Any, digest: str) -> Overrides:
         if doc is None:
-            doc = _Located()
+            doc = Located()
             doc.line, doc.key_lines = 1, {}
-        if not isinstance(doc, _Located):
+        if not isinstance(doc, Located):
             raise self.error(1, "an override file is a mapping with aliases, models, discounts, chargeback")
         self.known_keys(doc, {"aliases", "models", "discounts", "chargeback"})
         aliases = [self.alias(item) for item in self.items(doc, "aliases")]
@@ -234,18 +169,18 @@ class _Parser:
 
     # -- sections --------------------------------------------------------------------------------------
 
-    def items(self, doc: _Located, key: str) -> list[_Located]:
+    def items(self, doc: Located, key: str) -> list[Located]:
         value = doc.get(key)
         if value is None:
             return []
         if not isinstance(value, list):
             raise self.error(doc.key_lines[key], f"{key!r} is a list")
         for item in value:
-            if not isinstance(item, _Located):
+            if not isinstance(item, Located):
                 raise self.error(doc.key_lines[key], f"each entry of {key!r} is a mapping; got {item!r}")
         return value
 
-    def alias(self, item: _Located) -> Alias:
+    def alias(self, item: Located) -> Alias:
         self.known_keys(item, {"model", "provider", "target", "target_provider"})
         return Alias(
             model=self.string(item, "model").lower(),
@@ -255,7 +190,7 @@ class _Parser:
             origin=f"{self.path}:{item.line}",
         )
 
-    def model(self, item: _Located) -> tuple[str, Model]:
+    def model(self, item: Located) -> tuple[str, Model]:
         self.known_keys(item, {"id", "provider", "match", "name", "prices", "variants", "context_window"})
         model_id = self.string(item, "id")
         provider = (self.optional_string(item, "provider") or "*").lower()
@@ -273,7 +208,7 @@ class _Parser:
         prices = [self.price_set(p, item.key_lines["prices"]) for p in price_list]
         variants = []
         for variant in item.get("variants") or []:
-            if not isinstance(variant, _Located):
+            if not isinstance(variant, Located):
                 raise self.error(item.key_lines["variants"], "each variant is a mapping")
             self.known_keys(variant, {"context", "prices", "start_date"})
             context = variant.get("context")
@@ -295,17 +230,17 @@ class _Parser:
             raise self.error(item.line, str(exc)) from exc
 
     def price_set(self, raw: Any, line: int) -> dict[str, Any]:
-        if not isinstance(raw, _Located):
+        if not isinstance(raw, Located):
             raise self.error(line, "prices are a mapping of price keys, or a list of them with start_date")
         prices = {k: v for k, v in raw.items() if k != "start_date"}
         return {"prices": self.prices(prices, raw.line, raw), **self.start(raw)}
 
-    def start(self, raw: _Located) -> dict[str, Any]:
+    def start(self, raw: Located) -> dict[str, Any]:
         if "start_date" not in raw:
             return {}
         return {"when": {"start_date": self.date(raw, "start_date").isoformat()}}
 
-    def prices(self, raw: Any, line: int, located: _Located | None = None) -> dict[str, Any]:
+    def prices(self, raw: Any, line: int, located: Located | None = None) -> dict[str, Any]:
         if not isinstance(raw, Mapping) or not raw:
             raise self.error(line, "prices are a non-empty mapping of price keys to USD amounts")
         lines = located.key_lines if located is not None else getattr(raw, "key_lines", {})
@@ -334,7 +269,7 @@ class _Parser:
                 out[key] = str(self.amount(value, key_line, key))
         return out
 
-    def discount(self, item: _Located) -> Discount:
+    def discount(self, item: Located) -> Discount:
         self.known_keys(item, {"provider", "model", "percent", "start_date", "end_date", "name"})
         percent = self.amount(item.get("percent"), item.key_lines.get("percent", item.line), "percent")
         if percent > _HUNDRED:
@@ -353,7 +288,7 @@ class _Parser:
             origin=f"{self.path}:{item.line}",
         )
 
-    def chargeback(self, item: _Located) -> Chargeback:
+    def chargeback(self, item: Located) -> Chargeback:
         self.known_keys(item, {"provider", "model", "markup_percent", "prices"})
         if "markup_percent" not in item and "prices" not in item:
             raise self.error(item.line, "a chargeback rule needs markup_percent, prices, or both")
@@ -392,7 +327,7 @@ class _Parser:
 
     # -- values ----------------------------------------------------------------------------------------
 
-    def known_keys(self, item: _Located, allowed: set[str]) -> None:
+    def known_keys(self, item: Located, allowed: set[str]) -> None:
         for key in item:
             if key not in allowed:
                 raise self.error(
@@ -400,13 +335,13 @@ class _Parser:
                     f"unknown key {key!r}; expected one of {sorted(allowed)}",
                 )
 
-    def string(self, item: _Located, key: str) -> str:
+    def string(self, item: Located, key: str) -> str:
         value = item.get(key)
         if not isinstance(value, str) or not value.strip():
             raise self.error(item.key_lines.get(key, item.line), f"{key!r} is a non-empty string")
         return value.strip()
 
-    def optional_string(self, item: _Located, key: str) -> str | None:
+    def optional_string(self, item: Located, key: str) -> str | None:
         return self.string(item, key) if item.get(key) is not None else None
 
     def amount(self, value: Any, line: int, key: str) -> Decimal:
@@ -420,7 +355,7 @@ class _Parser:
             raise self.error(line, f"{key}: a finite, non-negative number; got {value!r}")
         return amount
 
-    def date(self, item: _Located, key: str) -> date:
+    def date(self, item: Located, key: str) -> date:
         value = item[key]
         if isinstance(value, datetime):
             return value.date()
