@@ -18,7 +18,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
-    from . import serve, sql
+    from . import config, serve, sql
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     pricing_cli.register(commands)
     sql.register(commands)
+    config.register(commands)
     return parser
 
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command in ("sql", "serve"):
+    if args.command in ("sql", "serve", "config"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

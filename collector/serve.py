@@ -14,21 +14,18 @@ from typing import Any
 
 log = logging.getLogger("costspan")
 
-DEFAULT_GRPC = "127.0.0.1:4317"
-DEFAULT_HTTP = "127.0.0.1:4318"
-DEFAULT_ADMIN = "127.0.0.1:9464"
-
 
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser(
         "serve", help="run the collector (OTLP gRPC :4317, HTTP :4318, admin :9464)"
     )
+    serve.add_argument("--config", help="collector configuration (YAML; see 'costspan config check')")
     serve.add_argument(
         "--data-dir", help="where data is kept (default: $COSTSPAN_DATA_DIR or ./costspan-data)"
     )
-    serve.add_argument("--grpc-address", default=DEFAULT_GRPC, help=f"OTLP/gRPC (default {DEFAULT_GRPC})")
-    serve.add_argument("--http-address", default=DEFAULT_HTTP, help=f"OTLP/HTTP (default {DEFAULT_HTTP})")
-    serve.add_argument("--admin-address", default=DEFAULT_ADMIN, help=f"admin HTTP (default {DEFAULT_ADMIN})")
+    serve.add_argument("--grpc-address", help="OTLP/gRPC host:port (default 127.0.0.1:4317)")
+    serve.add_argument("--http-address", help="OTLP/HTTP host:port (default 127.0.0.1:4318)")
+    serve.add_argument("--admin-address", help="admin HTTP host:port (default 127.0.0.1:9464)")
     serve.add_argument("--token", help="require this bearer token on every receiver ($COSTSPAN_TOKEN)")
     serve.set_defaults(handler=run)
 
@@ -40,19 +37,34 @@ def _split(address: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import sys
+
+    from .config import CollectorConfig, ConfigFileError, load_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(_serve(args, args.token or os.environ.get("COSTSPAN_TOKEN")))
+        config = load_config(args.config) if args.config else CollectorConfig()
+    except ConfigFileError as exc:
+        print(f"costspan serve: {exc}", file=sys.stderr)
+        return 2
+    # flags win over the file, the file over the defaults
+    config.data_dir = args.data_dir or config.data_dir
+    config.grpc_endpoint = args.grpc_address or config.grpc_endpoint
+    config.http_endpoint = args.http_address or config.http_endpoint
+    config.admin_endpoint = args.admin_address or config.admin_endpoint
+    config.bearer_token = args.token or os.environ.get("COSTSPAN_TOKEN") or config.bearer_token
+    try:
+        return asyncio.run(_serve(config))
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(args: argparse.Namespace, token: str | None) -> int:
+async def _serve(config: Any) -> int:
     import uvicorn
     from fastapi import FastAPI, Response
     from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
+    from costspan.exporters.prometheus import CostMetrics
     from costspan.pricing import data_dir
 
     from .pipeline import Pipeline
@@ -60,11 +72,12 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     from .receivers.otlp_http import ReceiverSettings, create_app
     from .runtime import configure_gc
 
-    directory = data_dir(args.data_dir)
-    pipeline = Pipeline(directory)
+    directory = data_dir(config.data_dir)
+    pipeline = Pipeline(directory, config.build_chain(), metrics=CostMetrics(limits=config.label_limits))
     registry = pipeline.metrics.registry
-    http_settings = ReceiverSettings(bearer_token=token)
-    grpc_settings = GrpcSettings(bearer_token=token)
+    token = config.bearer_token
+    http_settings = ReceiverSettings(bearer_token=token, max_body_bytes=config.max_body_bytes)
+    grpc_settings = GrpcSettings(bearer_token=token, max_message_bytes=config.max_body_bytes)
     Gauge(
         "costspan_collector_wal_bytes", "Unprocessed bytes in the write-ahead log.", registry=registry
     ).set_function(lambda: pipeline.wal.pending_bytes)
@@ -96,13 +109,15 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
 
     configure_gc()
     pipeline.start()
-    grpc_server, _ = create_server(pipeline.submit, args.grpc_address, grpc_settings)
-    await grpc_server.start()
+    grpc_server = None
+    if config.grpc_endpoint:
+        grpc_server, _ = create_server(pipeline.submit, config.grpc_endpoint, grpc_settings)
+        await grpc_server.start()
+    apps = [(admin, config.admin_endpoint)]
+    if config.http_endpoint:
+        apps.append((create_app(pipeline.submit, http_settings), config.http_endpoint))
     servers = []
-    for app, address in (
-        (create_app(pipeline.submit, http_settings), args.http_address),
-        (admin, args.admin_address),
-    ):
+    for app, address in apps:
         host, port = _split(address)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
@@ -121,16 +136,17 @@ async def _serve(args: argparse.Namespace, token: str | None) -> int:
     ready.set()
     log.info(
         "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s",
-        args.grpc_address,
-        args.http_address,
-        args.admin_address,
+        config.grpc_endpoint or "off",
+        config.http_endpoint or "off",
+        config.admin_endpoint,
         directory,
     )
     await stop.wait()
     log.info("stopping")
     for s in servers:
         s.should_exit = True
-    await grpc_server.stop(5)
+    if grpc_server is not None:
+        await grpc_server.stop(5)
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.to_thread(pipeline.stop)
     return 0

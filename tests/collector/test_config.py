@@ -1,0 +1,94 @@
+"""The collector configuration: valid files, and mistakes named by file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import pytest
+
+from costspan.collector.config import ConfigFileError, load_config
+
+COSTSPAN = Path(sys.executable).with_name("costspan")
+
+
+def write(tmp_path, text):
+    path = tmp_path / "costspan.yaml"
+    path.write_text(dedent(text).lstrip())
+    return path
+
+
+def test_a_full_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_TOKEN", "t0k")
+    (tmp_path / "prices.yaml").write_text("discounts:\n  - {provider: openai, percent: 10}\n")
+    path = write(
+        tmp_path,
+        """
+        data_dir: /var/lib/costspan
+        receivers:
+          otlp:
+            grpc: null
+            http: {endpoint: "0.0.0.0:14318", max_body_bytes: 1048576}
+            bearer_token_env: MY_TOKEN
+        processors:
+          price: {overrides: prices.yaml}
+          attribute: {defaults: {environment: production}}
+        exporters:
+          prometheus: {label_limits: {feature: 100}}
+        admin: {endpoint: "127.0.0.1:19464"}
+        service:
+          pipelines:
+            traces:
+              processors: [normalize, dedupe, price, attribute, redact]
+        """,
+    )
+    config = load_config(path)
+    assert config.grpc_endpoint is None and config.http_endpoint == "0.0.0.0:14318"
+    assert config.max_body_bytes == 1048576 and config.bearer_token == "t0k"
+    assert config.processors["price"]["overrides"] == str(tmp_path / "prices.yaml")
+    assert config.label_limits == {"feature": 100} and config.data_dir == "/var/lib/costspan"
+    assert [p.name for p in config.build_chain().processors] == [
+        "normalize",
+        "dedupe",
+        "price",
+        "attribute",
+        "redact",
+    ]
+    checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "valid" in checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("recievers: {}\n", 1, "recievers: unknown section"),
+        ("receivers:\n  otlp:\n    grpc: {endpoint: nowhere}\n", 3, "grpc.endpoint: host:port"),
+        ("receivers:\n  otlp:\n    gprc: {}\n", 3, "otlp.gprc: unknown key"),
+        ("processors:\n  attribute:\n    defaults:\n      colour: red\n", 4, "defaults.colour: not a field"),
+        ("processors:\n  price:\n    overrides: missing.yaml\n", 2, "cannot read"),
+        (
+            "processors:\n  dedupe: {}\nservice:\n  pipelines:\n    traces:\n      processors: [normalize]\n",
+            2,
+            "configured but not in the pipeline",
+        ),
+        ("exporters:\n  prometheus:\n    label_limits: {feature: -1}\n", 3, "label_limits"),
+        ("receivers:\n  otlp:\n    bearer_token_env: COSTSPAN_TEST_NO_SUCH_VARIABLE\n", 3, "is not set"),
+        ("a: [1\n", 2, "not valid YAML"),
+        ("data_dir: x\ndata_dir: y\n", 2, "duplicate key"),
+    ],
+)
+def test_mistakes_name_file_and_line(tmp_path, text, line, fragment):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigFileError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}:{line}:"), str(err.value)
+    assert fragment in str(err.value)
+    checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 1 and f"{path}:{line}:" in checked.stderr
+
+
+def test_an_empty_file_is_the_defaults(tmp_path):
+    config = load_config(write(tmp_path, ""))
+    assert config.grpc_endpoint == "127.0.0.1:4317" and config.http_endpoint == "127.0.0.1:4318"
