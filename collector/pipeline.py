@@ -106,7 +106,7 @@ class Pipeline:
                 break
         if last is None:
             return 0
-        done = self.chain(_concat(batches))
+        done = self.chain(SpanBatch.concat(batches))
         calls = [c for c in done.calls if c is not None]
         self.writer.write(calls)
         self.metrics.observe(calls)
@@ -114,25 +114,3 @@ class Pipeline:
         self.wal.advance(self.processed_seq)
         self.counts["spans_processed"] += spans
         return spans
-
-
-def _concat(batches: list[SpanBatch]) -> SpanBatch:
-    if len(batches) == 1:
-        return batches[0]
-    columns = (
-        "trace_id",
-        "span_id",
-        "parent_span_id",
-        "name",
-        "kind",
-        "start_ns",
-        "end_ns",
-        "status_code",
-        "scope_name",
-        "scope_version",
-        "attributes",
-        "resource",
-        "events",
-    )
-    merged = {name: [v for b in batches for v in getattr(b, name)] for name in columns}
-    return SpanBatch(**merged, calls=[None] * len(merged["span_id"]))

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+from costspan.exporters.files import fsync_path
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"\xc5\x70"
@@ -120,7 +122,7 @@ class WriteAheadLog:
         self._file_first = self.next_seq
         path = self.dir / f"wal-{self.next_seq:020d}.log"
         self._file = path.open("ab")
-        _fsync_dir(self.dir)
+        fsync_path(self.dir)
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -151,7 +153,7 @@ class WriteAheadLog:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(self._checkpoint_path)
-        _fsync_dir(self.dir)
+        fsync_path(self.dir)
         self.checkpoint = seq
         with self._lock:
             while self._unprocessed and self._unprocessed[0][0] < seq:
@@ -213,11 +215,3 @@ def _scan(path: Path) -> tuple[int, int]:
         count += 1
         end += _HEADER.size + len(payload)
     return count, end
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from costspan.pricing import BUCKETS
 from costspan.semconv import LLM, GenAICall
 
+from .files import fsync_path
+
 TABLE = "llm_calls"
 MONEY = pa.decimal128(38, 12)
 _QUANTUM = Decimal("1e-12")
@@ -171,16 +173,8 @@ class ParquetWriter:
             name = f"part-{uuid.uuid4().hex}.parquet"
             tmp = folder / f".tmp-{name}"
             pq.write_table(table.take(rows), tmp, compression="zstd")
-            _fsync(tmp)
+            fsync_path(tmp)
             os.replace(tmp, folder / name)
-            _fsync(folder)
+            fsync_path(folder)
             written.append(folder / name)
         return written
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

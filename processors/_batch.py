@@ -33,6 +33,24 @@ class Span:
     events: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
 
+# The columns that hold span data, as receivers decode them (the others are added by processors).
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "scope_name",
+    "scope_version",
+    "attributes",
+    "resource",
+    "events",
+)
+
+
 @dataclass(slots=True)
 class SpanBatch:
     trace_id: list[str]
@@ -81,16 +99,16 @@ class SpanBatch:
 
     def take(self, rows: list[int]) -> SpanBatch:
         """The spans at these positions, as a new batch (before normalize: calls are reset)."""
+        columns = {name: [getattr(self, name)[i] for i in rows] for name in SPAN_COLUMNS}
+        return SpanBatch(**columns, calls=[None] * len(rows))
 
-        def pick(column: list[Any]) -> list[Any]:
-            return [column[i] for i in rows]
-
-        return SpanBatch(
-            pick(self.trace_id), pick(self.span_id), pick(self.parent_span_id), pick(self.name),
-            pick(self.kind), pick(self.start_ns), pick(self.end_ns), pick(self.status_code),
-            pick(self.scope_name), pick(self.scope_version), pick(self.attributes), pick(self.resource),
-            pick(self.events), [None] * len(rows),
-        )  # fmt: skip
+    @classmethod
+    def concat(cls, batches: list[SpanBatch]) -> SpanBatch:
+        """The spans of several batches as one (before normalize: calls are reset)."""
+        if len(batches) == 1:
+            return batches[0]
+        columns = {name: [v for b in batches for v in getattr(b, name)] for name in SPAN_COLUMNS}
+        return cls(**columns, calls=[None] * len(columns["span_id"]))
 
     def with_columns(self, **columns: Any) -> SpanBatch:
         """A batch sharing this one's columns but for those given (a processor's output)."""
