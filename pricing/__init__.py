@@ -14,7 +14,7 @@ cache reads and writes, output includes reasoning.
 
 from ._catalog import Catalog, CatalogError
 from ._defaults import data_dir, embedded_catalog, imported_catalog_dir, installed_catalogs, load_engine
-from ._engine import PricingEngine
+from ._engine import PricingEngine, Quote
 from ._overrides import OverrideError, Overrides, load_overrides
 from ._resolve import Resolution
 from ._result import (
@@ -29,12 +29,13 @@ from ._result import (
     decimal_str,
 )
 from ._units import BUCKETS
-from ._usage import Usage
+from ._usage import NOTHING_NAMED, Usage, named_counts
 
 __all__ = [
     "BUCKETS",
     "ESTIMATED",
     "INVALID_USAGE",
+    "NOTHING_NAMED",
     "NO_USAGE",
     "PRICED",
     "SOURCE_LOCAL",
@@ -46,6 +47,7 @@ __all__ = [
     "Overrides",
     "PriceResult",
     "PricingEngine",
+    "Quote",
     "Resolution",
     "Usage",
     "data_dir",
@@ -55,4 +57,5 @@ __all__ = [
     "installed_catalogs",
     "load_engine",
     "load_overrides",
+    "named_counts",
 ]

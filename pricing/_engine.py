@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._catalog import Catalog, PriceSet, prices_from_json
 from ._plan import (
@@ -56,6 +57,30 @@ def to_utc(timestamp: datetime | None) -> datetime:
     if timestamp.tzinfo is UTC:
         return timestamp
     return timestamp.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What one model is charged on one UTC day, for the common call: usage made of the named counts only,
+    no cost reported by the provider, no one-hour cache writes. A batch of calls groups by quote, so that
+    resolution, plan and provenance are found once per group and each call costs one evaluation.
+    :meth:`PricingEngine.price` gives the same figures for these calls; every other call goes through it.
+    """
+
+    compiled: CompiledPrices  # with ``named_units``
+    status: str
+    provider: str
+    model: str
+    rules: tuple[str, ...]
+    catalog_version: str
+    token_limit: int
+
+    def cost(self, named: tuple[Any, ...]) -> tuple[list[Decimal], Decimal] | None:
+        """Amounts by bucket and total for a call's named counts (:data:`named_counts`); ``None`` when the
+        counts are not plain valid whole numbers (then :meth:`PricingEngine.price` says why)."""
+        if problem_with(named, None, self.token_limit) is not None:
+            return None
+        return evaluate_named(self.compiled, named)
 
 
 class PricingEngine:
@@ -105,6 +130,40 @@ class PricingEngine:
         if provider_cost is not None:
             _apply_provider_cost(result, provider_cost)
         return result
+
+    def quote(
+        self, model: str, provider: str | None, day: datetime, service_tier: str | None = None
+    ) -> Quote | None:
+        """The :class:`Quote` of ``model`` on the UTC day of ``day``, or ``None`` when its calls cannot be
+        priced by quote (the model is unknown, its price changes within a day, or an override discounts it
+        or charges it back): price those with :meth:`price`."""
+        found = self._resolutions.get((provider, model)) or self._resolve(provider, model)
+        if isinstance(found, str) or found.model.daily_windows:
+            return None
+        at = to_utc(day)
+        plan = self._plan(found, at, service_tier, None)
+        compiled = plan.named_only
+        if compiled.named_units is None:
+            return None
+        rules = found.steps + plan.notes if found.steps else plan.notes
+        overrides = self.overrides
+        if overrides is not None:
+            owner, model_id = found.owner.id, found.model.id
+            if overrides.chargeback_rule(owner, model_id) is not None or any(
+                rule.applies(owner, model_id, at.date()) for rule in overrides.discounts
+            ):
+                return None
+            if found.model.origin:
+                rules = (f"override {found.model.origin}", *rules)
+        return Quote(
+            compiled,
+            ESTIMATED if found.estimated else PRICED,
+            found.provider.id,
+            found.model.id,
+            rules,
+            self.version,
+            self.token_limit,
+        )
 
     def resolve(self, model: str, provider: str | None = None) -> Resolution | None:
         """The catalog entry that prices ``model`` (at ``provider``), or ``None`` when none does."""

@@ -13,74 +13,111 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from costspan.pricing import (
     INVALID_USAGE,
+    NOTHING_NAMED,
+    SOURCE_LOCAL,
     UNKNOWN_MODEL,
     Catalog,
     CatalogError,
     OverrideError,
     PricingEngine,
+    Quote,
     load_engine,
+    named_counts,
 )
-from costspan.semconv import LLM, SELF_HOSTED
+from costspan.semconv import LLM, SELF_HOSTED, GenAICall
 
 from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
 SELF_HOSTED_STATUS = "self_hosted"
 _ZERO = Decimal(0)
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MISSING: Any = object()
 
 
 def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> SpanBatch:
-    stamps: dict[int, datetime] = {}  # spans of a batch share a few seconds
+    # Calls group by quote (provider, model, service tier, UTC day): one resolution per group, then one
+    # evaluation per call. Calls a quote does not cover (other usage, a provider-reported cost, bad counts,
+    # an override) are priced one by one.
+    quotes: dict[tuple[Any, ...], Quote | None] = {}
     statuses: Counter[str] = Counter()
     for call in batch.calls:
         if call is None or call.kind != LLM:
             continue
-        second = call.start_time_ns // 1_000_000_000
-        at = stamps.get(second)
-        if at is None:
-            at = stamps[second] = datetime.fromtimestamp(second, UTC)
-        result = engine.price(
-            call.model,
-            call,  # a record carries the usage fields under pricing's names
-            provider=call.provider,
-            timestamp=at,
-            service_tier=call.service_tier,
-            provider_cost=call.provider_cost,
-        )
-        status = result.status
+        model = call.response_model or call.request_model
+        named = named_counts(call)
         if (
-            status == UNKNOWN_MODEL
-            and result.cost_usd is None
-            and (call.provider == SELF_HOSTED or call.local_server)
+            type(model) is str
+            and named != NOTHING_NAMED
+            and call.other_usage is None
+            and call.provider_cost is None
+            and not call.cache_write_1h_tokens
         ):
-            # a local model (Ollama, vLLM) without a configured rate: free, and said so. A local gateway in
-            # front of a provider (a LiteLLM proxy) names a model the catalog knows, and is priced as such.
-            status = SELF_HOSTED_STATUS
-            call.cost_usd = _ZERO
-            call.cost_source = "local"
-        else:
-            call.cost_usd = result.cost_usd
-            call.cost_source = result.source
-            call.cost_amounts = result.amounts
-        call.pricing_status = status
-        call.pricing_provider = result.provider
-        call.pricing_model = result.model
-        call.pricing_rules = result.rules
-        call.catalog_version = result.catalog_version
-        call.chargeback_usd = result.chargeback_usd
-        if result.detail and status in (UNKNOWN_MODEL, INVALID_USAGE):
-            call.flag(result.detail)
-        for warning in result.warnings:
-            call.flag(warning)
-        statuses[status] += 1
+            day = call.start_time_ns // _NS_PER_DAY
+            key = (call.provider, model, call.service_tier, day)
+            quote = quotes.get(key, _MISSING)
+            if quote is _MISSING:
+                quote = quotes[key] = engine.quote(
+                    model, call.provider, _EPOCH + timedelta(days=day), call.service_tier
+                )
+            outcome = quote.cost(named) if quote is not None else None
+            if outcome is not None:
+                call.cost_amounts, call.cost_usd = outcome
+                call.cost_source = SOURCE_LOCAL
+                call.pricing_status = quote.status
+                call.pricing_provider = quote.provider
+                call.pricing_model = quote.model
+                call.pricing_rules = quote.rules
+                call.catalog_version = quote.catalog_version
+                statuses[quote.status] += 1
+                continue
+        statuses[_price_one(call, model, engine)] += 1
     counts.update(statuses)
     return batch
+
+
+def _price_one(call: GenAICall, model: str | None, engine: PricingEngine) -> str:
+    result = engine.price(
+        model,
+        call,  # a record carries the usage fields under pricing's names
+        provider=call.provider,
+        timestamp=datetime.fromtimestamp(call.start_time_ns // 1_000_000_000, UTC),
+        service_tier=call.service_tier,
+        provider_cost=call.provider_cost,
+    )
+    status = result.status
+    if (
+        status == UNKNOWN_MODEL
+        and result.cost_usd is None
+        and (call.provider == SELF_HOSTED or call.local_server)
+    ):
+        # a local model (Ollama, vLLM) without a configured rate: free, and said so. A local gateway in
+        # front of a provider (a LiteLLM proxy) names a model the catalog knows, and is priced as such.
+        status = SELF_HOSTED_STATUS
+        call.cost_usd = _ZERO
+        call.cost_source = "local"
+    else:
+        call.cost_usd = result.cost_usd
+        call.cost_source = result.source
+        call.cost_amounts = result.amounts
+    call.pricing_status = status
+    call.pricing_provider = result.provider
+    call.pricing_model = result.model
+    call.pricing_rules = result.rules
+    call.catalog_version = result.catalog_version
+    call.chargeback_usd = result.chargeback_usd
+    if result.detail and status in (UNKNOWN_MODEL, INVALID_USAGE):
+        call.flag(result.detail)
+    for warning in result.warnings:
+        call.flag(warning)
+    return status
 
 
 @register("price")

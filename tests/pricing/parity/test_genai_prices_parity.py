@@ -98,3 +98,35 @@ def test_breakdown_sums_to_total(engine):
     for case in CASES[:300]:
         result = _costspan(engine, case)
         assert sum(result.breakdown.values()) == result.cost_usd, case["id"]
+
+
+def test_quotes_price_every_case_they_cover_as_price_does(engine):
+    """The price processor prices most calls by :class:`Quote` (one resolution per model and day); each
+    case a quote covers gets the same amounts, total and provenance as ``engine.price``."""
+    from costspan.pricing import named_counts
+
+    covered = 0
+    for case in CASES:
+        usage = Usage.from_mapping(case["usage"])
+        if usage.other or usage.cache_write_1h_tokens:
+            continue  # not what quotes cover
+        at = datetime.fromisoformat(case["timestamp"])
+        quote = engine.quote(case["model"], case["provider"], at, case["service_tier"])
+        if quote is None:
+            continue
+        outcome = quote.cost(named_counts(usage))
+        expected = _costspan(engine, case)
+        assert outcome is not None, case["id"]
+        amounts, total = outcome
+        assert (list(amounts), total, quote.status) == (
+            list(expected.amounts),
+            expected.cost_usd,
+            expected.status,
+        )
+        assert (quote.provider, quote.model, quote.rules) == (
+            expected.provider,
+            expected.model,
+            expected.rules,
+        )
+        covered += 1
+    assert covered >= 1000, covered
