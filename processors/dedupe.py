@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from costspan.semconv import LLM, GenAICall
@@ -43,8 +44,8 @@ _SLACK_NS = 5_000_000  # instrumentations wrap each other within a few milliseco
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (plain dicts
-    keep insertion order, so the oldest entry is the first)."""
+    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (up to an
+    eighth more, between trims)."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
@@ -52,22 +53,23 @@ class _Window:
         self.spans: dict[tuple[str, str], None] = {}
         self.traces: dict[str, list[GenAICall]] = {}
 
-    def seen(self, key: tuple[str, str]) -> bool:
-        return key in self.spans
-
-    def add(self, call: GenAICall, key: tuple[str, str]) -> None:
-        spans = self.spans
-        spans[key] = None
-        if len(spans) > self.max_spans:
-            del spans[next(iter(spans))]
-        if call.kind == LLM and call.duplicate_of is None:
-            calls = self.traces.get(call.trace_id)
-            if calls is None:
-                calls = self.traces[call.trace_id] = []
-                if len(self.traces) > self.max_traces:
-                    del self.traces[next(iter(self.traces))]
-            if len(calls) < _CALLS_PER_TRACE:
-                calls.append(call)
+    def add_all(self, fresh: list[tuple[GenAICall, tuple[str, str]]]) -> None:
+        spans, traces = self.spans, self.traces
+        for call, key in fresh:
+            spans[key] = None
+            if call.kind == LLM and call.duplicate_of is None:
+                calls = traces.get(call.trace_id)
+                if calls is None:
+                    calls = traces[call.trace_id] = []
+                if len(calls) < _CALLS_PER_TRACE:
+                    calls.append(call)
+        # Plain dicts keep insertion order, so the oldest entries are the first. They are let go in chunks,
+        # by copying the newest: deleting one by one from the front leaves holes that each later lookup of
+        # the first entry walks over.
+        if len(spans) > self.max_spans + self.max_spans // 8:
+            self.spans = dict.fromkeys(islice(spans, len(spans) - self.max_spans, None))
+        if len(traces) > self.max_traces + self.max_traces // 8:
+            self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
     def calls_of(self, trace_id: str) -> list[GenAICall]:
         return self.traces.get(trace_id, [])
@@ -76,12 +78,14 @@ class _Window:
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
     by_trace: dict[str, list[GenAICall]] = {}
     seen_here: set[tuple[str, str]] = set()
+    seen_before = window.spans
     fresh: list[tuple[GenAICall, tuple[str, str]]] = []
     for call in batch.calls:
         if call is None:
             continue
-        key = (call.trace_id, call.span_id)
-        if key in seen_here or window.seen(key):
+        trace_id = call.trace_id
+        key = (trace_id, call.span_id)
+        if key in seen_here or key in seen_before:
             call.duplicate_of = call.span_id
             call.flag("the same span was delivered again")
             counts["resent"] += 1
@@ -89,9 +93,9 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
         seen_here.add(key)
         fresh.append((call, key))
         if call.kind == LLM:
-            calls = by_trace.get(call.trace_id)
+            calls = by_trace.get(trace_id)
             if calls is None:
-                by_trace[call.trace_id] = [call]
+                by_trace[trace_id] = [call]
             else:
                 calls.append(call)
     traces = window.traces
@@ -100,8 +104,7 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
             _merge_overlapping(calls, window.calls_of(trace_id), counts)
     if len(by_trace) > 1:
         _merge_across_traces(by_trace, counts)
-    for call, key in fresh:
-        window.add(call, key)
+    window.add_all(fresh)
     return batch
 
 

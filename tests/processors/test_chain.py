@@ -60,6 +60,18 @@ def test_resent_span_is_marked_not_dropped():
     assert [c.duplicate_of for c in same_batch.calls] == [None, "b" * 16]
 
 
+def test_the_resend_window_is_bounded_and_forgets_the_oldest_first():
+    chain = build_chain(["normalize", ("dedupe", {"window_spans": 8, "window_traces": 8})])
+    first_ids = [f"{i:016x}" for i in range(1, 41)]
+    for span_id in first_ids:  # one batch each, far apart in time: no twins, only re-sends to catch
+        chain(SpanBatch.from_spans([chat(span_id, start=int(span_id, 16) * 10_000)]))
+    again = chain(SpanBatch.from_spans([chat(s, start=int(s, 16) * 10_000) for s in first_ids]))
+    resent = [c.span_id for c in again.calls if c.duplicate_of is not None]
+    # at most 8 + 8 // 8 remembered between trims: only the newest are recognised, never an old one
+    assert first_ids[-8:] == resent[-8:] and len(resent) <= 9
+    assert first_ids[0] not in resent
+
+
 def test_native_span_and_http_child_count_once():
     parent = chat(
         "1" * 16,
