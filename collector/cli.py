@@ -18,7 +18,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
-    from . import config, serve, sql
+    from . import config, demo, serve, sql
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     pricing_cli.register(commands)
     sql.register(commands)
     config.register(commands)
+    demo.register(commands)
     return parser
 
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command in ("sql", "serve", "config"):
+    if args.command in ("sql", "serve", "config", "demo"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

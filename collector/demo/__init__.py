@@ -1,0 +1,180 @@
+"""``costspan demo``: a collector with weeks of realistic LLM traffic in it, and a cost report to start from.
+
+It starts ``costspan serve`` on free local ports with its own data directory, backfills the history of a
+small company's LLM use through OTLP (four teams, their features and models, a support agent with planner /
+retriever / executor steps, RAG, cache hits, weekday seasonality, one prompt change that doubled a
+feature's cost), waits until every call is stored and priced, and prints a cost report and queries to try.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DIR = "./costspan-demo"
+
+
+def register(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="start a collector, fill it with weeks of realistic LLM traffic, print a cost report",
+        description=__doc__,
+    )
+    demo.add_argument(
+        "--data-dir", default=DEFAULT_DIR, help=f"where the demo's data goes (default {DEFAULT_DIR})"
+    )
+    demo.add_argument("--days", type=int, default=45, help="days of history to backfill (default 45)")
+    demo.add_argument("--replace", action="store_true", help="delete the data directory first if it exists")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the collector running after the report",
+    )
+    demo.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir)
+    if data_dir.exists() and any(data_dir.iterdir()):
+        if not args.replace:
+            print(
+                f"costspan demo: {data_dir} already holds data; use --replace to start over, or --data-dir",
+                file=sys.stderr,
+            )
+            return 2
+        shutil.rmtree(data_dir)
+    if args.days < 1:
+        print("costspan demo: --days is at least 1", file=sys.stderr)
+        return 2
+    collector = _Collector(data_dir)
+    try:
+        collector.start()
+        print(f"collector: OTLP/gRPC 127.0.0.1:{collector.grpc}, data in {data_dir}", flush=True)
+        return _fill_and_report(collector, args)
+    finally:
+        if not args.keep_running:
+            collector.stop()
+
+
+def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
+    from costspan.exporters.duckdb_views import connect
+
+    from ._history import backfill
+    from ._report import print_report
+
+    started = time.monotonic()
+    print(f"backfilling {args.days} days of history over OTLP ...", flush=True)
+    sent = backfill(f"127.0.0.1:{collector.grpc}", args.days)
+    print(
+        f"sent {sent.spans:,} spans ({sent.llm_calls:,} LLM calls); waiting until all are stored ...",
+        flush=True,
+    )
+    stored = _wait_for_calls(collector.data_dir, sent.llm_calls)
+    if stored < sent.llm_calls:
+        print(f"costspan demo: only {stored} of {sent.llm_calls} calls were stored", file=sys.stderr)
+        return 1
+    print(f"stored and priced in {time.monotonic() - started:.1f} s\n", flush=True)
+    print_report(connect(collector.data_dir), sys.stdout)
+    print(_next_steps(collector), flush=True)
+    if args.keep_running:
+        print(
+            f"\nThe collector keeps running (Ctrl-C stops it): OTLP/gRPC 127.0.0.1:{collector.grpc}, "
+            f"OTLP/HTTP 127.0.0.1:{collector.http}, Prometheus metrics http://127.0.0.1:{collector.admin}/metrics",
+            flush=True,
+        )
+        try:
+            collector.wait()
+        except KeyboardInterrupt:
+            collector.stop()
+    return 0
+
+
+def _wait_for_calls(data_dir: Path, expected: int, timeout_s: float = 300) -> int:
+    from costspan.exporters.duckdb_views import connect
+
+    deadline = time.monotonic() + timeout_s
+    stored = 0
+    while time.monotonic() < deadline:
+        row = connect(data_dir).execute("SELECT count(*) FROM llm_calls").fetchone()
+        stored = row[0] if row else 0
+        if stored >= expected:
+            break
+        time.sleep(0.5)
+    return stored
+
+
+def _next_steps(collector: _Collector) -> str:
+    sql = f"costspan sql --data-dir {collector.data_dir}"
+    return f"""
+Try it yourself:
+  {sql} "SELECT team, feature, sum(cost_usd) FROM llm_calls GROUP BY ALL ORDER BY 3 DESC"
+  {sql} "SELECT prompt_key, prompt_version, avg(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY ALL"
+  {sql} "SELECT start_time::DATE, sum(cost_usd) FROM llm_calls WHERE feature = 'fraud-explain' GROUP BY 1"
+  {sql} --format csv "SELECT * FROM llm_calls LIMIT 100" > calls.csv"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Collector:
+    """``costspan serve`` in a child process, on free local ports."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.grpc, self.http, self.admin = _free_port(), _free_port(), _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "costspan.collector",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--grpc-address",
+                f"127.0.0.1:{self.grpc}",
+                "--http-address",
+                f"127.0.0.1:{self.http}",
+                "--admin-address",
+                f"127.0.0.1:{self.admin}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if not os.environ.get("COSTSPAN_DEMO_DEBUG") else None,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"costspan serve exited with status {self.proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("costspan serve did not become ready")
+
+    def wait(self) -> None:
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

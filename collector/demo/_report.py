@@ -1,0 +1,136 @@
+"""The demo's cost report: a few questions a FinOps review asks, answered with SQL over ``llm_calls``.
+
+Every figure comes from the same views ``costspan sql`` opens, and each query is printed-ready for the user
+to run and change.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TextIO
+
+import duckdb
+
+# (title, SQL). Periods are relative to the newest stored call, so the report reads the same on any day.
+QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "Spend by team, last 30 days",
+        """SELECT team, count(*) AS calls, sum(cost_usd) AS cost_usd
+FROM llm_calls WHERE start_time > (SELECT max(start_time) FROM llm_calls) - INTERVAL 30 DAY
+GROUP BY team ORDER BY cost_usd DESC""",
+    ),
+    (
+        "Features by spend, with cost per call and prompt version",
+        """SELECT feature, string_agg(DISTINCT prompt_version, ',') AS versions, count(*) AS calls,
+       sum(cost_usd) AS cost_usd, (sum(cost_usd) / count(*))::DECIMAL(18, 6) AS per_call
+FROM llm_calls GROUP BY feature ORDER BY cost_usd DESC""",
+    ),
+    (
+        "Models by spend",
+        """SELECT provider, response_model AS model, count(*) AS calls,
+       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+FROM llm_calls GROUP BY ALL ORDER BY cost_usd DESC""",
+    ),
+    (
+        "Top customers",
+        """SELECT customer_id, count(*) AS calls, sum(cost_usd) AS cost_usd
+FROM llm_calls GROUP BY customer_id ORDER BY cost_usd DESC LIMIT 5""",
+    ),
+    (
+        "The support agent, step by step",
+        """SELECT agent_name, step, response_model AS model, count(*) AS calls,
+       sum(cost_usd) AS cost_usd, (sum(cost_usd) / count(DISTINCT trace_id))::DECIMAL(18, 6) AS per_turn
+FROM llm_calls WHERE agent_name IS NOT NULL GROUP BY ALL ORDER BY cost_usd DESC""",
+    ),
+    (
+        "Prompt caching: what cache reads saved, by model",
+        # the input rate per token, from the same calls' uncached input; reads would otherwise pay it
+        """WITH m AS (
+  SELECT response_model AS model, sum(cache_read_tokens) AS cache_read_tokens,
+         sum(cost_cache_read) AS paid_for_reads,
+         sum(cost_input) / nullif(sum(input_tokens - coalesce(cache_read_tokens, 0)
+                                           - coalesce(cache_write_tokens, 0)), 0) AS rate
+  FROM llm_calls GROUP BY 1)
+SELECT model, cache_read_tokens, paid_for_reads,
+       (cache_read_tokens * rate - paid_for_reads)::DECIMAL(18, 2) AS saved_usd
+FROM m WHERE cache_read_tokens > 0 ORDER BY saved_usd DESC""",
+    ),
+    (
+        "Anomalies: feature-days far above their trailing week",
+        """WITH d AS (
+  SELECT feature, start_time::DATE AS day, sum(cost_usd) AS cost_usd FROM llm_calls GROUP BY ALL),
+w AS (
+  SELECT *, avg(cost_usd) OVER week AS week_avg, count(*) OVER week AS days_before
+  FROM d WINDOW week AS (PARTITION BY feature ORDER BY day ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING))
+SELECT day, feature, cost_usd, week_avg::DECIMAL(18, 4) AS week_avg,
+       (cost_usd / week_avg)::DECIMAL(6, 2) AS ratio
+FROM w WHERE days_before = 7 AND cost_usd > 1.5 * week_avg ORDER BY ratio DESC LIMIT 5""",
+    ),
+    (
+        "Daily spend, last 14 days (weekday seasonality)",
+        """SELECT start_time::DATE AS day, dayname(start_time::DATE) AS weekday, count(*) AS calls,
+       sum(cost_usd) AS cost_usd
+FROM llm_calls WHERE start_time::DATE > (SELECT max(start_time)::DATE FROM llm_calls) - 14
+GROUP BY ALL ORDER BY day""",
+    ),
+)
+
+
+def headline(con: duckdb.DuckDBPyConnection) -> str:
+    """Total, the last 7 days against the 7 before, and the month's run-rate forecast."""
+    row = con.execute(
+        """WITH bounds AS (SELECT max(start_time)::DATE AS last FROM llm_calls)
+SELECT count(*), sum(cost_usd),
+  sum(cost_usd) FILTER (WHERE start_time::DATE > last - 7),
+  sum(cost_usd) FILTER (WHERE start_time::DATE > last - 14 AND start_time::DATE <= last - 7),
+  min(start_time)::DATE, last
+FROM llm_calls, bounds GROUP BY last"""
+    ).fetchone()
+    if row is None:
+        return "No calls stored yet."
+    calls, total, week, before, first, last = row
+    change = (week - before) / before * 100 if before else Decimal(0)
+    daily = week / 7
+    return (
+        f"{calls:,} LLM calls from {first} to {last}: {money(total)} in all.\n"
+        f"Last 7 days {money(week)} ({change:+.1f}% on the 7 before); "
+        f"run-rate {money(daily)} a day, {money(daily * 30)} a month."
+    )
+
+
+def print_report(con: duckdb.DuckDBPyConnection, out: TextIO) -> None:
+    print(headline(con), file=out)
+    for title, sql in QUERIES:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description or ()]
+        print(f"\n{title}", file=out)
+        print(_table(names, cursor.fetchall()), file=out)
+
+
+def money(value: Decimal | None) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(names: list[str], rows: list[tuple[Any, ...]]) -> str:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(n), *(len(r[i]) for r in cells)) if cells else len(n) for i, n in enumerate(names)]
+    lines = ["  " + "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
+    for row, raw in zip(cells, rows, strict=True):
+        lines.append(
+            "  "
+            + "  ".join(
+                c.rjust(w) if isinstance(v, (int, Decimal)) else c.ljust(w)
+                for c, w, v in zip(row, widths, raw, strict=True)
+            )
+        )
+    return "\n".join(lines)
