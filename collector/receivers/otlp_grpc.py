@@ -51,9 +51,12 @@ async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) ->
     )
     detail = any_pb2.Any()
     detail.Pack(retry)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(full), details=[detail])
-    context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))
-    await context.abort_with_status(rpc_status.to_status(status))
+    status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(full), details=[detail])
+    )
+    # abort replaces trailing metadata set before it: the RetryInfo trailer goes with the status details
+    trailers = (*status.trailing_metadata, ("google.rpc.retryinfo-bin", retry.SerializeToString()))
+    await context.abort(status.code, status.details, trailers)
 
 
 class _Traces(trace_service_pb2_grpc.TraceServiceServicer):

@@ -23,7 +23,7 @@ from tests.support.otlp_sink import OTLPSink
 PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "what is our refund policy?"}]}]'
 
 
-def forwarding_config(tmp_path, endpoint: str, name: str = "otlp", extra: str = "") -> str:
+def forwarding_config(tmp_path, endpoint: str, name: str = "otlp", extra_keys: str = "") -> str:
     path = tmp_path / f"forward-{name.replace('/', '-')}.yaml"
     path.write_text(
         dedent(
@@ -31,9 +31,9 @@ def forwarding_config(tmp_path, endpoint: str, name: str = "otlp", extra: str = 
             exporters:
               {name}:
                 endpoint: {endpoint}
+                {extra_keys}
                 headers: {{x-scope-orgid: acme}}
                 retry_on_failure: {{initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0s}}
-            {extra}
             service:
               pipelines:
                 traces:
@@ -109,14 +109,13 @@ def running():
         sink.stop()
 
 
-def test_forward_to_a_second_costspan_priced_once(tmp_path, running):
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_forward_to_a_second_costspan_priced_once(tmp_path, running, protocol):
     start, _ = running
     downstream = start(Collector(tmp_path / "downstream"))
-    upstream = start(
-        Collector(tmp_path / "upstream"),
-        "--config",
-        forwarding_config(tmp_path, f"http://127.0.0.1:{downstream.http}"),
-    )
+    port = downstream.grpc if protocol == "grpc" else downstream.http
+    config = forwarding_config(tmp_path, f"http://127.0.0.1:{port}", extra_keys=f"protocol: {protocol}")
+    upstream = start(Collector(tmp_path / "upstream"), "--config", config)
     send_calls(upstream, 3)
     query = "SELECT count(*), sum(cost_usd), min(team), min(cost_source), min(pricing_status) FROM llm_calls"
     upstream.wait_for(query, ["3,0.0105,support,local,priced"])
