@@ -275,7 +275,7 @@ class _Reader:
         node = self.mapping(exporters, name, allowed)
         where = f"exporters.{name}"
         if node is None or node.get("endpoint") is None:
-            raise self.error(node or exporters, None if node else name, f"{where}.endpoint: required")
+            raise self.error(exporters, name, f"{where}.endpoint: required")
         endpoint = str(node["endpoint"])
         parts = re.match(r"^(https?)://([^/:]+)(:\d+)?(/.*)?$", endpoint)
         if parts is None:

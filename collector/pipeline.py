@@ -59,6 +59,7 @@ class Pipeline:
         self.max_pending_bytes = max_pending_bytes
         self.exporters = list(exporters)  # the secondary ones, each behind its queue
         self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()  # receivers submit from many threads
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="costspan-pipeline", daemon=True)
@@ -70,13 +71,15 @@ class Pipeline:
         """Log a request durably; returns once it is on disk (the receiver then acknowledges it)."""
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if self.wal.pending_bytes > self.max_pending_bytes:
-            self.counts["refused_backpressure"] += 1
-            self.counts["spans_refused:wal_full"] += spans
+            with self._counts_lock:
+                self.counts["refused_backpressure"] += 1
+                self.counts["spans_refused:wal_full"] += spans
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
         seq = self.wal.append(request.SerializeToString())
         self.wal.commit(seq)
-        self.counts["requests_logged"] += 1
-        self.counts["spans_received"] += spans
+        with self._counts_lock:
+            self.counts["requests_logged"] += 1
+            self.counts["spans_received"] += spans
         self._wake.set()
 
     # -- the worker -----------------------------------------------------------------------------------

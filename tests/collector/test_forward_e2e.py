@@ -5,19 +5,17 @@ never held back; the forward queue survives kill -9; the health metrics say what
 from __future__ import annotations
 
 import signal
-import time
 from decimal import Decimal
 from textwrap import dedent
 
-import httpx2 as httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.collector import Collector, free_port
+from tests.support.health import health, value, wait_until
 from tests.support.otlp_sink import OTLPSink
 
 PROMPT = '[{"role": "user", "parts": [{"type": "text", "content": "what is our refund policy?"}]}]'
@@ -69,27 +67,6 @@ def send_calls(collector: Collector, count: int) -> list[str]:
                 pass
     provider.shutdown()
     return ids
-
-
-def health(collector: Collector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{collector.admin}/metrics").text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name.startswith("costspan_collector_")
-    }
-
-
-def value(metrics, name: str, **labels: str) -> float:
-    return metrics[(name, tuple(sorted(labels.items())))]
-
-
-def wait_until(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.1)
 
 
 @pytest.fixture

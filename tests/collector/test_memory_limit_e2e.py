@@ -3,7 +3,6 @@ Retry-After, gRPC UNAVAILABLE with RetryInfo) instead of growing, and everything
 
 from __future__ import annotations
 
-import itertools
 import signal
 import socket
 import threading
@@ -13,43 +12,13 @@ import grpc
 import httpx2 as httpx
 import pytest
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from tests.collector.test_forward_e2e import health, value, wait_until
 from tests.support.collector import Collector
+from tests.support.health import health, value, wait_until
+from tests.support.otlp_requests import chat_request
 
 LIMIT = 65536
-_ids = itertools.count(1)
-
-
-def request_of(spans: int, padding: int = 0) -> ExportTraceServiceRequest:
-    """``spans`` priced chat calls (gpt-4o-mini, 1000 in / 100 out), each in its own trace; ``padding``
-    bytes of a non-content attribute on each make the request as large as a test needs."""
-    out = []
-    for _ in range(spans):
-        n = next(_ids)
-        attrs = {
-            "gen_ai.operation.name": AnyValue(string_value="chat"),
-            "gen_ai.provider.name": AnyValue(string_value="openai"),
-            "gen_ai.request.model": AnyValue(string_value="gpt-4o-mini"),
-            "gen_ai.usage.input_tokens": AnyValue(int_value=1000),
-            "gen_ai.usage.output_tokens": AnyValue(int_value=100),
-            "app.padding": AnyValue(string_value="x" * padding),
-        }
-        out.append(
-            Span(
-                trace_id=n.to_bytes(16, "big"),
-                span_id=n.to_bytes(8, "big"),
-                name="chat gpt-4o-mini",
-                start_time_unix_nano=1_760_000_000_000_000_000 + n,
-                end_time_unix_nano=1_760_000_001_000_000_000 + n,
-                attributes=[KeyValue(key=k, value=v) for k, v in attrs.items()],
-            )
-        )
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=out)])])
 
 
 @pytest.fixture
@@ -71,7 +40,7 @@ def collector(tmp_path):
 
 
 def test_requests_held_at_the_limit_make_others_wait(collector):
-    slow = request_of(1, padding=LIMIT - 4096).SerializeToString()
+    slow = chat_request(1, padding=LIMIT - 4096).SerializeToString()
     assert LIMIT - 4096 < len(slow) < LIMIT
     with socket.create_connection(("127.0.0.1", collector.http)) as held:
         # a client that has sent its headers and part of its body: the receiver holds its declared size
@@ -81,7 +50,7 @@ def test_requests_held_at_the_limit_make_others_wait(collector):
             + slow[:1000]
         )
         wait_until(lambda: value(health(collector), "costspan_collector_in_flight_bytes") == len(slow))
-        small = request_of(5, padding=1000)
+        small = chat_request(5, padding=1000)
         refused = httpx.post(
             f"http://127.0.0.1:{collector.http}/v1/traces",
             content=small.SerializeToString(),
@@ -121,7 +90,7 @@ def test_a_flood_gets_refusals_not_growth_and_keeps_what_it_acknowledged(collect
         acked = refused = 0
         with httpx.Client() as http:
             for _ in range(15):  # bounded: 15 requests per client, each retried until accepted
-                body = request_of(20, padding=400).SerializeToString()
+                body = chat_request(20, padding=400).SerializeToString()
                 for _attempt in range(2000):
                     response = http.post(
                         url, content=body, headers={"content-type": "application/x-protobuf"}
