@@ -88,7 +88,10 @@ def enriched_request(
                 for span in ss.spans:
                     _apply(span, received, processed, row)
                     row += 1
-        out.resource_spans.extend(request.resource_spans)
+        if len(requests) > 1:  # one request is sent as it is, without a copy
+            out.resource_spans.extend(request.resource_spans)
+    if len(requests) == 1:
+        out = requests[0]
     if row != len(processed):
         raise ValueError(f"{row} valid spans in the requests but {len(processed)} in the batch")
     return out
@@ -96,44 +99,60 @@ def enriched_request(
 
 def _apply(span: Any, received: SpanBatch, processed: SpanBatch, row: int) -> None:
     call = processed.calls[row] if processed.calls else None
-    attributes = processed.attributes[row]
-    if call is not None or attributes is not received.attributes[row]:
-        merged = dict(attributes)
-        if call is not None:
-            merged.update(cost_attributes(call))
-        del span.attributes[:]
-        span.attributes.extend(key_value(k, v) for k, v in merged.items())
+    kept = processed.attributes[row]
+    redacted = kept is not received.attributes[row]
+    if call is not None or redacted:
+        added = cost_attributes(call) if call is not None else {}
+        # the span's own attributes stay as they came, but for those redact removed and those costspan sets
+        attributes = span.attributes
+        for i in reversed(range(len(attributes))):
+            key = attributes[i].key
+            if key in added or (redacted and key not in kept):
+                del attributes[i]
+        for key, value in added.items():
+            _set_value(attributes.add(key=key).value, value)
     if processed.events[row] is not received.events[row]:
         # redact empties content events' attributes; the events themselves (names, times) stay
-        for event, (_, kept) in zip(span.events, processed.events[row], strict=True):
-            if not kept and len(event.attributes):
+        for event, (_, kept_event) in zip(span.events, processed.events[row], strict=True):
+            if not kept_event and len(event.attributes):
                 del event.attributes[:]
 
 
 def key_value(key: str, value: Any) -> KeyValue:
-    return KeyValue(key=key, value=any_value(value))
+    out = KeyValue(key=key)
+    _set_value(out.value, value)
+    return out
 
 
 def any_value(value: Any) -> AnyValue:
     """A Python attribute value as OTLP's AnyValue (the inverse of the receivers' decoding)."""
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    if isinstance(value, str):
-        return AnyValue(string_value=value)
-    if isinstance(value, bytes):
-        return AnyValue(bytes_value=value)
     out = AnyValue()
-    if isinstance(value, Mapping):
-        out.kvlist_value.values.extend(key_value(str(k), v) for k, v in value.items())
+    _set_value(out, value)
+    return out
+
+
+def _set_value(out: AnyValue, value: Any) -> None:
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int):
+        out.int_value = value
+    elif isinstance(value, float):
+        out.double_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, bytes):
+        out.bytes_value = value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _set_value(out.kvlist_value.values.add(key=str(k)).value, v)
     elif isinstance(value, (list, tuple)):
-        out.array_value.values.extend(any_value(v) for v in value)
+        values = out.array_value.values
+        for v in value:
+            _set_value(values.add(), v)
+        if not value:
+            out.array_value.SetInParent()
     elif value is not None:
         out.string_value = str(value)
-    return out
 
 
 def count_spans(payload: bytes) -> int:
