@@ -14,7 +14,7 @@
       otlp/tempo:                              # forward the enriched spans (any number, type/name)
         endpoint: http://tempo:4318            # http:// or https://; /v1/traces is added to a bare host
         protocol: http/protobuf                # or grpc
-        headers: {x-scope-orgid: acme}
+        headers: {x-scope-orgid: acme, authorization: "${env:TEMPO_AUTH}"}
         compression: gzip                      # or none
         timeout: 10s
         retry_on_failure: {initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s}
@@ -317,11 +317,21 @@ class _Reader:
         settings = ForwardSettings(
             endpoint=endpoint,
             protocol=protocol,
-            headers={str(k): str(v) for k, v in headers.items()},
+            headers={str(k): self.expand(node, "headers", str(v), where) for k, v in headers.items()},
             compression=compression,
             timeout_s=timeout,
         )
         return ForwardExporterConfig(name, settings, retry, max_bytes)
+
+    def expand(self, node: Located, key: str, value: str, where: str) -> str:
+        """``${env:NAME}`` (the OpenTelemetry Collector's form) is the environment variable's value."""
+        match = re.fullmatch(r"\$\{env:(\w+)\}", value)
+        if match is None:
+            return value
+        found = os.environ.get(match.group(1))
+        if not found:
+            raise self.error(node, key, f"{where}.{key}: environment variable {match.group(1)} is not set")
+        return found
 
     def duration(self, node: Located, key: str, where: str) -> float:
         value = node[key]

@@ -5,8 +5,9 @@ so the hot path only bumps plain counters:
 
 - ``costspan_collector_spans_received_total``: spans in requests made durable (acknowledged);
 - ``costspan_collector_spans_rejected_total``: spans without valid ids (partial success);
-- ``costspan_collector_requests_refused_total{reason}``: requests answered retryably: ``memory_limit``
-  (the receivers hold too many bytes) or ``wal_full`` (too many unprocessed bytes in the log);
+- ``costspan_collector_requests_refused_total{reason}``: requests refused, retryably for ``memory_limit``
+  (the receivers hold too many bytes) and ``wal_full`` (too many unprocessed bytes in the log), for good for
+  ``invalid`` (HTTP 400), ``unauthenticated``, ``too_large`` (HTTP 413) and ``unsupported`` (HTTP 415);
 - ``costspan_collector_spans_written_total``: spans processed into Parquet and the cost counters;
 - ``costspan_collector_wal_pending_bytes`` / ``costspan_collector_wal_disk_bytes``: the log's unprocessed
   bytes, and its size on disk;
@@ -22,7 +23,8 @@ so the hot path only bumps plain counters:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,12 +34,25 @@ from .receivers._limiter import MemoryLimiter
 
 PREFIX = "costspan_collector_"
 PRIMARY = "parquet"
+# refusals the receivers count, by the reason they are reported under
+_RECEIVER_REFUSALS = (
+    ("invalid", ("refused_400",)),
+    ("unauthenticated", ("refused_401", "refused_unauthenticated")),
+    ("too_large", ("refused_413",)),
+    ("unsupported", ("refused_415",)),
+)
 
 
 class HealthMetrics(Collector):
-    def __init__(self, pipeline: Pipeline, limiter: MemoryLimiter | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        limiter: MemoryLimiter | None = None,
+        receivers: Sequence[Counter[str]] = (),
+    ) -> None:
         self.pipeline = pipeline
         self.limiter = limiter
+        self.receivers = receivers  # each receiver's counts
 
     def collect(self) -> Iterator[Metric]:
         pipeline = self.pipeline
@@ -61,6 +76,8 @@ class HealthMetrics(Collector):
         )
         refused.add_metric(["wal_full"], counts["refused_backpressure"])
         refused.add_metric(["memory_limit"], self.limiter.counts["memory_limit"] if self.limiter else 0)
+        for reason, keys in _RECEIVER_REFUSALS:
+            refused.add_metric([reason], sum(counts[key] for counts in self.receivers for key in keys))
         yield refused
         yield GaugeMetricFamily(
             PREFIX + "wal_pending_bytes", "Unprocessed bytes in the write-ahead log.", value=wal.pending_bytes

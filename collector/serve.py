@@ -98,12 +98,12 @@ async def _serve(config: Any) -> int:
     )
     limiter = MemoryLimiter(config.max_in_flight_bytes)
     registry = pipeline.metrics.registry
-    registry.register(HealthMetrics(pipeline, limiter))
     token = config.bearer_token
     http_settings = ReceiverSettings(
         bearer_token=token, max_body_bytes=config.max_body_bytes, limiter=limiter
     )
     grpc_settings = GrpcSettings(bearer_token=token, max_message_bytes=config.max_body_bytes, limiter=limiter)
+    registry.register(HealthMetrics(pipeline, limiter, (http_settings.counts, grpc_settings.counts)))
 
     admin = FastAPI(title="costspan admin", docs_url=None, redoc_url=None, openapi_url=None)
     ready = asyncio.Event()

@@ -94,7 +94,8 @@ def test_an_empty_file_is_the_defaults(tmp_path):
     assert config.grpc_endpoint == "127.0.0.1:4317" and config.http_endpoint == "127.0.0.1:4318"
 
 
-def test_forward_exporters_and_the_memory_limiter(tmp_path):
+def test_forward_exporters_and_the_memory_limiter(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTSPAN_TEST_DD_KEY", "k3y")
     path = write(
         tmp_path,
         """
@@ -109,6 +110,7 @@ def test_forward_exporters_and_the_memory_limiter(tmp_path):
             endpoint: https://agent.internal:4317
             protocol: grpc
             compression: none
+            headers: {dd-api-key: "${env:COSTSPAN_TEST_DD_KEY}"}
         memory_limiter: {max_in_flight_bytes: 1048576, max_wal_pending_bytes: 2097152}
         service:
           pipelines:
@@ -131,6 +133,7 @@ def test_forward_exporters_and_the_memory_limiter(tmp_path):
     )
     assert tempo.max_queue_bytes == 1048576 and tempo.settings.compression == "gzip"
     assert (datadog.settings.protocol, datadog.settings.compression) == ("grpc", "none")
+    assert datadog.settings.headers == {"dd-api-key": "k3y"}
     assert (config.max_in_flight_bytes, config.max_wal_pending_bytes) == (1048576, 2097152)
     checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0 and "otlp/tempo -> http://tempo.internal:4318" in checked.stdout
@@ -150,6 +153,7 @@ FORWARD = "exporters:\n  otlp:\n    endpoint: http://127.0.0.1:4318\n"
         (FORWARD + "    retry_on_failure: {max_interval: -1s}\n", 4, "max_interval: a duration"),
         (FORWARD + "    sending_queue: {max_bytes: 10}\n", 4, "max_bytes: a whole number of bytes"),
         (FORWARD + "    batch: {}\n", 4, "otlp.batch: unknown key"),
+        (FORWARD + "    headers: {k: '${env:COSTSPAN_TEST_NO_SUCH_VARIABLE}'}\n", 4, "is not set"),
         ("exporters:\n  jaeger: {}\n", 2, "exporters.jaeger: unknown exporter"),
         (
             FORWARD + "service:\n  pipelines:\n    traces:\n      exporters: [parquet]\n",

@@ -76,6 +76,15 @@ def test_requests_held_at_the_limit_make_others_wait(collector):
     )
     assert accepted.status_code == 200
     collector.wait_for("SELECT count(*) FROM llm_calls", ["6"])
+    garbage = httpx.post(
+        f"http://127.0.0.1:{collector.http}/v1/traces",
+        content=b"\xff\x00 not protobuf",
+        headers={"content-type": "application/x-protobuf"},
+    )
+    assert garbage.status_code == 400
+    metrics = health(collector)
+    assert value(metrics, "costspan_collector_requests_refused_total", reason="invalid") == 1
+    assert value(metrics, "costspan_collector_requests_refused_total", reason="memory_limit") == 2
 
 
 def test_a_flood_gets_refusals_not_growth_and_keeps_what_it_acknowledged(collector):
