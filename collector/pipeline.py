@@ -69,14 +69,13 @@ class Pipeline:
 
     def submit(self, request: ExportTraceServiceRequest) -> None:
         """Log a request durably; returns once it is on disk (the receiver then acknowledges it)."""
-        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if self.wal.pending_bytes > self.max_pending_bytes:
             with self._counts_lock:
                 self.counts["refused_backpressure"] += 1
-                self.counts["spans_refused:wal_full"] += spans
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
         seq = self.wal.append(request.SerializeToString())
         self.wal.commit(seq)
+        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         with self._counts_lock:
             self.counts["requests_logged"] += 1
             self.counts["spans_received"] += spans
