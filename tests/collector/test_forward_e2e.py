@@ -195,3 +195,17 @@ def test_permanent_refusal_drops_the_batch_and_counts_it(tmp_path, running):
     assert value(metrics, "costspan_collector_exporter_errors_total", exporter="otlp", kind="permanent") >= 1
     assert value(metrics, "costspan_collector_exporter_errors_total", exporter="otlp", kind="retryable") == 0
     assert value(metrics, "costspan_collector_exporter_queue_records", exporter="otlp") == 0
+
+
+def test_kill_9_while_forwarding_loses_nothing_and_doubles_nothing_downstream(tmp_path, running):
+    start, _ = running
+    downstream = start(Collector(tmp_path / "downstream"))
+    config = forwarding_config(tmp_path, f"http://127.0.0.1:{downstream.http}")
+    upstream = start(Collector(tmp_path / "upstream"), "--config", config)
+    send_calls(upstream, 30)  # each call acknowledged before the next is sent
+    upstream.kill()  # right away: acknowledged spans may be neither in Parquet nor forwarded yet
+    restarted = start(Collector(tmp_path / "upstream"), "--config", config)
+    query = "SELECT count(*), count(DISTINCT span_id), sum(cost_usd) FROM llm_calls"
+    restarted.wait_for(query, ["30,30,0.105"])
+    # delivery downstream is at least once; the downstream's llm_calls counts each call once
+    downstream.wait_for(query, ["30,30,0.105"])
