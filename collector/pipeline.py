@@ -135,7 +135,7 @@ class Pipeline:
         if self.exporters and len(done):
             forward = enriched_request(requests, received, done).SerializeToString()
             for exporter in self.exporters:
-                exporter.enqueue(forward)
+                exporter.enqueue(forward, len(done))
         self.processed_seq = last + 1
         self.wal.advance(self.processed_seq)
         self.counts["spans_processed"] += spans

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import random
+import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +38,8 @@ from .wal import RECORD_OVERHEAD, WriteAheadLog
 log = logging.getLogger(__name__)
 
 QUEUE_SEGMENT_BYTES = 8 * 1024 * 1024
+# a queued record is the span count (so drops and sends are counted without decoding) and the payload
+_SPANS = struct.Struct("<I")
 DEFAULT_QUEUE_BYTES = 256 * 1024 * 1024
 
 
@@ -84,14 +87,12 @@ class QueuedExporter:
         *,
         retry: RetrySettings | None = None,
         max_bytes: int = DEFAULT_QUEUE_BYTES,
-        count_spans: Callable[[bytes], int] = lambda payload: 0,
     ) -> None:
         self.name = name
         self.exporter = exporter
         self.queue = WriteAheadLog(directory, segment_bytes=QUEUE_SEGMENT_BYTES)
         self.retry = retry or RetrySettings()
         self.max_bytes = max_bytes
-        self.count_spans = count_spans
         # sent_spans, sent_records, dropped_spans:<reason>, errors:<kind>
         self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -100,9 +101,10 @@ class QueuedExporter:
 
     # -- the producer side (the pipeline worker) ---------------------------------------------------------
 
-    def enqueue(self, payload: bytes) -> None:
-        """Queue a record durably (returns once it is on disk); drop the oldest past the byte limit."""
-        self.queue.commit(self.queue.append(payload))
+    def enqueue(self, payload: bytes, spans: int) -> None:
+        """Queue a payload of ``spans`` spans durably (returns once it is on disk); past the byte limit,
+        drop the oldest."""
+        self.queue.commit(self.queue.append(_SPANS.pack(spans) + payload))
         if self.queue.pending_bytes > self.max_bytes:
             self._drop_oldest()
         self._wake.set()
@@ -111,12 +113,12 @@ class QueuedExporter:
         dropped_records = dropped_spans = 0
         target = self.queue.checkpoint
         size = self.queue.pending_bytes
-        for seq, payload in self.queue.replay(self.queue.checkpoint):
+        for seq, record in self.queue.replay(self.queue.checkpoint):
             if size <= self.max_bytes or seq + 1 >= self.queue.next_seq:
                 break  # the newest record stays
-            size -= RECORD_OVERHEAD + len(payload)
+            size -= RECORD_OVERHEAD + len(record)
             dropped_records += 1
-            dropped_spans += self.count_spans(payload)
+            dropped_spans += _SPANS.unpack_from(record)[0]
             target = seq + 1
         if not dropped_records:
             return
@@ -129,6 +131,11 @@ class QueuedExporter:
             dropped_records,
             dropped_spans,
         )
+
+    def pending(self) -> Iterator[tuple[int, bytes]]:
+        """The queued records, oldest first, as (span count, payload)."""
+        for _, record in self.queue.replay(self.queue.checkpoint):
+            yield _SPANS.unpack_from(record)[0], record[_SPANS.size :]
 
     # -- the consumer side -------------------------------------------------------------------------------
 
@@ -156,19 +163,20 @@ class QueuedExporter:
     def send_pending(self) -> int:
         """Send what the queue holds, oldest first; returns how many records left the queue."""
         done = 0
-        for seq, payload in self.queue.replay(self.queue.checkpoint):
+        for seq, record in self.queue.replay(self.queue.checkpoint):
             if self._stop.is_set():
                 break
             if seq < self.queue.checkpoint:  # dropped while this loop ran
                 continue
-            outcome = self._send_with_retry(seq, payload)
+            (spans,) = _SPANS.unpack_from(record)
+            outcome = self._send_with_retry(seq, record[_SPANS.size :], spans)
             if outcome is None:  # stopping: the record stays queued
                 break
             self.queue.advance(seq + 1)
             done += 1
         return done
 
-    def _send_with_retry(self, seq: int, payload: bytes) -> str | None:
+    def _send_with_retry(self, seq: int, payload: bytes, spans: int) -> str | None:
         """Send one record until it is delivered or dropped; returns which, or None when stopping."""
         started = time.monotonic()
         next_delay = self.retry.delays()
@@ -177,7 +185,7 @@ class QueuedExporter:
                 self.exporter.export(payload)
             except PermanentError as exc:
                 self.counts["errors:permanent"] += 1
-                self.counts["dropped_spans:permanent_error"] += self.count_spans(payload)
+                self.counts["dropped_spans:permanent_error"] += spans
                 log.error("exporter %s: the target refused a record for good, dropped: %s", self.name, exc)
                 return "dropped"
             except RetryableError as exc:
@@ -190,7 +198,7 @@ class QueuedExporter:
                 if not self.retry.enabled or (
                     self.retry.max_elapsed_time and elapsed + delay > self.retry.max_elapsed_time
                 ):
-                    self.counts["dropped_spans:retries_exhausted"] += self.count_spans(payload)
+                    self.counts["dropped_spans:retries_exhausted"] += spans
                     log.error(
                         "exporter %s: gave up on a record after %.0f s of retries: %s",
                         self.name,
@@ -205,5 +213,5 @@ class QueuedExporter:
                     return "dropped"
                 continue
             self.counts["sent_records"] += 1
-            self.counts["sent_spans"] += self.count_spans(payload)
+            self.counts["sent_spans"] += spans
             return "sent"

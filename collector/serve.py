@@ -65,7 +65,7 @@ async def _serve(config: Any) -> int:
     from fastapi import FastAPI, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from costspan.exporters.otlp_forward import OTLPForwarder, count_spans
+    from costspan.exporters.otlp_forward import OTLPForwarder
     from costspan.exporters.prometheus import CostMetrics
     from costspan.pricing import data_dir
 
@@ -85,7 +85,6 @@ async def _serve(config: Any) -> int:
             Path(directory) / "queues" / f.name.replace("/", "-"),
             retry=f.retry,
             max_bytes=f.max_queue_bytes,
-            count_spans=count_spans,
         )
         for f in config.forward
     ]

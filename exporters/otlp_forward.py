@@ -155,11 +155,6 @@ def _set_value(out: AnyValue, value: Any) -> None:
         out.string_value = str(value)
 
 
-def count_spans(payload: bytes) -> int:
-    request = ExportTraceServiceRequest.FromString(payload)
-    return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-
-
 # -- sending ---------------------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ persistent across restarts, retries that give up when configured to, and nothing
 from __future__ import annotations
 
 from costspan.collector.queued_exporter import QueuedExporter, RetrySettings
-from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder, count_spans
+from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder
 from tests.support.collector import free_port
 from tests.support.health import wait_until
 from tests.support.otlp_requests import chat_request
@@ -15,7 +15,7 @@ FAST = RetrySettings(initial_interval=0.02, max_interval=0.05, max_elapsed_time=
 
 def queued(directory, endpoint: str, **kwargs) -> QueuedExporter:
     forwarder = OTLPForwarder(ForwardSettings(endpoint=endpoint, timeout_s=5))
-    return QueuedExporter("otlp", forwarder, directory, count_spans=count_spans, **kwargs)
+    return QueuedExporter("otlp", forwarder, directory, **kwargs)
 
 
 def test_past_its_byte_limit_the_queue_drops_its_oldest_and_counts_them(tmp_path):
@@ -23,12 +23,12 @@ def test_past_its_byte_limit_the_queue_drops_its_oldest_and_counts_them(tmp_path
     size = len(payloads[0])
     exporter = queued(tmp_path / "q", f"http://127.0.0.1:{free_port()}", max_bytes=4 * size)
     for payload in payloads:  # the consumer is not started: nothing leaves the queue but by dropping
-        exporter.enqueue(payload)
+        exporter.enqueue(payload, 3)
     assert exporter.queue.pending_bytes <= 4 * size
     kept = exporter.queue.pending_records
     assert 1 <= kept < 10
     assert exporter.counts["dropped_spans:queue_full"] == 3 * (10 - kept)
-    assert [p for _, p in exporter.queue.replay()] == payloads[10 - kept :]  # the newest stay
+    assert [p for _, p in exporter.pending()] == payloads[10 - kept :]  # the newest stay
     exporter.queue.close()
     # the queue is on disk: a restart finds the same records, and sends them once the target is there
     sink = OTLPSink().start()
@@ -46,7 +46,7 @@ def test_past_its_byte_limit_the_queue_drops_its_oldest_and_counts_them(tmp_path
 def test_retries_give_up_after_max_elapsed_time(tmp_path):
     retry = RetrySettings(initial_interval=0.02, max_interval=0.05, max_elapsed_time=0.3)
     exporter = queued(tmp_path / "q", f"http://127.0.0.1:{free_port()}", retry=retry)
-    exporter.enqueue(chat_request(4).SerializeToString())
+    exporter.enqueue(chat_request(4).SerializeToString(), 4)
     exporter.start()
     try:
         wait_until(lambda: exporter.counts["dropped_spans:retries_exhausted"] == 4)
@@ -59,11 +59,11 @@ def test_retries_give_up_after_max_elapsed_time(tmp_path):
 def test_stopping_while_the_target_is_down_keeps_the_record(tmp_path):
     exporter = queued(tmp_path / "q", f"http://127.0.0.1:{free_port()}", retry=FAST)
     payload = chat_request(2).SerializeToString()
-    exporter.enqueue(payload)
+    exporter.enqueue(payload, 2)
     exporter.start()
     wait_until(lambda: exporter.counts["errors:retryable"] >= 3)
     exporter.stop()
     assert exporter.counts["sent_spans"] == 0
     reopened = queued(tmp_path / "q", "http://127.0.0.1:1")
-    assert [p for _, p in reopened.queue.replay()] == [payload]
+    assert list(reopened.pending()) == [(2, payload)]
     reopened.queue.close()
