@@ -17,6 +17,7 @@
         headers: {x-scope-orgid: acme, authorization: "${env:TEMPO_AUTH}"}
         compression: gzip                      # or none
         timeout: 10s
+        max_request_bytes: 4128768             # larger batches go as several requests
         retry_on_failure: {initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s}
         sending_queue: {max_bytes: 268435456}  # past it the oldest queued spans are dropped, counted
     memory_limiter:
@@ -47,7 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from costspan.exporters.otlp_forward import COMPRESSIONS, HTTP_PROTOBUF, PROTOCOLS, ForwardSettings
+from costspan.exporters.otlp_forward import (
+    COMPRESSIONS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    HTTP_PROTOBUF,
+    PROTOCOLS,
+    ForwardSettings,
+)
 from costspan.pricing.yamlfile import Located, load_yaml
 from costspan.processors import Chain, ConfigError, chain_from_config
 
@@ -271,6 +278,7 @@ class _Reader:
             "timeout",
             "retry_on_failure",
             "sending_queue",
+            "max_request_bytes",
         }
         node = self.mapping(exporters, name, allowed)
         where = f"exporters.{name}"
@@ -314,7 +322,11 @@ class _Reader:
         max_bytes = DEFAULT_QUEUE_BYTES
         if queue is not None and "max_bytes" in queue:
             max_bytes = self.size(queue, "max_bytes", 1024, f"{where}.sending_queue.")
+        max_request = DEFAULT_MAX_REQUEST_BYTES
+        if "max_request_bytes" in node:
+            max_request = self.size(node, "max_request_bytes", 64 * 1024, f"{where}.")
         settings = ForwardSettings(
+            max_request_bytes=max_request,
             endpoint=endpoint,
             protocol=protocol,
             headers={str(k): self.expand(node, "headers", str(v), where) for k, v in headers.items()},

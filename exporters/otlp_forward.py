@@ -40,6 +40,9 @@ COMPRESSIONS = ("gzip", "none")
 # OTLP/HTTP: "429, 502, 503 and 504 ... are retryable"; every other 4xx and 5xx is not.
 RETRYABLE_HTTP = frozenset({429, 502, 503, 504})
 DEFAULT_TIMEOUT_S = 10.0
+# Receivers commonly cap a request at 4 MiB (the gRPC default, kept by the OpenTelemetry Collector's OTLP
+# receiver and by Tempo): a larger record goes out as several requests under this size.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
 
 class TargetUnavailable(RetryableError):
@@ -61,6 +64,7 @@ class ForwardSettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     compression: str = "gzip"
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES  # before compression
 
 
 # -- the enriched request --------------------------------------------------------------------------------
@@ -166,10 +170,42 @@ class OTLPForwarder:
         self._sender = (_GrpcSender if settings.protocol == GRPC else _HttpSender)(settings)
 
     def export(self, payload: bytes) -> None:
-        self._sender.export(payload)
+        """Send a record; one over ``max_request_bytes`` goes as several requests, in order (when one of
+        them fails, the record is retried whole: delivery is at least once)."""
+        if len(payload) <= self.settings.max_request_bytes:
+            self._sender.export(payload)
+            return
+        request = ExportTraceServiceRequest.FromString(payload)
+        for part in split_request(request, self.settings.max_request_bytes):
+            self._sender.export(part.SerializeToString())
 
     def close(self) -> None:
         self._sender.close()
+
+
+def split_request(request: ExportTraceServiceRequest, max_bytes: int) -> list[ExportTraceServiceRequest]:
+    """The request's spans in requests of at most ``max_bytes`` each (a single larger span goes alone),
+    each span under its own resource and scope."""
+    parts: list[ExportTraceServiceRequest] = []
+    current = ExportTraceServiceRequest()
+    size = 0
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            target = None
+            for span in ss.spans:
+                span_size = span.ByteSize() + 16  # and its field tags and lengths
+                if size and size + span_size > max_bytes:
+                    parts.append(current)
+                    current, size, target = ExportTraceServiceRequest(), 0, None
+                if target is None:
+                    resource = current.resource_spans.add(resource=rs.resource, schema_url=rs.schema_url)
+                    target = resource.scope_spans.add(scope=ss.scope, schema_url=ss.schema_url)
+                    size += rs.resource.ByteSize() + ss.scope.ByteSize() + 32
+                target.spans.append(span)
+                size += span_size
+    if size:
+        parts.append(current)
+    return parts
 
 
 class _HttpSender:

@@ -4,7 +4,7 @@ persistent across restarts, retries that give up when configured to, and nothing
 from __future__ import annotations
 
 from costspan.collector.queued_exporter import QueuedExporter, RetrySettings
-from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder
+from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder, split_request
 from tests.support.collector import free_port
 from tests.support.health import wait_until
 from tests.support.otlp_requests import chat_request
@@ -67,3 +67,32 @@ def test_stopping_while_the_target_is_down_keeps_the_record(tmp_path):
     reopened = queued(tmp_path / "q", "http://127.0.0.1:1")
     assert list(reopened.pending()) == [(2, payload)]
     reopened.queue.close()
+
+
+def test_a_record_over_the_request_limit_goes_as_several_requests(tmp_path):
+    sink = OTLPSink().start()
+    try:
+        request = chat_request(40, padding=2000)
+        payload = request.SerializeToString()
+        settings = ForwardSettings(endpoint=sink.endpoint, max_request_bytes=len(payload) // 3)
+        forwarder = OTLPForwarder(settings)
+        forwarder.export(payload)
+        forwarder.close()
+        assert sink.requests >= 3
+        sent = {span.span_id.hex() for span in request.resource_spans[0].scope_spans[0].spans}
+        assert set(sink.spans) == sent
+    finally:
+        sink.stop()
+
+
+def test_split_requests_keep_resource_and_scope_and_order():
+    request = chat_request(10, padding=500)
+    request.resource_spans[0].resource.attributes.add(key="service.name").value.string_value = "bot"
+    request.resource_spans[0].scope_spans[0].scope.name = "opentelemetry.instrumentation.openai_v2"
+    parts = split_request(request, 2000)
+    assert len(parts) >= 3 and all(p.ByteSize() <= 2000 for p in parts)
+    spans = [s for p in parts for rs in p.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert spans == list(request.resource_spans[0].scope_spans[0].spans)
+    for part in parts:
+        assert part.resource_spans[0].resource == request.resource_spans[0].resource
+        assert part.resource_spans[0].scope_spans[0].scope.name == "opentelemetry.instrumentation.openai_v2"
