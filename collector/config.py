@@ -11,37 +11,77 @@
       attribute: {defaults: {environment: production}}
     exporters:
       prometheus: {label_limits: {feature: 200}}
+      otlp/tempo:                              # forward the enriched spans (any number, type/name)
+        endpoint: http://tempo:4318            # http:// or https://; /v1/traces is added to a bare host
+        protocol: http/protobuf                # or grpc
+        headers: {x-scope-orgid: acme, authorization: "${env:TEMPO_AUTH}"}
+        compression: gzip                      # or none
+        timeout: 10s
+        max_request_bytes: 4128768             # larger batches go as several requests
+        retry_on_failure: {initial_interval: 5s, max_interval: 30s, max_elapsed_time: 300s}
+        sending_queue: {max_bytes: 268435456}  # past it the oldest queued spans are dropped, counted
+    memory_limiter:
+      max_in_flight_bytes: 134217728           # request bytes the receivers hold at once
+      max_wal_pending_bytes: 268435456         # unprocessed bytes in the write-ahead log
     admin: {endpoint: 127.0.0.1:9464}
     service:
       pipelines:
         traces:
           processors: [normalize, dedupe, price, attribute, redact]
+          exporters: [parquet, prometheus, otlp/tempo]
 
 Every key is optional; what is left out takes the embedded defaults. Mistakes are reported with the file,
-line and key (``costspan config check FILE``).
+line and key (``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
+``/metrics``) always run; an ``otlp`` exporter configured but left out of the pipeline's ``exporters`` list
+is an error, as for processors. Forwarded spans
+must pass the ``redact`` processor, so prompt content leaves only where ``keep_content`` says it may.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from costspan.exporters.otlp_forward import (
+    COMPRESSIONS,
+    DEFAULT_MAX_REQUEST_BYTES,
+    HTTP_PROTOBUF,
+    PROTOCOLS,
+    ForwardSettings,
+)
 from costspan.pricing.yamlfile import Located, load_yaml
 from costspan.processors import Chain, ConfigError, chain_from_config
+
+from .queued_exporter import DEFAULT_QUEUE_BYTES, RetrySettings
+from .receivers._limiter import DEFAULT_MAX_IN_FLIGHT_BYTES
 
 DEFAULT_GRPC = "127.0.0.1:4317"
 DEFAULT_HTTP = "127.0.0.1:4318"
 DEFAULT_ADMIN = "127.0.0.1:9464"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_WAL_PENDING_BYTES = 256 * 1024 * 1024
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 class ConfigFileError(ValueError):
     """A configuration mistake; the message starts with ``file:line:``."""
+
+
+@dataclass
+class ForwardExporterConfig:
+    """One ``otlp`` exporter: where to send, how to retry, how much to queue."""
+
+    name: str
+    settings: ForwardSettings
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    max_queue_bytes: int = DEFAULT_QUEUE_BYTES
 
 
 @dataclass
@@ -55,6 +95,9 @@ class CollectorConfig:
     processors: Mapping[str, Any] = field(default_factory=dict)
     pipeline: list[str] | None = None
     label_limits: dict[str, int] = field(default_factory=dict)
+    forward: list[ForwardExporterConfig] = field(default_factory=list)
+    max_in_flight_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES
+    max_wal_pending_bytes: int = DEFAULT_MAX_WAL_PENDING_BYTES
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -110,7 +153,15 @@ class _Reader:
         if not isinstance(doc, Located):
             raise ConfigFileError(f"{self.path}:1: a configuration is a mapping")
         for name in doc:
-            if name not in {"data_dir", "receivers", "processors", "exporters", "admin", "service"}:
+            if name not in {
+                "data_dir",
+                "receivers",
+                "processors",
+                "exporters",
+                "memory_limiter",
+                "admin",
+                "service",
+            }:
                 raise self.error(doc, name, f"{name}: unknown section")
         if doc.get("data_dir") is not None:
             config.data_dir = str(doc["data_dir"])
@@ -150,7 +201,26 @@ class _Reader:
                     doc, "processors", "processors: a mapping of processor name to its configuration"
                 )
             config.processors = processors
-        exporters = self.mapping(doc, "exporters", {"prometheus", "parquet"})
+        limiter = self.mapping(doc, "memory_limiter", {"max_in_flight_bytes", "max_wal_pending_bytes"})
+        if limiter is not None:
+            if "max_in_flight_bytes" in limiter:
+                config.max_in_flight_bytes = self.size(limiter, "max_in_flight_bytes", 64 * 1024)
+            if "max_wal_pending_bytes" in limiter:
+                config.max_wal_pending_bytes = self.size(limiter, "max_wal_pending_bytes", 64 * 1024)
+        exporters = doc.get("exporters")
+        if exporters is not None and not isinstance(exporters, Located):
+            raise self.error(doc, "exporters", "exporters: a mapping")
+        if exporters is not None:
+            for name in exporters:
+                if name not in ("parquet", "prometheus") and not re.match(r"^otlp(/[\w.-]+)?$", name):
+                    raise self.error(
+                        exporters,
+                        name,
+                        f"exporters.{name}: unknown exporter; expected parquet, prometheus, otlp",
+                    )
+                if name.split("/", 1)[0] == "otlp":
+                    config.forward.append(self.forward(exporters, name))
+            exporters = self.mapping(doc, "exporters", set(exporters))
         if exporters is not None:
             prometheus = self.mapping(exporters, "prometheus", {"label_limits"})
             if prometheus is not None and prometheus.get("label_limits") is not None:
@@ -165,13 +235,128 @@ class _Reader:
             self.mapping(exporters, "parquet", set())
         service = self.mapping(doc, "service", {"pipelines"})
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
-        traces = self.mapping(pipelines, "traces", {"processors"}) if pipelines else None
+        traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
         if traces is not None and traces.get("processors") is not None:
             order = traces["processors"]
             if not isinstance(order, list) or not all(isinstance(p, str) for p in order):
                 raise self.error(traces, "processors", "processors: a list of processor names")
             config.pipeline = list(order)
+        if traces is not None and traces.get("exporters") is not None:
+            self.exporter_list(traces, config, set(exporters or ()))
+        if config.forward and "redact" not in (config.pipeline or ("redact",)):
+            raise self.error(
+                traces,
+                "processors",
+                "processors: spans forwarded by an otlp exporter must pass the redact processor "
+                "(redact: {keep_content: true} forwards content on purpose)",
+            )
         return config
+
+    def exporter_list(self, traces: Located, config: CollectorConfig, configured: set[str]) -> None:
+        listed = traces["exporters"]
+        if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
+            raise self.error(traces, "exporters", "exporters: a list of exporter names")
+        for name in listed:
+            if name not in configured and name not in ("parquet", "prometheus"):
+                raise self.error(
+                    traces, "exporters", f"exporters: {name!r} is not configured under exporters"
+                )
+        unused = [name for name in configured if name not in listed and name.startswith("otlp")]
+        if unused:
+            raise self.error(
+                traces,
+                "exporters",
+                f"exporters: {unused[0]} is configured but not in the pipeline's exporters",
+            )
+
+    def forward(self, exporters: Located, name: str) -> ForwardExporterConfig:
+        allowed = {
+            "endpoint",
+            "protocol",
+            "headers",
+            "compression",
+            "timeout",
+            "retry_on_failure",
+            "sending_queue",
+            "max_request_bytes",
+        }
+        node = self.mapping(exporters, name, allowed)
+        where = f"exporters.{name}"
+        if node is None or node.get("endpoint") is None:
+            raise self.error(exporters, name, f"{where}.endpoint: required")
+        endpoint = str(node["endpoint"])
+        parts = re.match(r"^(https?)://([^/:]+)(:\d+)?(/.*)?$", endpoint)
+        if parts is None:
+            raise self.error(
+                node, "endpoint", f"{where}.endpoint: http(s)://host[:port][/path]; got {endpoint!r}"
+            )
+        protocol = str(node.get("protocol", HTTP_PROTOBUF))
+        if protocol not in PROTOCOLS:
+            raise self.error(
+                node, "protocol", f"{where}.protocol: one of {', '.join(PROTOCOLS)}; got {protocol!r}"
+            )
+        compression = str(node.get("compression", "gzip"))
+        if compression not in COMPRESSIONS:
+            raise self.error(
+                node,
+                "compression",
+                f"{where}.compression: one of {', '.join(COMPRESSIONS)}; got {compression!r}",
+            )
+        headers = node.get("headers") or {}
+        if not isinstance(headers, Mapping) or not all(isinstance(v, (str, int)) for v in headers.values()):
+            raise self.error(node, "headers", f"{where}.headers: a mapping of header name to value")
+        timeout = self.duration(node, "timeout", where) if "timeout" in node else 10.0
+        retry = RetrySettings()
+        retry_node = self.mapping(
+            node, "retry_on_failure", {"enabled", "initial_interval", "max_interval", "max_elapsed_time"}
+        )
+        if retry_node is not None:
+            enabled = retry_node.get("enabled", True)
+            if not isinstance(enabled, bool):
+                raise self.error(retry_node, "enabled", f"{where}.retry_on_failure.enabled: true or false")
+            retry.enabled = enabled
+            for key in ("initial_interval", "max_interval", "max_elapsed_time"):
+                if key in retry_node:
+                    setattr(retry, key, self.duration(retry_node, key, f"{where}.retry_on_failure"))
+        queue = self.mapping(node, "sending_queue", {"max_bytes"})
+        max_bytes = DEFAULT_QUEUE_BYTES
+        if queue is not None and "max_bytes" in queue:
+            max_bytes = self.size(queue, "max_bytes", 1024, f"{where}.sending_queue.")
+        max_request = DEFAULT_MAX_REQUEST_BYTES
+        if "max_request_bytes" in node:
+            max_request = self.size(node, "max_request_bytes", 64 * 1024, f"{where}.")
+        settings = ForwardSettings(
+            max_request_bytes=max_request,
+            endpoint=endpoint,
+            protocol=protocol,
+            headers={str(k): self.expand(node, "headers", str(v), where) for k, v in headers.items()},
+            compression=compression,
+            timeout_s=timeout,
+        )
+        return ForwardExporterConfig(name, settings, retry, max_bytes)
+
+    def expand(self, node: Located, key: str, value: str, where: str) -> str:
+        """``${env:NAME}`` (the OpenTelemetry Collector's form) is the environment variable's value."""
+        match = re.fullmatch(r"\$\{env:(\w+)\}", value)
+        if match is None:
+            return value
+        found = os.environ.get(match.group(1))
+        if not found:
+            raise self.error(node, key, f"{where}.{key}: environment variable {match.group(1)} is not set")
+        return found
+
+    def duration(self, node: Located, key: str, where: str) -> float:
+        value = node[key]
+        match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
+        if match is None:
+            raise self.error(node, key, f"{where}.{key}: a duration such as 5s, 500ms or 2m; got {value!r}")
+        return float(match.group(1)) * _SECONDS[match.group(2)]
+
+    def size(self, node: Located, key: str, minimum: int, where: str = "") -> int:
+        value = node[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.error(node, key, f"{where}{key}: a whole number of bytes, at least {minimum}")
+        return value
 
     def endpoint(self, node: Located, what: str) -> str | None:
         value = node.get("endpoint")
@@ -216,8 +401,11 @@ def _check(args: argparse.Namespace) -> int:
         print(f"costspan config: {exc}", file=sys.stderr)
         return 1
     chain = ", ".join(p.name for p in config.build_chain().processors)
+    exporters = ", ".join(
+        ["parquet", "prometheus", *(f"{f.name} -> {f.settings.endpoint}" for f in config.forward)]
+    )
     print(
         f"{args.file}: valid (receivers: gRPC {config.grpc_endpoint or 'off'}, "
-        f"HTTP {config.http_endpoint or 'off'}; processors: {chain})"
+        f"HTTP {config.http_endpoint or 'off'}; processors: {chain}; exporters: {exporters})"
     )
     return 0

@@ -6,6 +6,11 @@ and the Prometheus counters, and only then advances the checkpoint. After a cras
 checkpoint are processed again; storage keeps at most one row per trace and span id in the ``llm_calls``
 view, so nothing is counted twice. When the log holds more unprocessed bytes than allowed, receivers are
 answered retryably (HTTP 503 / gRPC UNAVAILABLE) instead of the process growing.
+
+Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
+own persistent queues (:mod:`costspan.collector.queued_exporter`): the worker queues each processed batch,
+enriched, to each of them before advancing the checkpoint, and their consumers send on their own time, so a
+target that is down holds back neither Parquet nor the log.
 """
 
 from __future__ import annotations
@@ -14,15 +19,18 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costspan.exporters.otlp_forward import enriched_request
 from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostMetrics
 from costspan.processors import Chain, SpanBatch, build_chain
 
 from .otlp import batch_from_request
+from .queued_exporter import QueuedExporter
 from .receivers._sink import Backpressure, valid_spans
 from .wal import WriteAheadLog
 
@@ -41,6 +49,7 @@ class Pipeline:
         *,
         metrics: CostMetrics | None = None,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        exporters: Sequence[QueuedExporter] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.wal = WriteAheadLog(self.data_dir / "wal")
@@ -48,7 +57,9 @@ class Pipeline:
         self.writer = ParquetWriter(self.data_dir)
         self.metrics = metrics or CostMetrics()
         self.max_pending_bytes = max_pending_bytes
+        self.exporters = list(exporters)  # the secondary ones, each behind its queue
         self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()  # receivers submit from many threads
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="costspan-pipeline", daemon=True)
@@ -59,23 +70,31 @@ class Pipeline:
     def submit(self, request: ExportTraceServiceRequest) -> None:
         """Log a request durably; returns once it is on disk (the receiver then acknowledges it)."""
         if self.wal.pending_bytes > self.max_pending_bytes:
-            self.counts["refused_backpressure"] += 1
+            with self._counts_lock:
+                self.counts["refused_backpressure"] += 1
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
         seq = self.wal.append(request.SerializeToString())
         self.wal.commit(seq)
-        self.counts["requests_logged"] += 1
+        spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+        with self._counts_lock:
+            self.counts["requests_logged"] += 1
+            self.counts["spans_received"] += spans
         self._wake.set()
 
     # -- the worker -----------------------------------------------------------------------------------
 
     def start(self) -> None:
         self._worker.start()
+        for exporter in self.exporters:
+            exporter.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout)
         self.wal.close()
+        for exporter in self.exporters:
+            exporter.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -93,23 +112,30 @@ class Pipeline:
         """Process what the log holds after the checkpoint; returns how many spans were processed."""
         spans = 0
         batches: list[SpanBatch] = []
+        requests: list[ExportTraceServiceRequest] = []
         last = None
         for seq, payload in self.wal.replay(self.processed_seq):
-            batch, rejected, _ = valid_spans(
-                batch_from_request(ExportTraceServiceRequest.FromString(payload))
-            )
+            request = ExportTraceServiceRequest.FromString(payload)
+            batch, rejected, _ = valid_spans(batch_from_request(request))
             self.counts["spans_rejected"] += rejected
             batches.append(batch)
+            if self.exporters:
+                requests.append(request)
             spans += len(batch)
             last = seq
             if spans >= MAX_BATCH_SPANS:
                 break
         if last is None:
             return 0
-        done = self.chain(SpanBatch.concat(batches))
+        received = SpanBatch.concat(batches)
+        done = self.chain(received)
         calls = [c for c in done.calls if c is not None]
         self.writer.write(calls)
         self.metrics.observe(calls)
+        if self.exporters and len(done):
+            forward = enriched_request(requests, received, done).SerializeToString()
+            for exporter in self.exporters:
+                exporter.enqueue(forward, len(done))
         self.processed_seq = last + 1
         self.wal.advance(self.processed_seq)
         self.counts["spans_processed"] += spans

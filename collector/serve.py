@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("costspan")
@@ -62,33 +63,46 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: Any) -> int:
     import uvicorn
     from fastapi import FastAPI, Response
-    from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from costspan.exporters.otlp_forward import OTLPForwarder
     from costspan.exporters.prometheus import CostMetrics
     from costspan.pricing import data_dir
 
+    from .health import HealthMetrics
     from .pipeline import Pipeline
+    from .queued_exporter import QueuedExporter
+    from .receivers._limiter import MemoryLimiter
     from .receivers.otlp_grpc import GrpcSettings, create_server
     from .receivers.otlp_http import ReceiverSettings, create_app
     from .runtime import configure_gc
 
     directory = data_dir(config.data_dir)
-    pipeline = Pipeline(directory, config.build_chain(), metrics=CostMetrics(limits=config.label_limits))
+    forwarders = [
+        QueuedExporter(
+            f.name,
+            OTLPForwarder(f.settings),
+            Path(directory) / "queues" / f.name.replace("/", "-"),
+            retry=f.retry,
+            max_bytes=f.max_queue_bytes,
+        )
+        for f in config.forward
+    ]
+    pipeline = Pipeline(
+        directory,
+        config.build_chain(),
+        metrics=CostMetrics(limits=config.label_limits),
+        max_pending_bytes=config.max_wal_pending_bytes,
+        exporters=forwarders,
+    )
+    limiter = MemoryLimiter(config.max_in_flight_bytes)
     registry = pipeline.metrics.registry
     token = config.bearer_token
-    http_settings = ReceiverSettings(bearer_token=token, max_body_bytes=config.max_body_bytes)
-    grpc_settings = GrpcSettings(bearer_token=token, max_message_bytes=config.max_body_bytes)
-    Gauge(
-        "costspan_collector_wal_bytes", "Unprocessed bytes in the write-ahead log.", registry=registry
-    ).set_function(lambda: pipeline.wal.pending_bytes)
-    Gauge(
-        "costspan_collector_spans_processed", "Spans processed since start.", registry=registry
-    ).set_function(lambda: pipeline.counts["spans_processed"])
-    Gauge(
-        "costspan_collector_requests_refused",
-        "Requests refused for backpressure since start.",
-        registry=registry,
-    ).set_function(lambda: pipeline.counts["refused_backpressure"])
+    http_settings = ReceiverSettings(
+        bearer_token=token, max_body_bytes=config.max_body_bytes, limiter=limiter
+    )
+    grpc_settings = GrpcSettings(bearer_token=token, max_message_bytes=config.max_body_bytes, limiter=limiter)
+    registry.register(HealthMetrics(pipeline, limiter, (http_settings.counts, grpc_settings.counts)))
 
     admin = FastAPI(title="costspan admin", docs_url=None, redoc_url=None, openapi_url=None)
     ready = asyncio.Event()
@@ -135,11 +149,12 @@ async def _serve(config: Any) -> int:
         await asyncio.sleep(0.05)
     ready.set()
     log.info(
-        "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s",
+        "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s%s",
         config.grpc_endpoint or "off",
         config.http_endpoint or "off",
         config.admin_endpoint,
         directory,
+        "".join(f", forwarding to {f.settings.endpoint} ({f.name})" for f in config.forward),
     )
     await stop.wait()
     log.info("stopping")

@@ -17,6 +17,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAGIC = b"\xc5\x70"
 _HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of the payload
+RECORD_OVERHEAD = _HEADER.size
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
@@ -44,6 +46,7 @@ class WriteAheadLog:
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._advance_lock = threading.Lock()  # a queue's producer may drop records its consumer passes
         self._checkpoint_path = self.dir / "checkpoint"
         self.checkpoint = self._read_checkpoint()
         self.next_seq = self.checkpoint
@@ -61,11 +64,13 @@ class WriteAheadLog:
         self._synced_seq = self.next_seq
         self._file = None
         self._file_first = 0
-        # sizes of the records after the checkpoint: what the pipeline still has to process
-        self._unprocessed: deque[tuple[int, int]] = deque(
-            (seq, _HEADER.size + len(payload)) for seq, payload in self.replay(self.checkpoint)
+        # sequence number, size and arrival time (wall clock; records found at start count as arriving then)
+        # of the records after the checkpoint: what the pipeline still has to process
+        started = time.time()
+        self._unprocessed: deque[tuple[int, int, float]] = deque(
+            (seq, _HEADER.size + len(payload), started) for seq, payload in self.replay(self.checkpoint)
         )
-        self.pending_bytes = sum(size for _, size in self._unprocessed)
+        self.pending_bytes = sum(size for _, size, _ in self._unprocessed)
         if segments:
             first, path = segments[-1]
             if path.stat().st_size < segment_bytes:
@@ -91,7 +96,7 @@ class WriteAheadLog:
                 raise WALError(f"write-ahead log write failed: {exc}") from exc
             seq = self.next_seq
             self.next_seq += 1
-            self._unprocessed.append((seq, len(record)))
+            self._unprocessed.append((seq, len(record), time.time()))
             self.pending_bytes += len(record)
             return seq
 
@@ -146,6 +151,10 @@ class WriteAheadLog:
 
     def advance(self, seq: int) -> None:
         """Everything before ``seq`` is processed and exported: checkpoint, and drop finished segments."""
+        with self._advance_lock:
+            self._advance(seq)
+
+    def _advance(self, seq: int) -> None:
         if seq <= self.checkpoint:
             return
         tmp = self._checkpoint_path.with_suffix(".tmp")
@@ -163,6 +172,27 @@ class WriteAheadLog:
         for (first, path), (next_first, _) in pairwise(segments):
             if next_first <= seq and not (self._file is not None and self._file_first == first):
                 path.unlink()
+
+    @property
+    def pending_records(self) -> int:
+        """Committed or appended records after the checkpoint."""
+        return len(self._unprocessed)
+
+    def oldest_pending_age(self, now: float | None = None) -> float:
+        """Seconds since the oldest record after the checkpoint arrived; 0 when there is none."""
+        with self._lock:
+            oldest = self._unprocessed[0][2] if self._unprocessed else None
+        return 0.0 if oldest is None else max(0.0, (now or time.time()) - oldest)
+
+    def disk_bytes(self) -> int:
+        """The size of the log's segments on disk (processed records stay until their segment is done)."""
+        total = 0
+        for _, path in self._segments():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:  # removed by a concurrent advance
+                continue
+        return total
 
     def close(self) -> None:
         with self._lock:
@@ -193,7 +223,11 @@ class WriteAheadLog:
 
 
 def _records(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:  # a finished segment, removed by a concurrent advance
+        return
+    with fh:
         while True:
             header = fh.read(_HEADER.size)
             if len(header) < _HEADER.size:

@@ -382,6 +382,12 @@ def to_call(
             call.reported_cost = float(cost)
     if reader.provider_cost and attrs[A.GEN_AI_USAGE_COST_SOURCE] == "provider":
         call.provider_cost = _decimal(attrs.get(A.GEN_AI_USAGE_COST_AMOUNT))
+    elif reader.provider_cost and call.reported_cost is None:
+        # a span another costspan priced and forwarded: its usage is priced again here (once; this
+        # collector's overrides apply) and the upstream amount is kept for comparison
+        cost = attrs.get(A.GEN_AI_USAGE_COST_AMOUNT)
+        if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
+            call.reported_cost = float(cost)
     return call
 
 

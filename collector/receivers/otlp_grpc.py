@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ._limiter import MemoryLimiter, Reservation
 from ._sink import Backpressure, Sink, invalid_spans
 
 DEFAULT_MAX_MESSAGE_BYTES = 20 * 1024 * 1024
@@ -32,6 +33,7 @@ class GrpcSettings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     bearer_token: str | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    limiter: MemoryLimiter | None = None  # bounds the bytes of requests held at once
 
 
 async def _authorize(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> None:
@@ -49,9 +51,12 @@ async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) ->
     )
     detail = any_pb2.Any()
     detail.Pack(retry)
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(full), details=[detail])
-    context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))
-    await context.abort_with_status(rpc_status.to_status(status))
+    status = rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(full), details=[detail])
+    )
+    # abort replaces trailing metadata set before it: the RetryInfo trailer goes with the status details
+    trailers = (*status.trailing_metadata, ("google.rpc.retryinfo-bin", retry.SerializeToString()))
+    await context.abort(status.code, status.details, trailers)
 
 
 class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
@@ -69,12 +74,17 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
             self.settings.counts["spans_rejected"] += rejected
             response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = reason
-        if request.ByteSize():
+        size = request.ByteSize()
+        if size:
+            held = Reservation(self.settings.limiter)
             try:
+                held.grow_to(size)
                 await asyncio.to_thread(self.sink, request)
             except Backpressure as full:
                 self.settings.counts["refused_unavailable"] += 1
                 await _unavailable(context, full)
+            finally:
+                held.release()
         self.settings.counts["traces_requests"] += 1
         return response
 

@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from costspan.collector.otlp import OTLPDecodeError, request_from_json
 
+from ._limiter import MemoryLimiter, Reservation
 from ._sink import Backpressure, Sink, invalid_spans
 from .events import EventError, events_to_request
 
@@ -42,6 +43,7 @@ class ReceiverSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     bearer_token: str | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    limiter: MemoryLimiter | None = None  # bounds the bytes of requests held at once
 
 
 class _Refused(Exception):
@@ -60,10 +62,11 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
     async def export(request: Request, kind: str, message_type: type[Message], response: Message) -> Response:
         # answer in the request's encoding, even when refusing it
         encoding = JSON if request.headers.get("content-type", "").lower().startswith(JSON) else PROTOBUF
+        held = Reservation(settings.limiter)
         try:
             _authorize(request, settings)
             encoding = _encoding(request)
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await _read_body(request, settings.max_body_bytes, held)
             message = _decode(body, encoding, message_type, kind)
             if kind == "traces":
                 rejected, reason = await _deliver(message, sink)
@@ -76,6 +79,8 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
         except _Refused as refused:
             counts[f"refused_{refused.status}"] += 1
             return _status(refused.status, refused.message, encoding, refused.headers)
+        finally:
+            held.release()
         counts[f"{kind}_requests"] += 1
         return _encode(response, encoding, 200)
 
@@ -109,11 +114,12 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
     @app.post("/v1/events")
     async def events(request: Request) -> Response:
         """Simple JSON events (one or a list): see :mod:`costspan.collector.receivers.events`."""
+        held = Reservation(settings.limiter)
         try:
             _authorize(request, settings)
             if _encoding(request) != JSON:
                 raise _Refused(415, "events are JSON: content-type application/json")
-            body = await _read_body(request, settings.max_body_bytes)
+            body = await _read_body(request, settings.max_body_bytes, held)
             try:
                 message = events_to_request(json.loads(body))
             except (ValueError, EventError) as exc:
@@ -127,6 +133,8 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
                 media_type=JSON,
                 headers=refused.headers,
             )
+        finally:
+            held.release()
         accepted = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
         counts["events"] += accepted
         return Response(json.dumps({"accepted": accepted}), media_type=JSON)
@@ -148,10 +156,20 @@ def _encoding(request: Request) -> str:
     raise _Refused(415, f"unsupported content type {content_type!r}; use {PROTOBUF} or {JSON}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _hold(held: Reservation, nbytes: int) -> None:
+    try:
+        held.grow_to(nbytes)
+    except Backpressure as full:
+        raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
+
+
+async def _read_body(request: Request, limit: int, held: Reservation) -> bytes:
+    """The body, decompressed; ``held`` grows to its size (the memory limiter may refuse it first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _Refused(413, f"request body over {limit} bytes")
+    if declared is not None and declared.isdigit():
+        _hold(held, int(declared))
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -160,6 +178,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise _Refused(413, f"request body over {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
+    _hold(held, len(body))
     coding = request.headers.get("content-encoding", "").strip().lower()
     if coding in ("", "identity"):
         return body
@@ -173,6 +192,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise _Refused(400, f"body is not valid gzip: {exc}") from exc
     if len(data) > limit or inflater.unconsumed_tail:
         raise _Refused(413, f"request body over {limit} bytes once decompressed")
+    _hold(held, len(body) + len(data))
     return data
 
 

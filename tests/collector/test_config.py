@@ -92,3 +92,87 @@ def test_mistakes_name_file_and_line(tmp_path, text, line, fragment):
 def test_an_empty_file_is_the_defaults(tmp_path):
     config = load_config(write(tmp_path, ""))
     assert config.grpc_endpoint == "127.0.0.1:4317" and config.http_endpoint == "127.0.0.1:4318"
+
+
+def test_forward_exporters_and_the_memory_limiter(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTSPAN_TEST_DD_KEY", "k3y")
+    path = write(
+        tmp_path,
+        """
+        exporters:
+          otlp/tempo:
+            endpoint: http://tempo.internal:4318
+            headers: {x-scope-orgid: acme}
+            timeout: 2500ms
+            retry_on_failure: {initial_interval: 1s, max_interval: 1m, max_elapsed_time: 0s}
+            sending_queue: {max_bytes: 1048576}
+          otlp/datadog:
+            endpoint: https://agent.internal:4317
+            protocol: grpc
+            compression: none
+            headers: {dd-api-key: "${env:COSTSPAN_TEST_DD_KEY}"}
+        memory_limiter: {max_in_flight_bytes: 1048576, max_wal_pending_bytes: 2097152}
+        service:
+          pipelines:
+            traces:
+              exporters: [parquet, prometheus, otlp/tempo, otlp/datadog]
+        """,
+    )
+    config = load_config(path)
+    tempo, datadog = config.forward
+    assert (tempo.name, tempo.settings.endpoint, tempo.settings.protocol) == (
+        "otlp/tempo",
+        "http://tempo.internal:4318",
+        "http/protobuf",
+    )
+    assert tempo.settings.headers == {"x-scope-orgid": "acme"} and tempo.settings.timeout_s == 2.5
+    assert (tempo.retry.initial_interval, tempo.retry.max_interval, tempo.retry.max_elapsed_time) == (
+        1,
+        60,
+        0,
+    )
+    assert tempo.max_queue_bytes == 1048576 and tempo.settings.compression == "gzip"
+    assert (datadog.settings.protocol, datadog.settings.compression) == ("grpc", "none")
+    assert datadog.settings.headers == {"dd-api-key": "k3y"}
+    assert (config.max_in_flight_bytes, config.max_wal_pending_bytes) == (1048576, 2097152)
+    checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "otlp/tempo -> http://tempo.internal:4318" in checked.stdout
+
+
+FORWARD = "exporters:\n  otlp:\n    endpoint: http://127.0.0.1:4318\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("exporters:\n  otlp:\n    headers: {a: b}\n", 2, "exporters.otlp.endpoint: required"),
+        ("exporters:\n  otlp:\n    endpoint: tempo:4318\n", 3, "endpoint: http(s)://host"),
+        (FORWARD + "    protocol: thrift\n", 4, "protocol: one of http/protobuf, grpc"),
+        (FORWARD + "    compression: zstd\n", 4, "compression: one of gzip, none"),
+        (FORWARD + "    timeout: soon\n", 4, "timeout: a duration"),
+        (FORWARD + "    retry_on_failure: {max_interval: -1s}\n", 4, "max_interval: a duration"),
+        (FORWARD + "    sending_queue: {max_bytes: 10}\n", 4, "max_bytes: a whole number of bytes"),
+        (FORWARD + "    batch: {}\n", 4, "otlp.batch: unknown key"),
+        (FORWARD + "    headers: {k: '${env:COSTSPAN_TEST_NO_SUCH_VARIABLE}'}\n", 4, "is not set"),
+        ("exporters:\n  jaeger: {}\n", 2, "exporters.jaeger: unknown exporter"),
+        (
+            FORWARD + "service:\n  pipelines:\n    traces:\n      exporters: [parquet]\n",
+            7,
+            "otlp is configured but not in the pipeline's exporters",
+        ),
+        (
+            FORWARD + "service:\n  pipelines:\n    traces:\n      exporters: [parquet, otlp/x]\n",
+            7,
+            "'otlp/x' is not configured",
+        ),
+        (
+            FORWARD + "service:\n  pipelines:\n    traces:\n      processors: [normalize, price]\n",
+            7,
+            "must pass the redact processor",
+        ),
+        ("memory_limiter: {max_in_flight_bytes: 100}\n", 1, "max_in_flight_bytes: a whole number"),
+        ("memory_limiter: {max_heap: 100}\n", 1, "memory_limiter.max_heap: unknown key"),
+    ],
+)
+def test_forward_mistakes_name_file_and_line(tmp_path, text, line, fragment):
+    test_mistakes_name_file_and_line(tmp_path, text, line, fragment)

@@ -60,7 +60,7 @@ def test_http_and_grpc_exporters_to_priced_rows_and_metrics(collector):
         m for m in metrics.splitlines() if m.startswith("costspan_cost_usd_total{") and 'model="gpt-4o"' in m
     )
     assert Decimal(line.rsplit(" ", 1)[1]) == Decimal("0.0035")
-    assert "costspan_collector_spans_processed" in metrics
+    assert "costspan_collector_spans_written_total" in metrics
 
 
 def test_kill_9_and_restart_lose_nothing_and_double_nothing(tmp_path):

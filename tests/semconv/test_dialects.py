@@ -335,3 +335,23 @@ def test_raw_anthropic_input_count_is_converted():
     )
     assert call.input_tokens == 1179
     assert "cache tokens added" in call.flags[0]
+
+
+def test_a_forwarded_cost_is_compared_not_taken_unless_the_provider_billed_it():
+    # a span another costspan priced and forwarded: gen_ai.usage.cost.* with source "local"
+    usage = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 100,
+        "gen_ai.usage.cost.amount": 0.0035,
+        "gen_ai.usage.cost.currency": "USD",
+    }
+    forwarded = call_of(
+        {**usage, "gen_ai.usage.cost.source": "local"}, scope="opentelemetry.instrumentation.openai_v2"
+    )
+    assert forwarded.reported_cost == 0.0035 and forwarded.provider_cost is None
+    assert (forwarded.input_tokens, forwarded.output_tokens) == (1000, 100)  # priced again from these
+    billed = call_of({**usage, "gen_ai.usage.cost.source": "provider"})
+    assert str(billed.provider_cost) == "0.0035" and billed.reported_cost is None
