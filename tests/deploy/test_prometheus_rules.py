@@ -11,9 +11,7 @@ RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [binary("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=RULES
-    )
+    return subprocess.run([binary("promtool"), *args], capture_output=True, text=True, timeout=120, cwd=RULES)
 
 
 def test_rules_are_valid():
