@@ -3,6 +3,7 @@ exact cost, and deploy/prometheus/costspan-rules.yml records spend and fires on 
 
 from __future__ import annotations
 
+import json
 import signal
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from tests.deploy.test_grafana_dashboard import DASHBOARD, concrete, expressions, panels
 from tests.deploy.test_prometheus_rules import RULES
 from tests.support.collector import Collector
 from tests.support.prometheus import PrometheusServer
@@ -105,3 +107,12 @@ def test_prometheus_scrapes_the_exact_cost_and_evaluates_the_rules(servers):
     )
     assert firing[0]["metric"]["model"] == "costspan-test-unreleased-model"
     assert prometheus.query('ALERTS{alertname="CostspanCollectorDown"}') == []
+
+    # every expression of the Grafana dashboard runs on this server; its spend panels see the spend
+    dashboard = json.loads(DASHBOARD.read_text())
+    for expr in expressions(dashboard):
+        prometheus.query(concrete(expr))
+    panel = {p["title"]: p["targets"][0]["expr"] for p in panels(dashboard) if p["type"] != "row"}
+    spend_by_team = prometheus.query(concrete(panel["Spend by team (USD/hour)"]))
+    assert {s["metric"]["team"] for s in spend_by_team} == {"payments", "support"}  # research: unpriced
+    assert float(prometheus.query(concrete(panel["Spend in range"]))[0]["value"][1]) > 0
