@@ -90,6 +90,10 @@ def test_invalid_utf8_in_a_string_field_is_bad_data(collector, channel):
     assert over_http.status_code == 400  # not retried
     status = status_pb2.Status.FromString(over_http.content)
     assert "UTF-8" in status.message
+    assert status.details[0].Is(error_details_pb2.BadRequest.DESCRIPTOR)
+    as_json = post(collector, b'{"resourceSpans": [{"scopeSpans": 7}]}', {"content-type": "application/json"})
+    assert as_json.status_code == 400
+    assert json.loads(as_json.content)["details"][0]["@type"].endswith("google.rpc.BadRequest")
 
     with pytest.raises(grpc.RpcError) as over_grpc:
         raw(channel, TRACES, bad_utf8(request(2)))
