@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import signal
 
 import grpc
@@ -193,4 +194,27 @@ def test_gzip_bombs_are_refused_as_too_large(collector, channel):
         f"('{21:032x}', '{22:032x}', '{23:032x}') ORDER BY trace_id",
         [f"{22:032x}", f"{23:032x}"],
     )
+    assert collector.proc.poll() is None
+
+
+def test_truncated_and_random_bytes_over_grpc_are_bad_data_or_harmless(collector, channel):
+    whole = request(31).SerializeToString()
+    with pytest.raises(grpc.RpcError) as truncated:
+        raw(channel, TRACES, whole[: len(whole) // 2])
+    assert truncated.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Random bytes either fail to decode (INVALID_ARGUMENT) or happen to be a valid message of unknown
+    # fields (OK, nothing stored); never an internal error, a retryable code or a crash.
+    noise = random.Random(20)
+    answers = []
+    for _ in range(50):
+        body = noise.randbytes(noise.randrange(1, 2000))
+        try:
+            raw(channel, TRACES, body)
+            answers.append(grpc.StatusCode.OK)
+        except grpc.RpcError as refused:
+            answers.append(refused.code())
+    assert set(answers) <= {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
+    assert grpc.StatusCode.INVALID_ARGUMENT in answers
+    raw(channel, TRACES, request(32).SerializeToString())
+    collector.wait_for(f"SELECT count(*) FROM llm_calls WHERE trace_id = '{32:032x}'", ["1"])
     assert collector.proc.poll() is None
