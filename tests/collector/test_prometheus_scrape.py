@@ -3,7 +3,6 @@ exact cost, and deploy/prometheus/costspan-rules.yml records spend and fires on 
 
 from __future__ import annotations
 
-import json
 import signal
 from decimal import Decimal
 
@@ -13,9 +12,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.deploy.test_grafana_dashboard import DASHBOARD, concrete, expressions, panels
-from tests.deploy.test_prometheus_rules import RULES
 from tests.support.collector import Collector
+from tests.support.deploy import RULES, concrete, expressions, load_dashboard, panels
 from tests.support.prometheus import PrometheusServer
 
 # (team, feature, model, input tokens, output tokens); costs from the embedded catalog (genai-prices 0.2.3):
@@ -109,7 +107,7 @@ def test_prometheus_scrapes_the_exact_cost_and_evaluates_the_rules(servers):
     assert prometheus.query('ALERTS{alertname="CostspanCollectorDown"}') == []
 
     # every expression of the Grafana dashboard runs on this server; its spend panels see the spend
-    dashboard = json.loads(DASHBOARD.read_text())
+    dashboard = load_dashboard()
     for expr in expressions(dashboard):
         prometheus.query(concrete(expr))
     panel = {p["title"]: p["targets"][0]["expr"] for p in panels(dashboard) if p["type"] != "row"}

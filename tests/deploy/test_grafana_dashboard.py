@@ -3,39 +3,22 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
 from costspan.exporters.prometheus import LABELS, CostMetrics
+from tests.support.deploy import GRAFANA_INTERVALS, VARIABLE, concrete, expressions, load_dashboard, panels
 from tests.support.prometheus import binary
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "costspan.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-# Grafana's own interval variables, replaced by a duration PromQL accepts
-GRAFANA_INTERVALS = re.compile(r"\$__(rate_interval|range|interval)\b")
-VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 
 
 @pytest.fixture(scope="module")
 def dashboard() -> dict:
-    return json.loads(DASHBOARD.read_text())
-
-
-def panels(dashboard: dict) -> list[dict]:
-    found = []
-    for panel in dashboard["panels"]:
-        found.append(panel)
-        found.extend(panel.get("panels", []))  # a collapsed row holds its panels
-    return found
-
-
-def expressions(dashboard: dict) -> list[str]:
-    return [target["expr"] for panel in panels(dashboard) for target in panel.get("targets", [])]
+    return load_dashboard()
 
 
 def test_the_data_source_is_a_variable(dashboard):
@@ -61,12 +44,6 @@ def test_panels_have_unique_ids_and_every_variable_is_defined(dashboard):
     for expr in expressions(dashboard):
         used = set(VARIABLE.findall(GRAFANA_INTERVALS.sub("5m", expr)))
         assert used <= defined, (expr, used - defined)
-
-
-def concrete(expr: str) -> str:
-    """The expression as Grafana sends it with every variable set to all values and 5-minute intervals."""
-    # template variables only ever stand in regex matchers (=~"$team"), where ".*" is "All"
-    return VARIABLE.sub(".*", GRAFANA_INTERVALS.sub("5m", expr))
 
 
 def test_every_expression_parses_in_promtool(dashboard, tmp_path):
