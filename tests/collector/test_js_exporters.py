@@ -63,12 +63,16 @@ def test_js_exporter_spans_become_priced_rows_with_the_sdk_ids(collector, protoc
     service = f"js-{protocol.replace('/', '-')}"
     sent = send(protocol, f"http://127.0.0.1:{port}", service)
     assert [span["model"] for span in sent] == ["gpt-4o", "claude-sonnet-4-5"]
-    # The JSON exporter writes ids as hex (OTLP/JSON's rule, not protobuf JSON's base64): they must come
-    # out exactly as the SDK made them.
-    expected = sorted(f"{EXPECTED[s['model']]},{s['trace_id']},{s['span_id']}" for s in sent)
+    # The JSON exporter writes ids as hex (OTLP/JSON's rule, not protobuf JSON's base64): trace, span and
+    # parent ids must come out exactly as the SDK made them. The agent span is no LLM call: two rows.
+    assert sent[0]["parent_span_id"] == "" and len(sent[1]["parent_span_id"]) == 16  # the agent's span
+    expected = sorted(
+        f"{EXPECTED[s['model']]},{s['trace_id']},{s['span_id']},{s['parent_span_id']}" for s in sent
+    )
     collector.wait_for(
         "SELECT provider, request_model, input_tokens, cache_read_tokens, output_tokens, cost_usd, team, "
-        f"feature, trace_id, span_id FROM llm_calls WHERE service_name = '{service}' ORDER BY provider",
+        "feature, trace_id, span_id, coalesce(parent_span_id, '') "
+        f"FROM llm_calls WHERE service_name = '{service}' ORDER BY provider",
         expected,
     )
     assert collector.sql(

@@ -1,11 +1,13 @@
-// Sends two GenAI chat spans (latest GenAI semantic conventions) to an OTLP endpoint with one of the
-// OpenTelemetry JS SDK's trace exporters, then prints one JSON line per span with the ids the SDK made.
+// Sends two GenAI chat spans (latest GenAI semantic conventions), the second inside an invoke_agent span,
+// to an OTLP endpoint with one of the OpenTelemetry JS SDK's trace exporters, then prints one JSON line per
+// chat span with the ids the SDK made (trace, span, parent).
 //
 //   node send_genai_spans.mjs grpc|http/protobuf|http/json ENDPOINT SERVICE_NAME
 //
 // ENDPOINT is the base URL (http://127.0.0.1:4317 for gRPC, http://127.0.0.1:4318 for HTTP).
 // Exits non-zero if the exporter reports a failed export, so a test cannot pass on a silent drop.
 
+import { context, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter as GrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { OTLPTraceExporter as JsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPTraceExporter as ProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -38,7 +40,7 @@ const failures = [];
 const checkedExporter = {
   export(spans, resultCallback) {
     exporter.export(spans, (result) => {
-      if (result.code !== 0) failures.push(String(result.error ?? "export failed"));
+      if (result.code !== 0 /* ExportResultCode.SUCCESS */) failures.push(String(result.error ?? "export failed"));
       resultCallback(result);
     });
   },
@@ -77,13 +79,25 @@ const calls = [
   },
 ];
 
+const agent = tracer.startSpan("invoke_agent support-bot", {
+  attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support-bot" },
+});
+const parents = [undefined, agent];
+
 const sent = [];
-for (const attributes of calls) {
-  const span = tracer.startSpan(`chat ${attributes["gen_ai.request.model"]}`, { attributes });
+calls.forEach((attributes, i) => {
+  const parentContext = parents[i] ? trace.setSpan(context.active(), parents[i]) : context.active();
+  const span = tracer.startSpan(`chat ${attributes["gen_ai.request.model"]}`, { attributes }, parentContext);
   const { traceId, spanId } = span.spanContext();
   span.end();
-  sent.push({ model: attributes["gen_ai.request.model"], trace_id: traceId, span_id: spanId });
-}
+  sent.push({
+    model: attributes["gen_ai.request.model"],
+    trace_id: traceId,
+    span_id: spanId,
+    parent_span_id: parents[i]?.spanContext().spanId ?? "",
+  });
+});
+agent.end();
 
 await provider.forceFlush().catch(() => {}); // failures are collected above, with their cause
 await provider.shutdown();
