@@ -147,6 +147,20 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
         return logs_service_pb2.ExportLogsServiceResponse()
 
 
+def _register(server: grpc.aio.Server, servicer: Any, module: Any, signal: str) -> None:
+    """Add ``{signal}Service.Export`` as the generated ``add_*_to_server`` would, but with a lenient
+    deserializer (``signal`` is Trace, Metrics or Logs, as in the generated names)."""
+    request_type = getattr(module, f"Export{signal}ServiceRequest")
+    response_type = getattr(module, f"Export{signal}ServiceResponse")
+    export = grpc.unary_unary_rpc_method_handler(
+        servicer.Export,
+        request_deserializer=_lenient(request_type),
+        response_serializer=response_type.SerializeToString,
+    )
+    service = module.DESCRIPTOR.services_by_name[f"{signal}Service"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {"Export": export}),))
+
+
 def create_server(
     sink: Sink, address: str, settings: GrpcSettings | None = None
 ) -> tuple[grpc.aio.Server, int]:
@@ -158,36 +172,8 @@ def create_server(
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         )
     )
-    # the services as the generated add_*_to_server functions register them, with a lenient deserializer
-    for module, name, servicer, request_type, response_type in (
-        (
-            trace_service_pb2,
-            "TraceService",
-            _Traces(sink, settings),
-            trace_service_pb2.ExportTraceServiceRequest,
-            trace_service_pb2.ExportTraceServiceResponse,
-        ),
-        (
-            metrics_service_pb2,
-            "MetricsService",
-            _Metrics(settings),
-            metrics_service_pb2.ExportMetricsServiceRequest,
-            metrics_service_pb2.ExportMetricsServiceResponse,
-        ),
-        (
-            logs_service_pb2,
-            "LogsService",
-            _Logs(settings),
-            logs_service_pb2.ExportLogsServiceRequest,
-            logs_service_pb2.ExportLogsServiceResponse,
-        ),
-    ):
-        export = grpc.unary_unary_rpc_method_handler(
-            servicer.Export,
-            request_deserializer=_lenient(request_type),
-            response_serializer=response_type.SerializeToString,
-        )
-        service = module.DESCRIPTOR.services_by_name[name].full_name
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {"Export": export}),))
+    _register(server, _Traces(sink, settings), trace_service_pb2, "Trace")
+    _register(server, _Metrics(settings), metrics_service_pb2, "Metrics")
+    _register(server, _Logs(settings), logs_service_pb2, "Logs")
     port = server.add_insecure_port(address)
     return server, port
