@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench-pricing bench-processors bench-forward catalog clean
+.PHONY: run test lint format js-clients bench-pricing bench-processors bench-forward catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/costspan serve
 
-test: $(STAMP) lint
+test: $(STAMP) lint js-clients
 	$(PY) -m pytest
+
+# The OpenTelemetry JS SDK exporters that tests/collector/test_js_exporters.py runs in Node, at the
+# versions package-lock.json pins. npm ci runs again only when the manifest or the lock file changes.
+JS_CLIENTS := tests/collector/js
+JS_STAMP := $(JS_CLIENTS)/node_modules/.installed
+
+$(JS_STAMP): $(JS_CLIENTS)/package.json $(JS_CLIENTS)/package-lock.json
+	cd $(JS_CLIENTS) && npm ci --no-audit --no-fund
+	touch $(JS_STAMP)
+
+js-clients: $(JS_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -42,4 +53,4 @@ catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
 
 clean:
-	rm -rf $(VENV) costspan-data .pytest_cache
+	rm -rf $(VENV) costspan-data .pytest_cache $(JS_CLIENTS)/node_modules

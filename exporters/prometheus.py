@@ -3,7 +3,9 @@
 Counters ``costspan_cost_usd_total``, ``costspan_tokens_total`` (label ``type``: input, output,
 cache_read, cache_write, reasoning) and ``costspan_llm_calls_total`` (label ``status``), each labelled by
 provider, model, service, environment, team and feature. Every label value set is capped: past its limit,
-new values are counted under ``other``, so a label fed by user input cannot explode the series count.
+new values are counted under ``other``, so a label fed by user input cannot explode the series count. A
+value longer than :data:`MAX_VALUE_LENGTH` characters is counted under ``other`` too: one span with a
+megabyte-long attribute would otherwise put that megabyte in every scrape (``llm_calls`` keeps it whole).
 Money becomes a float only here, at the edge; duplicates are not counted.
 """
 
@@ -17,6 +19,7 @@ from costspan.semconv import LLM, GenAICall
 
 LABELS = ("provider", "model", "service", "environment", "team", "feature")
 OVERFLOW = "other"
+MAX_VALUE_LENGTH = 256
 DEFAULT_LIMITS = {
     "provider": 50,
     "model": 500,
@@ -43,6 +46,8 @@ class _CappedLabel:
 
     def __call__(self, value: str | None) -> str:
         value = value or "unknown"
+        if len(value) > MAX_VALUE_LENGTH:
+            return OVERFLOW
         if value in self.seen:
             return value
         if len(self.seen) < self.limit:

@@ -4,18 +4,23 @@ Per the OTLP specification: OK with an ``Export*ServiceResponse`` (``partial_suc
 rejected); ``RESOURCE_EXHAUSTED`` for a message over the size limit (grpc applies it to the decompressed
 message); ``UNAVAILABLE`` with ``RetryInfo`` when the pipeline cannot take more, in the status details and
 in the ``google.rpc.retryinfo-bin`` trailer that OpenTelemetry's exporters read, so they retry and nothing
-is lost; ``UNAUTHENTICATED`` without the configured bearer token. gzip is grpc's own. Metrics and logs are
-counted and dropped, as over HTTP.
+is lost; ``UNAUTHENTICATED`` without the configured bearer token; ``INVALID_ARGUMENT`` with a ``BadRequest``
+detail for a message that does not decode (invalid UTF-8 in a string field, truncated bytes), which the
+specification makes not retryable. gzip is grpc's own. Metrics and logs are counted and dropped, as over
+HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
@@ -59,6 +64,42 @@ async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) ->
     await context.abort(status.code, status.details, trailers)
 
 
+class _Undecodable:
+    """What the request deserializer hands the servicer for bytes that do not decode.
+
+    grpc answers an exception raised while deserializing with UNKNOWN and logs a traceback; handing the
+    error on lets the servicer answer INVALID_ARGUMENT, the code the OTLP specification recommends for
+    bad data, with a message that says what was wrong.
+    """
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _lenient(message_type: type[Message]) -> Callable[[bytes], Message | _Undecodable]:
+    def deserialize(data: bytes) -> Message | _Undecodable:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as exc:
+            return _Undecodable(exc)
+
+    return deserialize
+
+
+async def _decoded(request: Any, kind: str, context: grpc.aio.ServicerContext, settings: GrpcSettings) -> Any:
+    if not isinstance(request, _Undecodable):
+        return request
+    settings.counts["refused_invalid_argument"] += 1
+    message = f"the message is not an OTLP {kind} request: {request.error}"
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[error_details_pb2.BadRequest.FieldViolation(field="request", description=message)]
+    )
+    detail = any_pb2.Any()
+    detail.Pack(bad_request)
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail])
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
 class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, sink: Sink, settings: GrpcSettings) -> None:
         self.sink = sink
@@ -68,6 +109,7 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         await _authorize(context, self.settings)
+        request = await _decoded(request, "traces", context, self.settings)
         rejected, reason = invalid_spans(request)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if rejected:
@@ -97,6 +139,7 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: grpc.aio.ServicerContext
     ) -> metrics_service_pb2.ExportMetricsServiceResponse:
         await _authorize(context, self.settings)
+        await _decoded(request, "metrics", context, self.settings)
         self.settings.counts["metrics_dropped"] += 1
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
@@ -109,8 +152,23 @@ class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
         self, request: logs_service_pb2.ExportLogsServiceRequest, context: grpc.aio.ServicerContext
     ) -> logs_service_pb2.ExportLogsServiceResponse:
         await _authorize(context, self.settings)
+        await _decoded(request, "logs", context, self.settings)
         self.settings.counts["logs_dropped"] += 1
         return logs_service_pb2.ExportLogsServiceResponse()
+
+
+def _register(server: grpc.aio.Server, servicer: Any, module: Any, signal: str) -> None:
+    """Add ``{signal}Service.Export`` as the generated ``add_*_to_server`` would, but with a lenient
+    deserializer (``signal`` is Trace, Metrics or Logs, as in the generated names)."""
+    request_type = getattr(module, f"Export{signal}ServiceRequest")
+    response_type = getattr(module, f"Export{signal}ServiceResponse")
+    export = grpc.unary_unary_rpc_method_handler(
+        servicer.Export,
+        request_deserializer=_lenient(request_type),
+        response_serializer=response_type.SerializeToString,
+    )
+    service = module.DESCRIPTOR.services_by_name[f"{signal}Service"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {"Export": export}),))
 
 
 def create_server(
@@ -124,8 +182,8 @@ def create_server(
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         )
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(sink, settings), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(settings), server)
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_Logs(settings), server)
+    _register(server, _Traces(sink, settings), trace_service_pb2, "Trace")
+    _register(server, _Metrics(settings), metrics_service_pb2, "Metrics")
+    _register(server, _Logs(settings), logs_service_pb2, "Logs")
     port = server.add_insecure_port(address)
     return server, port

@@ -2,10 +2,11 @@
 
 Status codes follow the OTLP specification (opentelemetry-proto, ``docs/specification.md``, OTLP/HTTP):
 200 with an ``Export*ServiceResponse`` (``partial_success`` when some spans were rejected), 400 with a
-``google.rpc.Status`` for a body that does not decode, 413 for a body over the size limit (applied after
-gzip decompression, so a compressed bomb is refused too), 415 for another content type, 401 without the
-configured bearer token, and 503 with ``Retry-After`` when the pipeline cannot take more, so that standard
-exporters retry and nothing is lost. Responses use the request's encoding.
+``google.rpc.Status`` carrying a ``BadRequest`` detail for a body that does not decode, 413 for a body
+over the size limit (applied after gzip decompression, so a compressed bomb is refused too), 415 for
+another content type, 401 without the configured bearer token, and 503 with ``Retry-After`` when the
+pipeline cannot take more, so that standard exporters retry and nothing is lost. Responses use the
+request's encoding.
 
 Traces go to the pipeline's sink as the decoded request. Metrics and logs are decoded
 (so a malformed body is still a 400), counted and dropped: costspan prices spans.
@@ -22,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc import code_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -233,4 +234,8 @@ def _encode(message: Message, encoding: str, status: int, headers: dict[str, str
 
 def _status(http_status: int, message: str, encoding: str, headers: dict[str, str]) -> Response:
     code = code_pb2.UNAVAILABLE if http_status == 503 else code_pb2.INVALID_ARGUMENT
-    return _encode(status_pb2.Status(code=code, message=message), encoding, http_status, headers)
+    status = status_pb2.Status(code=code, message=message)
+    if http_status == 400:  # bad data: the specification asks for a BadRequest detail that describes it
+        violation = error_details_pb2.BadRequest.FieldViolation(field="body", description=message)
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return _encode(status, encoding, http_status, headers)

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from costspan.exporters.prometheus import OVERFLOW, CostMetrics
+from costspan.exporters.prometheus import MAX_VALUE_LENGTH, OVERFLOW, CostMetrics
 from costspan.processors import Span, SpanBatch, build_chain
 
 T0 = 1_760_000_000_000_000_000
@@ -75,3 +75,12 @@ def test_label_values_are_capped():
     assert len(features) == 6 and OVERFLOW in features
     total_calls = sum(v for k, v in samples(metrics).items() if k[0] == "costspan_llm_calls_total")
     assert total_calls == 20  # nothing is lost, only folded
+
+
+def test_an_overlong_label_value_is_counted_under_other():
+    metrics = CostMetrics()
+    long_feature = "f" * (MAX_VALUE_LENGTH + 1)
+    metrics.observe(calls(2, feature=lambda i: [long_feature, "f" * MAX_VALUE_LENGTH][i]))
+    features = {dict(k[1])["feature"] for k in samples(metrics) if k[0] == "costspan_llm_calls_total"}
+    assert features == {OVERFLOW, "f" * MAX_VALUE_LENGTH}
+    assert len(generate_latest(metrics.registry)) < 10 * 1024

@@ -1,0 +1,100 @@
+"""A real Prometheus server (the Debian ``prometheus`` package) on a free 127.0.0.1 port, for tests.
+
+``PrometheusServer(workdir, targets).start()`` writes a temporary configuration scraping ``targets`` every
+second, waits for ``/-/ready`` and offers ``query()`` (the HTTP API's instant query) and ``wait_for()``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import yaml
+
+from tests.support.collector import free_port
+
+MISSING = "Prometheus is not installed: `apt-get install prometheus` (.ci/run installs it)"
+
+
+def binary(name: str) -> str:
+    """The path of ``prometheus`` or ``promtool``; a missing one fails the test, it is never skipped."""
+    path = shutil.which(name)
+    assert path, MISSING
+    return path
+
+
+class PrometheusServer:
+    def __init__(self, workdir: Path, targets: Sequence[str], rule_files: Sequence[Path] = ()) -> None:
+        self.workdir = workdir
+        self.targets = list(targets)
+        self.rule_files = [str(path) for path in rule_files]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PrometheusServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": self.rule_files,
+            "scrape_configs": [{"job_name": "costspan", "static_configs": [{"targets": self.targets}]}],
+        }
+        config_file = self.workdir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config))
+        self.proc = subprocess.Popen(
+            [
+                binary("prometheus"),
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.proc.stderr.read().decode()
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("prometheus did not become ready")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's result vector: ``[{"metric": {...}, "value": [time, "text"]}, ...]``."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def wait_for(
+        self, promql: str, accept: Callable[[list[dict[str, Any]]], bool], timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        """Poll ``promql`` until ``accept`` takes its result; fail with the last result otherwise."""
+        deadline = time.monotonic() + timeout
+        result: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            result = self.query(promql)
+            if accept(result):
+                return result
+            time.sleep(0.5)
+        raise AssertionError(f"{promql} never gave the expected result; last: {result}")
