@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format js-clients bench-pricing bench-processors bench-forward catalog clean
+.PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/costspan serve
 
-test: $(STAMP) lint js-clients
+test: $(STAMP) lint js-clients system-deps
 	$(PY) -m pytest
 
 # The OpenTelemetry JS SDK exporters that tests/collector/test_js_exporters.py runs in Node, at the
@@ -30,6 +30,10 @@ $(JS_STAMP): $(JS_CLIENTS)/package.json $(JS_CLIENTS)/package-lock.json
 	touch $(JS_STAMP)
 
 js-clients: $(JS_STAMP)
+
+# Prometheus, promtool and systemd-analyze from the system's packages (apt), when missing.
+system-deps:
+	tests/support/system-deps.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the test suite runs for real: a Prometheus server and promtool (Debian's prometheus
+# package) for tests/deploy and the scrape test, systemd-analyze (systemd) for the unit file's checks.
+# Installed only when missing; without recommends, so no exporter comes along.
+set -euo pipefail
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+if [ "${#missing[@]}" -gt 0 ]; then
+    as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        as_root=(sudo -n)
+    fi
+    "${as_root[@]}" apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
