@@ -20,6 +20,14 @@ from ._metrics import TOKEN_TYPE, ClientMetrics
 
 logger = logging.getLogger("costspan.instrumentation")
 
+# usage in OpenInference's names, for its spans (see _others)
+_OPENINFERENCE_USAGE = {
+    A.GEN_AI_USAGE_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS: A.LLM_TOKEN_COUNT_COMPLETION,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
+    A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
+    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: A.LLM_TOKEN_COUNT_COMPLETION_REASONING,
+}
 STREAMING = "gen_ai.request.stream"  # as the official OpenTelemetry GenAI instrumentations write it
 
 
@@ -27,6 +35,7 @@ class Call:
     """What is known of one call; :meth:`end` writes it on the span and the metrics, once."""
 
     __slots__ = (
+        "borrowed",
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_5m_tokens",
@@ -70,6 +79,7 @@ class Call:
         self.server_port = server_port
         self.started = time.perf_counter()
         self.ended = False
+        self.borrowed = False  # the span is another instrumentation's: only add usage it lacks
         self.usage_injected = False
         self.first_chunk_s: float | None = None
         self.response_model: str | None = None
@@ -96,7 +106,8 @@ class Call:
             self._write(error_type, cut_short)
         except Exception:  # never break the application
             logger.debug("costspan: could not record an LLM call", exc_info=True)
-            self.span.end()
+            if not self.borrowed:
+                self.span.end()
 
     def _write(self, error_type: str | None, cut_short: bool) -> None:
         duration = time.perf_counter() - self.started
@@ -120,6 +131,17 @@ class Call:
         ):
             if value is not None:
                 attributes[key] = value
+        if self.borrowed:
+            present = span.attributes or {}  # type: ignore[attr-defined]
+            names = _OPENINFERENCE_USAGE if A.OPENINFERENCE_SPAN_KIND in present else None
+            usage = {
+                (names.get(key, key) if names else key): value
+                for key, value in attributes.items()
+                if key.startswith("gen_ai.usage.")
+            }
+            if not any(key in present for key in usage):
+                span.set_attributes(usage)
+            return
         if self.extra:
             for key, value in self.extra.items():
                 attributes[A.COSTSPAN_USAGE_PREFIX + key] = value

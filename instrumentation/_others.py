@@ -9,8 +9,14 @@ Two signs, checked in this order:
   OpenTelemetry GenAI packages) and the request comes from that SDK (its ``x-stainless-lang`` header).
 
 costspan then leaves the call to that instrumentation: no second span, no metrics, the request's bytes as
-the application built them. An agent or workflow span (``invoke_agent``, OpenInference ``AGENT``) is not a
-call, so calls made inside one are traced as usual.
+the application built them. One exception: an OpenAI chat completions stream without ``include_usage``,
+whose usage no instrumentation could otherwise see. costspan asks for the usage as usual and writes the
+usage counts on the other instrumentation's span, when that span is the current one and has none; when
+it is not at hand, costspan traces the stream itself, and the collector's dedupe keeps the one record with
+usage of the two nested spans.
+
+An agent or workflow span (``invoke_agent``, OpenInference ``AGENT``) is not a call, so calls made inside
+one are traced as usual.
 """
 
 from __future__ import annotations
@@ -78,8 +84,11 @@ def sdk_instrumented(wire_format: str) -> bool:
     return False
 
 
-def traced_elsewhere(wire_format: str, headers: Any) -> bool:
+def traced_elsewhere(wire_format: str, headers: Any) -> Any:
+    """The other instrumentation's span of this call (``True`` when it is not at hand), or ``None``."""
     span = trace.get_current_span()
     if span.is_recording() and is_call_span(span):
+        return span
+    if "x-stainless-lang" in headers and sdk_instrumented(wire_format):
         return True
-    return "x-stainless-lang" in headers and sdk_instrumented(wire_format)
+    return None

@@ -21,7 +21,7 @@ from costspan.semconv import attributes as A
 
 from ._attribution import current_attribution
 from ._call import STREAMING, Call
-from ._endpoints import EndpointTable
+from ._endpoints import Endpoint, EndpointTable
 from ._metrics import ClientMetrics
 from ._others import traced_elsewhere
 from ._response import UnknownEncoding, Watcher
@@ -54,12 +54,17 @@ class Hook:
         endpoint = self.table.match(url.host, url.port, url.path)
         if endpoint is None or request.method != "POST":
             return None
-        if traced_elsewhere(endpoint.wire_format, request.headers):
+        other = traced_elsewhere(endpoint.wire_format, request.headers)
+        if other is not None and endpoint.api != "chat_completions":
             return None
         try:
             body = request.content
         except Exception:  # a streamed upload: not read here
             body = b""
+        if other is not None and not self._lacks_stream_usage(endpoint, body):
+            return None
+        if other is not None and other is not True:
+            return self._usage_for(other, request, body, endpoint)
         model = endpoint.model
         if model is None:
             found = _MODEL.search(body) if body else None
@@ -99,6 +104,25 @@ class Hook:
         call = Call(span, endpoint, model, streaming, self.metrics, url.host, url.port)
         call.extra = extra
         return call, strip
+
+    def _lacks_stream_usage(self, endpoint: Endpoint, body: bytes) -> bool:
+        """A chat completions stream whose usage no one will see unless costspan asks for it."""
+        return (
+            bool(body)
+            and self.inject_usage
+            and endpoint.provider not in _NO_USAGE_INJECTION
+            and _STREAM.search(body) is not None
+            and b"include_usage" not in body
+        )
+
+    def _usage_for(self, other: Any, request: Any, body: bytes, endpoint: Endpoint) -> Any:
+        """Another instrumentation's span of this stream is at hand: its usage goes there (see _others)."""
+        if not _inject_include_usage(request, body):
+            return None
+        url = request.url
+        call = Call(other, endpoint, None, True, None, url.host, url.port)
+        call.borrowed = True
+        return call, True
 
     def watch(self, response: Any, call: Call, strip: bool, wrap: Callable[[Any, Watcher], Any]) -> None:
         status = response.status_code
