@@ -40,7 +40,6 @@ _LARGE_BODY = 256 * 1024  # above this, usage is read from the body's tail inste
 _EVENT_BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
 _USAGE_OBJECT = (b'"usage":{', b'"usage": {')
 _USAGE_NULL = (b',"usage":null', b', "usage": null')
-_RESPONSES_END = (b"response.completed", b"response.incomplete", b"response.failed")
 
 
 def decompressor(encoding: str) -> Callable[[bytes], bytes] | None:
@@ -77,14 +76,16 @@ class Watcher:
     """Reads usage from one response as its bytes pass. :meth:`feed` returns what to hand on."""
 
     __slots__ = (
+        "block",
         "body",
         "body_size",
         "call",
         "decompress",
         "failed",
-        "first_parsed",
+        "first",
         "mode",
         "pending",
+        "started",
         "strip",
         "terminal",
     )
@@ -96,8 +97,9 @@ class Watcher:
             raise UnknownEncoding(encoding)
         self.strip = strip
         self.failed = False
-        self.first_parsed = False
+        self.started = False
         self.terminal = False
+        self.first: bytes | None = None  # the first events, parsed when (and if) they are needed
         self.pending = b""
         self.body: list[bytes] = []
         self.body_size = 0
@@ -111,6 +113,16 @@ class Watcher:
         else:
             self.mode = "body"
         call.streaming = call.streaming or self.mode != "body"
+        # one handler per format, chosen once: the per-chunk path does only what its format needs
+        wire_format, api = call.endpoint.wire_format, call.endpoint.api
+        if wire_format == ANTHROPIC:
+            self.block: Callable[[bytes], bytes] = self._anthropic_block
+        elif wire_format == GEMINI:
+            self.block = self._gemini_block
+        elif api == "responses":
+            self.block = self._responses_block
+        else:
+            self.block = self._chat_block
 
     # -- bytes in -----------------------------------------------------------------------------------
 
@@ -118,11 +130,17 @@ class Watcher:
         if self.failed or not chunk:
             return chunk
         try:
-            if self.call.first_chunk_s is None:
+            if not self.started:
+                self.started = True
                 self.call.first_chunk()
             data = self.decompress(chunk) if self.decompress is not None else chunk
             if self.mode == "sse":
-                handed_on = self._sse(data)
+                if self.pending:
+                    data = self.pending + data
+                    self.pending = b""
+                # a whole number of events is the usual case
+                whole = data.endswith((b"\n\n", b"\r\n\r\n"))
+                handed_on = self.block(data) if whole else self._split(data)
                 return handed_on if self.strip else chunk
             if self.mode == "ndjson":
                 self._ndjson(data)
@@ -143,8 +161,11 @@ class Watcher:
         try:
             if self.mode == "sse":
                 if self.pending:
-                    self._events(self.pending, last=True)
-                    self.pending = b""
+                    handed_on = self.block(self.pending)
+                    self.pending = handed_on if self.strip else b""
+                if self.first is not None and self.call.response_model is None:
+                    self._first_event(_EVENT_BOUNDARY.split(self.first, 1)[0])
+                self.first = None
             elif self.mode == "ndjson":
                 if self.pending:
                     self._ndjson(b"\n")
@@ -187,8 +208,8 @@ class Watcher:
 
     # -- server-sent events ---------------------------------------------------------------------------
 
-    def _sse(self, data: bytes) -> bytes:
-        buffer = self.pending + data if self.pending else data
+    def _split(self, buffer: bytes) -> bytes:
+        """Hands the complete events of ``buffer`` to the format's handler and keeps the rest for later."""
         end = buffer.rfind(b"\n\n")
         end = end + 2 if end >= 0 else -1
         crlf = buffer.rfind(b"\r\n\r\n")
@@ -197,56 +218,59 @@ class Watcher:
         if end < 0:
             self.pending = buffer
             return b""
-        complete, self.pending = buffer[:end], buffer[end:]
-        return self._events(complete, last=False)
+        self.pending = buffer[end:]
+        return self.block(buffer[:end])
 
-    def _events(self, block: bytes, last: bool) -> bytes:
-        """Reads the events of ``block`` that matter; returns ``block`` as the application should see it."""
-        call = self.call
-        wire_format = call.endpoint.wire_format
-        if not self.first_parsed:
-            self.first_parsed = True
-            first = _EVENT_BOUNDARY.split(block, 1)[0]
-            self._first_event(first)
-        if wire_format == ANTHROPIC:
-            if b"message_delta" in block:
-                for name, obj in _parsed_events(block, b"message_delta"):
-                    if name == "message_delta" or _get(obj, "type") == "message_delta":
-                        usage = obj.get("usage")
-                        if isinstance(usage, dict):
-                            anthropic_usage(call, usage)
-            if b"message_stop" in block:
-                self.terminal = True
-            return block
-        if wire_format == GEMINI:
-            if b"usageMetadata" in block:
-                for _, obj in _parsed_events(block, b"usageMetadata"):
-                    read_gemini(call, obj)
-            return block
-        api = call.endpoint.api
-        if api == "responses":
-            if any(marker in block for marker in _RESPONSES_END):
-                for _, obj in _parsed_events(block, b"response."):
-                    if _get(obj, "type") in ("response.completed", "response.incomplete", "response.failed"):
-                        response = obj.get("response")
-                        if isinstance(response, dict):
-                            read_openai(call, response)
-                        self.terminal = True
-            return block
-        # chat completions and completions
+    def _chat_block(self, block: bytes) -> bytes:
+        """Chat completions (and legacy completions): usage is in the last chunk, which also names the
+        model and id; the first chunk is read only when no usage chunk came."""
+        if self.first is None:
+            self.first = block
         if b"[DONE]" in block:
             self.terminal = True
-        has_usage = _USAGE_OBJECT[0] in block or _USAGE_OBJECT[1] in block
-        if not self.strip:
-            if has_usage:
-                for _, obj in _parsed_events(block, b'"usage"'):
-                    read_openai(call, obj)
+        if b'"usage"' not in block:
             return block
-        if has_usage:
-            block = self._drop_usage_chunk(block)
-        for null in _USAGE_NULL:
-            if null in block:
-                block = block.replace(null, b"")
+        if _USAGE_OBJECT[0] in block or _USAGE_OBJECT[1] in block:
+            if self.strip:
+                block = self._drop_usage_chunk(block)
+            else:
+                for _, obj in _parsed_events(block, b'"usage"'):
+                    read_openai(self.call, obj)
+        if self.strip:
+            block = block.replace(_USAGE_NULL[0], b"").replace(_USAGE_NULL[1], b"")
+        return block
+
+    def _responses_block(self, block: bytes) -> bytes:
+        if self.first is None:
+            self.first = block
+        if b"response.completed" in block or b"response.incomplete" in block or b"response.failed" in block:
+            for _, obj in _parsed_events(block, b"response."):
+                if _get(obj, "type") in ("response.completed", "response.incomplete", "response.failed"):
+                    response = obj.get("response")
+                    if isinstance(response, dict):
+                        read_openai(self.call, response)
+                    self.terminal = True
+        return block
+
+    def _anthropic_block(self, block: bytes) -> bytes:
+        call = self.call
+        if self.first is None:
+            self.first = block
+            self._first_event(_EVENT_BOUNDARY.split(block, 1)[0])  # message_start: the input usage
+        if b"message_delta" in block:
+            for name, obj in _parsed_events(block, b"message_delta"):
+                if name == "message_delta" or _get(obj, "type") == "message_delta":
+                    usage = obj.get("usage")
+                    if isinstance(usage, dict):
+                        anthropic_usage(call, usage)
+        if b"message_stop" in block:
+            self.terminal = True
+        return block
+
+    def _gemini_block(self, block: bytes) -> bytes:
+        if b"usageMetadata" in block:
+            for _, obj in _parsed_events(block, b"usageMetadata"):
+                read_gemini(self.call, obj)
         return block
 
     def _drop_usage_chunk(self, block: bytes) -> bytes:
@@ -279,7 +303,7 @@ class Watcher:
             response = obj.get("response")
             if isinstance(response, dict):
                 read_openai(self.call, response)
-        elif not (self.strip and _USAGE_OBJECT[0] in event):
+        else:
             read_openai(self.call, obj)
 
     # -- newline-delimited JSON (Ollama) ------------------------------------------------------------------
@@ -291,8 +315,8 @@ class Watcher:
             self.pending = buffer
             return
         complete, self.pending = buffer[: end + 1], buffer[end + 1 :]
-        if not self.first_parsed:
-            self.first_parsed = True
+        if self.first is None:
+            self.first = complete
             line = complete.split(b"\n", 1)[0]
             if line.strip():
                 read_ollama(self.call, json.loads(line))

@@ -576,6 +576,9 @@ def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the client's
+    # delayed acknowledgement hold the body back some 40 ms
+    disable_nagle_algorithm = True
     server_version = "costspan-provider/1"
     timeout = IDLE_TIMEOUT_S
     server: _HTTPServer
