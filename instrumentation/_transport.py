@@ -231,6 +231,12 @@ def sync_stream_type(base: type) -> type:
                     watcher.done()
                     watcher.call.end(cut_short=not watcher.terminal)
 
+        def __del__(self) -> None:
+            # a response the application neither read to its end nor closed still ends its span
+            call = self._watcher.call
+            if not call.ended:
+                call.end(cut_short=True)
+
     WatchedStream.__qualname__ = f"WatchedStream[{base.__module__}]"
     return WatchedStream
 
@@ -272,6 +278,12 @@ def async_stream_type(base: type) -> type:
                 if not watcher.call.ended:
                     watcher.done()
                     watcher.call.end(cut_short=not watcher.terminal)
+
+        def __del__(self) -> None:
+            # a response the application neither read to its end nor closed still ends its span
+            call = self._watcher.call
+            if not call.ended:
+                call.end(cut_short=True)
 
     AsyncWatchedStream.__qualname__ = f"AsyncWatchedStream[{base.__module__}]"
     return AsyncWatchedStream

@@ -154,3 +154,19 @@ def test_other_requests_pass_untraced(instrumented, server):
         assert client.get(f"{server.openai_base_url}/models").status_code == 404
         client.post(f"{server.base_url}/v1/messages/count_tokens", json={"model": "m", "messages": CHAT})
     assert instrumented.calls() == []
+
+
+def test_a_response_dropped_unread_still_ends_its_span(instrumented, server):
+    import gc
+
+    client = httpx2.Client()
+    request = client.build_request(
+        "POST", f"{server.openai_base_url}/chat/completions", json={"model": "gpt-4o-mini", "messages": CHAT}
+    )
+    response = client.send(request, stream=True)
+    assert instrumented.calls() == []
+    del response
+    gc.collect()
+    (span,) = instrumented.calls()
+    assert span.attributes["costspan.stream.cut_short"] is True
+    client.close()
