@@ -6,7 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward catalog clean
+.PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
+	bench-instrumentation catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,9 @@ bench-processors: $(STAMP)
 
 bench-forward: $(STAMP)
 	$(PY) benchmarks/forward/run.py
+
+bench-instrumentation: $(STAMP)
+	$(PY) benchmarks/instrumentation/run.py
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

@@ -157,6 +157,9 @@ COSTSPAN_PRICING_PROVIDER = "costspan.pricing.provider"
 COSTSPAN_PRICING_CATALOG = "costspan.pricing.catalog"
 COSTSPAN_PRICING_RULES = "costspan.pricing.rules"
 COSTSPAN_USAGE_CACHE_WRITE_1H = "costspan.usage.cache_write_1h_tokens"
+# + a catalog usage key (input_characters, output_images, input_audio_seconds ...): usage beyond tokens,
+# written by costspan's instrumentation (record(), speech requests) and priced by the collector
+COSTSPAN_USAGE_PREFIX = "costspan.usage."
 COSTSPAN_DIALECT = "costspan.dialect"
 COSTSPAN_DUPLICATE_OF = "costspan.duplicate_of"
 COSTSPAN_FLAGS = "costspan.flags"
@@ -172,3 +175,6 @@ COSTSPAN_PROMPT_KEY = "costspan.prompt_key"
 COSTSPAN_PROMPT_VERSION = "costspan.prompt_version"
 COSTSPAN_ENVIRONMENT = "costspan.environment"
 COSTSPAN_TAG_PREFIX = "costspan.tag."
+# streams, as costspan's instrumentation saw them
+COSTSPAN_STREAM_CUT_SHORT = "costspan.stream.cut_short"  # closed before its end: usage may be partial
+COSTSPAN_STREAM_USAGE_REQUESTED = "costspan.stream.usage_requested"  # include_usage added to the request

@@ -294,11 +294,24 @@ def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
         provider=first(d.provider),
         server=first(_HTTP_HOST_KEYS),
         name=first(_NAME_KEYS),
-        extra_usage=tuple(p for p in _OPENINFERENCE_EXTRA if p[1] in keys) if name == OPENINFERENCE else (),
+        extra_usage=_extra_usage(name, shape),
         reported_cost=first(d.reported_cost),
         ttft=A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in keys,
         streaming=first((A.GEN_AI_IS_STREAMING, A.LLM_IS_STREAMING, "gen_ai.request.stream")),
         provider_cost=A.GEN_AI_USAGE_COST_SOURCE in keys,
+    )
+
+
+def _extra_usage(dialect: str, shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(catalog usage key, attribute key) of usage beyond the token counts."""
+    if dialect == OPENINFERENCE:
+        keys = frozenset(shape)
+        return tuple(p for p in _OPENINFERENCE_EXTRA if p[1] in keys)
+    prefix = A.COSTSPAN_USAGE_PREFIX
+    return tuple(
+        (key[len(prefix) :], key)
+        for key in shape
+        if key.startswith(prefix) and key != A.COSTSPAN_USAGE_CACHE_WRITE_1H  # costspan's own output
     )
 
 
@@ -372,7 +385,7 @@ def to_call(
             value = attrs[key]
             setattr(call, field, value if type(value) is int else _count(value, call, field))
         for usage_key, key in reader.extra_usage:
-            value = _count(attrs[key], call, usage_key)
+            value = _quantity(attrs[key], call, usage_key)
             if value:
                 call.other_usage = {**(call.other_usage or {}), usage_key: value}
         _to_canonical_input(call)
@@ -491,6 +504,13 @@ def _count(value: Any, call: R.GenAICall, name: str) -> Any:
             pass
     call.flag(f"{name} is not a whole number: {value!r}")
     return value
+
+
+def _quantity(value: Any, call: R.GenAICall, name: str) -> Any:
+    """A usage quantity beyond tokens: a whole count, or seconds of audio (a float)."""
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and not value.is_integer():
+        return value
+    return _count(value, call, name)
 
 
 def _decimal(value: Any) -> Decimal | None:

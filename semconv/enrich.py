@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from costspan.pricing import BUCKETS
-
 from . import attributes as A
 from .record import GenAICall
 
@@ -24,6 +22,9 @@ _ATTRIBUTION = (
 
 def cost_attributes(call: GenAICall) -> dict[str, Any]:
     """Attributes to add to the call's span. Amounts are doubles here: OTLP has no decimal type."""
+    # imported here: costspan.semconv is imported by instrumented applications, which never price
+    from costspan.pricing import BUCKETS
+
     out: dict[str, Any] = {A.COSTSPAN_DIALECT: call.dialect}
     if call.pricing_status is not None:
         out[A.COSTSPAN_PRICING_STATUS] = call.pricing_status

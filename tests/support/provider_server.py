@@ -33,6 +33,10 @@ Everything is derived from the request, so captures are stable run to run:
 
 Every request is recorded (:class:`RecordedRequest`) so tests can assert what a client sent.
 
+``ProviderServer(content_encoding="gzip")`` (or ``"br"``) compresses JSON bodies and event streams for
+clients that accept the encoding, as providers' CDNs do; a stream is flushed after every event, so each
+event still arrives on its own.
+
 Use it as a context manager (``with ProviderServer() as server: server.openai_base_url``) or run it:
 ``python -m tests.support.provider_server --port 8089``. It binds 127.0.0.1 only.
 """
@@ -50,6 +54,7 @@ import re
 import struct
 import sys
 import threading
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -571,6 +576,9 @@ def _error_body(path: str, status: int, message: str) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and the client's
+    # delayed acknowledgement hold the body back some 40 ms
+    disable_nagle_algorithm = True
     server_version = "costspan-provider/1"
     timeout = IDLE_TIMEOUT_S
     server: _HTTPServer
@@ -627,10 +635,22 @@ class _Handler(BaseHTTPRequestHandler):
             out[key] = "<redacted>" if key in _REDACTED_HEADERS else value
         return out
 
+    def _encoding(self) -> str | None:
+        """The server's content encoding, when this request's client accepts it."""
+        encoding = self.server.provider_server.content_encoding
+        accepted = self.headers.get("Accept-Encoding") or ""
+        return encoding if encoding and encoding in accepted else None
+
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
         data = json.dumps(body).encode()
+        encoding = self._encoding()
+        if encoding is not None:
+            compress = _compressor(encoding)
+            data = compress(data) + compress(None)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -642,16 +662,49 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        encoding = self._encoding()
+        compress = _compressor(encoding) if encoding is not None else None
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         for name, data in events:
             text = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
-            payload = text.encode()
+            payload = text.encode() if compress is None else compress(text.encode())
             self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
             self.wfile.flush()
+        if compress is not None:
+            tail = compress(None)
+            if tail:
+                self.wfile.write(f"{len(tail):x}\r\n".encode() + tail + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _compressor(encoding: str) -> Any:
+    """``compress(data)`` returns the bytes to send for ``data``, flushed; ``compress(None)`` ends it."""
+    if encoding == "br":
+        import brotli
+
+        brotli_compressor = brotli.Compressor()
+
+        def brotli_step(data: bytes | None) -> bytes:
+            if data is None:
+                return brotli_compressor.finish()
+            return brotli_compressor.process(data) + brotli_compressor.flush()
+
+        return brotli_step
+    if encoding not in ("gzip", "deflate"):
+        raise ValueError(f"unsupported content encoding {encoding!r}")
+    zlib_compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+
+    def zlib_step(data: bytes | None) -> bytes:
+        if data is None:
+            return zlib_compressor.flush()
+        return zlib_compressor.compress(data) + zlib_compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    return zlib_step
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -672,8 +725,9 @@ class _HTTPServer(ThreadingHTTPServer):
 class ProviderServer:
     """The local provider server on 127.0.0.1, on ``port`` (0: an ephemeral one), in a thread."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, content_encoding: str | None = None) -> None:
         self._port = port
+        self.content_encoding = content_encoding
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()

@@ -1,0 +1,180 @@
+"""One LLM call in flight: its span, what the request and response said, and how it ends.
+
+Usage is kept in the canonical GenAI arithmetic of the latest conventions: ``input_tokens`` includes cache
+reads and writes, ``output_tokens`` includes reasoning; the cache and reasoning counts are subsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from costspan.semconv import attributes as A
+
+from ._endpoints import Endpoint
+from ._metrics import TOKEN_TYPE, ClientMetrics
+
+logger = logging.getLogger("costspan.instrumentation")
+
+# usage in OpenInference's names, for its spans (see _others)
+_OPENINFERENCE_USAGE = {
+    A.GEN_AI_USAGE_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS: A.LLM_TOKEN_COUNT_COMPLETION,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT_CACHE_READ,
+    A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: A.LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE,
+    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: A.LLM_TOKEN_COUNT_COMPLETION_REASONING,
+}
+STREAMING = "gen_ai.request.stream"  # as the official OpenTelemetry GenAI instrumentations write it
+
+
+class Call:
+    """What is known of one call; :meth:`end` writes it on the span and the metrics, once."""
+
+    __slots__ = (
+        "borrowed",
+        "cache_read_tokens",
+        "cache_write_1h_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_tokens",
+        "ended",
+        "endpoint",
+        "extra",
+        "first_chunk_s",
+        "input_tokens",
+        "metrics",
+        "output_tokens",
+        "reasoning_tokens",
+        "request_model",
+        "response_id",
+        "response_model",
+        "server_address",
+        "server_port",
+        "service_tier",
+        "span",
+        "started",
+        "streaming",
+        "usage_injected",
+    )
+
+    def __init__(
+        self,
+        span: Span,
+        endpoint: Endpoint,
+        request_model: str | None,
+        streaming: bool,
+        metrics: ClientMetrics | None,
+        server_address: str,
+        server_port: int | None,
+    ) -> None:
+        self.span = span
+        self.endpoint = endpoint
+        self.request_model = request_model
+        self.streaming = streaming
+        self.metrics = metrics
+        self.server_address = server_address
+        self.server_port = server_port
+        self.started = time.perf_counter()
+        self.ended = False
+        self.borrowed = False  # the span is another instrumentation's: only add usage it lacks
+        self.usage_injected = False
+        self.first_chunk_s: float | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.service_tier: str | None = None
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cache_read_tokens: int | None = None
+        self.cache_write_tokens: int | None = None
+        self.cache_write_5m_tokens: int | None = None
+        self.cache_write_1h_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
+        self.extra: dict[str, Any] | None = None  # other usage: costspan.usage.<catalog usage key>
+
+    def first_chunk(self) -> None:
+        if self.first_chunk_s is None:
+            self.first_chunk_s = time.perf_counter() - self.started
+
+    def end(self, error_type: str | None = None, cut_short: bool = False) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._write(error_type, cut_short)
+        except Exception:  # never break the application
+            logger.debug("costspan: could not record an LLM call", exc_info=True)
+            if not self.borrowed:
+                self.span.end()
+
+    def _write(self, error_type: str | None, cut_short: bool) -> None:
+        duration = time.perf_counter() - self.started
+        span = self.span
+        attributes: dict[str, Any] = {}
+        if self.response_model:
+            attributes[A.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.response_id:
+            attributes[A.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.service_tier:
+            key = A.ANTHROPIC_RESPONSE_SERVICE_TIER if self.endpoint.provider == "anthropic" else None
+            attributes[key or A.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
+        for key, value in (
+            (A.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
+            (A.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
+            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
+            (A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_write_tokens),
+            (A.ANTHROPIC_CACHE_CREATION_5M, self.cache_write_5m_tokens),
+            (A.ANTHROPIC_CACHE_CREATION_1H, self.cache_write_1h_tokens),
+            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
+        ):
+            if value is not None:
+                attributes[key] = value
+        if self.borrowed:
+            present = span.attributes or {}  # type: ignore[attr-defined]
+            names = _OPENINFERENCE_USAGE if A.OPENINFERENCE_SPAN_KIND in present else None
+            usage = {
+                (names.get(key, key) if names else key): value
+                for key, value in attributes.items()
+                if key.startswith("gen_ai.usage.")
+            }
+            if not any(key in present for key in usage):
+                span.set_attributes(usage)
+            return
+        if self.extra:
+            for key, value in self.extra.items():
+                attributes[A.COSTSPAN_USAGE_PREFIX + key] = value
+        if self.first_chunk_s is not None and self.streaming:
+            attributes[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_s
+        if cut_short:
+            attributes[A.COSTSPAN_STREAM_CUT_SHORT] = True
+        if error_type is not None:
+            attributes[A.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attributes)
+        span.end()
+        metrics = self.metrics
+        if metrics is not None:
+            labels = self._metric_attributes(error_type)
+            metrics.duration.record(duration, labels)
+            if self.input_tokens is not None:
+                metrics.token_usage.record(self.input_tokens, {**labels, TOKEN_TYPE: "input"})
+            if self.output_tokens is not None:
+                metrics.token_usage.record(self.output_tokens, {**labels, TOKEN_TYPE: "output"})
+
+    def _metric_attributes(self, error_type: str | None) -> Mapping[str, Any]:
+        labels: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: self.endpoint.operation,
+            A.GEN_AI_PROVIDER_NAME: self.endpoint.provider,
+            A.SERVER_ADDRESS: self.server_address,
+        }
+        if self.server_port is not None:
+            labels[A.SERVER_PORT] = self.server_port
+        if self.request_model:
+            labels[A.GEN_AI_REQUEST_MODEL] = self.request_model
+        if self.response_model:
+            labels[A.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if error_type is not None:
+            labels[A.ERROR_TYPE] = error_type
+        return labels

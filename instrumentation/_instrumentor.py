@@ -1,0 +1,107 @@
+"""``CostspanInstrumentor``: LLM calls over httpx and httpx2 become GenAI spans and metrics.
+
+The design: costspan wraps the transports' ``handle_request`` / ``handle_async_request`` (``HTTPTransport``
+and ``AsyncHTTPTransport`` of both libraries) rather than the clients' ``send``, because the transport is
+where the bytes are: the request body is final (so ``include_usage`` can be added) and the response stream
+is the one the client will read (so usage is read as the bytes pass, without buffering). It works beside
+opentelemetry-instrumentation-httpx, which wraps the same methods for HTTP spans: both use ``wrapt``, so
+either can be switched on or off first. Every SDK that talks HTTP through httpx (openai, anthropic,
+mistralai, groq, langchain's clients, LiteLLM ...) is covered at once, over HTTP/1.1 and HTTP/2 alike.
+
+Options of ``instrument()``, each with an environment variable for ``opentelemetry-instrument``:
+
+- ``tracer_provider``, ``meter_provider``: as every instrumentor takes them (default: the global ones);
+- ``endpoints``: ``{base_url: provider}`` of servers to treat as LLM APIs beyond the known hosts (a vLLM
+  server, an internal gateway); ``COSTSPAN_LLM_ENDPOINTS="openai=http://gateway:8080/v1,..."``. The
+  provider decides the wire format: ``anthropic``, ``gcp.gemini``, ``aws.bedrock``, ``ollama``, and any other
+  name means OpenAI-compatible;
+- ``inject_stream_usage``: add ``stream_options.include_usage`` to OpenAI chat completions streams that lack
+  it (default on; ``COSTSPAN_INJECT_STREAM_USAGE=false`` turns it off).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from . import _attribution, _record
+from ._endpoints import EndpointTable
+from ._metrics import ClientMetrics
+from ._transport import SCOPE, Hook, async_stream_type, async_wrapper, sync_stream_type, sync_wrapper
+from .package import _instruments, _instruments_any
+
+logger = logging.getLogger("costspan.instrumentation")
+
+__version__ = "0.1.0"
+_LIBRARIES = ("httpx", "httpx2")
+INJECT_STREAM_USAGE_ENV = "COSTSPAN_INJECT_STREAM_USAGE"
+
+
+class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces LLM calls made over httpx and httpx2: ``CostspanInstrumentor().instrument()``."""
+
+    # class attributes, not __init__: BaseInstrumentor is a singleton whose __init__ runs at every call
+    _wrapped: tuple[tuple[type, str], ...] = ()
+    _processor: _attribution.AttributionSpanProcessor | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _check_dependency_conflicts(self) -> DependencyConflict | None:
+        # either HTTP client is enough (the distribution's `instruments-any` extra says the same)
+        return get_dependency_conflicts(_instruments, _instruments_any)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = kwargs.get("tracer_provider")
+        meter_provider = kwargs.get("meter_provider")
+        tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+        endpoints = kwargs.get("endpoints")
+        inject = kwargs.get("inject_stream_usage")
+        if inject is None:
+            inject = os.environ.get(INJECT_STREAM_USAGE_ENV, "true").strip().lower() not in (
+                "false",
+                "0",
+                "no",
+            )
+        hook = Hook(tracer, ClientMetrics(meter), EndpointTable.from_env(endpoints), bool(inject))
+        _attribution.reload_defaults()
+        _record.use_tracer(tracer)
+        for name in _LIBRARIES:
+            try:
+                library = importlib.import_module(name)
+            except ImportError:
+                continue
+            sync_type = sync_stream_type(library.SyncByteStream)
+            async_type = async_stream_type(library.AsyncByteStream)
+            wrap_function_wrapper(library.HTTPTransport, "handle_request", sync_wrapper(hook, sync_type))
+            wrap_function_wrapper(
+                library.AsyncHTTPTransport, "handle_async_request", async_wrapper(hook, async_type)
+            )
+            self._wrapped += (
+                (library.HTTPTransport, "handle_request"),
+                (library.AsyncHTTPTransport, "handle_async_request"),
+            )
+        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        if hasattr(provider, "add_span_processor"):
+            # other instrumentations' GenAI spans get the attribution too
+            self._processor = _attribution.AttributionSpanProcessor()
+            provider.add_span_processor(self._processor)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for cls, method in self._wrapped:
+            unwrap(cls, method)
+        self._wrapped = ()
+        if self._processor is not None:
+            self._processor.enabled = False  # an SDK tracer provider cannot drop a span processor
+            self._processor = None
+        _record.use_tracer(None)

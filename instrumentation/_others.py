@@ -1,0 +1,94 @@
+"""Other GenAI instrumentations: is this HTTP request a call that one of them already traces?
+
+Two signs, checked in this order:
+
+- the current span is another instrumentation's span of an LLM call: the anthropic SDK's own span (scope
+  ``com.anthropic.sdk.python``), or a span whose attributes name an LLM operation (OpenTelemetry GenAI
+  ``gen_ai.operation.name``, OpenLLMetry ``llm.request.type``, OpenInference ``openinference.span.kind``);
+- an SDK-level instrumentor of the provider's SDK is switched on (OpenLLMetry, OpenInference, the official
+  OpenTelemetry GenAI packages) and the request comes from that SDK (its ``x-stainless-lang`` header).
+
+costspan then leaves the call to that instrumentation: no second span, no metrics, the request's bytes as
+the application built them. One exception: an OpenAI chat completions stream without ``include_usage``,
+whose usage no instrumentation could otherwise see. costspan asks for the usage as usual and writes the
+usage counts on the other instrumentation's span, when that span is the current one and has none; when
+it is not at hand, costspan traces the stream itself, and the collector's dedupe keeps the one record with
+usage of the two nested spans.
+
+An agent or workflow span (``invoke_agent``, OpenInference ``AGENT``) is not a call, so calls made inside
+one are traced as usual.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+
+from costspan.semconv import attributes as A
+
+from ._endpoints import ANTHROPIC, OPENAI
+
+_CALL_OPERATIONS = frozenset(
+    {"chat", "text_completion", "generate_content", "embeddings", "completion", "embedding", "responses"}
+)
+_OPENINFERENCE_CALLS = frozenset({"LLM", "EMBEDDING"})
+# (module, class) of instrumentors that trace the SDK of each wire format
+_SDK_INSTRUMENTORS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    OPENAI: (
+        ("opentelemetry.instrumentation.openai", "OpenAIInstrumentor"),  # OpenLLMetry
+        ("openinference.instrumentation.openai", "OpenAIInstrumentor"),
+        ("opentelemetry.instrumentation.genai.openai", "OpenAIInstrumentor"),
+        ("opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),
+    ),
+    ANTHROPIC: (
+        ("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),
+        ("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
+        ("opentelemetry.instrumentation.genai.anthropic", "AnthropicInstrumentor"),
+    ),
+}
+
+
+def is_call_span(span: Any) -> bool:
+    """Whether ``span`` is another instrumentation's span of one LLM call."""
+    scope = getattr(span, "instrumentation_scope", None)
+    name = getattr(scope, "name", None)
+    if name == A.ANTHROPIC_SCOPE:
+        return True
+    if name is not None and name.startswith("costspan"):
+        return False
+    attributes = getattr(span, "attributes", None)
+    if not attributes:
+        return False
+    operation = attributes.get(A.GEN_AI_OPERATION_NAME)
+    if operation is not None:
+        return str(operation).lower() in _CALL_OPERATIONS
+    if A.LLM_REQUEST_TYPE in attributes:
+        return str(attributes[A.LLM_REQUEST_TYPE]).lower() in _CALL_OPERATIONS
+    kind = attributes.get(A.OPENINFERENCE_SPAN_KIND)
+    if kind is not None:
+        return kind in _OPENINFERENCE_CALLS
+    return False
+
+
+def sdk_instrumented(wire_format: str) -> bool:
+    for module_name, class_name in _SDK_INSTRUMENTORS.get(wire_format, ()):
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        instance = getattr(getattr(module, class_name, None), "_instance", None)
+        if instance is not None and getattr(instance, "_is_instrumented_by_opentelemetry", False):
+            return True
+    return False
+
+
+def traced_elsewhere(wire_format: str, headers: Any) -> Any:
+    """The other instrumentation's span of this call (``True`` when it is not at hand), or ``None``."""
+    span = trace.get_current_span()
+    if span.is_recording() and is_call_span(span):
+        return span
+    if "x-stainless-lang" in headers and sdk_instrumented(wire_format):
+        return True
+    return None

@@ -1,0 +1,388 @@
+"""Watching a response's bytes as they pass from the transport to the application.
+
+The transport yields the bytes as they came off the wire, so they may still be compressed: a watcher
+decompresses a copy for itself (gzip, deflate, and br or zstd when their libraries are installed) and hands
+the application the original chunk, untouched and without delay. Server-sent events are cut at event
+boundaries and only the few events that carry model, id or usage are parsed (found with a substring test,
+which costs far less than parsing every chunk); a whole JSON body is parsed once, at its end.
+
+The one rewrite: when costspan added ``stream_options.include_usage`` to an OpenAI chat completions request,
+the application did not ask for the usage chunk, so the watcher removes it (the event whose ``choices`` is
+empty and whose ``usage`` is set) and the ``"usage":null`` member the server adds to every other chunk. The
+application then reads what it would have read without costspan. Such a stream is handed over decompressed
+(its ``Content-Encoding`` header removed), since the rewritten bytes are no longer the compressed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ._call import Call
+from ._endpoints import ANTHROPIC, BEDROCK, GEMINI
+from ._usage import (
+    anthropic_usage,
+    read_anthropic_message,
+    read_gemini,
+    read_ollama,
+    read_openai,
+    read_response,
+)
+
+logger = logging.getLogger("costspan.instrumentation")
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger body is passed on unread: its usage is not worth the memory
+_LARGE_BODY = 256 * 1024  # above this, usage is read from the body's tail instead of parsing all of it
+_EVENT_BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
+_USAGE_OBJECT = (b'"usage":{', b'"usage": {')
+_USAGE_NULL = (b',"usage":null', b', "usage": null')
+
+
+def decompressor(encoding: str) -> Callable[[bytes], bytes] | None:
+    """A function that decompresses successive chunks of a body in ``encoding``; ``None`` when unknown."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress
+    if encoding == "deflate":
+        return zlib.decompressobj().decompress
+    if encoding == "br":
+        try:
+            import brotli
+
+            return brotli.Decompressor().process  # type: ignore[no-any-return]
+        except ImportError:
+            return None
+    if encoding == "zstd":
+        try:
+            import zstandard
+
+            return zstandard.ZstdDecompressor().decompressobj().decompress  # type: ignore[no-any-return]
+        except ImportError:
+            return None
+    return None
+
+
+class UnknownEncoding(Exception):
+    """The body is compressed in an encoding costspan cannot read."""
+
+
+class Watcher:
+    """Reads usage from one response as its bytes pass. :meth:`feed` returns what to hand on."""
+
+    __slots__ = (
+        "block",
+        "body",
+        "body_size",
+        "call",
+        "decompress",
+        "failed",
+        "first",
+        "mode",
+        "pending",
+        "started",
+        "strip",
+        "terminal",
+    )
+
+    def __init__(self, call: Call, content_type: str, encoding: str, strip: bool) -> None:
+        self.call = call
+        self.decompress = decompressor(encoding) if encoding else None
+        if encoding and self.decompress is None and encoding.strip().lower() not in ("", "identity"):
+            raise UnknownEncoding(encoding)
+        self.strip = strip
+        self.failed = False
+        self.started = False
+        self.terminal = False
+        self.first: bytes | None = None  # the first events, parsed when (and if) they are needed
+        self.pending = b""
+        self.body: list[bytes] = []
+        self.body_size = 0
+        content_type = content_type.lower()
+        if "text/event-stream" in content_type:
+            self.mode = "sse"
+        elif "ndjson" in content_type:
+            self.mode = "ndjson"
+        elif "eventstream" in content_type:
+            self.mode = "scan"  # Bedrock's binary event stream: JSON payloads inside binary frames
+        else:
+            self.mode = "body"
+        call.streaming = call.streaming or self.mode != "body"
+        # one handler per format, chosen once: the per-chunk path does only what its format needs
+        wire_format, api = call.endpoint.wire_format, call.endpoint.api
+        if wire_format == ANTHROPIC:
+            self.block: Callable[[bytes], bytes] = self._anthropic_block
+        elif wire_format == GEMINI:
+            self.block = self._gemini_block
+        elif api == "responses":
+            self.block = self._responses_block
+        else:
+            self.block = self._chat_block
+
+    # -- bytes in -----------------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.failed or not chunk:
+            return chunk
+        try:
+            if not self.started:
+                self.started = True
+                self.call.first_chunk()
+            data = self.decompress(chunk) if self.decompress is not None else chunk
+            if self.mode == "sse":
+                if self.pending:
+                    data = self.pending + data
+                    self.pending = b""
+                # a whole number of events is the usual case
+                whole = data.endswith((b"\n\n", b"\r\n\r\n"))
+                handed_on = self.block(data) if whole else self._split(data)
+                return handed_on if self.strip else chunk
+            if self.mode == "ndjson":
+                self._ndjson(data)
+            else:
+                self.body_size += len(data)
+                if self.body_size <= MAX_BODY_BYTES:
+                    self.body.append(data)
+            return chunk
+        except Exception:
+            self.failed = True
+            logger.debug("costspan: could not read a response; passing it on unread", exc_info=True)
+            return chunk
+
+    def done(self) -> None:
+        """The body ended: parse what is left."""
+        if self.failed:
+            return
+        try:
+            if self.mode == "sse":
+                if self.pending:
+                    handed_on = self.block(self.pending)
+                    self.pending = handed_on if self.strip else b""
+                if self.first is not None and self.call.response_model is None:
+                    self._first_event(_EVENT_BOUNDARY.split(self.first, 1)[0])
+                self.first = None
+            elif self.mode == "ndjson":
+                if self.pending:
+                    self._ndjson(b"\n")
+            elif self.body and self.body_size <= MAX_BODY_BYTES:
+                body = b"".join(self.body)
+                self.body = []
+                if self.mode == "scan":
+                    self._scan(body)
+                else:
+                    self._body(body)
+        except Exception:
+            self.failed = True
+            logger.debug("costspan: could not read a response", exc_info=True)
+
+    def leftover(self) -> bytes:
+        """Bytes held back at the end of a rewritten stream (an event without its closing blank line)."""
+        out, self.pending = self.pending, b""
+        return out if self.strip else b""
+
+    # -- whole bodies -------------------------------------------------------------------------------
+
+    def _body(self, body: bytes) -> None:
+        call = self.call
+        if len(body) <= _LARGE_BODY:
+            read_response(call, json.loads(body))
+            return
+        # embeddings and images: megabytes of vectors or base64 before a small usage object at the end
+        usage = _last_object(body, b'"usage"')
+        head = {"model": _string_value(body, b'"model"'), "id": _string_value(body[:1024], b'"id"')}
+        if usage is not None:
+            head["usage"] = usage
+        read_response(call, head)
+
+    def _scan(self, body: bytes) -> None:
+        if self.call.endpoint.wire_format == BEDROCK:
+            usage = _last_object(body, b'"usage"')
+            if usage is not None:
+                read_response(self.call, {"usage": usage})
+            self.terminal = usage is not None
+
+    # -- server-sent events ---------------------------------------------------------------------------
+
+    def _split(self, buffer: bytes) -> bytes:
+        """Hands the complete events of ``buffer`` to the format's handler and keeps the rest for later."""
+        end = buffer.rfind(b"\n\n")
+        end = end + 2 if end >= 0 else -1
+        crlf = buffer.rfind(b"\r\n\r\n")
+        if crlf >= 0 and crlf + 4 > end:
+            end = crlf + 4
+        if end < 0:
+            self.pending = buffer
+            return b""
+        self.pending = buffer[end:]
+        return self.block(buffer[:end])
+
+    def _chat_block(self, block: bytes) -> bytes:
+        """Chat completions (and legacy completions): usage is in the last chunk, which also names the
+        model and id; the first chunk is read only when no usage chunk came."""
+        if self.first is None:
+            self.first = block
+        if b"[DONE]" in block:
+            self.terminal = True
+        if b'"usage"' not in block:
+            return block
+        if _USAGE_OBJECT[0] in block or _USAGE_OBJECT[1] in block:
+            if self.strip:
+                block = self._drop_usage_chunk(block)
+            else:
+                for _, obj in _parsed_events(block, b'"usage"'):
+                    read_openai(self.call, obj)
+        if self.strip:
+            block = block.replace(_USAGE_NULL[0], b"").replace(_USAGE_NULL[1], b"")
+        return block
+
+    def _responses_block(self, block: bytes) -> bytes:
+        if self.first is None:
+            self.first = block
+        if b"response.completed" in block or b"response.incomplete" in block or b"response.failed" in block:
+            for _, obj in _parsed_events(block, b"response."):
+                if _get(obj, "type") in ("response.completed", "response.incomplete", "response.failed"):
+                    response = obj.get("response")
+                    if isinstance(response, dict):
+                        read_openai(self.call, response)
+                    self.terminal = True
+        return block
+
+    def _anthropic_block(self, block: bytes) -> bytes:
+        call = self.call
+        if self.first is None:
+            self.first = block
+            self._first_event(_EVENT_BOUNDARY.split(block, 1)[0])  # message_start: the input usage
+        if b"message_delta" in block:
+            for name, obj in _parsed_events(block, b"message_delta"):
+                if name == "message_delta" or _get(obj, "type") == "message_delta":
+                    usage = obj.get("usage")
+                    if isinstance(usage, dict):
+                        anthropic_usage(call, usage)
+        if b"message_stop" in block:
+            self.terminal = True
+        return block
+
+    def _gemini_block(self, block: bytes) -> bytes:
+        if b"usageMetadata" in block:
+            for _, obj in _parsed_events(block, b"usageMetadata"):
+                read_gemini(self.call, obj)
+        return block
+
+    def _drop_usage_chunk(self, block: bytes) -> bytes:
+        parts = _EVENT_BOUNDARY.split(block)  # event, separator, event, separator ...
+        kept: list[bytes] = []
+        for i in range(0, len(parts), 2):
+            event = parts[i]
+            separator = parts[i + 1] if i + 1 < len(parts) else b""
+            if _USAGE_OBJECT[0] in event or _USAGE_OBJECT[1] in event:
+                obj = _event_json(event)
+                if isinstance(obj, dict):
+                    read_openai(self.call, obj)
+                    if obj.get("choices") == [] and isinstance(obj.get("usage"), dict):
+                        continue  # the chunk only include_usage asked for
+            kept.append(event + separator)
+        return b"".join(kept)
+
+    def _first_event(self, event: bytes) -> None:
+        obj = _event_json(event)
+        if not isinstance(obj, dict):
+            return
+        wire_format = self.call.endpoint.wire_format
+        if wire_format == ANTHROPIC:
+            message = obj.get("message")
+            if isinstance(message, dict):
+                read_anthropic_message(self.call, message)
+        elif wire_format == GEMINI:
+            read_gemini(self.call, obj)
+        elif self.call.endpoint.api == "responses":
+            response = obj.get("response")
+            if isinstance(response, dict):
+                read_openai(self.call, response)
+        else:
+            read_openai(self.call, obj)
+
+    # -- newline-delimited JSON (Ollama) ------------------------------------------------------------------
+
+    def _ndjson(self, data: bytes) -> None:
+        buffer = self.pending + data if self.pending else data
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            self.pending = buffer
+            return
+        complete, self.pending = buffer[: end + 1], buffer[end + 1 :]
+        if self.first is None:
+            self.first = complete
+            line = complete.split(b"\n", 1)[0]
+            if line.strip():
+                read_ollama(self.call, json.loads(line))
+        if b'"done":true' in complete or b'"done": true' in complete:
+            for line in complete.split(b"\n"):
+                if b'"done"' in line:
+                    obj = json.loads(line)
+                    if isinstance(obj, dict) and obj.get("done") is True:
+                        read_ollama(self.call, obj)
+                        self.terminal = True
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else None
+
+
+def _event_json(event: bytes) -> Any:
+    """The JSON ``data`` of one server-sent event, or ``None``."""
+    data = [line[5:].lstrip(b" ") for line in event.splitlines() if line.startswith(b"data:")]
+    if not data:
+        return None
+    payload = data[0] if len(data) == 1 else b"\n".join(data)
+    if payload == b"[DONE]":
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def _parsed_events(block: bytes, marker: bytes) -> Iterator[tuple[str | None, Any]]:
+    """(event name, parsed data) of the events of ``block`` that contain ``marker``."""
+    for event in _EVENT_BOUNDARY.split(block)[::2]:
+        if marker not in event:
+            continue
+        name = None
+        for line in event.splitlines():
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode("utf-8", "replace")
+                break
+        obj = _event_json(event)
+        if isinstance(obj, dict):
+            yield name, obj
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _last_object(body: bytes, key: bytes) -> dict[str, Any] | None:
+    """The JSON object after the last ``key`` in ``body`` (``"usage": {...}``), without parsing the rest."""
+    at = body.rfind(key)
+    if at < 0:
+        return None
+    colon = body.find(b":", at + len(key))
+    if colon < 0:
+        return None
+    text = body[colon + 1 : colon + 1 + 65536].decode("utf-8", "replace").lstrip()
+    try:
+        obj, _ = _DECODER.raw_decode(text)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _string_value(body: bytes, key: bytes) -> str | None:
+    found = re.search(re.escape(key) + rb'\s*:\s*"([^"\\]{1,256})"', body[-8192:]) or re.search(
+        re.escape(key) + rb'\s*:\s*"([^"\\]{1,256})"', body[:8192]
+    )
+    return found.group(1).decode("utf-8", "replace") if found else None

@@ -1,0 +1,339 @@
+"""The transport hook: every request an httpx or httpx2 transport sends passes here.
+
+A request that is no LLM call (by host and path) goes straight through. For a call, a span starts, the
+request is read for its model and stream flag (a regular-expression search of the body, which the client
+has already serialised, rather than a parse of it), the transport sends it, and the response's byte stream
+is wrapped by a :class:`~costspan.instrumentation._response.Watcher` that reads usage as the application
+reads the bytes; the span ends when the stream ends or is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Tracer
+
+from costspan.semconv import attributes as A
+
+from ._attribution import current_attribution
+from ._call import STREAMING, Call
+from ._endpoints import Endpoint, EndpointTable
+from ._metrics import ClientMetrics
+from ._others import traced_elsewhere
+from ._response import UnknownEncoding, Watcher
+
+logger = logging.getLogger("costspan.instrumentation")
+
+_MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.){1,512})"')
+_STREAM = re.compile(rb'"stream"\s*:\s*true')
+_MULTIPART_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r\n]{1,512})\r\n')
+# OpenAI-compatible APIs that take stream_options.include_usage (Mistral and Perplexity always send usage
+# on a stream and may refuse unknown fields)
+_NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
+SCOPE = "costspan.instrumentation"
+
+
+class Hook:
+    """What the transport wrappers share: the tracer, the metrics, the endpoint table and the options."""
+
+    def __init__(
+        self, tracer: Tracer, metrics: ClientMetrics | None, table: EndpointTable, inject_usage: bool
+    ) -> None:
+        self.tracer = tracer
+        self.metrics = metrics
+        self.table = table
+        self.inject_usage = inject_usage
+
+    def start(self, request: Any) -> tuple[Call, bool] | None:
+        """The call ``request`` makes and whether its stream is rewritten; ``None`` for anything else."""
+        url = request.url
+        endpoint = self.table.match(url.host, url.port, url.path)
+        if endpoint is None or request.method != "POST":
+            return None
+        other = traced_elsewhere(endpoint.wire_format, request.headers)
+        if other is not None and endpoint.api != "chat_completions":
+            return None
+        try:
+            body = request.content
+        except Exception:  # a streamed upload: not read here
+            body = b""
+        if other is not None and not self._lacks_stream_usage(endpoint, body):
+            return None
+        if other is not None and other is not True:
+            return self._usage_for(other, request, body, endpoint)
+        model = endpoint.model
+        if model is None:
+            found = _MODEL.search(body) if body else None
+            if found is None and endpoint.api == "transcriptions" and body:
+                found = _MULTIPART_MODEL.search(body)
+            if found is not None:
+                model = _decode(found.group(1))
+        streaming = endpoint.streaming_path or (bool(body) and _STREAM.search(body) is not None)
+        strip = (
+            streaming
+            and self.inject_usage
+            and endpoint.api == "chat_completions"
+            and endpoint.provider not in _NO_USAGE_INJECTION
+            and b"include_usage" not in body
+            and _inject_include_usage(request, body)
+        )
+        attributes: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: endpoint.operation,
+            A.GEN_AI_PROVIDER_NAME: endpoint.provider,
+            A.SERVER_ADDRESS: url.host,
+            STREAMING: streaming,
+        }
+        if url.port is not None:
+            attributes[A.SERVER_PORT] = url.port
+        if model:
+            attributes[A.GEN_AI_REQUEST_MODEL] = model
+        if strip:
+            attributes[A.COSTSPAN_STREAM_USAGE_REQUESTED] = True
+        attribution = current_attribution()
+        if attribution:
+            attributes.update(attribution)
+        extra = None
+        if endpoint.api == "speech" and body and model and model.startswith("tts-1"):
+            extra = _speech_characters(body)  # tts-1 is billed per input character
+        name = f"{endpoint.operation} {model}" if model else endpoint.operation
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        call = Call(span, endpoint, model, streaming, self.metrics, url.host, url.port)
+        call.extra = extra
+        return call, strip
+
+    def _lacks_stream_usage(self, endpoint: Endpoint, body: bytes) -> bool:
+        """A chat completions stream whose usage no one will see unless costspan asks for it."""
+        return (
+            bool(body)
+            and self.inject_usage
+            and endpoint.provider not in _NO_USAGE_INJECTION
+            and _STREAM.search(body) is not None
+            and b"include_usage" not in body
+        )
+
+    def _usage_for(self, other: Any, request: Any, body: bytes, endpoint: Endpoint) -> Any:
+        """Another instrumentation's span of this stream is at hand: its usage goes there (see _others)."""
+        if not _inject_include_usage(request, body):
+            return None
+        url = request.url
+        call = Call(other, endpoint, None, True, None, url.host, url.port)
+        call.borrowed = True
+        return call, True
+
+    def watch(self, response: Any, call: Call, strip: bool, wrap: Callable[[Any, Watcher], Any]) -> None:
+        status = response.status_code
+        if status >= 400:
+            call.end(error_type=str(status))
+            return
+        headers = response.headers
+        encoding = headers.get("content-encoding", "")
+        try:
+            watcher = Watcher(call, headers.get("content-type", ""), encoding, strip)
+        except UnknownEncoding:
+            call.end()
+            return
+        if strip and encoding:
+            # the rewritten stream is handed on decompressed (see _response)
+            del headers["content-encoding"]
+            if "content-length" in headers:
+                del headers["content-length"]
+        response.stream = wrap(response.stream, watcher)
+
+
+def _decode(raw: bytes) -> str:
+    if b"\\" in raw:
+        try:
+            return str(json.loads(b'"' + raw + b'"'))
+        except ValueError:
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+def _inject_include_usage(request: Any, body: bytes) -> bool:
+    """Adds ``stream_options.include_usage`` to a chat completions request; ``False`` if it cannot."""
+    stream = request.stream
+    if type(stream).__name__ != "ByteStream":
+        return False
+    payload = json.loads(body)
+    if not isinstance(payload, dict):
+        return False
+    options = payload.get("stream_options")
+    if options is None:
+        options = payload["stream_options"] = {}
+    if not isinstance(options, dict):
+        return False
+    options["include_usage"] = True
+    new = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    request.stream = type(stream)(new)
+    request._content = new  # what request.content answers, for hooks and instrumentations after this one
+    request.headers["Content-Length"] = str(len(new))
+    return True
+
+
+def _speech_characters(body: bytes) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    text = payload.get("input") if isinstance(payload, dict) else None
+    return {"input_characters": len(text)} if isinstance(text, str) else None
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` of an exception: its fully qualified class name."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+# -- the wrappers -------------------------------------------------------------------------------------------
+
+
+def sync_stream_type(base: type) -> type:
+    """A subclass of the library's ``SyncByteStream`` that passes the bytes through a watcher."""
+
+    class WatchedStream(base):  # type: ignore[misc, valid-type]
+        def __init__(self, inner: Any, watcher: Watcher) -> None:
+            self._inner = inner
+            self._watcher = watcher
+
+        def __iter__(self) -> Iterator[bytes]:
+            watcher = self._watcher
+            call = watcher.call
+            try:
+                for chunk in self._inner:
+                    out = watcher.feed(chunk)
+                    if out:
+                        yield out
+            except GeneratorExit:
+                call.end(cut_short=not watcher.terminal)
+                raise
+            except BaseException as exc:
+                watcher.done()
+                call.end(error_type=error_type(exc), cut_short=True)
+                raise
+            watcher.done()
+            rest = watcher.leftover()
+            call.end()
+            if rest:
+                yield rest
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                watcher = self._watcher
+                if not watcher.call.ended:
+                    watcher.done()
+                    watcher.call.end(cut_short=not watcher.terminal)
+
+        def __del__(self) -> None:
+            # a response the application neither read to its end nor closed still ends its span
+            call = self._watcher.call
+            if not call.ended:
+                call.end(cut_short=True)
+
+    WatchedStream.__qualname__ = f"WatchedStream[{base.__module__}]"
+    return WatchedStream
+
+
+def async_stream_type(base: type) -> type:
+    """A subclass of the library's ``AsyncByteStream`` that passes the bytes through a watcher."""
+
+    class AsyncWatchedStream(base):  # type: ignore[misc, valid-type]
+        def __init__(self, inner: Any, watcher: Watcher) -> None:
+            self._inner = inner
+            self._watcher = watcher
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            watcher = self._watcher
+            call = watcher.call
+            try:
+                async for chunk in self._inner:
+                    out = watcher.feed(chunk)
+                    if out:
+                        yield out
+            except GeneratorExit:
+                call.end(cut_short=not watcher.terminal)
+                raise
+            except BaseException as exc:
+                watcher.done()
+                call.end(error_type=error_type(exc), cut_short=True)
+                raise
+            watcher.done()
+            rest = watcher.leftover()
+            call.end()
+            if rest:
+                yield rest
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                watcher = self._watcher
+                if not watcher.call.ended:
+                    watcher.done()
+                    watcher.call.end(cut_short=not watcher.terminal)
+
+        def __del__(self) -> None:
+            # a response the application neither read to its end nor closed still ends its span
+            call = self._watcher.call
+            if not call.ended:
+                call.end(cut_short=True)
+
+    AsyncWatchedStream.__qualname__ = f"AsyncWatchedStream[{base.__module__}]"
+    return AsyncWatchedStream
+
+
+def sync_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
+    def handle_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            started = hook.start(args[0] if args else kwargs["request"])
+        except Exception:
+            logger.debug("costspan: could not trace a request", exc_info=True)
+            started = None
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, strip = started
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.end(error_type=error_type(exc))
+            raise
+        try:
+            hook.watch(response, call, strip, stream_type)
+        except Exception:
+            logger.debug("costspan: could not watch a response", exc_info=True)
+            call.end()
+        return response
+
+    return handle_request
+
+
+def async_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
+    async def handle_async_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        try:
+            started = hook.start(args[0] if args else kwargs["request"])
+        except Exception:
+            logger.debug("costspan: could not trace a request", exc_info=True)
+            started = None
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        call, strip = started
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.end(error_type=error_type(exc))
+            raise
+        try:
+            hook.watch(response, call, strip, stream_type)
+        except Exception:
+            logger.debug("costspan: could not watch a response", exc_info=True)
+            call.end()
+        return response
+
+    return handle_async_request

@@ -1,0 +1,140 @@
+"""Usage from the wire formats the SDK tests do not reach: Gemini, Bedrock Converse, Ollama, and bodies too
+large to parse whole. The bytes reach the response watcher in small pieces, as a transport yields them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from costspan.instrumentation import EndpointTable
+from costspan.instrumentation._call import Call
+from costspan.instrumentation._response import Watcher
+
+
+def _watch(
+    url_host: str, port: int | None, path: str, content_type: str, body: bytes, encoding: str = ""
+) -> dict:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    endpoint = EndpointTable().match(url_host, port, path)
+    assert endpoint is not None
+    call = Call(provider.get_tracer("t").start_span("x"), endpoint, None, False, None, url_host, port)
+    watcher = Watcher(call, content_type, encoding, strip=False)
+    handed_on = b""
+    for i in range(0, len(body), 7):
+        handed_on += watcher.feed(body[i : i + 7])
+    watcher.done()
+    call.end(cut_short=not watcher.terminal and watcher.mode != "body")
+    assert handed_on == body
+    (span,) = exporter.get_finished_spans()
+    return dict(span.attributes)
+
+
+def test_gemini_sse_usage_and_thinking_tokens():
+    chunks = [
+        {
+            "candidates": [{"content": {"parts": [{"text": "Hi"}]}}],
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "r1",
+            "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 1},
+        },
+        {
+            "candidates": [{"content": {"parts": [{"text": " there"}]}, "finishReason": "STOP"}],
+            "modelVersion": "gemini-2.5-flash",
+            "responseId": "r1",
+            "usageMetadata": {
+                "promptTokenCount": 12,
+                "candidatesTokenCount": 5,
+                "thoughtsTokenCount": 30,
+                "cachedContentTokenCount": 8,
+            },
+        },
+    ]
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\r\n\r\n" for c in chunks)
+    attributes = _watch(
+        "generativelanguage.googleapis.com",
+        None,
+        "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+        "text/event-stream",
+        body,
+    )
+    assert attributes["gen_ai.response.model"] == "gemini-2.5-flash"
+    assert attributes["gen_ai.usage.input_tokens"] == 12
+    assert attributes["gen_ai.usage.output_tokens"] == 35  # thinking is part of the output
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 30
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 8
+
+
+def test_bedrock_converse_counts_cache_in_input():
+    body = json.dumps(
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "Hi"}]}},
+            "stopReason": "end_turn",
+            "usage": {
+                "inputTokens": 10,
+                "outputTokens": 4,
+                "totalTokens": 64,
+                "cacheReadInputTokens": 40,
+                "cacheWriteInputTokens": 10,
+            },
+        }
+    ).encode()
+    attributes = _watch(
+        "bedrock-runtime.eu-west-1.amazonaws.com", None, "/model/m/converse", "application/json", body
+    )
+    assert attributes["gen_ai.usage.input_tokens"] == 60
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 40
+    assert attributes["gen_ai.usage.output_tokens"] == 4
+
+
+def test_bedrock_converse_stream_usage_from_the_binary_event_stream():
+    frame = b"\x00\x00\x01\x0b\x00\x00\x00\x8b:event-type\x07\x00\x08metadata"
+    payload = json.dumps({"usage": {"inputTokens": 7, "outputTokens": 3}, "metrics": {"latencyMs": 9}})
+    body = b"\x00\x00\x00\x60junk" + frame + payload.encode() + b"\xde\xad\xbe\xef"
+    attributes = _watch(
+        "bedrock-runtime.us-east-1.amazonaws.com",
+        None,
+        "/model/m/converse-stream",
+        "application/vnd.amazon.eventstream",
+        body,
+    )
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (7, 3)
+    assert "costspan.stream.cut_short" not in attributes
+
+
+def test_ollama_ndjson_stream():
+    lines = [
+        {"model": "llama3.2", "message": {"content": "Hi"}, "done": False},
+        {
+            "model": "llama3.2",
+            "message": {"content": ""},
+            "done": True,
+            "prompt_eval_count": 26,
+            "eval_count": 9,
+        },
+    ]
+    body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    attributes = _watch("localhost", 11434, "/api/chat", "application/x-ndjson", body)
+    assert attributes["gen_ai.response.model"] == "llama3.2"
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (26, 9)
+
+
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_a_large_embeddings_body_is_read_from_its_tail(encoding):
+    data = [
+        {"object": "embedding", "index": i, "embedding": [0.001 * j for j in range(1536)]} for i in range(20)
+    ]
+    body = json.dumps(
+        {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": {"prompt_tokens": 321}}
+    ).encode()
+    assert len(body) > 256 * 1024
+    wire = gzip.compress(body) if encoding else body
+    attributes = _watch("api.openai.com", None, "/v1/embeddings", "application/json", wire, encoding)
+    assert attributes["gen_ai.usage.input_tokens"] == 321
+    assert attributes["gen_ai.response.model"] == "text-embedding-3-small"
