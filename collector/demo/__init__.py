@@ -3,7 +3,10 @@
 It starts ``costspan serve`` on free local ports with its own data directory, backfills the history of a
 small company's LLM use through OTLP (four teams, their features and models, a support agent with planner /
 retriever / executor steps, RAG, cache hits, weekday seasonality, one prompt change that doubled a
-feature's cost), waits until every call is stored and priced, and prints a cost report and queries to try.
+feature's cost), then makes live calls with the real openai and anthropic SDKs under costspan's
+instrumentation against a local stand-in of both APIs (streams, the Responses API, embeddings, cache
+reads and writes, an agent turn), waits until every call is stored and priced, and prints a cost report
+and queries to try.
 """
 
 from __future__ import annotations
@@ -73,15 +76,23 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
     started = time.monotonic()
     print(f"backfilling {args.days} days of history over OTLP ...", flush=True)
     sent = backfill(f"127.0.0.1:{collector.grpc}", args.days)
-    print(
-        f"sent {sent.spans:,} spans ({sent.llm_calls:,} LLM calls); waiting until all are stored ...",
-        flush=True,
-    )
-    stored = _wait_for_calls(collector.data_dir, sent.llm_calls)
-    if stored < sent.llm_calls:
-        print(f"costspan demo: only {stored} of {sent.llm_calls} calls were stored", file=sys.stderr)
+    print(f"sent {sent.spans:,} spans ({sent.llm_calls:,} LLM calls)", flush=True)
+    expected = sent.llm_calls
+    if _sdks_installed():
+        from ._live import run_live
+
+        print("live calls: the openai and anthropic SDKs, instrumented, against a local provider", flush=True)
+        live = run_live(f"127.0.0.1:{collector.grpc}")
+        print(f"made {live} live LLM calls", flush=True)
+        expected += live
+    else:
+        print("live calls skipped: the openai and anthropic SDKs are not installed (costspan[demo])")
+    print("waiting until every call is stored ...", flush=True)
+    stored = _wait_for_calls(collector.data_dir, expected)
+    if stored < expected:
+        print(f"costspan demo: only {stored} of {expected} calls were stored", file=sys.stderr)
         return 1
-    print(f"stored and priced in {time.monotonic() - started:.1f} s\n", flush=True)
+    print(f"{expected:,} calls stored and priced in {time.monotonic() - started:.1f} s\n", flush=True)
     print_report(connect(collector.data_dir), sys.stdout)
     print(_next_steps(collector), flush=True)
     if args.keep_running:
@@ -95,6 +106,12 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             collector.stop()
     return 0
+
+
+def _sdks_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("openai", "anthropic"))
 
 
 def _wait_for_calls(data_dir: Path, expected: int, timeout_s: float = 300) -> int:

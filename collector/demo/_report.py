@@ -11,6 +11,8 @@ from typing import Any, TextIO
 
 import duckdb
 
+# Whole days only: today's calls are the live ones, shown apart.
+_BEFORE_TODAY = "start_time < current_date"
 # (title, SQL). Periods are relative to the newest stored call, so the report reads the same on any day.
 QUERIES: tuple[tuple[str, str], ...] = (
     (
@@ -73,21 +75,29 @@ FROM w WHERE days_before = 7 AND cost_usd > 1.5 * week_avg ORDER BY ratio DESC L
 FROM llm_calls WHERE start_time::DATE > (SELECT max(start_time)::DATE FROM llm_calls) - 14
 GROUP BY ALL ORDER BY day""",
     ),
+    (
+        "Today's calls so far, by model (the live calls through the instrumented SDKs among them)",
+        """SELECT service_name AS service, provider, response_model AS model, operation, count(*) AS calls,
+       count(time_to_first_chunk_s) AS streamed, sum(input_tokens) AS input_tokens,
+       sum(cache_read_tokens) AS cache_read, sum(cache_write_tokens) AS cache_write,
+       sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+FROM llm_calls WHERE start_time >= current_date GROUP BY ALL ORDER BY service, cost_usd DESC""",
+    ),
 )
 
 
 def headline(con: duckdb.DuckDBPyConnection) -> str:
-    """Total, the last 7 days against the 7 before, and the month's run-rate forecast."""
+    """Total, the last 7 whole days against the 7 before, and the run-rate."""
     row = con.execute(
-        """WITH bounds AS (SELECT max(start_time)::DATE AS last FROM llm_calls)
+        f"""WITH bounds AS (SELECT max(start_time)::DATE AS last FROM llm_calls WHERE {_BEFORE_TODAY})
 SELECT count(*), sum(cost_usd),
   sum(cost_usd) FILTER (WHERE start_time::DATE > last - 7),
   sum(cost_usd) FILTER (WHERE start_time::DATE > last - 14 AND start_time::DATE <= last - 7),
   min(start_time)::DATE, last
-FROM llm_calls, bounds GROUP BY last"""
+FROM llm_calls, bounds WHERE {_BEFORE_TODAY} GROUP BY last"""
     ).fetchone()
     if row is None:
-        return "No calls stored yet."
+        return "No calls stored before today."
     calls, total, week, before, first, last = row
     change = (week - before) / before * 100 if before else Decimal(0)
     daily = week / 7

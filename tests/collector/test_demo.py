@@ -1,14 +1,27 @@
-"""`costspan demo` end to end: a real collector fills with backfilled history, and the report reads it."""
+"""`costspan demo` end to end: a real collector fills with backfilled history and live calls made by the real
+SDKs under costspan's instrumentation, and the report reads them."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from decimal import Decimal
 
 from tests.support.collector import COSTSPAN
 
 
-def test_demo_backfills_history_and_reports_from_it(tmp_path):
+def sql(data, query: str) -> list[str]:
+    out = subprocess.run(
+        [str(COSTSPAN), "sql", "--data-dir", str(data), "--format", "csv", query],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[1].split(",")
+
+
+def test_demo_backfills_history_makes_live_calls_and_reports_from_them(tmp_path):
     data = tmp_path / "demo"
     out = subprocess.run(
         [str(COSTSPAN), "demo", "--data-dir", str(data), "--days", "14"],
@@ -18,34 +31,45 @@ def test_demo_backfills_history_and_reports_from_it(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     report = out.stdout
-    sent = int(report.split(" LLM calls);")[0].rsplit("(", 1)[1].replace(",", ""))
-    for title in ("Spend by team", "The support agent, step by step", "Prompt caching", "Daily spend"):
+    backfilled = int(re.search(r"\(([\d,]+) LLM calls\)", report).group(1).replace(",", ""))
+    live = int(re.search(r"made (\d+) live LLM calls", report).group(1))
+    assert live == 30
+    for title in (
+        "Spend by team",
+        "The support agent, step by step",
+        "Prompt caching",
+        "Daily spend",
+        "Today",
+    ):
         assert title in report
     # the prompt change six and five days ago is the anomaly the report finds first
-    anomalies = report.split("Anomalies:")[1].splitlines()[2]
-    assert "fraud-explain" in anomalies
-    # what the report summed is what `costspan sql` finds: every call stored once, priced, attributed
-    rows = (
-        subprocess.run(
-            [
-                str(COSTSPAN),
-                "sql",
-                "--data-dir",
-                str(data),
-                "--format",
-                "csv",
-                "SELECT count(*), count(DISTINCT team), count(*) FILTER (WHERE pricing_status <> 'priced'), "
-                "sum(cost_usd), count(DISTINCT start_time::DATE) FROM llm_calls",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        .stdout.splitlines()[1]
-        .split(",")
+    assert "fraud-explain" in report.split("Anomalies:")[1].splitlines()[2]
+
+    # every call stored once, priced and attributed; history on 14 days, the live calls today
+    calls, teams, unpriced, days = sql(
+        data,
+        "SELECT count(*), count(DISTINCT team), count(*) FILTER (WHERE pricing_status <> 'priced'), "
+        "count(DISTINCT start_time::DATE) FROM llm_calls",
     )
-    assert int(rows[0]) == sent and int(rows[1]) == 4 and int(rows[2]) == 0 and int(rows[4]) == 14
-    assert f"${Decimal(rows[3]):,.2f} in all" in report
-    # a second run refuses to mix its history into the first one's
+    assert (int(calls), int(teams), int(unpriced), int(days)) == (backfilled + live, 4, 0, 15)
+    # the headline sums the whole days before today
+    (history_cost,) = sql(data, "SELECT sum(cost_usd) FROM llm_calls WHERE start_time < current_date")
+    assert f"{Decimal(history_cost):,.2f} in all" in report
+
+    # the live calls: streams with usage (OpenAI's without include_usage too), cache reads and one-hour
+    # writes, the agent's steps, all attributed through attribute() scopes
+    live_calls, streamed, stream_usage, cache_read, cache_write, agent_steps, unattributed = sql(
+        data,
+        "SELECT count(*), count(time_to_first_chunk_s), "
+        "count(*) FILTER (WHERE time_to_first_chunk_s IS NOT NULL AND output_tokens > 0), "
+        "sum(cache_read_tokens), sum(cache_write_tokens), count(DISTINCT step) FILTER (WHERE agent_name "
+        "= 'support-agent'), count(*) FILTER (WHERE team IS NULL OR feature IS NULL) "
+        "FROM llm_calls WHERE service_name = 'web-app'",
+    )
+    assert int(live_calls) == live and int(streamed) == int(stream_usage) == 8
+    assert int(cache_read) > 0 and int(cache_write) > 0
+    assert int(agent_steps) == 3 and int(unattributed) == 0
+
+    # a second run refuses to mix its data into the first one's
     again = subprocess.run([str(COSTSPAN), "demo", "--data-dir", str(data)], capture_output=True, text=True)
     assert again.returncode == 2 and "--replace" in again.stderr
