@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench-pricing bench-processors catalog clean
+.PHONY: run test lint format bench-pricing bench-processors bench-ingest catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ bench-pricing: $(STAMP)
 bench-processors: $(STAMP)
 	$(PY) benchmarks/processors/run.py
 
+# Installs Arize Phoenix into .venv-phoenix on first use (never into .venv).
+bench-ingest: $(STAMP)
+	$(PY) benchmarks/ingest/run.py
+
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
 
 clean:
-	rm -rf $(VENV) costspan-data .pytest_cache
+	rm -rf $(VENV) .venv-phoenix costspan-data .pytest_cache
