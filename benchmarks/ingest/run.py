@@ -19,16 +19,22 @@ temporary directory, and receives the same traces with every call in its OpenInf
 own OTLP/gRPC receiver. Phoenix acknowledges before it stores, so its clock runs until its ``spans`` table
 holds every span. It gets a smaller sample: it stores a few hundred spans per second.
 
-Printed per system: spans, seconds, spans/s, the server's peak RSS (``VmHWM``), the server's CPU use (100% is
-one core busy; this machine has ``os.cpu_count()`` cores) and the clients' CPU use, then the ratio of
-spans/s. Each system runs ``--runs`` times (on a fresh data directory each time) and the best run counts,
-because the machine may be shared. Speed is reported, never asserted.
+Printed per system: spans; seconds until every request was acknowledged and until every span was stored;
+spans/s (stored); the server's peak RSS (``VmHWM``); the server's and the clients' CPU use (100% is one core
+busy); how busy the whole machine was (all cores, every process, others' included); requests refused for
+backpressure. Then the ratio of spans/s. Each system runs ``--runs`` times (a fresh data directory each time)
+and the best run counts, because the machine may be shared. Speed is reported, never asserted.
+
+``--stages`` instead times each stage a request goes through in the collector, one after the other in this
+process (receive, write-ahead log, decode, processor chain, Parquet, Prometheus), in microseconds per span:
+where the time goes. ``--profile FILE`` records the collector with py-spy during a run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib.util
 import multiprocessing as mp
 import os
@@ -103,12 +109,8 @@ def build_traces(n: int) -> tuple[list[Any], list[Any]]:
             scope = "openinference.instrumentation.agents"
         else:
             attributes, scope = dict(span.attributes), span.scope_name
-        openinference.append(bench.Span(**{**_fields(span), "attributes": attributes, "scope_name": scope}))
+        openinference.append(dataclasses.replace(span, attributes=attributes, scope_name=scope))
     return mixed, openinference
-
-
-def _fields(span: Any) -> dict[str, Any]:
-    return {name: getattr(span, name) for name in span.__slots__}
 
 
 def encode(spans: list[Any]) -> list[tuple[int, bytes]]:
@@ -400,6 +402,9 @@ def run_costspan(requests: list[tuple[int, bytes]], llm_calls: int, args: argpar
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(120)
+            stored = _sql_count(data)
+            if stored != llm_calls:
+                raise RuntimeError(f"costspan sql counts {stored} calls in llm_calls, not {llm_calls}")
     return result
 
 
