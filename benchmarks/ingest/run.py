@@ -181,7 +181,16 @@ def _read_requests(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _client(path: str, address: str, in_flight: int, ready: Any, go: Any, results: Any) -> None:
-    """One client process: sends its requests with ``in_flight`` outstanding, retrying UNAVAILABLE."""
+    """One client process; what it reports (or why it failed) goes to ``results``."""
+    try:
+        results.put(_send(path, address, in_flight, ready, go))
+    except Exception as exc:
+        results.put(exc)
+        raise
+
+
+def _send(path: str, address: str, in_flight: int, ready: Any, go: Any) -> tuple[int, int, float]:
+    """Sends the requests of ``path`` with ``in_flight`` outstanding, retrying UNAVAILABLE."""
     import grpc
     from google.rpc import error_details_pb2
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -219,9 +228,8 @@ def _client(path: str, address: str, in_flight: int, ready: Any, go: Any, result
             continue
         acknowledged += spans - response.partial_success.rejected_spans
     ended = os.times()
-    cpu = (ended.user - started.user) + (ended.system - started.system)
-    results.put((acknowledged, refused, cpu))
     channel.close()
+    return acknowledged, refused, (ended.user - started.user) + (ended.system - started.system)
 
 
 @dataclass
@@ -262,6 +270,9 @@ class Clients:
 
     def join(self) -> Load:
         outcomes = [self.results.get(timeout=1800) for _ in self.procs]
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise RuntimeError(f"a client failed: {outcome!r}")
         for proc in self.procs:
             proc.join(30)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -332,6 +343,8 @@ def measure(system: str, pid: int, clients: Clients, spans: int, stored: Callabl
     clients.start()
     load = clients.join()
     acknowledged_s = time.perf_counter() - t0
+    if load.acknowledged != spans:
+        raise RuntimeError(f"{system} acknowledged {load.acknowledged} of {spans} spans")
     while not stored():
         time.sleep(0.02)
     seconds = time.perf_counter() - t0
