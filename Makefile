@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation catalog clean
+	bench-instrumentation bench-ingest catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,9 +56,13 @@ bench-forward: $(STAMP)
 bench-instrumentation: $(STAMP)
 	$(PY) benchmarks/instrumentation/run.py
 
+# Installs Arize Phoenix into .venv-phoenix on first use (never into .venv).
+bench-ingest: $(STAMP)
+	$(PY) benchmarks/ingest/run.py
+
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
 
 clean:
-	rm -rf $(VENV) costspan-data .pytest_cache $(JS_CLIENTS)/node_modules
+	rm -rf $(VENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules

@@ -92,9 +92,13 @@ def batch_from_request(request: ExportTraceServiceRequest) -> SpanBatch:
     for rs in request.resource_spans:
         resource_attrs = attributes_of(rs.resource.attributes)
         for ss in rs.scope_spans:
-            scope = ss.scope.name or None
-            version = ss.scope.version or None
-            for span in ss.spans:
+            spans = ss.spans
+            n = len(spans)
+            # the columns a whole scope shares are extended at once; per span, one pass over its fields
+            scope_name.extend([ss.scope.name or None] * n)
+            scope_version.extend([ss.scope.version or None] * n)
+            resource.extend([resource_attrs] * n)
+            for span in spans:
                 trace_id.append(span.trace_id.hex())
                 span_id.append(span.span_id.hex())
                 parent_span_id.append(span.parent_span_id.hex() or None)
@@ -103,37 +107,38 @@ def batch_from_request(request: ExportTraceServiceRequest) -> SpanBatch:
                 start_ns.append(span.start_time_unix_nano)
                 end_ns.append(span.end_time_unix_nano)
                 status_code.append(span.status.code)
-                scope_name.append(scope)
-                scope_version.append(version)
                 attributes.append(attributes_of(span.attributes))
-                resource.append(resource_attrs)
-                events.append(tuple((e.name, attributes_of(e.attributes)) for e in span.events))
+                span_events = span.events
+                events.append(
+                    tuple((e.name, attributes_of(e.attributes)) for e in span_events) if span_events else ()
+                )
     return SpanBatch(
         trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, scope_name,
         scope_version, attributes, resource, events, [None] * len(span_id),
     )  # fmt: skip
 
 
+# AnyValue fields whose value is the Python value itself (most attributes: no recursion, no conversion)
+_SCALARS = frozenset(("string_value", "int_value", "double_value", "bool_value", "bytes_value"))
+
+
 def attributes_of(pairs: Any) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in pairs}
+    out = {}
+    for kv in pairs:
+        value = kv.value
+        which = value.WhichOneof("value")
+        out[kv.key] = getattr(value, which) if which in _SCALARS else value_of(value)
+    return out
 
 
 def value_of(value: AnyValue) -> Any:
     which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value
-    if which == "int_value":
-        return value.int_value
-    if which == "double_value":
-        return value.double_value
-    if which == "bool_value":
-        return value.bool_value
+    if which in _SCALARS:
+        return getattr(value, which)
     if which == "array_value":
         return [value_of(v) for v in value.array_value.values]
     if which == "kvlist_value":
         return {kv.key: value_of(kv.value) for kv in value.kvlist_value.values}
-    if which == "bytes_value":
-        return value.bytes_value
     return None
 
 

@@ -99,3 +99,88 @@ def test_bad_json_is_a_decode_error():
 def test_structure_is_checked(doc):
     with pytest.raises(OTLPDecodeError):
         request_from_json(doc)
+
+
+def test_every_attribute_value_kind_and_scopes_keep_their_spans():
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "a"}}]},
+                "scopeSpans": [
+                    {"scope": {"name": "one", "version": "1"}, "spans": [_span(1), _span(2)]},
+                    {"scope": {"name": "two"}, "spans": [_span(3)]},
+                ],
+            },
+            {"resource": {}, "scopeSpans": [{"spans": [_span(4)]}]},
+        ]
+    }
+    batch = batch_from_request(
+        ExportTraceServiceRequest.FromString(request_from_json(doc).SerializeToString())
+    )
+    assert batch.span_id == [f"{i:016x}" for i in (1, 2, 3, 4)]
+    assert batch.scope_name == ["one", "one", "two", None]
+    assert batch.scope_version == ["1", "1", None, None]
+    assert batch.resource == [{"service.name": "a"}] * 3 + [{}]
+    assert batch.attributes[0] == {
+        "s": "text",
+        "i": 42,
+        "d": 0.25,
+        "b": False,
+        "raw": b"\x00\x01",
+        "list": ["x", 2, [True]],
+        "map": {"k": "v", "n": {"deep": 1.5}},
+        "empty": None,
+    }
+    assert batch.events[0] == ()
+    assert batch.events[3] == (("retry", {"attempt": 2}),)
+
+
+def _span(n: int) -> dict:
+    return {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": f"{n:016x}",
+        "name": f"span {n}",
+        "attributes": [
+            {"key": "s", "value": {"stringValue": "text"}},
+            {"key": "i", "value": {"intValue": "42"}},
+            {"key": "d", "value": {"doubleValue": 0.25}},
+            {"key": "b", "value": {"boolValue": False}},
+            {"key": "raw", "value": {"bytesValue": base64.b64encode(b"\x00\x01").decode()}},
+            {
+                "key": "list",
+                "value": {
+                    "arrayValue": {
+                        "values": [
+                            {"stringValue": "x"},
+                            {"intValue": "2"},
+                            {"arrayValue": {"values": [{"boolValue": True}]}},
+                        ]
+                    }
+                },
+            },
+            {
+                "key": "map",
+                "value": {
+                    "kvlistValue": {
+                        "values": [
+                            {"key": "k", "value": {"stringValue": "v"}},
+                            {
+                                "key": "n",
+                                "value": {
+                                    "kvlistValue": {
+                                        "values": [{"key": "deep", "value": {"doubleValue": 1.5}}]
+                                    }
+                                },
+                            },
+                        ]
+                    }
+                },
+            },
+            {"key": "empty", "value": {}},
+        ],
+        "events": [{"name": "retry", "attributes": [{"key": "attempt", "value": {"intValue": "2"}}]}]
+        if n == 4
+        else [],
+    }

@@ -120,3 +120,29 @@ def test_pending_bytes_count_what_is_not_processed(tmp_path):
     assert wal.pending_bytes == 6 * 110
     wal.close()
     assert WriteAheadLog(tmp_path).pending_bytes == 6 * 110
+
+
+def test_reading_on_in_chunks_while_writing_matches_the_log(tmp_path):
+    # the pipeline's pattern: replay from where it stopped, take a few records, checkpoint; writers go on
+    wal = WriteAheadLog(tmp_path, segment_bytes=300)
+    expected = {}
+    seen = []
+    position = 0
+    for round_ in range(40):
+        for i in range(3):
+            payload = f"r{round_}-{i}".encode() * (1 + (round_ + i) % 7)
+            expected[wal.append(payload)] = payload
+        wal.commit(wal.next_seq - 1)
+        for seq, payload in wal.replay(position):
+            seen.append((seq, payload))
+            position = seq + 1
+            if len(seen) % 4 == 0:
+                break  # the generator is left mid-segment, as the pipeline leaves it at its batch size
+        if round_ % 5 == 0:
+            wal.advance(position)  # finished segments are deleted under the reader
+        if round_ == 22:  # processing failed: the reader starts again from the checkpoint
+            position = wal.checkpoint
+            seen = [(seq, payload) for seq, payload in seen if seq < position]
+    seen.extend(wal.replay(position))
+    assert seen == sorted(expected.items())
+    assert len(list(tmp_path.glob("wal-*.log"))) > 1

@@ -1,0 +1,162 @@
+"""`kill -9` of a real `costspan serve` in the middle of a sustained load from several real OTLP exporters.
+
+Four senders (two OpenTelemetry SDK gRPC exporters, two HTTP/protobuf exporters, each in its own thread)
+send bounded numbers of batches of priced GenAI spans with unique ids. The collector is killed while they
+send, restarted on the same data directory and ports, and the senders go on (their exporters retry while it
+is down). A batch counts as acknowledged only when the exporter's ``export()`` returned SUCCESS.
+
+What must hold after a graceful stop: every acknowledged span is in ``llm_calls`` exactly once; nothing is
+there that was never sent; each row has its span's exact cost, and ``sum(cost_usd)`` is the exact Decimal
+sum over the stored spans. A batch whose acknowledgement was lost in the kill may or may not be stored
+(it was durable but unanswered): acknowledged ⊆ stored ⊆ sent.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from decimal import Decimal
+
+import httpx2 as httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.support.collector import Collector
+
+SENDERS = 4
+BATCHES_PER_SENDER = 50
+SPANS_PER_BATCH = 40
+TOTAL_SPANS = SENDERS * BATCHES_PER_SENDER * SPANS_PER_BATCH
+KILL_AFTER = BATCHES_PER_SENDER * SPANS_PER_BATCH // 4  # acknowledged spans of every sender before the kill
+# gpt-4o on OpenAI's price list (https://openai.com/api/pricing): $2.50 input, $10.00 output per 1M tokens
+INPUT_PRICE = Decimal("2.50") / 1_000_000
+OUTPUT_PRICE = Decimal("10.00") / 1_000_000
+
+SpanKey = tuple[str, str]  # (trace id, span id) as lower-case hex
+
+
+def tokens(n: int) -> tuple[int, int]:
+    """Token counts of the n-th span of a sender: every span has its own, so its cost identifies it."""
+    return 100 + n % 997, 1 + n % 211
+
+
+class Sender(threading.Thread):
+    """Sends batches of GenAI spans through one real OTLP exporter; keeps what was sent and acknowledged."""
+
+    def __init__(self, index: int, exporter: SpanExporter) -> None:
+        super().__init__(name=f"sender-{index}", daemon=True)
+        self.index = index
+        self.exporter = exporter
+        self.sent: dict[SpanKey, Decimal] = {}
+        self.acknowledged: dict[SpanKey, Decimal] = {}
+        self.failed_batches = 0
+
+    def run(self) -> None:
+        finished = InMemorySpanExporter()
+        provider = TracerProvider(resource=Resource.create({"service.name": f"load-{self.index}"}))
+        provider.add_span_processor(SimpleSpanProcessor(finished))
+        tracer = provider.get_tracer("costspan.instrumentation")
+        n = 0
+        for _ in range(BATCHES_PER_SENDER):
+            finished.clear()
+            costs = []
+            for _ in range(SPANS_PER_BATCH):
+                inp, out = tokens(n)
+                n += 1
+                attributes = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.response.id": f"chatcmpl-{self.index}-{n}",
+                    "gen_ai.usage.input_tokens": inp,
+                    "gen_ai.usage.output_tokens": out,
+                }
+                with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
+                    pass
+                costs.append(inp * INPUT_PRICE + out * OUTPUT_PRICE)
+            spans = finished.get_finished_spans()
+            batch = {
+                (f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}"): cost
+                for s, cost in zip(spans, costs, strict=True)
+            }
+            self.sent.update(batch)
+            if self.exporter.export(spans) is SpanExportResult.SUCCESS:
+                self.acknowledged.update(batch)
+            else:
+                self.failed_batches += 1
+        self.exporter.shutdown()
+        provider.shutdown()
+
+
+def wal_bytes(collector: Collector) -> float:
+    text = httpx.get(f"http://127.0.0.1:{collector.admin}/metrics", timeout=5).text
+    match = re.search(r"^costspan_collector_wal_bytes (\S+)$", text, re.MULTILINE)
+    assert match, "costspan_collector_wal_bytes is missing from /metrics"
+    return float(match.group(1))
+
+
+@pytest.fixture
+def collector(tmp_path):
+    running = Collector(tmp_path / "data").start()
+    yield running
+    if running.proc and running.proc.poll() is None:
+        running.kill()
+
+
+def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_nothing(collector):
+    senders = [
+        Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=15))
+        if i % 2 == 0
+        else Sender(i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=15))
+        for i in range(SENDERS)
+    ]
+    for sender in senders:
+        sender.start()
+
+    deadline = time.monotonic() + 30
+    while min(len(s.acknowledged) for s in senders) < KILL_AFTER:
+        assert time.monotonic() < deadline, "the load did not get under way"
+        time.sleep(0.01)
+    collector.kill()  # SIGKILL, while the senders are sending
+    assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
+    acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
+    collector.start()  # the same data directory and ports; the exporters retry meanwhile
+
+    for sender in senders:
+        sender.join(60)
+        assert not sender.is_alive(), f"{sender.name} did not finish"
+    sent = {key: cost for s in senders for key, cost in s.sent.items()}
+    acknowledged = {key: cost for s in senders for key, cost in s.acknowledged.items()}
+    assert len(sent) == TOTAL_SPANS  # every span id is unique
+    assert len(acknowledged) > acknowledged_before_kill, "the load went on after the restart"
+
+    # everything logged is processed, then a graceful stop
+    deadline = time.monotonic() + 60
+    while wal_bytes(collector) > 0:
+        assert time.monotonic() < deadline, "the pipeline did not catch up with its write-ahead log"
+        time.sleep(0.2)
+    collector.kill(signal.SIGTERM)
+    assert collector.proc is not None and collector.proc.returncode == 0
+
+    rows = collector.sql("SELECT trace_id, span_id, cost_usd FROM llm_calls")
+    stored: dict[SpanKey, Decimal] = {}
+    for row in rows:
+        trace_id, span_id, cost = row.split(",")
+        assert (trace_id, span_id) not in stored, f"{trace_id}/{span_id} is counted twice"
+        stored[(trace_id, span_id)] = Decimal(cost)
+    missing = acknowledged.keys() - stored.keys()
+    assert not missing, f"{len(missing)} acknowledged spans are missing, e.g. {sorted(missing)[:3]}"
+    unknown = stored.keys() - sent.keys()
+    assert not unknown, f"{len(unknown)} stored spans were never sent"
+    wrong = {key for key, cost in stored.items() if cost != sent[key]}
+    assert not wrong, f"{len(wrong)} spans have the wrong cost, e.g. {sorted(wrong)[:3]}"
+    [total] = collector.sql("SELECT sum(cost_usd) FROM llm_calls")
+    assert Decimal(total) == sum(sent[key] for key in stored)
+    assert Decimal(total) >= sum(acknowledged.values())
