@@ -97,8 +97,8 @@ class Sender(threading.Thread):
 
 def wal_bytes(collector: Collector) -> float:
     text = httpx.get(f"http://127.0.0.1:{collector.admin}/metrics", timeout=5).text
-    match = re.search(r"^costspan_collector_wal_bytes (\S+)$", text, re.MULTILINE)
-    assert match, "costspan_collector_wal_bytes is missing from /metrics"
+    match = re.search(r"^costspan_collector_wal_pending_bytes (\S+)$", text, re.MULTILINE)
+    assert match, "costspan_collector_wal_pending_bytes is missing from /metrics"
     return float(match.group(1))
 
 
