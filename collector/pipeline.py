@@ -18,6 +18,7 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costspan.exporters.ancestry import AncestryWindow
 from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostMetrics
 from costspan.processors import Chain, SpanBatch, build_chain
@@ -46,6 +47,7 @@ class Pipeline:
         self.wal = WriteAheadLog(self.data_dir / "wal")
         self.chain = chain or build_chain()
         self.writer = ParquetWriter(self.data_dir)
+        self.ancestry = AncestryWindow()
         self.metrics = metrics or CostMetrics()
         self.max_pending_bytes = max_pending_bytes
         self.counts: Counter[str] = Counter()
@@ -108,7 +110,8 @@ class Pipeline:
             return 0
         done = self.chain(SpanBatch.concat(batches))
         calls = [c for c in done.calls if c is not None]
-        self.writer.write(calls)
+        # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
+        self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
         self.metrics.observe(calls)
         self.processed_seq = last + 1
         self.wal.advance(self.processed_seq)
