@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench-pricing bench-processors catalog clean
+.PHONY: run test lint format bench-pricing bench-processors bench-query catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-pricing: $(STAMP)
 
 bench-processors: $(STAMP)
 	$(PY) benchmarks/processors/run.py
+
+bench-query: $(STAMP)
+	$(PY) benchmarks/query/run.py
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

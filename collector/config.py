@@ -11,6 +11,7 @@
       attribute: {defaults: {environment: production}}
     exporters:
       prometheus: {label_limits: {feature: 200}}
+      parquet: {retention_days: 90, compaction_interval_s: 300}   # default: kept forever; every 5 min
     admin: {endpoint: 127.0.0.1:9464}
     service:
       pipelines:
@@ -28,6 +29,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ DEFAULT_GRPC = "127.0.0.1:4317"
 DEFAULT_HTTP = "127.0.0.1:4318"
 DEFAULT_ADMIN = "127.0.0.1:9464"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+DEFAULT_COMPACTION_INTERVAL_S = 300.0
 
 
 class ConfigFileError(ValueError):
@@ -55,6 +58,8 @@ class CollectorConfig:
     processors: Mapping[str, Any] = field(default_factory=dict)
     pipeline: list[str] | None = None
     label_limits: dict[str, int] = field(default_factory=dict)
+    retention_days: int | None = None  # None: keep forever
+    compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -162,7 +167,29 @@ class _Reader:
                         prometheus, "label_limits", "label_limits: label name to a positive whole number"
                     )
                 config.label_limits = {str(k): int(v) for k, v in limits.items()}
-            self.mapping(exporters, "parquet", set())
+            parquet = self.mapping(exporters, "parquet", {"retention_days", "compaction_interval_s"})
+            if parquet is not None:
+                days = parquet.get("retention_days")
+                if days is not None:
+                    if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+                        raise self.error(
+                            parquet, "retention_days", "retention_days: a positive whole number of days"
+                        )
+                    config.retention_days = days
+                interval = parquet.get("compaction_interval_s")
+                if interval is not None:
+                    # the YAML loader reads decimals exactly, as Decimal
+                    if (
+                        not isinstance(interval, (int, float, Decimal))
+                        or isinstance(interval, bool)
+                        or interval <= 0
+                    ):
+                        raise self.error(
+                            parquet,
+                            "compaction_interval_s",
+                            "compaction_interval_s: a positive number of seconds",
+                        )
+                    config.compaction_interval_s = float(interval)
         service = self.mapping(doc, "service", {"pipelines"})
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors"}) if pipelines else None

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -62,35 +62,51 @@ def is_data_file(name: str) -> bool:
     return name.endswith(".parquet") and name.startswith((FRESH_PREFIX, COMPACTED_PREFIX))
 
 
-def data_files(folder: Path) -> list[Path]:
-    """The files of a partition that readers read (never temporary ones), in name order."""
+def _files_in(folder: Path) -> list[Path]:
     try:
         names = sorted(e.name for e in os.scandir(folder) if is_data_file(e.name))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return [folder / n for n in names]
 
 
+def data_files(folder: Path) -> list[Path]:
+    """The files readers read in a day or hour folder (a day's own files, then its hours'); never
+    temporary ones."""
+    files = _files_in(folder)
+    if folder.name.startswith("date="):
+        for hour in sorted(folder.glob("hour=*")):
+            files.extend(_files_in(hour))
+    return files
+
+
 def is_clean(files: list[Path]) -> bool:
-    """True when a partition's files are known to hold each span once: a single compacted file."""
+    """True when a group of files is known to hold each span once: a single compacted file."""
     return len(files) == 1 and files[0].name.startswith(COMPACTED_PREFIX)
 
 
-def partitions(root: Path) -> list[tuple[datetime, Path]]:
-    """(start of the hour, folder) of each partition of a table, oldest first."""
+def days(root: Path) -> list[tuple[date, Path]]:
+    """(UTC day, folder) of each day of a table, oldest first."""
     found = []
-    if not root.is_dir():
-        return found
-    for day in root.glob("date=*"):
-        for hour in day.glob("hour=*"):
-            try:
-                start = datetime.strptime(f"{day.name[5:]} {hour.name[5:]}", "%Y-%m-%d %H").replace(
-                    tzinfo=UTC
-                )
-            except ValueError:
-                continue  # not ours
-            found.append((start, hour))
+    for folder in root.glob("date=*") if root.is_dir() else ():
+        try:
+            found.append((date.fromisoformat(folder.name[5:]), folder))
+        except ValueError:
+            continue  # not ours
     return sorted(found)
+
+
+def units(root: Path) -> list[list[Path]]:
+    """The files of a table in the groups that are each either clean or deduplicated as a whole: a day
+    that has been compacted into a day file is one group (with any late files of its hours), any other
+    day is a group per hour."""
+    groups = []
+    for _, day in days(root):
+        if _files_in(day):
+            groups.append(data_files(day))
+        else:
+            groups.extend(g for hour in sorted(day.glob("hour=*")) if (g := _files_in(hour)))
+    return groups
 
 
 @dataclass
@@ -102,16 +118,18 @@ class UpkeepStats:
     errors: list[str] = field(default_factory=list)
 
 
-def merge_partition(folder: Path, table: str) -> Path | None:
-    """Step 1: write one compacted file holding every span of the partition once; sources stay."""
+def merge(folder: Path, table: str) -> Path | None:
+    """Step 1: write one compacted file into ``folder`` (an hour, or a whole day) holding every span of
+    its files once; the files it merged stay."""
     schema, key = TABLES[table]
     live = data_files(folder)
     superseded = _superseded(live)
-    sources = [f for f in live if f.name not in superseded]
-    if not sources or is_clean(sources):
+    sources = [f for f in live if f not in superseded]
+    if not sources or (is_clean(sources) and sources[0].parent == folder):
         return None
     merged = _read_unique(sources, schema, key)
-    metadata = {SOURCES_KEY.decode(): ",".join(f.name for f in sources)}
+    # the files it replaces: those it read, and those they had replaced and that are still there
+    metadata = {SOURCES_KEY.decode(): ",".join(str(f.relative_to(folder)) for f in live)}
     return write_file(folder, f"{COMPACTED_PREFIX}{uuid.uuid4().hex}.parquet", merged, metadata)
 
 
@@ -119,8 +137,8 @@ def remove_superseded(folder: Path, grace_s: float, now_s: float | None = None) 
     """Step 2: remove the files a compacted file holds, once it is ``grace_s`` seconds old."""
     now_s = time.time() if now_s is None else now_s
     removed = 0
-    live = data_files(folder)
-    for compacted in live:
+    touched: set[Path] = set()
+    for compacted in data_files(folder):
         if not compacted.name.startswith(COMPACTED_PREFIX):
             continue
         try:
@@ -129,67 +147,77 @@ def remove_superseded(folder: Path, grace_s: float, now_s: float | None = None) 
             sources = _sources_of(compacted)
         except FileNotFoundError:
             continue  # removed meanwhile, as superseded by a newer one
-        for name in sources:
+        for source in sources:
             try:
-                (folder / name).unlink()
+                source.unlink()
                 removed += 1
+                touched.add(source.parent)
             except FileNotFoundError:
                 pass
-    for entry in os.scandir(folder):
-        # temporary files of a merge or a flush that crashed
-        if entry.name.startswith(".tmp-") and now_s - entry.stat().st_mtime > _STALE_TMP_S:
-            Path(entry.path).unlink(missing_ok=True)
-    if removed:
-        fsync_path(folder)
+    for sub in [folder, *folder.glob("hour=*")]:
+        for entry in os.scandir(sub):
+            # temporary files of a merge or a flush that crashed
+            if entry.name.startswith(".tmp-") and now_s - entry.stat().st_mtime > _STALE_TMP_S:
+                Path(entry.path).unlink(missing_ok=True)
+    for sub in touched:
+        fsync_path(sub)
+        if sub != folder and not any(sub.iterdir()):
+            sub.rmdir()  # an hour folder emptied by a day's compaction
     return removed
 
 
 def compact(
     data_dir: str | Path, *, now: datetime | None = None, grace_s: float = DEFAULT_GRACE_S
 ) -> UpkeepStats:
-    """Compact every partition that ended before the current hour, in both tables."""
+    """Compact both tables: each past day into one file, and each past hour of today into one file."""
     now = now or datetime.now(UTC)
     current_hour = now.replace(minute=0, second=0, microsecond=0)
     stats = UpkeepStats()
     for table in TABLES:
-        for start, folder in partitions(Path(data_dir) / table):
-            if start >= current_hour:
-                continue
-            try:
-                stats.files_removed += remove_superseded(folder, grace_s)
-                before = len(data_files(folder))
-                if merge_partition(folder, table) is not None:
-                    stats.partitions_compacted += 1
-                    stats.files_merged += before
+        for day, day_folder in days(Path(data_dir) / table):
+            if day < now.date():
+                folders = [day_folder]
+            else:
+                folders = [h for h in sorted(day_folder.glob("hour=*")) if _hour_start(day, h) < current_hour]
+            for folder in folders:
+                try:
                     stats.files_removed += remove_superseded(folder, grace_s)
-            except Exception as exc:  # one unreadable partition must not stop the others
-                log.exception("compaction of %s failed", folder)
-                stats.errors.append(f"{folder}: {exc}")
+                    before = len(data_files(folder))
+                    if merge(folder, table) is not None:
+                        stats.partitions_compacted += 1
+                        stats.files_merged += before
+                        stats.files_removed += remove_superseded(folder, grace_s)
+                except Exception as exc:  # one unreadable partition must not stop the others
+                    log.exception("compaction of %s failed", folder)
+                    stats.errors.append(f"{folder}: {exc}")
     return stats
 
 
 def expire(data_dir: str | Path, retention_days: int, *, now: datetime | None = None) -> int:
-    """Remove the hour partitions of both tables that ended more than ``retention_days`` days ago."""
+    """Remove the days of both tables that ended more than ``retention_days`` days ago."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     expired = 0
     for table in TABLES:
         root = Path(data_dir) / table
-        for start, folder in partitions(root):
-            if start + timedelta(hours=1) > cutoff:
+        for day, folder in days(root):
+            if datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1) > cutoff:
                 continue
             hidden = folder.with_name(f"{_HIDDEN_EXPIRED}{folder.name}-{uuid.uuid4().hex}")
             os.replace(folder, hidden)  # out of every listing at once
-            fsync_path(folder.parent)
+            fsync_path(root)
             shutil.rmtree(hidden)
             expired += 1
-        if root.is_dir():
-            for day in root.glob("date=*"):
-                for leftover in day.glob(f"{_HIDDEN_EXPIRED}*"):  # a removal a crash interrupted
-                    shutil.rmtree(leftover, ignore_errors=True)
-                if not any(day.iterdir()):
-                    day.rmdir()
+        for leftover in root.glob(f"{_HIDDEN_EXPIRED}*") if root.is_dir() else ():
+            shutil.rmtree(leftover, ignore_errors=True)  # a removal that a crash interrupted
     return expired
+
+
+def _hour_start(day: date, folder: Path) -> datetime:
+    try:
+        return datetime(day.year, day.month, day.day, int(folder.name[5:]), tzinfo=UTC)
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # not ours: never compacted
 
 
 class Upkeep:
@@ -240,19 +268,19 @@ class Upkeep:
                 log.exception("upkeep: compaction or retention failed")
 
 
-def _sources_of(compacted: Path) -> list[str]:
+def _sources_of(compacted: Path) -> list[Path]:
     metadata = pq.read_schema(compacted).metadata or {}
     raw = metadata.get(SOURCES_KEY, b"").decode()
-    return [name for name in raw.split(",") if is_data_file(name)]
+    return [compacted.parent / name for name in raw.split(",") if is_data_file(Path(name).name)]
 
 
-def _superseded(live: list[Path]) -> set[str]:
-    names = {f.name for f in live}
-    superseded: set[str] = set()
+def _superseded(live: list[Path]) -> set[Path]:
+    present = set(live)
+    superseded: set[Path] = set()
     for f in live:
         if f.name.startswith(COMPACTED_PREFIX):
             try:
-                superseded.update(n for n in _sources_of(f) if n in names)
+                superseded.update(p for p in _sources_of(f) if p in present)
             except FileNotFoundError:
                 continue
     return superseded
@@ -264,11 +292,11 @@ def _read_unique(files: list[Path], schema: pa.Schema, key: tuple[str, ...]) -> 
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
-        table = con.execute(
+        table = con.sql(
             f"SELECT * FROM read_parquet([{paths}], hive_partitioning = false, union_by_name = true) "
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY start_time) = 1 "
             "ORDER BY start_time"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
     finally:
         con.close()
     # files written before a column existed get it as nulls; the merged file has the current schema

@@ -28,9 +28,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
-from .compaction import TABLES, data_files, is_clean, partitions
+from .compaction import TABLES, is_clean, units
 from .parquet import SPANS_TABLE, TABLE
 
 MAX_DEPTH = 64  # the parent walk stops here: a corrupt parent chain must not loop
@@ -57,8 +56,7 @@ def _unique_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str) -> 
     schema, key = TABLES[table]
     clean: list[Path] = []
     dirty: list[Path] = []
-    for _, folder in partitions(data_dir / table):
-        files = data_files(folder)
+    for files in units(data_dir / table):
         (clean if is_clean(files) else dirty).extend(files)
     parts = []
     if clean:
@@ -69,17 +67,17 @@ def _unique_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str) -> 
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY start_time) = 1"
         )
     if not parts:
-        # no data yet: the same columns, partition columns included, no rows, so queries still run
-        empty = schema.empty_table().append_column("date", pa.array([], pa.date32()))
-        empty = empty.append_column("hour", pa.array([], pa.int64()))
-        con.register(f"_{table}_empty", empty)
+        # no data yet: the same columns, no rows, so queries still run
+        con.register(f"_{table}_empty", schema.empty_table())
         return f"SELECT * FROM _{table}_empty"
     return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
 
 
 def _read(files: list[Path]) -> str:
     paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-    return f"read_parquet([{paths}], hive_partitioning = true, union_by_name = true)"
+    # The writer and compaction both write the table's schema, so the schema is read from the first file
+    # only: reading each file's (union_by_name) would cost a footer read per file whenever a view is bound.
+    return f"read_parquet([{paths}], hive_partitioning = false)"
 
 
 _ANCESTORS = f"""
