@@ -58,7 +58,9 @@ SERVICES = ["checkout-api", "search-api", "support-bot", "ranker", "summarizer",
 CUSTOMERS = 10_000
 USERS = 50_000
 QUERIES = {
-    "spend by day": "SELECT CAST(start_time AS DATE) AS day, sum(cost_usd) FROM llm_calls GROUP BY 1 ORDER BY 1",
+    "spend by day": (
+        "SELECT CAST(start_time AS DATE) AS day, sum(cost_usd) FROM llm_calls GROUP BY 1 ORDER BY 1"
+    ),
     "spend by model": (
         "SELECT provider, request_model, count(*), sum(cost_usd) FROM llm_calls GROUP BY 1, 2 ORDER BY 4 DESC"
     ),
@@ -209,7 +211,8 @@ def main() -> None:
         generated = time.perf_counter() - t
         files = len(list((data_dir / TABLE).rglob("*.parquet")))
         print(
-            f"generated and written in {generated:.1f} s ({args.calls / generated:,.0f} calls/s), {files} files"
+            f"generated and written in {generated:.1f} s ({args.calls / generated:,.0f} calls/s), "
+            f"{files} files"
         )
         before_open, before = time_queries(data_dir, args.runs)
         before_bytes = disk_bytes(data_dir / TABLE)
