@@ -72,6 +72,7 @@ def call(span_id, parent, start, model, inp, out, trace=TRACE):
 #     c4
 #   cache lookup (plain span, no GenAI beneath: not stored)
 ROOT = span("a0", None, "POST /ask", 0, {"http.request.method": "POST"}, kind=2)
+ROOT.resource = {"service.name": "gateway"}  # the trace enters through another service
 WORKFLOW = span(
     "a1", "a0", "answer.workflow", 1, {"traceloop.span.kind": "workflow", "traceloop.entity.name": "answer"}
 )
@@ -178,7 +179,7 @@ def test_cost_by_trace_and_day(tmp_path):
         "SELECT trace_id, root_service, calls, tokens, cost_usd FROM cost_by_trace ORDER BY trace_id"
     ).fetchall()
     assert traces == [
-        (TRACE, "support-bot", 4, 16345 + 1828, C1 + C2 + C3 + C4),
+        (TRACE, "gateway", 4, 16345 + 1828, C1 + C2 + C3 + C4),
         (OTHER_TRACE, "support-bot", 1, 1100, C5),
     ]
     days = con.execute(
