@@ -1,25 +1,26 @@
 """Background upkeep of the Parquet tables: compaction of small files, and retention in days.
 
-Compaction merges the files of a partition (one per flush: many small files) into one
-``compacted-<uuid>.parquet``, without the copies of a span that a replay after a crash stored twice. It
-touches only partitions that ended before the current hour, and is safe against a crash at every step and
-against concurrent readers:
+A collector writes one file per flush, so a busy hour holds many small files, and a query pays for every
+file it opens. Compaction merges the files of each past hour of today into one ``compacted-<uuid>.parquet``
+in the hour's folder, and each past day into one file in the day's folder (``date=.../compacted-*``; its
+hour folders go), keeping each stored record once (a replay after a crash stores a batch twice). It never
+touches the current hour, and is safe against a crash at every step and against concurrent readers:
 
 1. the merged file is written under a temporary name (``.tmp-...``, which readers never list), fsynced,
-   renamed into the partition, and the folder fsynced. Its Parquet metadata names the files it merged
+   renamed into the folder, and the folder fsynced. Its Parquet metadata names the files it replaces
    (``costspan.sources``). A crash before the rename leaves a temporary file, removed by a later run.
-2. the merged files are removed, ``grace_s`` seconds later (a later run), so that a query that listed them a
-   moment before can still read them. A crash between the steps, or in the middle of step 2, leaves the
+2. the replaced files are removed ``grace_s`` seconds later (a later run), so that a query that listed them
+   a moment before can still read them. A crash between the steps, or in the middle of step 2, leaves the
    merged file beside some of its sources: the next run removes what is left.
 
 Between the steps a reader sees rows twice on disk. The views (:mod:`costspan.exporters.duckdb_views`) are
-built for that: a partition holding exactly one compacted file is known to be free of repeated spans and is
-read as is; any other partition (the current hour, one in the middle of compaction, one that received late
-spans) is deduplicated by trace and span id in the query. So a query sees every row once, at every step,
-and pays for deduplication only over the few partitions that are not compacted.
+built for that: a group of files (a compacted day, or else an hour) that is exactly one compacted file is
+known to hold each record once and is read as is; any other group (the current hour, one in the middle of
+compaction, a day that received late spans) is deduplicated by trace and span id in the query. So a query
+sees every row once, at every step, and pays for deduplication only over the few groups not compacted.
 
-Retention removes whole hour partitions that ended more than ``retention_days`` days ago: the partition
-folder is first renamed to a hidden name (it leaves every listing at once), then deleted.
+Retention removes whole days that ended more than ``retention_days`` days ago: the day's folder is first
+renamed to a hidden name (it leaves every listing at once), then deleted.
 """
 
 from __future__ import annotations
