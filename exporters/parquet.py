@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -36,12 +35,15 @@ TABLE = "llm_calls"
 SPANS_TABLE = "genai_spans"
 FRESH_PREFIX = "part-"  # written by a flush; may hold a span twice (a batch processed again after a crash)
 MONEY = pa.decimal128(38, 12)
+# A UTC time without a zone in the file (DuckDB TIMESTAMP, as the table's contract says): casting it to a date
+# or an hour is integer arithmetic, where a zoned one goes through the session's time zone for every row.
+UTC_TIME = pa.timestamp("us")
 _QUANTUM = Decimal("1e-12")
 
 # Column name -> Arrow type, in table order. The names are the contract of docs/design.md.
 SCHEMA = pa.schema(
     [
-        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("start_time", UTC_TIME),
         ("duration_s", pa.float64()),
         ("trace_id", pa.string()),
         ("span_id", pa.string()),
@@ -90,7 +92,7 @@ SCHEMA = pa.schema(
 # GenAI spans that are not calls: agents, tools, workflows, retrievals, and the plain spans between them.
 SPANS_SCHEMA = pa.schema(
     [
-        ("start_time", pa.timestamp("us", tz="UTC")),
+        ("start_time", UTC_TIME),
         ("duration_s", pa.float64()),
         ("trace_id", pa.string()),
         ("span_id", pa.string()),
@@ -175,7 +177,7 @@ def rows_to_table(calls: Iterable[GenAICall]) -> pa.Table:
     records = [c for c in calls if c.kind == LLM]
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     for c in records:
-        columns["start_time"].append(datetime.fromtimestamp(c.start_time_ns / 1e9, UTC))
+        columns["start_time"].append(c.start_time_ns // 1000)
         columns["duration_s"].append(c.duration_s)
         for name in _STRINGS:
             columns[name].append(getattr(c, name))
@@ -197,7 +199,7 @@ def spans_to_table(records: Iterable[GenAICall]) -> pa.Table:
     spans = [c for c in records if c.kind != LLM]
     columns: dict[str, list[Any]] = {name: [] for name in SPANS_SCHEMA.names}
     for c in spans:
-        columns["start_time"].append(datetime.fromtimestamp(c.start_time_ns / 1e9, UTC))
+        columns["start_time"].append(c.start_time_ns // 1000)
         columns["duration_s"].append(c.duration_s)
         for name in _SPAN_STRINGS:
             columns[name].append(getattr(c, name))

@@ -43,7 +43,9 @@ def checksum(data_dir):
 
 
 def files(data_dir, table=TABLE):
-    return sorted(str(p.relative_to(data_dir / table)) for p in (data_dir / table).rglob("*.parquet"))
+    """The data files of a table (a merge killed while writing leaves a temporary file nobody reads)."""
+    found = (data_dir / table).rglob("*.parquet")
+    return sorted(str(p.relative_to(data_dir / table)) for p in found if not p.name.startswith(".tmp-"))
 
 
 def fill(data_dir):
