@@ -218,7 +218,15 @@ def write_file(folder: Path, name: str, table: pa.Table, metadata: dict[str, str
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
     tmp = folder / f".tmp-{name}"
-    pq.write_table(table, tmp, compression="zstd")
+    # Times are written as deltas (rows are close in time, and sorted once compacted): a quarter of the
+    # bytes to decode of plain 8-byte values, which makes grouping by day several times faster.
+    pq.write_table(
+        table,
+        tmp,
+        compression="zstd",
+        use_dictionary=[name for name in table.column_names if name != "start_time"],
+        column_encoding={"start_time": "DELTA_BINARY_PACKED"},
+    )
     fsync_path(tmp)
     os.replace(tmp, folder / name)
     fsync_path(folder)
