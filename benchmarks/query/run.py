@@ -1,6 +1,6 @@
 """Query speed over 10 million stored calls: spend by day, model, feature, top customers, p95 latency.
 
-    python benchmarks/query/run.py [--calls 10000000] [--days 45] [--runs 7] [--dir DIR]
+    python benchmarks/query/run.py [--calls 10000000] [--days 45] [--runs 7] [--runs-before 1] [--dir DIR]
     (or: make bench-query)
 
 What is measured. ``--calls`` LLM calls over ``--days`` days, generated column by column with pyarrow (no
@@ -9,8 +9,9 @@ schema, Hive partitions by date and hour, zstd, atomic renames), one day at a ti
 two flushes per hour. Realistic cardinalities: 12 models of 5 providers, 8 teams, 30 features, 10,000
 customers (a few large ones, a long tail), 50,000 users, 6 services; costs are exact DECIMAL(38,12) from
 each model's per-token prices. Then the five queries run as a user runs them with ``costspan sql``: on a
-connection from ``costspan.exporters.duckdb_views.connect``, against the ``llm_calls`` view, ``--runs``
-times each; the median is printed. Side by side: the same queries before compaction (two files per hour;
+connection from ``costspan.exporters.duckdb_views.connect``, against the ``llm_calls`` view, after one
+warm-up run, ``--runs`` times each after compaction and ``--runs-before`` times before it (a query then
+takes seconds); the median is printed. Side by side: the same queries before compaction (two files per hour;
 every partition deduplicated by trace and span id in the query) and after it (one compacted file per
 hour, known free of repeated spans, read as is). Also printed: the time to open a connection (list the
 partitions and build the views), bytes on disk per call, and how long generation and compaction took.
@@ -202,7 +203,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=45)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--runs-before", type=int, default=3, help="runs before compaction (each query takes seconds)"
+        "--runs-before", type=int, default=1, help="runs before compaction (each query takes seconds)"
     )
     parser.add_argument("--dir", help="where to write the data (default: a temporary directory, removed)")
     args = parser.parse_args()
