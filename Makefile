@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation bench-ingest catalog clean
+	bench-instrumentation bench-ingest bench-query catalog clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-instrumentation: $(STAMP)
 # Installs Arize Phoenix into .venv-phoenix on first use (never into .venv).
 bench-ingest: $(STAMP)
 	$(PY) benchmarks/ingest/run.py
+
+bench-query: $(STAMP)
+	$(PY) benchmarks/query/run.py
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

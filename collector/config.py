@@ -11,6 +11,7 @@
       attribute: {defaults: {environment: production}}
     exporters:
       prometheus: {label_limits: {feature: 200}}
+      parquet: {retention_days: 90, compaction_interval_s: 300}   # default: kept forever; every 5 min
       otlp/tempo:                              # forward the enriched spans (any number, type/name)
         endpoint: http://tempo:4318            # http:// or https://; /v1/traces is added to a bare host
         protocol: http/protobuf                # or grpc
@@ -45,6 +46,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,7 @@ DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_WAL_PENDING_BYTES = 256 * 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+DEFAULT_COMPACTION_INTERVAL_S = 300.0
 
 
 class ConfigFileError(ValueError):
@@ -98,6 +101,8 @@ class CollectorConfig:
     forward: list[ForwardExporterConfig] = field(default_factory=list)
     max_in_flight_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES
     max_wal_pending_bytes: int = DEFAULT_MAX_WAL_PENDING_BYTES
+    retention_days: int | None = None  # None: keep forever
+    compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -232,7 +237,29 @@ class _Reader:
                         prometheus, "label_limits", "label_limits: label name to a positive whole number"
                     )
                 config.label_limits = {str(k): int(v) for k, v in limits.items()}
-            self.mapping(exporters, "parquet", set())
+            parquet = self.mapping(exporters, "parquet", {"retention_days", "compaction_interval_s"})
+            if parquet is not None:
+                days = parquet.get("retention_days")
+                if days is not None:
+                    if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+                        raise self.error(
+                            parquet, "retention_days", "retention_days: a positive whole number of days"
+                        )
+                    config.retention_days = days
+                interval = parquet.get("compaction_interval_s")
+                if interval is not None:
+                    # the YAML loader reads decimals exactly, as Decimal
+                    if (
+                        not isinstance(interval, (int, float, Decimal))
+                        or isinstance(interval, bool)
+                        or interval <= 0
+                    ):
+                        raise self.error(
+                            parquet,
+                            "compaction_interval_s",
+                            "compaction_interval_s: a positive number of seconds",
+                        )
+                    config.compaction_interval_s = float(interval)
         service = self.mapping(doc, "service", {"pipelines"})
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None

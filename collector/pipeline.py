@@ -24,6 +24,7 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costspan.exporters.ancestry import AncestryWindow
 from costspan.exporters.otlp_forward import enriched_request
 from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostMetrics
@@ -55,6 +56,7 @@ class Pipeline:
         self.wal = WriteAheadLog(self.data_dir / "wal")
         self.chain = chain or build_chain()
         self.writer = ParquetWriter(self.data_dir)
+        self.ancestry = AncestryWindow()
         self.metrics = metrics or CostMetrics()
         self.max_pending_bytes = max_pending_bytes
         self.exporters = list(exporters)  # the secondary ones, each behind its queue
@@ -130,7 +132,8 @@ class Pipeline:
         received = SpanBatch.concat(batches)
         done = self.chain(received)
         calls = [c for c in done.calls if c is not None]
-        self.writer.write(calls)
+        # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
+        self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
         self.metrics.observe(calls)
         if self.exporters and len(done):
             forward = enriched_request(requests, received, done).SerializeToString()

@@ -65,6 +65,7 @@ async def _serve(config: Any) -> int:
     from fastapi import FastAPI, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    from costspan.exporters.compaction import Upkeep
     from costspan.exporters.otlp_forward import OTLPForwarder
     from costspan.exporters.prometheus import CostMetrics
     from costspan.pricing import data_dir
@@ -121,8 +122,12 @@ async def _serve(config: Any) -> int:
             return Response('{"status": "ready"}', media_type="application/json")
         return Response('{"status": "starting"}', status_code=503, media_type="application/json")
 
+    # compaction of small files and retention, in the background
+    upkeep = Upkeep(directory, interval_s=config.compaction_interval_s, retention_days=config.retention_days)
+
     configure_gc()
     pipeline.start()
+    upkeep.start()
     grpc_server = None
     if config.grpc_endpoint:
         grpc_server, _ = create_server(pipeline.submit, config.grpc_endpoint, grpc_settings)
@@ -164,4 +169,5 @@ async def _serve(config: Any) -> int:
         await grpc_server.stop(5)
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.to_thread(pipeline.stop)
+    await asyncio.to_thread(upkeep.stop)
     return 0

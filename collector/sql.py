@@ -10,16 +10,30 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
+_ATTEMPTS = 3
+_DESCRIPTION = """\
+Run SQL with DuckDB over the Parquet files in the data directory. Read-only: statements that
+would change data are refused. Views:
+
+  llm_calls           one row per call, duplicates left out: sum(cost_usd) is the true spend
+  llm_calls_all       every stored call, duplicates of another call included (duplicate_of)
+  genai_spans         agent, tool, workflow and retrieval spans, and the plain spans (kind other)
+                      between them and the calls beneath them
+  cost_by_day         day, provider, model, team, feature: calls, tokens, cost_usd
+  cost_by_trace       trace_id, root_service, start_time: calls, tokens, cost_usd
+  cost_by_agent       each agent span: cost_usd of every call beneath it (nested agents included),
+                      self_cost_usd of the calls whose nearest agent it is
+  cost_by_workflow    the same for workflow spans
+  llm_call_ancestors  each call with each stored ancestor span (depth 1: the parent)
+"""
+
 
 def register(subparsers: Any) -> None:
     sql = subparsers.add_parser(
         "sql",
-        help="run read-only SQL over the stored data (views llm_calls, llm_calls_all)",
-        description=(
-            "Run SQL with DuckDB over the Parquet files in the data directory. Views: llm_calls (one row per "
-            "call, duplicates left out: sum(cost_usd) is the true spend) and llm_calls_all (duplicates "
-            "included, with duplicate_of). Read-only: statements that would change data are refused."
-        ),
+        help="run read-only SQL over the stored data (llm_calls, genai_spans, cost_by_* rollups)",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sql.add_argument("query", help='e.g. "SELECT provider, sum(cost_usd) FROM llm_calls GROUP BY 1"')
     sql.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
@@ -33,18 +47,29 @@ def run(args: argparse.Namespace) -> int:
     from costspan.exporters.duckdb_views import connect
     from costspan.pricing import data_dir
 
-    con = connect(data_dir(args.data_dir))
-    try:
-        statement = con.extract_statements(args.query)
-        if len(statement) != 1 or statement[0].type.name != "SELECT":
-            print("costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr)
+    for attempt in range(_ATTEMPTS):
+        con = connect(data_dir(args.data_dir))
+        try:
+            statement = con.extract_statements(args.query)
+            if len(statement) != 1 or statement[0].type.name != "SELECT":
+                print(
+                    "costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr
+                )
+                return 2
+            cursor = con.execute(args.query)
+            names = [d[0] for d in cursor.description or ()]
+            rows = cursor.fetchall()
+            break
+        except duckdb.IOException as exc:
+            # compaction or retention removed a file this query had listed: list the files again
+            if attempt + 1 == _ATTEMPTS:
+                print(f"costspan sql: {exc}", file=sys.stderr)
+                return 2
+        except duckdb.Error as exc:
+            print(f"costspan sql: {exc}", file=sys.stderr)
             return 2
-        cursor = con.execute(args.query)
-        names = [d[0] for d in cursor.description or ()]
-        rows = cursor.fetchall()
-    except duckdb.Error as exc:
-        print(f"costspan sql: {exc}", file=sys.stderr)
-        return 2
+        finally:
+            con.close()
     write_rows(names, rows, args.format, sys.stdout)
     return 0
 

@@ -1,7 +1,9 @@
 """costspan.exporters: where priced calls go.
 
-- ``parquet``: the ``llm_calls`` table as Hive-partitioned Parquet, written atomically;
-- ``duckdb_views``: the ``llm_calls`` and ``llm_calls_all`` views for SQL (``costspan sql``);
+- ``parquet``: the ``llm_calls`` and ``genai_spans`` tables as Hive-partitioned Parquet, written atomically;
+- ``ancestry``: which plain spans ``genai_spans`` keeps, so that cost rolls up the span tree;
+- ``compaction``: small files merged in the background, and retention in days;
+- ``duckdb_views``: the views and rollups (cost by day, trace, agent, workflow) for ``costspan sql``;
 - ``prometheus``: cost, token and call counters with capped label values.
 - ``otlp_forward``: the enriched spans (cost and attribution attributes added, content redacted) to another
   OTLP endpoint, over OTLP/HTTP protobuf or gRPC; it runs behind a persistent queue

@@ -1,8 +1,26 @@
 """SQL over the stored data: DuckDB views over the Parquet files, safe while a collector writes.
 
-``llm_calls_all`` holds every stored record, duplicates included (``duplicate_of`` set); ``llm_calls``
-holds one row per call, so that summing ``cost_usd`` gives the true spend. Writers only ever add whole
-files under their final names, so every query sees a consistent set of complete files.
+Tables, each one row per stored span:
+
+- ``llm_calls_all``: every stored call, duplicates of another call included (``duplicate_of`` set);
+- ``llm_calls``: one row per call, so that summing ``cost_usd`` gives the true spend;
+- ``genai_spans``: agent, tool, workflow and retrieval spans, and the plain spans (kind ``other``) between
+  them and the calls beneath them.
+
+Rollups, money in ``DECIMAL(38,12)``:
+
+- ``cost_by_day``: UTC day, provider, model, team, feature: calls, tokens, cost;
+- ``cost_by_trace``: one row per trace: its root service, start, calls, tokens, cost;
+- ``cost_by_agent`` and ``cost_by_workflow``: one row per agent (workflow) span with the calls beneath it
+  through the parent chain. ``cost_usd`` is inclusive: a call beneath nested agents counts for each of them,
+  so the outer agent's cost contains the inner one's. ``self_cost_usd`` is exclusive: the calls whose
+  nearest agent (workflow) ancestor is this span; summed over all agents it counts each call at most once.
+- ``llm_call_ancestors``: each call with each stored ancestor span (``depth`` 1 is the parent).
+
+The views are built when a connection opens, from the files then on disk (open a new connection to see
+newer ones). Writers only add whole files under their final names; a partition holding exactly one
+compacted file is read as is, and every other partition (the current hour, or one in the middle of
+compaction; see :mod:`costspan.exporters.compaction`) is deduplicated by trace and span id in the query.
 """
 
 from __future__ import annotations
@@ -11,33 +29,196 @@ from pathlib import Path
 
 import duckdb
 
-from .parquet import SCHEMA, TABLE
+from .compaction import TABLES, is_clean, units
+from .parquet import SPANS_TABLE, TABLE
+
+MAX_DEPTH = 64  # the parent walk stops here: a corrupt parent chain must not loop
 
 
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the views over ``data_dir``."""
     con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")  # timestamps are shown, and cast to dates, in UTC
     create_views(con, data_dir)
     return con
 
 
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> None:
-    root = Path(data_dir) / TABLE
-    files = any(root.glob("date=*/hour=*/part-*.parquet")) if root.is_dir() else False
-    if files:
-        pattern = str(root / "date=*" / "hour=*" / "part-*.parquet").replace("'", "''")
-        con.execute(
-            f"CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM read_parquet('{pattern}', "
-            "hive_partitioning = true, union_by_name = true)"
+    con.execute(f"CREATE OR REPLACE VIEW llm_calls_all AS {_unique_rows(con, Path(data_dir), TABLE)}")
+    con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM llm_calls_all WHERE duplicate_of IS NULL")
+    con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_unique_rows(con, Path(data_dir), SPANS_TABLE)}")
+    for statement in ROLLUPS:
+        con.execute(statement)
+
+
+def _unique_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str) -> str:
+    """A query for the table's rows, each stored span once."""
+    schema, key = TABLES[table]
+    clean: list[Path] = []
+    dirty: list[Path] = []
+    for files in units(data_dir / table):
+        (clean if is_clean(files) else dirty).extend(files)
+    parts = []
+    if clean:
+        parts.append(f"SELECT * FROM {_read(clean)}")
+    if dirty:
+        parts.append(
+            f"SELECT * FROM {_read(dirty)} "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY start_time) = 1"
         )
-    else:
+    if not parts:
         # no data yet: the same columns, no rows, so queries still run
-        empty = SCHEMA.empty_table()
-        con.register("_llm_calls_empty", empty)
-        con.execute("CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM _llm_calls_empty")
-    # one row per call: duplicates of another call are left out, and so is a span stored twice (a batch
-    # processed again after a crash, between its export and its checkpoint)
-    con.execute(
-        "CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM llm_calls_all WHERE duplicate_of IS NULL "
-        "QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY start_time) = 1"
-    )
+        con.register(f"_{table}_empty", schema.empty_table())
+        return f"SELECT * FROM _{table}_empty"
+    return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+
+
+def _read(files: list[Path]) -> str:
+    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    # The writer and compaction both write the table's schema, so the schema is read from the first file
+    # only: reading each file's (union_by_name) would cost a footer read per file whenever a view is bound.
+    return f"read_parquet([{paths}], hive_partitioning = false)"
+
+
+_ANCESTORS = f"""
+CREATE OR REPLACE VIEW llm_call_ancestors AS
+WITH RECURSIVE nodes AS (
+    SELECT DISTINCT trace_id, span_id, parent_span_id FROM genai_spans
+    UNION
+    SELECT DISTINCT trace_id, span_id, parent_span_id FROM llm_calls_all
+),
+walk (trace_id, call_span_id, ancestor_span_id, depth) AS (
+    SELECT trace_id, span_id, parent_span_id, 1 FROM llm_calls WHERE parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT w.trace_id, w.call_span_id, n.parent_span_id, w.depth + 1
+    FROM walk w JOIN nodes n ON n.trace_id = w.trace_id AND n.span_id = w.ancestor_span_id
+    WHERE n.parent_span_id IS NOT NULL AND w.depth < {MAX_DEPTH}
+)
+SELECT trace_id, call_span_id, ancestor_span_id, depth FROM walk
+"""
+
+_COST_BY_DAY = """
+CREATE OR REPLACE VIEW cost_by_day AS
+SELECT
+    CAST(start_time AS DATE) AS day,
+    provider,
+    coalesce(response_model, request_model) AS model,
+    team,
+    feature,
+    count(*) AS calls,
+    coalesce(sum(input_tokens), 0) AS input_tokens,
+    coalesce(sum(output_tokens), 0) AS output_tokens,
+    coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+    sum(cost_usd) AS cost_usd
+FROM llm_calls
+GROUP BY ALL
+"""
+
+# The root service is that of the trace's root span when it is stored (a GenAI span, or a plain span on
+# the path to one), else that of its earliest stored span.
+_COST_BY_TRACE = """
+CREATE OR REPLACE VIEW cost_by_trace AS
+WITH spans AS (
+    SELECT trace_id, parent_span_id, service_name, start_time FROM genai_spans
+    UNION ALL
+    SELECT trace_id, parent_span_id, service_name, start_time FROM llm_calls
+),
+traces AS (
+    SELECT
+        trace_id,
+        arg_min(service_name, (parent_span_id IS NOT NULL, start_time)) AS root_service,
+        min(start_time) AS start_time
+    FROM spans
+    GROUP BY trace_id
+),
+totals AS (
+    SELECT
+        trace_id,
+        count(*) AS calls,
+        coalesce(sum(input_tokens), 0) AS input_tokens,
+        coalesce(sum(output_tokens), 0) AS output_tokens,
+        sum(cost_usd) AS cost_usd
+    FROM llm_calls
+    GROUP BY trace_id
+)
+SELECT
+    t.trace_id,
+    t.root_service,
+    t.start_time,
+    coalesce(c.calls, 0) AS calls,
+    coalesce(c.input_tokens, 0) AS input_tokens,
+    coalesce(c.output_tokens, 0) AS output_tokens,
+    coalesce(c.input_tokens, 0) + coalesce(c.output_tokens, 0) AS tokens,
+    coalesce(c.cost_usd, 0)::DECIMAL(38, 12) AS cost_usd
+FROM traces t LEFT JOIN totals c USING (trace_id)
+"""
+
+
+def _cost_by_kind(view: str, kind: str, name_column: str) -> str:
+    """cost_by_agent / cost_by_workflow: each span of ``kind`` with the cost of every call beneath it."""
+    return f"""
+CREATE OR REPLACE VIEW {view} AS
+WITH owners AS (
+    SELECT * FROM genai_spans WHERE kind = '{kind}'
+),
+beneath AS (
+    SELECT
+        a.trace_id,
+        a.ancestor_span_id AS span_id,
+        a.call_span_id,
+        a.depth = min(a.depth) OVER (PARTITION BY a.trace_id, a.call_span_id) AS nearest
+    FROM llm_call_ancestors a
+    JOIN owners o ON o.trace_id = a.trace_id AND o.span_id = a.ancestor_span_id
+),
+totals AS (
+    SELECT
+        b.trace_id,
+        b.span_id,
+        count(*) AS calls,
+        coalesce(sum(c.input_tokens), 0) AS input_tokens,
+        coalesce(sum(c.output_tokens), 0) AS output_tokens,
+        sum(c.cost_usd) AS cost_usd,
+        count(*) FILTER (WHERE b.nearest) AS self_calls,
+        sum(c.cost_usd) FILTER (WHERE b.nearest) AS self_cost_usd
+    FROM beneath b
+    JOIN llm_calls c ON c.trace_id = b.trace_id AND c.span_id = b.call_span_id
+    GROUP BY b.trace_id, b.span_id
+)
+SELECT
+    o.trace_id,
+    o.span_id,
+    o.parent_span_id,
+    coalesce(o.name, o.agent_name) AS {name_column},
+    o.service_name,
+    o.team,
+    o.feature,
+    o.customer_id,
+    o.start_time,
+    o.duration_s,
+    coalesce(t.calls, 0) AS calls,
+    coalesce(t.input_tokens, 0) AS input_tokens,
+    coalesce(t.output_tokens, 0) AS output_tokens,
+    coalesce(t.cost_usd, 0)::DECIMAL(38, 12) AS cost_usd,
+    coalesce(t.self_calls, 0) AS self_calls,
+    coalesce(t.self_cost_usd, 0)::DECIMAL(38, 12) AS self_cost_usd
+FROM owners o LEFT JOIN totals t ON t.trace_id = o.trace_id AND t.span_id = o.span_id
+"""
+
+
+ROLLUPS = (
+    _ANCESTORS,
+    _COST_BY_DAY,
+    _COST_BY_TRACE,
+    _cost_by_kind("cost_by_agent", "agent", "agent_name"),
+    _cost_by_kind("cost_by_workflow", "workflow", "workflow_name"),
+)
+VIEWS = (
+    "llm_calls",
+    "llm_calls_all",
+    "genai_spans",
+    "cost_by_day",
+    "cost_by_trace",
+    "cost_by_agent",
+    "cost_by_workflow",
+    "llm_call_ancestors",
+)

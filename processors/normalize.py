@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from costspan.semconv import GenAICall, to_call
+from costspan.semconv import LLM, GenAICall, to_call
 
 from ._base import Processor, check_keys, register
 from ._batch import SpanBatch
@@ -46,6 +46,10 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
             kinds[call.kind, call.dialect] += 1
             if call.error_type is None and status_code[i] == 2:
                 call.error_type = "error"
+            if call.name is None and call.kind != LLM:
+                # an agent, tool or workflow without a name attribute (OpenInference's agents and chains)
+                # is named by its span
+                call.name = batch.name[i]
             if call.flags:
                 counts["flagged"] += 1
         append(call)

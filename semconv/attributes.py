@@ -86,6 +86,8 @@ TRACELOOP_PROMPT_VERSION = "traceloop.prompt.version"
 
 # -- OpenInference (Arize) ----------------------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND = "openinference.span.kind"  # LLM | EMBEDDING | CHAIN | TOOL | AGENT | RETRIEVER ...
+OPENINFERENCE_TOOL_NAME = "tool.name"  # on TOOL spans; AGENT and CHAIN spans are named by the span name
+OPENINFERENCE_AGENT_NAME = "agent.name"
 LLM_MODEL_NAME = "llm.model_name"  # the response's model where both are known (OpenAI)
 LLM_REQUEST_MODEL_NAME = "llm.request.model_name"
 LLM_RESPONSE_MODEL_NAME = "llm.response.model_name"

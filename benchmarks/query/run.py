@@ -1,0 +1,256 @@
+"""Query speed over 10 million stored calls: spend by day, model, feature, top customers, p95 latency.
+
+    python benchmarks/query/run.py [--calls 10000000] [--days 45] [--runs 7] [--runs-before 1] [--dir DIR]
+    (or: make bench-query)
+
+What is measured. ``--calls`` LLM calls over ``--days`` days, generated column by column with pyarrow (no
+per-row Python) and written through the collector's own writer (``write_partitioned``: the ``llm_calls``
+schema, Hive partitions by date and hour, zstd, atomic renames), one day at a time so memory stays bounded,
+two flushes per hour. Realistic cardinalities: 12 models of 5 providers, 8 teams, 30 features, 10,000
+customers (a few large ones, a long tail), 50,000 users, 6 services; costs are exact DECIMAL(38,12) from
+each model's per-token prices. Then the five queries run as a user runs them with ``costspan sql``: on a
+connection from ``costspan.exporters.duckdb_views.connect``, against the ``llm_calls`` view, after one
+warm-up run, ``--runs`` times each after compaction and ``--runs-before`` times before it (a query then
+takes seconds); the median is printed. Side by side: the same queries before compaction (two files per hour;
+every partition deduplicated by trace and span id in the query) and after it (one compacted file per
+hour, known free of repeated spans, read as is). Also printed: the time to open a connection (list the
+partitions and build the views), bytes on disk per call, and how long generation and compaction took.
+The project's goal: each query under 200 ms median on a 2-core machine, after compaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from costspan.exporters.compaction import compact
+from costspan.exporters.duckdb_views import connect
+from costspan.exporters.parquet import SCHEMA, TABLE, write_partitioned
+
+# provider, model, weight, $ per million input tokens, $ per million output tokens (list prices of the
+# providers' pricing pages as in the embedded catalog; only their relative size matters here)
+MODELS = [
+    ("openai", "gpt-4o-mini", 30, "0.15", "0.60"),
+    ("openai", "gpt-4o", 12, "2.50", "10"),
+    ("openai", "gpt-4.1-mini", 10, "0.40", "1.60"),
+    ("openai", "o4-mini", 5, "1.10", "4.40"),
+    ("openai", "text-embedding-3-small", 8, "0.02", "0"),
+    ("anthropic", "claude-sonnet-4-5", 12, "3", "15"),
+    ("anthropic", "claude-haiku-4-5", 8, "1", "5"),
+    ("gcp.gemini", "gemini-2.5-flash", 6, "0.30", "2.50"),
+    ("gcp.gemini", "gemini-2.5-pro", 2, "1.25", "10"),
+    ("aws.bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", 3, "3", "15"),
+    ("mistral_ai", "mistral-large-latest", 2, "2", "6"),
+    ("mistral_ai", "mistral-small-latest", 2, "0.10", "0.30"),
+]
+TEAMS = ["payments", "search", "support", "growth", "platform", "risk", "data", "mobile"]
+FEATURES = [f"feature-{i:02d}" for i in range(30)]
+SERVICES = ["checkout-api", "search-api", "support-bot", "ranker", "summarizer", "batch-jobs"]
+CUSTOMERS = 10_000
+USERS = 50_000
+QUERIES = {
+    "spend by day": (
+        "SELECT CAST(start_time AS DATE) AS day, sum(cost_usd) FROM llm_calls GROUP BY 1 ORDER BY 1"
+    ),
+    "spend by model": (
+        "SELECT provider, request_model, count(*), sum(cost_usd) FROM llm_calls GROUP BY 1, 2 ORDER BY 4 DESC"
+    ),
+    "spend by feature": "SELECT feature, sum(cost_usd) FROM llm_calls GROUP BY 1 ORDER BY 2 DESC",
+    "top customers": (
+        "SELECT customer_id, sum(cost_usd) AS spend FROM llm_calls GROUP BY 1 ORDER BY spend DESC LIMIT 20"
+    ),
+    "p95 latency by model": (
+        "SELECT request_model, quantile_cont(duration_s, 0.95) FROM llm_calls GROUP BY 1 ORDER BY 2 DESC"
+    ),
+}
+_PICO = 10**12  # cost is stored in units of 1e-12 USD (DECIMAL(38,12))
+
+
+def weighted(dictionary: list[str], weights: list[int], uniform: pa.Array) -> pa.Array:
+    """Values of ``dictionary`` drawn by ``weights``, from uniform draws in [0, 1)."""
+    table = pa.array([i for i, w in enumerate(weights) for _ in range(w)], pa.int32())
+    slots = pc.cast(pc.floor(pc.multiply(uniform, len(table))), pa.int32())
+    return pc.take(table, slots)
+
+
+def uniform_index(n_values: int, uniform: pa.Array) -> pa.Array:
+    return pc.cast(pc.floor(pc.multiply(uniform, n_values)), pa.int32())
+
+
+def lognormal(n: int, median: float, sigma: float) -> pa.Array:
+    # Box-Muller: a standard normal from two uniform draws
+    u1 = pc.subtract(1.0, pc.random(n))
+    u2 = pc.random(n)
+    normal = pc.multiply(pc.sqrt(pc.multiply(-2.0, pc.ln(u1))), pc.cos(pc.multiply(2 * math.pi, u2)))
+    return pc.exp(pc.add(math.log(median), pc.multiply(sigma, normal)))
+
+
+def hex_ids(n: int, nbytes: int) -> pa.Array:
+    text = os.urandom(n * nbytes).hex().encode()
+    width = 2 * nbytes
+    offsets = pa.array(range(0, n * width + 1, width), pa.int32())
+    return pa.StringArray.from_buffers(n, offsets.buffers()[1], pa.py_buffer(text))
+
+
+def money(units: pa.Array) -> pa.Array:
+    """int64 amounts in 1e-12 USD as DECIMAL(38,12), exactly: the same unscaled integers, read at scale 12."""
+    whole = pc.cast(units, pa.decimal128(38, 0))
+    return pa.Array.from_buffers(pa.decimal128(38, 12), len(whole), whole.buffers())
+
+
+def strings(values: list[str], index: pa.Array) -> pa.Array:
+    return pc.take(pa.array(values, pa.string()), index)
+
+
+def day_of_calls(day: datetime, n: int) -> pa.Table:
+    """``n`` calls spread over one UTC day, in the ``llm_calls`` schema."""
+    model_index = weighted([m[1] for m in MODELS], [m[2] for m in MODELS], pc.random(n))
+    micros = pc.cast(pc.floor(pc.multiply(pc.random(n), 86_400 * 10**6)), pa.int64())
+    start = pc.cast(pc.add(micros, int(day.timestamp()) * 10**6), pa.timestamp("us", tz="UTC"))
+    inp = pc.cast(pc.add(pc.round(lognormal(n, 1200, 1.0)), 1), pa.int64())
+    out = pc.cast(pc.round(lognormal(n, 250, 0.9)), pa.int64())
+    embedding = pc.equal(strings([m[1] for m in MODELS], model_index), "text-embedding-3-small")
+    out = pc.if_else(embedding, 0, out)
+    cache_read = pc.cast(pc.floor(pc.multiply(inp, pc.multiply(pc.random(n), 0.5))), pa.int64())
+    in_price = pc.take(pa.array([int(float(m[3]) * 10**6) for m in MODELS], pa.int64()), model_index)
+    out_price = pc.take(pa.array([int(float(m[4]) * 10**6) for m in MODELS], pa.int64()), model_index)
+    # price per token in 1e-12 USD = $ per million tokens * 1e6
+    cost_in = pc.multiply(inp, in_price)
+    cost_out = pc.multiply(out, out_price)
+    # a few large customers and a long tail: the square of a uniform draw favours low ids
+    u = pc.random(n)
+    customer = uniform_index(CUSTOMERS, pc.multiply(u, u))
+    columns = {
+        "start_time": start,
+        "duration_s": pc.add(0.2, pc.divide(pc.cast(out, pa.float64()), 80.0)),
+        "trace_id": hex_ids(n, 16),
+        "span_id": hex_ids(n, 8),
+        "service_name": strings(SERVICES, uniform_index(len(SERVICES), pc.random(n))),
+        "provider": strings([m[0] for m in MODELS], model_index),
+        "operation": pc.if_else(embedding, "embeddings", "chat"),
+        "request_model": strings([m[1] for m in MODELS], model_index),
+        "response_model": strings([m[1] for m in MODELS], model_index),
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cache_read_tokens": cache_read,
+        "cost_usd": money(pc.add(cost_in, cost_out)),
+        "cost_input": money(cost_in),
+        "cost_output": money(cost_out),
+        "cost_source": pa.array(["local"] * n, pa.string()),
+        "pricing_status": pa.array(["priced"] * n, pa.string()),
+        "user_id": pc.binary_join_element_wise(
+            "user-", pc.cast(uniform_index(USERS, pc.random(n)), pa.string()), ""
+        ),
+        "customer_id": pc.binary_join_element_wise("cus_", pc.cast(customer, pa.string()), ""),
+        "feature": strings(FEATURES, uniform_index(len(FEATURES), pc.random(n))),
+        "team": strings(TEAMS, uniform_index(len(TEAMS), pc.random(n))),
+        "environment": pa.array(["production"] * n, pa.string()),
+        "dialect": pa.array(["otel_genai"] * n, pa.string()),
+    }
+    arrays = [columns[f.name].cast(f.type) if f.name in columns else pa.nulls(n, f.type) for f in SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def generate(data_dir: Path, calls: int, days: int) -> None:
+    root = data_dir / TABLE
+    first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
+    per_day = calls // days
+    for d in range(days):
+        n = per_day + (calls - per_day * days if d == days - 1 else 0)
+        # two flushes per hour, as a running collector leaves many small files
+        for part in (n // 2, n - n // 2):
+            write_partitioned(root, day_of_calls(first + timedelta(days=d), part).sort_by("start_time"))
+
+
+def time_queries(data_dir: Path, runs: int) -> tuple[float, dict[str, float]]:
+    opened = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        con = connect(data_dir)
+        opened.append((time.perf_counter() - t) * 1000)
+        con.close()
+    con = connect(data_dir)
+    medians = {}
+    for name, sql in QUERIES.items():
+        con.execute(sql).fetchall()  # warm: file metadata in the OS cache, as on a running system
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            con.execute(sql).fetchall()
+            times.append((time.perf_counter() - t) * 1000)
+        medians[name] = statistics.median(times)
+    con.close()
+    return statistics.median(opened), medians
+
+
+def disk_bytes(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*.parquet"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=45)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--runs-before", type=int, default=1, help="runs before compaction (each query takes seconds)"
+    )
+    parser.add_argument("--dir", help="where to write the data (default: a temporary directory, removed)")
+    args = parser.parse_args()
+    data_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="costspan-bench-query-"))
+    try:
+        print(f"{args.calls:,} calls over {args.days} days in {data_dir}, {os.cpu_count()} cores")
+        t = time.perf_counter()
+        generate(data_dir, args.calls, args.days)
+        generated = time.perf_counter() - t
+        files = len(list((data_dir / TABLE).rglob("*.parquet")))
+        print(
+            f"generated and written in {generated:.1f} s ({args.calls / generated:,.0f} calls/s), "
+            f"{files} files"
+        )
+        before_open, before = time_queries(data_dir, args.runs_before)
+        before_bytes = disk_bytes(data_dir / TABLE)
+        t = time.perf_counter()
+        stats = compact(data_dir, grace_s=0)
+        compacted = time.perf_counter() - t
+        files = len(list((data_dir / TABLE).rglob("*.parquet")))
+        print(
+            f"compacted in {compacted:.1f} s: {stats.partitions_compacted} partitions, "
+            f"{stats.files_merged} files merged, {files} files now"
+        )
+        after_open, after = time_queries(data_dir, args.runs)
+        after_bytes = disk_bytes(data_dir / TABLE)
+        print()
+        runs = f"median ms ({args.runs_before} / {args.runs} runs)"
+        print(f"{runs:36s}  before compaction  after compaction   ratio")
+        rows = [
+            ("open connection (list files, views)", before_open, after_open),
+            *((name, before[name], after[name]) for name in QUERIES),
+        ]
+        for name, b, a in rows:
+            print(f"{name:36s} {b:14.1f} {a:18.1f} {b / a:9.1f}x")
+        print()
+        print(
+            f"bytes on disk per call: {before_bytes / args.calls:.1f} before compaction, "
+            f"{after_bytes / args.calls:.1f} after ({after_bytes / 1e6:,.0f} MB)"
+        )
+        slowest = max(after.values())
+        verdict = "met" if slowest < 200 else "NOT met"
+        print(f"goal (each query under 200 ms median after compaction): {verdict}; slowest {slowest:.1f} ms")
+    finally:
+        if not args.dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
