@@ -2,7 +2,7 @@
 
     python benchmarks/instrumentation/run.py        (or: make bench-instrumentation)
 
-What is measured. The local provider server (tests/support/provider_server.py) runs in a process of its
+What is measured. The local provider server (costspan.collector.demo.provider) runs in a process of its
 own. For each instrumentation a fresh worker process sets up the OpenTelemetry SDK as an application does
 (a ``TracerProvider`` with a ``BatchSpanProcessor`` whose exporter only counts, a ``MeterProvider``),
 switches that one instrumentation on, warms up, then makes calls with the real ``openai`` SDK (httpx2) on
