@@ -134,7 +134,7 @@ def _run_worker(name: str, base_url: str, calls: int, stream: bool) -> dict[str,
 
 def _start_server() -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.provider_server", "--max-seconds", "3600"],
+        [sys.executable, "-m", "costspan.collector.demo.provider", "--max-seconds", "3600"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
