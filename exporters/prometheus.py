@@ -11,12 +11,15 @@ Money becomes a float only here, at the edge; duplicates are not counted.
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter
 
 from costspan.semconv import LLM, GenAICall
 
+_ZERO = Decimal(0)
 LABELS = ("provider", "model", "service", "environment", "team", "feature")
 OVERFLOW = "other"
 MAX_VALUE_LENGTH = 256
@@ -74,28 +77,37 @@ class CostMetrics:
         )
 
     def observe(self, calls: Iterable[GenAICall | None]) -> None:
+        # A batch is summed per label set first (cost exactly, in Decimal) and each series is incremented
+        # once: most calls of a batch share a few label sets, and a labelled increment is the costly part.
+        caps = self._labels
+        label_sets: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+        costs: dict[tuple[str, ...], Decimal] = {}
+        counted: Tally[tuple[str, ...]] = Tally()
+        tokens: Tally[tuple[str, ...]] = Tally()
         for call in calls:
             if call is None or call.kind != LLM or call.duplicate_of is not None:
                 continue
-            labels = tuple(
-                cap(value)
-                for cap, value in zip(
-                    self._labels,
-                    (
-                        call.provider,
-                        call.pricing_model or call.model,
-                        call.service_name,
-                        call.environment,
-                        call.team,
-                        call.feature,
-                    ),
-                    strict=True,
-                )
+            raw = (
+                call.provider,
+                call.pricing_model or call.model,
+                call.service_name,
+                call.environment,
+                call.team,
+                call.feature,
             )
-            self.calls.labels(*labels, call.pricing_status or "unpriced").inc()
+            labels = label_sets.get(raw)
+            if labels is None:
+                labels = label_sets[raw] = tuple(cap(value) for cap, value in zip(caps, raw, strict=True))
+            counted[(*labels, call.pricing_status or "unpriced")] += 1
             if call.cost_usd is not None:
-                self.cost.labels(*labels).inc(float(call.cost_usd))
+                costs[labels] = costs.get(labels, _ZERO) + call.cost_usd
             for token_type, field in _TOKEN_TYPES:
                 count = getattr(call, field)
                 if type(count) is int and count > 0:
-                    self.tokens.labels(*labels, token_type).inc(count)
+                    tokens[(*labels, token_type)] += count
+        for key, n in counted.items():
+            self.calls.labels(*key).inc(n)
+        for labels, amount in costs.items():
+            self.cost.labels(*labels).inc(float(amount))
+        for key, n in tokens.items():
+            self.tokens.labels(*key).inc(n)

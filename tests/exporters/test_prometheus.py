@@ -75,6 +75,14 @@ def test_label_values_are_capped():
     assert len(features) == 6 and OVERFLOW in features
     total_calls = sum(v for k, v in samples(metrics).items() if k[0] == "costspan_llm_calls_total")
     assert total_calls == 20  # nothing is lost, only folded
+    # a batch is summed per label set before the counters move: the folded series carry every call's share
+    total_cost = sum(v for k, v in samples(metrics).items() if k[0] == "costspan_cost_usd_total")
+    inputs = sum(
+        v
+        for k, v in samples(metrics).items()
+        if k[0] == "costspan_tokens_total" and dict(k[1])["type"] == "input"
+    )
+    assert total_cost == pytest.approx(20 * 0.003) and inputs == 20 * 1000
 
 
 def test_an_overlong_label_value_is_counted_under_other():
