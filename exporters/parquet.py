@@ -19,6 +19,7 @@ import os
 import uuid
 from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -173,25 +174,35 @@ def _count(value: Any) -> int | None:
 
 
 def rows_to_table(calls: Iterable[GenAICall]) -> pa.Table:
-    """The ``llm_calls`` rows of a batch's records (those of kind ``llm``)."""
+    """The ``llm_calls`` rows of a batch's records (those of kind ``llm``), built a column at a time."""
     records = [c for c in calls if c.kind == LLM]
-    columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
-    for c in records:
-        columns["start_time"].append(c.start_time_ns // 1000)
-        columns["duration_s"].append(c.duration_s)
-        for name in _STRINGS:
-            columns[name].append(getattr(c, name))
-        for name in _TOKENS:
-            columns[name].append(_count(getattr(c, name)))
-        columns["cost_usd"].append(money(c.cost_usd))
-        amounts = c.cost_amounts
-        for i, bucket in enumerate(BUCKETS):
-            columns[f"cost_{bucket}"].append(money(amounts[i]) if amounts is not None else None)
-        columns["chargeback_usd"].append(money(c.chargeback_usd))
-        columns["tags"].append(list((c.tags or {}).items()))
-        columns["time_to_first_chunk_s"].append(c.time_to_first_chunk_s)
-        columns["flags"].append(list(c.flags))
+    columns: dict[str, Any] = {
+        "start_time": [c.start_time_ns // 1000 for c in records],
+        "duration_s": [c.duration_s for c in records],
+    }
+    for name in _STRINGS:
+        columns[name] = list(map(attrgetter(name), records))
+    for name in _TOKENS:
+        columns[name] = [_count(v) for v in map(attrgetter(name), records)]
+    columns["cost_usd"] = _money_array([c.cost_usd for c in records])
+    amounts = [c.cost_amounts for c in records]
+    for i, bucket in enumerate(BUCKETS):
+        columns[f"cost_{bucket}"] = _money_array([a[i] if a is not None else None for a in amounts])
+    columns["chargeback_usd"] = _money_array([c.chargeback_usd for c in records])
+    columns["tags"] = [list(c.tags.items()) if c.tags else [] for c in records]
+    columns["time_to_first_chunk_s"] = [c.time_to_first_chunk_s for c in records]
+    columns["flags"] = [list(c.flags) for c in records]
     return pa.table(columns, schema=SCHEMA)
+
+
+def _money_array(values: list[Decimal | None]) -> pa.Array:
+    """A ``DECIMAL(38,12)`` column. Arrow takes a Decimal as it is when it fits the scale, and refuses one
+    that would lose digits; only then is the column rounded (:func:`money`), so the common case costs no
+    Decimal arithmetic and every stored value is the one :func:`money` gives."""
+    try:
+        return pa.array(values, MONEY)
+    except pa.ArrowInvalid:
+        return pa.array([money(v) for v in values], MONEY)
 
 
 def spans_to_table(records: Iterable[GenAICall]) -> pa.Table:
