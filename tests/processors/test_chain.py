@@ -148,6 +148,37 @@ def test_sequential_calls_in_one_trace_are_not_duplicates():
     assert [c.duplicate_of for c in nested.calls] == [None, None]
 
 
+def test_two_instrumentations_one_output_token_apart_are_one_call():
+    # OpenLLMetry's Anthropic stream spans count one output token more than the API (and the SDK's own span)
+    native = chat(
+        "d1" * 8,
+        start=0,
+        end=1000,
+        scope="com.anthropic.sdk.python",
+        **{"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5"},
+    )
+    openllmetry = chat(
+        "d2" * 8,
+        start=5,
+        end=990,
+        parent="d1" * 8,
+        scope="opentelemetry.instrumentation.anthropic",
+        **{
+            "gen_ai.system": "Anthropic",
+            "gen_ai.provider.name": None,
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.output_tokens": 101,
+        },
+    )
+    assert [c.duplicate_of for c in run(native, openllmetry).calls] == [None, "d1" * 8]
+    # one dialect's own nested records must agree exactly: one token apart, they are two calls
+    same_dialect = run(
+        chat("d3" * 8, start=0, end=1000),
+        chat("d4" * 8, start=5, end=990, parent="d3" * 8, **{"gen_ai.usage.output_tokens": 101}),
+    )
+    assert [c.duplicate_of for c in same_dialect.calls] == [None, None]
+
+
 def test_duplicate_arriving_in_a_later_batch():
     chain = build_chain()
     chain(SpanBatch.from_spans([chat("a1" * 8, start=0, end=1000)]))
