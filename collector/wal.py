@@ -111,14 +111,20 @@ class WriteAheadLog:
                 return
             with self._lock:
                 target = self.next_seq
-                handle = self._file
-                if handle is not None:
-                    handle.flush()
-            try:
-                if handle is not None:
-                    os.fsync(handle.fileno())
-            except OSError as exc:
-                raise WALError(f"write-ahead log fsync failed: {exc}") from exc
+                # A duplicate of the descriptor: an append may rotate (and close) the segment while this
+                # fsync runs outside the lock; rotation fsyncs the segment it closes, and the duplicate
+                # keeps this fsync's file open until it is done.
+                fd = -1
+                if self._file is not None:
+                    self._file.flush()
+                    fd = os.dup(self._file.fileno())
+            if fd >= 0:
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise WALError(f"write-ahead log fsync failed: {exc}") from exc
+                finally:
+                    os.close(fd)
             self._synced_seq = target
 
     def _rotate(self) -> None:

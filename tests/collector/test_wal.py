@@ -77,6 +77,35 @@ def test_group_commit_from_many_threads(tmp_path):
     assert len(payloads(wal)) == 400
 
 
+def test_commit_while_other_threads_rotate_segments(tmp_path):
+    # tiny segments: appends from other threads rotate (and close) the segment a commit is syncing
+    wal = WriteAheadLog(tmp_path, segment_bytes=64)  # every append rotates
+    errors: list[BaseException] = []
+    done = []
+
+    def writer(n):
+        try:
+            for i in range(200):
+                seq = wal.append(f"{n}-{i}-".encode() * 8)
+                wal.commit(seq)
+                done.append(seq)
+        except BaseException as exc:  # a commit must never fail because another thread rotated
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so that the interleavings occur
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert sorted(done) == list(range(1600)) and len(payloads(wal)) == 1600
+
+
 WRITER = textwrap.dedent(
     """
     import sys
