@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 MAX_BATCH_SPANS = 4096
 FLUSH_INTERVAL_S = 0.2
+DRAIN_TIMEOUT_S = 30.0  # at stop, processing what the log holds takes at most this long
 
 
 class Pipeline:
@@ -90,11 +91,18 @@ class Pipeline:
         for exporter in self.exporters:
             exporter.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = DRAIN_TIMEOUT_S + 5) -> None:
+        """Stop after processing what the log holds (for up to :data:`DRAIN_TIMEOUT_S`), so that a graceful
+        stop leaves every acknowledged span queryable; what is left stays in the log for the next start."""
         self._stop.set()
         self._wake.set()
         self._worker.join(timeout)
-        self.wal.close()
+        if self._worker.is_alive():
+            # the log is still in use: left open; the process exits and the next start goes on from the
+            # checkpoint
+            log.warning("pipeline: still processing at stop; the rest stays in the write-ahead log")
+        else:
+            self.wal.close()
         for exporter in self.exporters:
             exporter.stop()
 
@@ -108,7 +116,16 @@ class Pipeline:
                 log.exception("pipeline: processing failed; retrying")
                 self.counts["processing_errors"] += 1
                 time.sleep(1.0)
-        self.process_pending()
+        self._drain()
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline and self.process_pending():
+                pass
+        except Exception:  # stopping all the same; the records stay in the log
+            log.exception("pipeline: processing failed while stopping")
+            self.counts["processing_errors"] += 1
 
     def process_pending(self) -> int:
         """Process what the log holds after the checkpoint; returns how many spans were processed."""

@@ -176,3 +176,19 @@ def test_events_endpoint_with_curl(collector):
     )
     collector.wait_for("SELECT count(*) FROM llm_calls_all", ["3"])  # stored, marked as sent again
     assert collector.sql("SELECT count(*) FROM llm_calls") == ["2"]
+
+
+def test_a_graceful_stop_processes_everything_acknowledged(tmp_path):
+    from tests.support.otlp_requests import chat_request
+
+    collector = Collector(tmp_path / "data").start()
+    url = f"http://127.0.0.1:{collector.http}/v1/traces"
+    headers = {"content-type": "application/x-protobuf"}
+    bodies = [chat_request(1000).SerializeToString() for _ in range(12)]  # 3x the worker's batch of 4,096
+    with httpx.Client() as client:
+        for body in bodies:
+            assert client.post(url, content=body, headers=headers).status_code == 200
+    collector.kill(signal.SIGTERM)  # at once: most of it is still in the write-ahead log
+    assert collector.proc.returncode == 0
+    # no restart: what was acknowledged was processed before the collector exited
+    assert collector.sql("SELECT count(*), sum(cost_usd) FROM llm_calls") == ["12000,2.52"]
