@@ -19,6 +19,7 @@ from typing import Any
 
 from costspan.pricing import (
     INVALID_USAGE,
+    NO_USAGE,
     NOTHING_NAMED,
     SOURCE_LOCAL,
     UNKNOWN_MODEL,
@@ -47,38 +48,42 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
     # evaluation per call. Calls a quote does not cover (other usage, a provider-reported cost, bad counts,
     # an override) are priced one by one.
     quotes: dict[tuple[Any, ...], Quote | None] = {}
-    statuses: Counter[str] = Counter()
+    statuses: dict[str, int] = {}
+    version = engine.version
     for call in batch.calls:
         if call is None or call.kind != LLM:
             continue
         model = call.response_model or call.request_model
         named = named_counts(call)
-        if (
-            type(model) is str
-            and named != NOTHING_NAMED
-            and call.other_usage is None
-            and call.provider_cost is None
-            and not call.cache_write_1h_tokens
-        ):
-            day = call.start_time_ns // _NS_PER_DAY
-            key = (call.provider, model, call.service_tier, day)
-            quote = quotes.get(key, _MISSING)
-            if quote is _MISSING:
-                quote = quotes[key] = engine.quote(
-                    model, call.provider, _EPOCH + timedelta(days=day), call.service_tier
-                )
-            outcome = quote.cost(named) if quote is not None else None
-            if outcome is not None:
-                call.cost_amounts, call.cost_usd = outcome
-                call.cost_source = SOURCE_LOCAL
-                call.pricing_status = quote.status
-                call.pricing_provider = quote.provider
-                call.pricing_model = quote.model
-                call.pricing_rules = quote.rules
-                call.catalog_version = quote.catalog_version
-                statuses[quote.status] += 1
+        if call.other_usage is None and call.provider_cost is None:
+            if not model and named == NOTHING_NAMED:
+                # an HTTP-level record: a call happened, with neither model nor usage. What
+                # PricingEngine.price says of it, without building a result (one span in five, under calls)
+                call.pricing_status = NO_USAGE
+                call.catalog_version = version
+                statuses[NO_USAGE] = statuses.get(NO_USAGE, 0) + 1
                 continue
-        statuses[_price_one(call, model, engine)] += 1
+            if type(model) is str and named != NOTHING_NAMED and not call.cache_write_1h_tokens:
+                day = call.start_time_ns // _NS_PER_DAY
+                key = (call.provider, model, call.service_tier, day)
+                quote = quotes.get(key, _MISSING)
+                if quote is _MISSING:
+                    quote = quotes[key] = engine.quote(
+                        model, call.provider, _EPOCH + timedelta(days=day), call.service_tier
+                    )
+                outcome = quote.cost(named) if quote is not None else None
+                if outcome is not None:
+                    call.cost_amounts, call.cost_usd = outcome
+                    call.cost_source = SOURCE_LOCAL
+                    status = call.pricing_status = quote.status
+                    call.pricing_provider = quote.provider
+                    call.pricing_model = quote.model
+                    call.pricing_rules = quote.rules
+                    call.catalog_version = quote.catalog_version
+                    statuses[status] = statuses.get(status, 0) + 1
+                    continue
+        status = _price_one(call, model, engine)
+        statuses[status] = statuses.get(status, 0) + 1
     counts.update(statuses)
     return batch
 
