@@ -11,12 +11,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import context
 from opentelemetry.trace import Span, Status, StatusCode
 
 from costspan.semconv import attributes as A
 
 from ._endpoints import Endpoint
-from ._metrics import TOKEN_TYPE, ClientMetrics
+from ._metrics import ClientMetrics
 
 logger = logging.getLogger("costspan.instrumentation")
 
@@ -154,14 +155,14 @@ class Call:
             span.set_status(Status(StatusCode.ERROR))
         span.set_attributes(attributes)
         span.end()
-        metrics = self.metrics
-        if metrics is not None:
-            labels = self._metric_attributes(error_type)
-            metrics.duration.record(duration, labels)
-            if self.input_tokens is not None:
-                metrics.token_usage.record(self.input_tokens, {**labels, TOKEN_TYPE: "input"})
-            if self.output_tokens is not None:
-                metrics.token_usage.record(self.output_tokens, {**labels, TOKEN_TYPE: "output"})
+        if self.metrics is not None:
+            self.metrics.add(
+                self._metric_attributes(error_type),
+                duration,
+                self.input_tokens,
+                self.output_tokens,
+                context.get_current(),
+            )
 
     def _metric_attributes(self, error_type: str | None) -> Mapping[str, Any]:
         labels: dict[str, Any] = {

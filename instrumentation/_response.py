@@ -40,6 +40,7 @@ _LARGE_BODY = 256 * 1024  # above this, usage is read from the body's tail inste
 _EVENT_BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
 _USAGE_OBJECT = (b'"usage":{', b'"usage": {')
 _USAGE_NULL = (b',"usage":null', b', "usage": null')
+_USAGE_NULL_AT = ((_USAGE_NULL[0], 1), (_USAGE_NULL[1], 2))  # where "usage" starts in each
 
 
 def decompressor(encoding: str) -> Callable[[bytes], bytes] | None:
@@ -226,10 +227,17 @@ class Watcher:
         model and id; the first chunk is read only when no usage chunk came."""
         if self.first is None:
             self.first = block
-        if b"[DONE]" in block:
+        if b"[DONE]" in block[-12:]:  # the stream's last event, so at the end of its block
             self.terminal = True
-        if b'"usage"' not in block:
+        at = block.find(b'"usage"')
+        if at < 0:
             return block
+        if block.find(b'"usage"', at + 7) < 0:
+            # The usual block: one chunk, and its "usage":null (every chunk but the last, when usage was
+            # asked for). Settled here, by looking at the bytes around the one match.
+            for null, offset in _USAGE_NULL_AT:
+                if at >= offset and block.startswith(null, at - offset):
+                    return block[: at - offset] + block[at - offset + len(null) :] if self.strip else block
         if _USAGE_OBJECT[0] in block or _USAGE_OBJECT[1] in block:
             if self.strip:
                 block = self._drop_usage_chunk(block)
@@ -274,6 +282,17 @@ class Watcher:
         return block
 
     def _drop_usage_chunk(self, block: bytes) -> bytes:
+        line_end = block.find(b"\n")
+        if block.startswith(b"data:") and line_end >= 0 and not block[line_end:].strip():
+            # the usual block: one event of one data line
+            try:
+                obj = json.loads(block[5:line_end])
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                read_openai(self.call, obj)
+                only_usage = obj.get("choices") == [] and isinstance(obj.get("usage"), dict)
+                return b"" if only_usage else block
         parts = _EVENT_BOUNDARY.split(block)  # event, separator, event, separator ...
         kept: list[bytes] = []
         for i in range(0, len(parts), 2):

@@ -34,6 +34,7 @@ _MULTIPART_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r\n]{1,512})\r\n')
 # OpenAI-compatible APIs that take stream_options.include_usage (Mistral and Perplexity always send usage
 # on a stream and may refuse unknown fields)
 _NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
+_INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 SCOPE = "costspan.instrumentation"
 
 
@@ -158,20 +159,32 @@ def _inject_include_usage(request: Any, body: bytes) -> bool:
     stream = request.stream
     if type(stream).__name__ != "ByteStream":
         return False
-    payload = json.loads(body)
-    if not isinstance(payload, dict):
+    new = _with_include_usage(body)
+    if new is None:
         return False
-    options = payload.get("stream_options")
-    if options is None:
-        options = payload["stream_options"] = {}
-    if not isinstance(options, dict):
-        return False
-    options["include_usage"] = True
-    new = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     request.stream = type(stream)(new)
     request._content = new  # what request.content answers, for hooks and instrumentations after this one
     request.headers["Content-Length"] = str(len(new))
     return True
+
+
+def _with_include_usage(body: bytes) -> bytes | None:
+    """``body`` asking for the usage chunk; ``None`` when it is no JSON object."""
+    if b"stream_options" not in body:
+        # the usual case: the member goes first, and the rest of the body is left as the client wrote it
+        start = body.find(b"{")
+        if start >= 0 and not body[:start].strip() and body[start + 1 :].lstrip()[:1] not in (b"}", b""):
+            return body[: start + 1] + _INCLUDE_USAGE + body[start + 1 :]
+    payload = json.loads(body)
+    if not isinstance(payload, dict):
+        return None
+    options = payload.get("stream_options")
+    if options is None:
+        options = payload["stream_options"] = {}
+    if not isinstance(options, dict):
+        return None
+    options["include_usage"] = True
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _speech_characters(body: bytes) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from costspan.instrumentation import EndpointTable
 from costspan.instrumentation._call import Call
 from costspan.instrumentation._response import Watcher
+from costspan.instrumentation._transport import _with_include_usage
 
 
 def _watch(
@@ -138,3 +139,32 @@ def test_a_large_embeddings_body_is_read_from_its_tail(encoding):
     attributes = _watch("api.openai.com", None, "/v1/embeddings", "application/json", wire, encoding)
     assert attributes["gen_ai.usage.input_tokens"] == 321
     assert attributes["gen_ai.response.model"] == "text-embedding-3-small"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true}',
+        b'  {\n  "model": "gpt-4o-mini", "stream": true}',
+        # stream_options already there (or only named in a message): parsed and rewritten
+        b'{"model":"m","stream":true,"stream_options":{"include_obfuscation":false}}',
+        b'{"model":"m","stream":true,"stream_options":null}',
+        b'{"messages":[{"role":"user","content":"what are stream_options?"}],"stream":true}',
+    ],
+)
+def test_include_usage_is_added_and_the_rest_of_the_request_kept(body):
+    new = _with_include_usage(body)
+    assert new is not None
+    sent, asked = json.loads(new), json.loads(body)
+    assert sent["stream_options"]["include_usage"] is True
+    assert {k: v for k, v in sent.items() if k != "stream_options"} == {
+        k: v for k, v in asked.items() if k != "stream_options"
+    }
+    assert {k: v for k, v in sent["stream_options"].items() if k != "include_usage"} == (
+        asked.get("stream_options") or {}
+    )
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"stream_options"'])
+def test_include_usage_is_not_added_to_what_is_no_object(body):
+    assert _with_include_usage(body) is None
