@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Collection
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
@@ -44,6 +45,19 @@ logger = logging.getLogger("costspan.instrumentation")
 __version__ = "0.1.0"
 _LIBRARIES = ("httpx", "httpx2")
 INJECT_STREAM_USAGE_ENV = "COSTSPAN_INJECT_STREAM_USAGE"
+
+
+# One of each per provider and meter, kept over uninstrument() and instrument() again: neither a span
+# processor nor an instrument can be taken back from an SDK provider.
+_PROCESSORS: WeakKeyDictionary[Any, _attribution.AttributionSpanProcessor] = WeakKeyDictionary()
+_METRICS: WeakKeyDictionary[Any, ClientMetrics] = WeakKeyDictionary()
+
+
+def _metrics_of(meter: Any) -> ClientMetrics:
+    metrics = _METRICS.get(meter)
+    if metrics is None:
+        metrics = _METRICS[meter] = ClientMetrics(meter)
+    return metrics
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -73,7 +87,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 "0",
                 "no",
             )
-        hook = Hook(tracer, ClientMetrics(meter), EndpointTable.from_env(endpoints), bool(inject))
+        hook = Hook(tracer, _metrics_of(meter), EndpointTable.from_env(endpoints), bool(inject))
         _attribution.reload_defaults()
         _record.use_tracer(tracer)
         for name in _LIBRARIES:
@@ -93,15 +107,20 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             )
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         if hasattr(provider, "add_span_processor"):
-            # other instrumentations' GenAI spans get the attribution too
-            self._processor = _attribution.AttributionSpanProcessor()
-            provider.add_span_processor(self._processor)
+            # Other instrumentations' GenAI spans get the attribution too. An SDK tracer provider cannot drop
+            # a span processor, so one is added per provider and switched off and on again.
+            processor = _PROCESSORS.get(provider)
+            if processor is None:
+                processor = _PROCESSORS[provider] = _attribution.AttributionSpanProcessor()
+                provider.add_span_processor(processor)
+            processor.enabled = True
+            self._processor = processor
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for cls, method in self._wrapped:
             unwrap(cls, method)
         self._wrapped = ()
         if self._processor is not None:
-            self._processor.enabled = False  # an SDK tracer provider cannot drop a span processor
+            self._processor.enabled = False
             self._processor = None
         _record.use_tracer(None)

@@ -4,14 +4,19 @@
 
 What is measured. The local provider server (costspan.collector.demo.provider) runs in a process of its
 own. For each instrumentation a fresh worker process sets up the OpenTelemetry SDK as an application does
-(a ``TracerProvider`` with a ``BatchSpanProcessor`` whose exporter only counts, a ``MeterProvider``),
-switches that one instrumentation on, warms up, then makes calls with the real ``openai`` SDK (httpx2) on
-one client: non-streaming chat completions, and streams (about 16 chunks each) whose request does not ask
-for ``include_usage``. The worker reports wall time and process CPU time per call; "added" is the
-difference from the uninstrumented worker of the same round. Rounds alternate the order of the workers and
-the median over rounds is printed, because the machine is shared and noisy. Last column: whether the
-instrumentation's span of a stream carries the token usage (none can, unless it asks for it as costspan
-does). Speed is reported, not asserted.
+(a ``TracerProvider`` with a ``BatchSpanProcessor`` whose exporter only counts, a ``MeterProvider`` with
+one reader), then makes calls with the real ``openai`` SDK (httpx2) on one client: non-streaming chat
+completions, and streams (about 16 chunks each) whose request does not ask for ``include_usage``.
+
+The worker alternates blocks of calls with the instrumentation switched on (``instrument()``) and off
+(``uninstrument()``), so that each "on" block has an "off" block beside it under the same conditions of a
+shared machine; "added" is the median over pairs of the difference per call. Wall time counts the calls
+only: the latency the application sees. CPU time is the whole process's (the span processor's thread
+included) over the calls and then a flush of spans and a collection of metrics, so that work an
+instrumentation defers past the call is counted too. Before each block the garbage collector runs and the
+survivors are frozen, so that one block does not pay for the garbage of the one before. Last column:
+whether the instrumentation's span of a stream carries the token usage (none can, unless it asks for it as
+costspan does). Speed is reported, not asserted.
 
 The comparison: OpenLLMetry (opentelemetry-instrumentation-openai), OpenInference
 (openinference-instrumentation-openai), the official OpenTelemetry GenAI package
@@ -41,6 +46,7 @@ INSTRUMENTATIONS: dict[str, str | None] = {
     "otel-genai": "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor",
     "httpx-spans": "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor",
 }
+CONTROL = "none (control)"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 USAGE_KEYS = ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_ai.usage.completion_tokens")
 
@@ -48,7 +54,8 @@ USAGE_KEYS = ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_a
 # -- the worker: one instrumentation, one process ---------------------------------------------------------
 
 
-def worker(name: str, base_url: str, calls: int, stream: bool) -> dict[str, Any]:
+def worker(name: str, base_url: str, pairs: int, block: int, stream: bool) -> dict[str, Any]:
+    import gc
     import importlib
 
     import openai
@@ -74,17 +81,18 @@ def worker(name: str, base_url: str, calls: int, stream: bool) -> dict[str, Any]
     exporter = CountingExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     target = INSTRUMENTATIONS[name]
+    instrumentor = None
+    options: dict[str, Any] = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
     if target is not None:
         module_name, class_name = target.split(":")
         instrumentor = getattr(importlib.import_module(module_name), class_name)()
-        options: dict[str, Any] = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
         if name == "costspan":
             options["endpoints"] = {base_url: "openai"}
-        instrumentor.instrument(**options)
     client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
 
     def one() -> None:
@@ -94,39 +102,60 @@ def worker(name: str, base_url: str, calls: int, stream: bool) -> dict[str, Any]
         else:
             client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
 
-    for _ in range(max(50, calls // 10)):
+    def timed_block() -> tuple[float, float]:
+        gc.collect()
+        gc.freeze()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for _ in range(block):
+            one()
+        wall = time.perf_counter() - wall0
+        tracer_provider.force_flush()
+        reader.get_metrics_data()
+        cpu = time.process_time() - cpu0
+        return wall / block * 1e6, cpu / block * 1e6
+
+    for _ in range(block):  # warm up, both ways
         one()
+    if instrumentor is not None:
+        instrumentor.instrument(**options)
+        for _ in range(block):
+            one()
+        instrumentor.uninstrument()
     tracer_provider.force_flush()
     exporter.spans = exporter.with_usage = 0
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    for _ in range(calls):
-        one()
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    on_wall, on_cpu, off_wall, off_cpu = [], [], [], []
+    for _ in range(pairs):
+        wall, cpu = timed_block()
+        off_wall.append(wall)
+        off_cpu.append(cpu)
+        if instrumentor is not None:
+            instrumentor.instrument(**options)
+        wall, cpu = timed_block()
+        if instrumentor is not None:
+            instrumentor.uninstrument()
+        on_wall.append(wall)
+        on_cpu.append(cpu)
     tracer_provider.force_flush()
     return {
-        "wall_us": wall / calls * 1e6,
-        "cpu_us": cpu / calls * 1e6,
+        "off_wall_us": off_wall,
+        "on_wall_us": on_wall,
+        "off_cpu_us": off_cpu,
+        "on_cpu_us": on_cpu,
         "spans": exporter.spans,
-        "usage": exporter.with_usage > 0,
+        "usage": exporter.with_usage >= pairs * block,  # every call's span carries usage
     }
 
 
 # -- the runner ----------------------------------------------------------------------------------------------
 
 
-def _run_worker(name: str, base_url: str, calls: int, stream: bool) -> dict[str, Any]:
+def _run_worker(name: str, base_url: str, args: Any, stream: bool) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACELOOP_", "OPENINFERENCE_"))}
     env["PYTHONPATH"] = str(ROOT)
     env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", name, "--base-url", base_url, "--calls", str(calls)]
-        + (["--stream"] if stream else []),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        check=False,
-    )
+    command = [sys.executable, __file__, "--worker", name, "--base-url", base_url]
+    command += ["--pairs", str(args.pairs), "--block", str(args.block)] + (["--stream"] if stream else [])
+    out = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -146,74 +175,79 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1500, help="calls per worker and mode (default 1500)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default 3)")
-    parser.add_argument("--only", nargs="*", help="instrumentations to compare with no instrumentation")
+    parser.add_argument(
+        "--pairs", type=int, default=15, help="on/off pairs of blocks per worker (default 15)"
+    )
+    parser.add_argument("--block", type=int, default=100, help="calls per block (default 100)")
+    parser.add_argument("--only", nargs="*", help="instrumentations to measure (default: all)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.base_url, args.calls, args.stream)))
+        print(json.dumps(worker(args.worker, args.base_url, args.pairs, args.block, args.stream)))
         return
-    names = ["none", *(args.only or [n for n in INSTRUMENTATIONS if n != "none"])]
+    names = args.only or list(INSTRUMENTATIONS)
     server, base_url = _start_server()
-    results: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    results: dict[tuple[str, bool], dict[str, Any]] = {}
     try:
-        for round_number in range(args.rounds):
-            order = names if round_number % 2 == 0 else list(reversed(names))
-            for stream in (False, True):
-                for name in order:
-                    result = _run_worker(name, base_url, args.calls, stream)
-                    results.setdefault((name, stream), []).append(result)
-                    print(
-                        f"round {round_number + 1}, {'stream' if stream else 'plain'}, {name}: "
-                        f"{result['wall_us']:.0f} us wall, {result['cpu_us']:.0f} us CPU per call",
-                        file=sys.stderr,
-                    )
+        for stream in (False, True):
+            for name in names:
+                result = results[(name, stream)] = _run_worker(name, base_url, args, stream)
+                print(
+                    f"{'stream' if stream else 'plain'}, {name}: added "
+                    f"{_added(result, 'wall'):+.0f} us wall, {_added(result, 'cpu'):+.0f} us CPU per call",
+                    file=sys.stderr,
+                )
     finally:
         server.terminate()
         server.wait(10)
     _print_table(names, results, args)
 
 
-def _added(results: dict[tuple[str, bool], list[dict[str, Any]]], name: str, stream: bool, key: str) -> float:
-    """The median over rounds of this worker's figure minus the uninstrumented worker's of the same round."""
-    return statistics.median(
-        run[key] - base[key]
-        for run, base in zip(results[(name, stream)], results[("none", stream)], strict=True)
-    )
+def _added(result: dict[str, Any], key: str) -> float:
+    """The median over pairs of blocks of the "on" block's figure minus its "off" block's."""
+    pairs = zip(result[f"on_{key}_us"], result[f"off_{key}_us"], strict=True)
+    return statistics.median(on - off for on, off in pairs)
 
 
-def _print_table(names: list[str], results: dict[tuple[str, bool], list[dict[str, Any]]], args: Any) -> None:
-    print(f"\nAdded per call over no instrumentation, median of {args.rounds} rounds of {args.calls} calls")
+def _spread(result: dict[str, Any], key: str) -> str:
+    """The middle half of the per-pair differences: how steady the machine was."""
+    pairs = zip(result[f"on_{key}_us"], result[f"off_{key}_us"], strict=True)
+    low, _, high = statistics.quantiles([on - off for on, off in pairs], n=4)
+    return f"{low:+.0f}..{high:+.0f}"
+
+
+def _print_table(names: list[str], results: dict[tuple[str, bool], dict[str, Any]], args: Any) -> None:
     print(
-        "(openai SDK, chat completions on the local provider server; streams ~16 chunks, no include_usage)\n"
+        f"\nAdded per call by each instrumentation: median over {args.pairs} pairs of on/off blocks of "
+        f"{args.block} calls"
     )
+    print("(openai SDK, chat completions on the local provider server; streams ~16 chunks, no include_usage;")
+    print(" in brackets: the middle half of the pairs' differences)\n")
     header = (
-        f"{'instrumentation':<16}{'wall +us':>10}{'CPU +us':>10}{'stream wall +us':>17}{'stream CPU +us':>16}"
+        f"{'instrumentation':<16}{'wall +us':>22}{'CPU +us':>12}{'stream wall +us':>24}{'stream CPU +us':>16}"
     )
     print(header + f"{'stream usage':>14}")
     print("-" * (len(header) + 14))
     for name in names:
-        plain = statistics.median(r["wall_us"] for r in results[(name, False)])
-        streamed = statistics.median(r["wall_us"] for r in results[(name, True)])
-        if name == "none":
-            print(f"{'none (baseline)':<16}{plain:>9.0f}*{'':>10}{streamed:>16.0f}*{'':>16}{'-':>14}")
-            continue
-        usage = "yes" if all(r["usage"] for r in results[(name, True)]) else "no"
-        plain_wall, plain_cpu = (
-            _added(results, name, False, "wall_us"),
-            _added(results, name, False, "cpu_us"),
-        )
-        stream_wall, stream_cpu = (
-            _added(results, name, True, "wall_us"),
-            _added(results, name, True, "cpu_us"),
-        )
+        plain, streamed = results[(name, False)], results[(name, True)]
+        usage = "-" if name == "none" else "yes" if streamed["usage"] else "no"
+        plain_wall = f"{_added(plain, 'wall'):+.0f} ({_spread(plain, 'wall')})"
+        stream_wall = f"{_added(streamed, 'wall'):+.0f} ({_spread(streamed, 'wall')})"
         print(
-            f"{name:<16}{plain_wall:>+10.0f}{plain_cpu:>+10.0f}{stream_wall:>+17.0f}{stream_cpu:>+16.0f}{usage:>14}"
+            f"{CONTROL if name == 'none' else name:<16}{plain_wall:>22}{_added(plain, 'cpu'):>+12.0f}"
+            f"{stream_wall:>24}{_added(streamed, 'cpu'):>+16.0f}{usage:>14}"
         )
-    print("\n* the baseline's own time per call, for scale")
+    plain_base = statistics.median(v for name in names for v in results[(name, False)]["off_wall_us"])
+    stream_base = statistics.median(v for name in names for v in results[(name, True)]["off_wall_us"])
+    print(
+        f"\nan uninstrumented call takes {plain_base:.0f} us (plain) and {stream_base:.0f} us (stream),"
+        " for scale"
+    )
+    if "none" in names:
+        print(f"{CONTROL}: both blocks of each pair uninstrumented, so its figures are the noise floor")
+    print("goal for costspan: at most +75 us per call and +100 us per stream (wall)")
 
 
 if __name__ == "__main__":

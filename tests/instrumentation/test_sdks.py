@@ -306,3 +306,34 @@ def test_tracer_provider_argument_is_used_not_the_global_one(instrumented, serve
     openai_chat(server)
     assert len(instrumented.calls()) == 2
     assert isinstance(instrumented.tracer_provider, TracerProvider)
+
+
+def test_instrumenting_again_adds_no_second_processor_or_instrument(telemetry, server, caplog):
+    provider = MeterProvider(metric_readers=[telemetry.metrics])
+    instrumentor = CostspanInstrumentor()
+    for _ in range(5):
+        instrumentor.instrument(
+            tracer_provider=telemetry.tracer_provider, meter_provider=provider, endpoints=endpoints_of(server)
+        )
+        instrumentor.uninstrument()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=provider, endpoints=endpoints_of(server)
+    )
+    try:
+        openai_chat(server)
+    finally:
+        instrumentor.uninstrument()
+    processors = telemetry.tracer_provider._active_span_processor._span_processors
+    assert sum(type(p).__name__ == "AttributionSpanProcessor" for p in processors) == 1
+    assert "already" not in caplog.text  # the SDK warns of an instrument created twice
+    assert len(telemetry.calls()) == 2  # two calls, each traced once
+    data = telemetry.metrics.get_metrics_data()
+    durations = [
+        point.count
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "gen_ai.client.operation.duration"
+        for point in m.data.data_points
+    ]
+    assert sum(durations) == 2
