@@ -34,6 +34,7 @@ _MULTIPART_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r\n]{1,512})\r\n')
 # OpenAI-compatible APIs that take stream_options.include_usage (Mistral and Perplexity always send usage
 # on a stream and may refuse unknown fields)
 _NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
+_TAIL = 16 * 1024
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 SCOPE = "costspan.instrumentation"
 
@@ -68,18 +69,17 @@ class Hook:
             return self._usage_for(other, request, body, endpoint)
         model = endpoint.model
         if model is None:
-            found = _MODEL.search(body) if body else None
+            found = _search(_MODEL, body) if body else None
             if found is None and endpoint.api == "transcriptions" and body:
                 found = _MULTIPART_MODEL.search(body)
             if found is not None:
                 model = _decode(found.group(1))
-        streaming = endpoint.streaming_path or (bool(body) and _STREAM.search(body) is not None)
+        streaming = endpoint.streaming_path or (bool(body) and _search(_STREAM, body) is not None)
         strip = (
             streaming
             and self.inject_usage
             and endpoint.api == "chat_completions"
             and endpoint.provider not in _NO_USAGE_INJECTION
-            and b"include_usage" not in body
             and _inject_include_usage(request, body)
         )
         attributes: dict[str, Any] = {
@@ -112,8 +112,8 @@ class Hook:
             bool(body)
             and self.inject_usage
             and endpoint.provider not in _NO_USAGE_INJECTION
-            and _STREAM.search(body) is not None
-            and b"include_usage" not in body
+            and _search(_STREAM, body) is not None
+            and not (b'"stream_options"' in body and b'"include_usage"' in body)
         )
 
     def _usage_for(self, other: Any, request: Any, body: bytes, endpoint: Endpoint) -> Any:
@@ -145,6 +145,16 @@ class Hook:
         response.stream = wrap(response.stream, watcher)
 
 
+def _search(pattern: re.Pattern[bytes], body: bytes) -> re.Match[bytes] | None:
+    """The first match of ``pattern``, looked for in the body's tail first: the SDKs write ``model`` and
+    ``stream`` after the messages, and a long prompt would otherwise be read to its end for each."""
+    if len(body) > _TAIL:
+        found = pattern.search(body, len(body) - _TAIL)
+        if found is not None:
+            return found
+    return pattern.search(body)
+
+
 def _decode(raw: bytes) -> str:
     if b"\\" in raw:
         try:
@@ -169,19 +179,25 @@ def _inject_include_usage(request: Any, body: bytes) -> bool:
 
 
 def _with_include_usage(body: bytes) -> bytes | None:
-    """``body`` asking for the usage chunk; ``None`` when it is no JSON object."""
-    if b"stream_options" not in body:
+    """``body`` asking for the usage chunk; ``None`` when it is no JSON object, or when the application
+    chose ``include_usage`` itself."""
+    if b'"stream_options"' not in body:  # a key: it cannot be inside a string, where quotes are escaped
         # the usual case: the member goes first, and the rest of the body is left as the client wrote it
-        start = body.find(b"{")
-        if start >= 0 and not body[:start].strip() and body[start + 1 :].lstrip()[:1] not in (b"}", b""):
-            return body[: start + 1] + _INCLUDE_USAGE + body[start + 1 :]
+        # (copied once: a prompt may be megabytes)
+        start = body.find(b"{", 0, 64)
+        if (
+            start >= 0
+            and not body[:start].strip()
+            and body[start + 1 : start + 64].lstrip()[:1] not in (b"}", b"")
+        ):
+            return b"".join((body[: start + 1], _INCLUDE_USAGE, memoryview(body)[start + 1 :]))
     payload = json.loads(body)
     if not isinstance(payload, dict):
         return None
     options = payload.get("stream_options")
     if options is None:
         options = payload["stream_options"] = {}
-    if not isinstance(options, dict):
+    if not isinstance(options, dict) or "include_usage" in options:
         return None
     options["include_usage"] = True
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -233,6 +233,24 @@ def test_a_stream_without_include_usage_is_asked_for_it_and_the_usage_chunk_is_r
     assert span.attributes["gen_ai.usage.output_tokens"] == request.usage["completion_tokens"]
 
 
+def test_a_long_prompt_is_read_for_model_and_stream_and_sent_whole(telemetry):
+    # a RAG prompt of half a megabyte: model and stream come after it, as the SDK writes them
+    long_prompt = [{"role": "user", "content": "Summarise: " + "lorem ipsum dolor sit amet " * 20_000}]
+    with ProviderServer() as server, _instrumented(telemetry, server):
+        stream = _openai(server).chat.completions.create(
+            model="gpt-4o-mini", messages=long_prompt, stream=True
+        )
+        chunks = [chunk.to_json() for chunk in stream]
+        (request,) = server.requests
+    assert request.body["messages"] == long_prompt
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert all('"usage"' not in chunk for chunk in chunks)
+    (span,) = telemetry.calls()
+    assert span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.usage.input_tokens"] == request.usage["prompt_tokens"]
+
+
 def test_an_application_that_asked_for_usage_keeps_its_usage_chunk(telemetry):
     with ProviderServer() as server, _instrumented(telemetry, server):
         chunks = openai_chat_stream_with_usage(server)

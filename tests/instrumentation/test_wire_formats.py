@@ -165,6 +165,15 @@ def test_include_usage_is_added_and_the_rest_of_the_request_kept(body):
     )
 
 
-@pytest.mark.parametrize("body", [b"[1, 2]", b'"stream_options"'])
-def test_include_usage_is_not_added_to_what_is_no_object(body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1, 2]",
+        b'"stream_options"',
+        # the application chose: its choice stands
+        b'{"stream":true,"stream_options":{"include_usage":false}}',
+        b'{"stream":true,"stream_options":{"include_usage":true}}',
+    ],
+)
+def test_include_usage_is_not_added_to_what_is_no_object_or_already_says(body):
     assert _with_include_usage(body) is None
