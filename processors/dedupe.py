@@ -53,10 +53,10 @@ class _Window:
         self.spans: dict[tuple[str, str], None] = {}
         self.traces: dict[str, list[GenAICall]] = {}
 
-    def add_all(self, fresh: list[tuple[GenAICall, tuple[str, str]]]) -> None:
+    def add_all(self, fresh: list[GenAICall]) -> None:
+        """Remembers the batch's new LLM records by trace (their span keys are in already), then trims."""
         spans, traces = self.spans, self.traces
-        for call, key in fresh:
-            spans[key] = None
+        for call in fresh:
             if call.kind == LLM and call.duplicate_of is None:
                 calls = traces.get(call.trace_id)
                 if calls is None:
@@ -77,21 +77,20 @@ class _Window:
 
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
     by_trace: dict[str, list[GenAICall]] = {}
-    seen_here: set[tuple[str, str]] = set()
-    seen_before = window.spans
-    fresh: list[tuple[GenAICall, tuple[str, str]]] = []
+    seen = window.spans  # this batch's spans join the window as they are read
+    fresh: list[GenAICall] = []
     for call in batch.calls:
         if call is None:
             continue
         trace_id = call.trace_id
         key = (trace_id, call.span_id)
-        if key in seen_here or key in seen_before:
+        if key in seen:
             call.duplicate_of = call.span_id
             call.flag("the same span was delivered again")
             counts["resent"] += 1
             continue
-        seen_here.add(key)
-        fresh.append((call, key))
+        seen[key] = None
+        fresh.append(call)
         if call.kind == LLM:
             calls = by_trace.get(trace_id)
             if calls is None:
