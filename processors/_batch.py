@@ -7,11 +7,33 @@ resource and shared by its spans.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from costspan.semconv import GenAICall
+
+# Equal shapes get equal numbers, in every batch and chain of the process. A number is never given to
+# another shape, even after the table is let go (it is bounded), so a plan cached under it stays right.
+_SHAPE_IDS: dict[tuple[str, ...], int] = {}
+_SHAPE_ID_LIMIT = 50_000
+_next_shape_id = itertools.count()
+
+
+def shape_ids(shapes: list[tuple[str, ...]]) -> list[int]:
+    """The number of each attribute shape."""
+    known = _SHAPE_IDS
+    if len(known) > _SHAPE_ID_LIMIT:
+        known.clear()
+    out = []
+    append = out.append
+    for shape in shapes:
+        number = known.get(shape)
+        if number is None:
+            number = known[shape] = next(_next_shape_id)
+        append(number)
+    return out
 
 
 @dataclass(slots=True)
@@ -68,11 +90,17 @@ class SpanBatch:
     events: list[tuple[tuple[str, Mapping[str, Any]], ...]]
     # the canonical GenAI record of each span (None: not a GenAI span); filled by the normalize processor
     calls: list[GenAICall | None] = field(default_factory=list)
-    # tuple(attributes) of each span, once computed (processors cache per-shape plans on it)
+    # tuple(attributes) of each span, once computed, and its number (:func:`shape_ids`): processors cache
+    # per-shape plans under the number, which is cheaper to look up than the tuple of keys
     shapes: list[tuple[str, ...]] | None = None
+    shape_ids: list[int] | None = None
 
     def shape(self, i: int) -> tuple[str, ...]:
         return self.shapes[i] if self.shapes is not None else tuple(self.attributes[i])
+
+    def shape_key(self, i: int) -> int | tuple[str, ...]:
+        """What a processor caches span ``i``'s per-shape plan under."""
+        return self.shape_ids[i] if self.shape_ids is not None else self.shape(i)
 
     def __len__(self) -> int:
         return len(self.span_id)

@@ -125,7 +125,7 @@ def _resource_plan(resource: Mapping[str, Any], settings: Settings) -> tuple[tup
 
 
 def attribute(
-    batch: SpanBatch, counts: Counter[str], settings: Settings, plans: dict[tuple[str, ...], _ShapePlan]
+    batch: SpanBatch, counts: Counter[str], settings: Settings, plans: dict[int | tuple[str, ...], _ShapePlan]
 ) -> SpanBatch:
     agents: dict[str, str] = {}  # span id -> agent name, for calls inside agent spans
     parents: dict[str, str | None] = {}
@@ -141,12 +141,12 @@ def attribute(
         if call is None:
             continue
         attrs = batch.attributes[i]
-        shape = batch.shape(i)
-        plan = plans.get(shape)
+        shape_key = batch.shape_key(i)
+        plan = plans.get(shape_key)
         if plan is None:
             if len(plans) >= _PLAN_LIMIT:
                 plans.clear()
-            plan = plans[shape] = _shape_plan(shape, settings)
+            plan = plans[shape_key] = _shape_plan(batch.shape(i), settings)
         for name, key in plan.fields:
             value = attrs[key]
             if value is not None and value != "" and getattr(call, name) is None:
@@ -252,5 +252,5 @@ def settings_from_config(config: Mapping[str, Any], path: str) -> Settings:
 @register("attribute")
 def _factory(config: Mapping[str, Any], path: str) -> Processor:
     settings = settings_from_config(config, path)
-    plans: dict[tuple[str, ...], _ShapePlan] = {}
+    plans: dict[int | tuple[str, ...], _ShapePlan] = {}
     return Processor("attribute", lambda batch, counts: attribute(batch, counts, settings, plans))

@@ -14,7 +14,7 @@ from typing import Any
 from costspan.semconv import LLM, GenAICall, to_call
 
 from ._base import Processor, check_keys, register
-from ._batch import SpanBatch
+from ._batch import SpanBatch, shape_ids
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
     calls: list[GenAICall | None] = []
     append = calls.append
     shapes = [tuple(attrs) for attrs in batch.attributes]
+    ids = shape_ids(shapes)
     kinds: Counter[tuple[str, str]] = Counter()
     status_code = batch.status_code
     for i, attrs in enumerate(batch.attributes):
@@ -37,6 +38,7 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
                 attrs,
                 batch.resource[i],
                 shapes[i],
+                ids[i],
             )
         except Exception:  # a conversion bug must not lose the batch
             log.debug("normalize: span %s could not be read", batch.span_id[i], exc_info=True)
@@ -57,7 +59,7 @@ def normalize(batch: SpanBatch, counts: Counter[str]) -> SpanBatch:
         counts["kind." + kind] += n
         counts["dialect." + dialect] += n
     counts["spans"] += len(calls)
-    return batch.with_columns(calls=calls, shapes=shapes)
+    return batch.with_columns(calls=calls, shapes=shapes, shape_ids=ids)
 
 
 @register("normalize")

@@ -21,7 +21,6 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 from costspan.semconv import attributes as A
@@ -93,10 +92,19 @@ def is_content_key(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
-@lru_cache(maxsize=20_000)
-def _content_keys(shape: tuple[str, ...]) -> tuple[str, ...]:
-    """The content keys of one attribute shape (spans of an instrumentation share a few shapes)."""
-    return tuple(key for key in shape if key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES))
+_CONTENT_KEYS_OF: dict[int | tuple[str, ...], tuple[str, ...]] = {}  # by shape (SpanBatch.shape_key)
+_CONTENT_KEYS_LIMIT = 20_000
+
+
+def _content_keys(batch: SpanBatch, i: int) -> tuple[str, ...]:
+    """The content keys of span ``i``'s attribute shape (spans of an instrumentation share a few shapes)."""
+    shape_key = batch.shape_key(i)
+    found = _CONTENT_KEYS_OF.get(shape_key)
+    if found is None:
+        if len(_CONTENT_KEYS_OF) >= _CONTENT_KEYS_LIMIT:
+            _CONTENT_KEYS_OF.clear()
+        found = _CONTENT_KEYS_OF[shape_key] = tuple(key for key in batch.shape(i) if is_content_key(key))
+    return found
 
 
 def input_hash(attrs: Mapping[str, Any], key: bytes) -> str | None:
@@ -120,7 +128,7 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
             counts["hashed"] += call.input_hash is not None
         if keep_content:
             continue
-        content = _content_keys(batch.shape(i))
+        content = _content_keys(batch, i)
         if content:
             drop = set(content)
             attributes[i] = {k: v for k, v in attrs.items() if k not in drop}

@@ -250,8 +250,8 @@ _OPENINFERENCE_EXTRA = (
 )
 
 
-def _reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
-    key = (scope_name, shape)
+def _reader(scope_name: str | None, shape: tuple[str, ...], shape_id: int | None = None) -> Any:
+    key = (scope_name, shape if shape_id is None else shape_id)
     reader = _READERS.get(key)
     if reader is None:
         reader = _build_reader(scope_name, shape)
@@ -332,12 +332,14 @@ def to_call(
     attrs: Mapping[str, Any],
     resource: Mapping[str, Any],
     shape: tuple[str, ...] | None = None,
+    shape_id: int | None = None,
 ) -> R.GenAICall | None:
     """The canonical record of a span, or ``None`` when the span is not about GenAI.
 
-    ``shape`` is ``tuple(attrs)``, when the caller already has it.
+    ``shape`` is ``tuple(attrs)``, when the caller already has it, and ``shape_id`` a number that stands
+    for it (equal only for equal shapes: ``costspan.processors`` numbers them), to look the reader up by.
     """
-    reader = _reader(scope_name, shape if shape is not None else tuple(attrs))
+    reader = _reader(scope_name, shape if shape is not None else tuple(attrs), shape_id)
     if reader is _NOT_GENAI:
         return None
     d = reader.dialect

@@ -219,7 +219,15 @@ def build_spans(n: int) -> list[Span]:
                     )
                 )
         t += 10_000 * MS
+    for span in spans:
+        span.attributes = _as_decoded(span.attributes)
     return spans[:n]
+
+
+def _as_decoded(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The attributes with keys as protobuf decoding gives them: new strings for every span, which lookups
+    compare by content (the literals above are shared objects, compared by identity)."""
+    return {key.encode().decode(): value for key, value in attributes.items()}
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from costspan.processors import ConfigError, Span, SpanBatch, build, build_chain
+from costspan.processors import ConfigError, Span, SpanBatch, _batch, build, build_chain
+from costspan.processors._batch import shape_ids
 from costspan.semconv import cost_attributes
 
 T0 = 1_750_000_000_000_000_000  # 2025-06-15
@@ -441,3 +442,14 @@ def test_chain_from_collector_style_yaml():
     assert [p.name for p in chain_from_config(None).processors] == list(
         ["normalize", "dedupe", "price", "attribute", "redact"]
     )
+
+
+def test_shape_numbers_stand_for_one_shape_each_even_after_the_table_is_let_go(monkeypatch):
+    a, b = ("gen_ai.request.model", "gen_ai.usage.input_tokens"), ("llm.model_name",)
+    first = shape_ids([a, b, a])
+    assert first[0] == first[2] != first[1]
+    assert shape_ids([tuple(list(a))])[0] == first[0]  # an equal tuple, not the same object
+    monkeypatch.setattr(_batch, "_SHAPE_ID_LIMIT", 0)
+    again = shape_ids([b, a])  # the table is let go: new numbers, never an old one for another shape
+    assert set(again).isdisjoint(first)
+    assert again[0] != again[1]
