@@ -83,6 +83,7 @@ class Watcher:
         "call",
         "decompress",
         "failed",
+        "fast",
         "first",
         "mode",
         "pending",
@@ -114,6 +115,7 @@ class Watcher:
         else:
             self.mode = "body"
         call.streaming = call.streaming or self.mode != "body"
+        self.fast = self.mode == "sse" and self.decompress is None
         # one handler per format, chosen once: the per-chunk path does only what its format needs
         wire_format, api = call.endpoint.wire_format, call.endpoint.api
         if wire_format == ANTHROPIC:
@@ -128,8 +130,18 @@ class Watcher:
     # -- bytes in -----------------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> bytes:
+        """The bytes to hand on for ``chunk`` (the chunk itself, unless the stream is rewritten)."""
         if self.failed or not chunk:
             return chunk
+        if self.started and self.fast and not self.pending and chunk.endswith(b"\n\n"):
+            # the usual chunk of an uncompressed event stream: whole events, nothing held back
+            try:
+                handed_on = self.block(chunk)
+            except Exception:
+                self.failed = True
+                logger.debug("costspan: could not read a response; passing it on unread", exc_info=True)
+                return chunk
+            return handed_on if self.strip else chunk
         try:
             if not self.started:
                 self.started = True

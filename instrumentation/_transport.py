@@ -131,9 +131,15 @@ class Hook:
             call.end(error_type=str(status))
             return
         headers = response.headers
-        encoding = headers.get("content-encoding", "")
+        content_type = encoding = ""
+        for name, value in headers.raw:  # one pass: each Headers.get walks them all
+            name = name.lower()
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-encoding":
+                encoding = value.decode("latin-1")
         try:
-            watcher = Watcher(call, headers.get("content-type", ""), encoding, strip)
+            watcher = Watcher(call, content_type, encoding, strip)
         except UnknownEncoding:
             call.end()
             return
@@ -233,9 +239,10 @@ def sync_stream_type(base: type) -> type:
         def __iter__(self) -> Iterator[bytes]:
             watcher = self._watcher
             call = watcher.call
+            feed = watcher.feed
             try:
                 for chunk in self._inner:
-                    out = watcher.feed(chunk)
+                    out = feed(chunk)
                     if out:
                         yield out
             except GeneratorExit:
@@ -281,9 +288,10 @@ def async_stream_type(base: type) -> type:
         async def __aiter__(self) -> AsyncIterator[bytes]:
             watcher = self._watcher
             call = watcher.call
+            feed = watcher.feed
             try:
                 async for chunk in self._inner:
-                    out = watcher.feed(chunk)
+                    out = feed(chunk)
                     if out:
                         yield out
             except GeneratorExit:
