@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument(
         "--pairs", type=int, default=15, help="on/off pairs of blocks per worker (default 15)"
     )
-    parser.add_argument("--block", type=int, default=100, help="calls per block (default 100)")
+    parser.add_argument("--block", type=int, default=50, help="calls per block (default 50)")
     parser.add_argument("--only", nargs="*", help="instrumentations to measure (default: all)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
