@@ -176,7 +176,7 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--pairs", type=int, default=15, help="on/off pairs of blocks per worker (default 15)"
+        "--pairs", type=int, default=30, help="on/off pairs of blocks per worker (default 30)"
     )
     parser.add_argument("--block", type=int, default=50, help="calls per block (default 50)")
     parser.add_argument("--only", nargs="*", help="instrumentations to measure (default: all)")
