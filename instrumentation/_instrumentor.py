@@ -54,10 +54,25 @@ _METRICS: WeakKeyDictionary[Any, ClientMetrics] = WeakKeyDictionary()
 
 
 def _metrics_of(meter: Any) -> ClientMetrics:
-    metrics = _METRICS.get(meter)
-    if metrics is None:
-        metrics = _METRICS[meter] = ClientMetrics(meter)
+    try:
+        metrics = _METRICS.get(meter)
+        if metrics is None:
+            metrics = _METRICS[meter] = ClientMetrics(meter)
+    except TypeError:  # a meter that cannot be weakly referenced: a set of its own each time
+        metrics = ClientMetrics(meter)
     return metrics
+
+
+def _processor_of(provider: Any) -> _attribution.AttributionSpanProcessor:
+    try:
+        processor = _PROCESSORS.get(provider)
+        if processor is None:
+            processor = _PROCESSORS[provider] = _attribution.AttributionSpanProcessor()
+            provider.add_span_processor(processor)
+    except TypeError:  # a provider that cannot be weakly referenced: a processor of its own each time
+        processor = _attribution.AttributionSpanProcessor()
+        provider.add_span_processor(processor)
+    return processor
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -109,10 +124,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if hasattr(provider, "add_span_processor"):
             # Other instrumentations' GenAI spans get the attribution too. An SDK tracer provider cannot drop
             # a span processor, so one is added per provider and switched off and on again.
-            processor = _PROCESSORS.get(provider)
-            if processor is None:
-                processor = _PROCESSORS[provider] = _attribution.AttributionSpanProcessor()
-                provider.add_span_processor(processor)
+            processor = _processor_of(provider)
             processor.enabled = True
             self._processor = processor
 

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 from costspan.instrumentation import CostspanInstrumentor
+from costspan.instrumentation._instrumentor import _processor_of
 from tests.instrumentation.conftest import Telemetry, endpoints_of
 from tests.support.provider_server import ProviderServer, RecordedRequest
 
@@ -355,3 +356,18 @@ def test_instrumenting_again_adds_no_second_processor_or_instrument(telemetry, s
         for point in m.data.data_points
     ]
     assert sum(durations) == 2
+
+
+def test_a_provider_that_cannot_be_weakly_referenced_still_gets_the_attribution_processor():
+    class Provider:  # __slots__ without __weakref__: no weak reference can be made to it
+        __slots__ = ("processors",)
+
+        def __init__(self) -> None:
+            self.processors: list[Any] = []
+
+        def add_span_processor(self, processor: Any) -> None:
+            self.processors.append(processor)
+
+    provider = Provider()
+    _processor_of(provider)
+    assert [type(p).__name__ for p in provider.processors] == ["AttributionSpanProcessor"]
