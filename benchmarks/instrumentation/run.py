@@ -16,7 +16,13 @@ included) over the calls and then a flush of spans and a collection of metrics, 
 instrumentation defers past the call is counted too. Before each block the garbage collector runs and the
 survivors are frozen, so that one block does not pay for the garbage of the one before. Last column:
 whether the instrumentation's span of a stream carries the token usage (none can, unless it asks for it as
-costspan does). Speed is reported, not asserted.
+costspan does).
+
+Two tables. The first has the calls go to the server. The second replays: each worker records the server's
+responses once, then its client's transport answers every request with the recorded one from its
+connection pool, so that the SDK, the transport and the instrumentations run as before but no socket, no
+server time and less of the machine's scheduling is in the figures; on a shared machine it is the steadier
+of the two. Speed is reported, not asserted.
 
 The comparison: OpenLLMetry (opentelemetry-instrumentation-openai), OpenInference
 (openinference-instrumentation-openai), the official OpenTelemetry GenAI package
@@ -54,7 +60,7 @@ USAGE_KEYS = ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_a
 # -- the worker: one instrumentation, one process ---------------------------------------------------------
 
 
-def worker(name: str, base_url: str, pairs: int, block: int, stream: bool) -> dict[str, Any]:
+def worker(name: str, base_url: str, pairs: int, block: int, stream: bool, replay: bool) -> dict[str, Any]:
     import gc
     import importlib
 
@@ -94,6 +100,10 @@ def worker(name: str, base_url: str, pairs: int, block: int, stream: bool) -> di
         if name == "costspan":
             options["endpoints"] = {base_url: "openai"}
     client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    if replay:
+        client = openai.OpenAI(
+            base_url=base_url, api_key="bench", max_retries=0, http_client=_replaying_client(client, base_url)
+        )
 
     def one() -> None:
         if stream:
@@ -146,15 +156,78 @@ def worker(name: str, base_url: str, pairs: int, block: int, stream: bool) -> di
     }
 
 
+def _replaying_client(client: Any, base_url: str) -> Any:
+    """An httpx2 client whose transport answers every request with a response recorded from the server.
+
+    The transport is httpx2's own ``HTTPTransport``, so instrumentations that wrap it (costspan, HTTP spans)
+    and those that wrap the SDK alike run as they do on the network; only its connection pool is replaced
+    (the private ``_pool``, as httpx's own tests do), by one that replays. A call then costs what the
+    client-side code costs, and the provider server's time and a shared machine's scheduling drop out.
+    """
+    import httpcore2
+    import httpx2
+
+    recorded: dict[tuple[bool, bool], tuple[int, list[tuple[bytes, bytes]], list[bytes]]] = {}
+
+    def kind(body: bytes) -> tuple[bool, bool]:
+        return b'"stream":true' in body, b"include_usage" in body
+
+    class Recording:
+        def __init__(self, pool: Any) -> None:
+            self.pool = pool
+
+        def handle_request(self, request: Any) -> Any:
+            body = b"".join(request.stream)
+            sent = httpcore2.Request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=body,
+                extensions=request.extensions,
+            )
+            response = self.pool.handle_request(sent)
+            chunks = list(response.stream)
+            response.close()
+            recorded[kind(body)] = (response.status, response.headers, chunks)
+            return httpcore2.Response(response.status, headers=response.headers, content=iter(chunks))
+
+        def close(self) -> None:
+            self.pool.close()
+
+    class Replaying:
+        def handle_request(self, request: Any) -> Any:
+            status, headers, chunks = recorded[kind(b"".join(request.stream))]
+            return httpcore2.Response(status, headers=headers, content=iter(chunks))
+
+        def close(self) -> None:
+            pass
+
+    transport = httpx2.HTTPTransport()
+    transport._pool = Recording(transport._pool)
+    recorder = type(client)(
+        base_url=base_url, api_key="bench", max_retries=0, http_client=httpx2.Client(transport=transport)
+    )
+    recorder.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    for options in ({}, {"stream_options": {"include_usage": True}}):
+        for _ in recorder.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, **options
+        ):
+            pass
+    replaying = httpx2.HTTPTransport()
+    replaying._pool = Replaying()
+    return httpx2.Client(transport=replaying)
+
+
 # -- the runner ----------------------------------------------------------------------------------------------
 
 
-def _run_worker(name: str, base_url: str, args: Any, stream: bool) -> dict[str, Any]:
+def _run_worker(name: str, base_url: str, args: Any, stream: bool, replay: bool) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACELOOP_", "OPENINFERENCE_"))}
     env["PYTHONPATH"] = str(ROOT)
     env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
     command = [sys.executable, __file__, "--worker", name, "--base-url", base_url]
     command += ["--pairs", str(args.pairs), "--block", str(args.block)] + (["--stream"] if stream else [])
+    command += ["--replay"] if replay else []
     out = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"worker {name} failed:\n{out.stderr}")
@@ -183,26 +256,34 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replay", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.base_url, args.pairs, args.block, args.stream)))
+        print(
+            json.dumps(worker(args.worker, args.base_url, args.pairs, args.block, args.stream, args.replay))
+        )
         return
     names = args.only or list(INSTRUMENTATIONS)
     server, base_url = _start_server()
     results: dict[tuple[str, bool], dict[str, Any]] = {}
+    replayed: dict[tuple[str, bool], dict[str, Any]] = {}
     try:
-        for stream in (False, True):
-            for name in names:
-                result = results[(name, stream)] = _run_worker(name, base_url, args, stream)
-                print(
-                    f"{'stream' if stream else 'plain'}, {name}: added "
-                    f"{_added(result, 'wall'):+.0f} us wall, {_added(result, 'cpu'):+.0f} us CPU per call",
-                    file=sys.stderr,
-                )
+        for replay, into in ((False, results), (True, replayed)):
+            for stream in (False, True):
+                for name in names:
+                    result = into[(name, stream)] = _run_worker(name, base_url, args, stream, replay)
+                    print(
+                        f"{'replayed' if replay else 'server'}, {'stream' if stream else 'plain'}, {name}: "
+                        f"added {_added(result, 'wall'):+.0f} us wall, {_added(result, 'cpu'):+.0f} us CPU",
+                        file=sys.stderr,
+                    )
     finally:
         server.terminate()
         server.wait(10)
-    _print_table(names, results, args)
+    _print_table(names, results, args, "on the local provider server")
+    _print_table(
+        names, replayed, args, "replayed (the server's responses, recorded, answered without a socket)"
+    )
 
 
 def _added(result: dict[str, Any], key: str) -> float:
@@ -218,12 +299,14 @@ def _spread(result: dict[str, Any], key: str) -> str:
     return f"{low:+.0f}..{high:+.0f}"
 
 
-def _print_table(names: list[str], results: dict[tuple[str, bool], dict[str, Any]], args: Any) -> None:
+def _print_table(
+    names: list[str], results: dict[tuple[str, bool], dict[str, Any]], args: Any, where: str
+) -> None:
     print(
-        f"\nAdded per call by each instrumentation: median over {args.pairs} pairs of on/off blocks of "
-        f"{args.block} calls"
+        f"\nAdded per call by each instrumentation, {where}: median over {args.pairs} pairs of on/off blocks "
+        f"of {args.block} calls"
     )
-    print("(openai SDK, chat completions on the local provider server; streams ~16 chunks, no include_usage;")
+    print("(openai SDK, chat completions; streams ~16 chunks, no include_usage;")
     print(" in brackets: the middle half of the pairs' differences)\n")
     header = (
         f"{'instrumentation':<16}{'wall +us':>22}{'CPU +us':>12}{'stream wall +us':>24}{'stream CPU +us':>16}"
