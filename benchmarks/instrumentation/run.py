@@ -160,9 +160,10 @@ def _replaying_client(client: Any, base_url: str) -> Any:
     """An httpx2 client whose transport answers every request with a response recorded from the server.
 
     The transport is httpx2's own ``HTTPTransport``, so instrumentations that wrap it (costspan, HTTP spans)
-    and those that wrap the SDK alike run as they do on the network; only its connection pool is replaced
-    (the private ``_pool``, as httpx's own tests do), by one that replays. A call then costs what the
-    client-side code costs, and the provider server's time and a shared machine's scheduling drop out.
+    and those that wrap the SDK alike run as they do on the network; only its connection pool (the private
+    ``_pool``) is replaced, by one that replays. A call then costs what the client-side code costs, and the
+    provider server's time and a shared machine's scheduling drop out. The recording is made before any
+    instrumentation is switched on.
     """
     import httpcore2
     import httpx2
