@@ -214,9 +214,8 @@ class PricingEngine:
         if found.minimum_seconds is not None and other:
             other = _billed_seconds(found, other)
         compiled = plan.compiled if other else plan.named_only
-        outcome = None if compiled.named_units is None else evaluate_named(compiled, named)
-        if outcome is None:
-            outcome = evaluate(compiled, named, other)
+        fast = None if compiled.named_units is None else evaluate_named(compiled, named)
+        outcome = fast if fast is not None else evaluate(compiled, named, other)
         if isinstance(outcome, str):
             return PriceResult(
                 INVALID_USAGE, provider=found.provider.id, model=found.model.id, catalog_version=version,

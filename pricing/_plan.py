@@ -85,11 +85,11 @@ def build_plan(resolution: Resolution, at: datetime, ctx: Mapping[str, str], rul
             notes.append(f"batch x{factor} on token prices ({source})")
     deployment = ctx.get("deployment")
     if deployment is not None:
-        factor = rules.deployment_factors.get(resolution.provider.id, {}).get(deployment)
-        if factor is not None:
-            prices = scale_token_prices(prices, factor, units)
+        deployment_factor = rules.deployment_factors.get(resolution.provider.id, {}).get(deployment)
+        if deployment_factor is not None:
+            prices = scale_token_prices(prices, deployment_factor, units)
             source = rules.deployment_sources[resolution.provider.id]
-            notes.append(f"{deployment} deployment x{factor} on token prices ({source})")
+            notes.append(f"{deployment} deployment x{deployment_factor} on token prices ({source})")
     cache_1h_note = None
     if (
         "cache_write_mtok" in prices
@@ -167,18 +167,20 @@ def compile_prices(prices: Mapping[str, Price], units: UnitRegistry) -> Compiled
         )
     named_units = None
     request_fees: list[tuple[int, tuple[Decimal, ...]]] = []
-    if all(
-        (index >= 0 or per_request) and rates is not None
-        for index, _, _, per_request, _, rates, _, _ in compiled
-    ):
+    # The fast path (:func:`evaluate_named`) needs every unit to be a named count or a request fee, at an
+    # exact rate per single unit.
+    exact = [
+        (index, parts, per_request, bucket, rates)
+        for index, _, parts, per_request, bucket, rates, _, _ in compiled
+        if rates is not None and (index >= 0 or per_request)
+    ]
+    if len(exact) == len(compiled):
         named_units = tuple(
             (index, parts, bucket, rates)
-            for index, _, parts, per_request, bucket, rates, _, _ in compiled
+            for index, parts, per_request, bucket, rates in exact
             if not per_request
         )
-        request_fees = [
-            (bucket, rates) for _, _, _, per_request, bucket, rates, _, _ in compiled if per_request
-        ]
+        request_fees = [(bucket, rates) for _, _, per_request, bucket, rates in exact if per_request]
     return CompiledPrices(
         tuple(compiled), tier_starts, tuple(u.usage_key for u in priced), named_units, tuple(request_fees)
     )
@@ -196,6 +198,7 @@ def evaluate(
     append = leaves.append
     amounts = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
     total = _ZERO
+    leaf: Any  # a whole count, or a Decimal quantity (seconds of audio)
     for index, key, parts, per_request, bucket, rates, by_level, per in compiled.units:
         if per_request:
             leaf = 1

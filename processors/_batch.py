@@ -26,7 +26,7 @@ def shape_ids(shapes: list[tuple[str, ...]]) -> list[int]:
     known = _SHAPE_IDS
     if len(known) > _SHAPE_ID_LIMIT:
         known.clear()
-    out = []
+    out: list[int] = []
     append = out.append
     for shape in shapes:
         number = known.get(shape)

@@ -220,9 +220,19 @@ class _Reader:
     """Where one span shape (its instrumentation scope and attribute keys) keeps each field, resolved once:
     spans of one instrumentation share a handful of shapes, so a span is read with direct lookups."""
 
+    # the attribute key of each field, None where the shape has none
     dialect: Dialect
-    strings: tuple[tuple[str, str], ...]  # (record field, attribute key)
-    counts: tuple[tuple[str, str], ...]  # (record field, attribute key) of token counts
+    request_model: str | None
+    response_model: str | None
+    response_id: str | None
+    service_tier: str | None
+    error_type: str | None
+    input_tokens: str | None
+    output_tokens: str | None
+    cache_read_tokens: str | None
+    cache_write_tokens: str | None
+    cache_write_1h_tokens: str | None
+    reasoning_tokens: str | None
     provider: str | None
     server: str | None
     name: str | None  # agent / tool / workflow name
@@ -234,7 +244,7 @@ class _Reader:
 
 
 _NOT_GENAI = object()
-_READERS: dict[tuple[str | None, tuple[str, ...]], Any] = {}
+_READERS: dict[tuple[str | None, tuple[str, ...] | int], Any] = {}
 _READER_LIMIT = 20_000
 _NAME_KEYS = (
     A.GEN_AI_AGENT_NAME,
@@ -271,33 +281,19 @@ def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
         return next((k for k in candidates if k in keys), None)
 
     d = DIALECTS[name]
-    strings = [
-        (field, key)
-        for field, candidates in (
-            ("request_model", d.request_model),
-            ("response_model", d.response_model),
-            ("response_id", d.response_id),
-            ("service_tier", d.service_tier),
-            ("error_type", (A.ERROR_TYPE,)),
-        )
-        if (key := first(candidates)) is not None
-    ]
-    counts = [
-        (field, key)
-        for field, candidates in (
-            ("input_tokens", d.input_tokens),
-            ("output_tokens", d.output_tokens),
-            ("cache_read_tokens", d.cache_read_tokens),
-            ("cache_write_tokens", d.cache_write_tokens),
-            ("cache_write_1h_tokens", d.cache_write_1h_tokens),
-            ("reasoning_tokens", d.reasoning_tokens),
-        )
-        if (key := first(candidates)) is not None
-    ]
     return _Reader(
         dialect=d,
-        strings=tuple(strings),
-        counts=tuple(counts),
+        request_model=first(d.request_model),
+        response_model=first(d.response_model),
+        response_id=first(d.response_id),
+        service_tier=first(d.service_tier),
+        error_type=first((A.ERROR_TYPE,)),
+        input_tokens=first(d.input_tokens),
+        output_tokens=first(d.output_tokens),
+        cache_read_tokens=first(d.cache_read_tokens),
+        cache_write_tokens=first(d.cache_write_tokens),
+        cache_write_1h_tokens=first(d.cache_write_1h_tokens),
+        reasoning_tokens=first(d.reasoning_tokens),
         provider=first(d.provider),
         server=first(_HTTP_HOST_KEYS),
         name=first(_NAME_KEYS),
@@ -358,9 +354,12 @@ def to_call(
         dialect_name,
         operation,
     )
-    for field, key in reader.strings:
-        value = attrs[key]
-        setattr(call, field, value if type(value) is str else _str(value))
+    # Field by field, not by a loop over names: a compiled build turns each into a direct store.
+    call.request_model = _text_at(attrs, reader.request_model)
+    call.response_model = _text_at(attrs, reader.response_model)
+    call.response_id = _text_at(attrs, reader.response_id)
+    call.service_tier = _text_at(attrs, reader.service_tier)
+    call.error_type = _text_at(attrs, reader.error_type)
     provider = canonical_provider(attrs[reader.provider]) if reader.provider is not None else None
     if kind != R.LLM:
         if reader.name is not None:
@@ -390,9 +389,14 @@ def to_call(
     if dialect_name == LANGFUSE:
         _langfuse_usage(call, attrs)
     else:
-        for field, key in reader.counts:
-            value = attrs[key]
-            setattr(call, field, value if type(value) is int else _count(value, call, field))
+        call.input_tokens = _count_at(attrs, reader.input_tokens, call, "input_tokens")
+        call.output_tokens = _count_at(attrs, reader.output_tokens, call, "output_tokens")
+        call.cache_read_tokens = _count_at(attrs, reader.cache_read_tokens, call, "cache_read_tokens")
+        call.cache_write_tokens = _count_at(attrs, reader.cache_write_tokens, call, "cache_write_tokens")
+        call.cache_write_1h_tokens = _count_at(
+            attrs, reader.cache_write_1h_tokens, call, "cache_write_1h_tokens"
+        )
+        call.reasoning_tokens = _count_at(attrs, reader.reasoning_tokens, call, "reasoning_tokens")
         for usage_key, key in reader.extra_usage:
             value = _quantity(attrs[key], call, usage_key)
             if value:
@@ -498,6 +502,22 @@ def _str(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
+
+
+def _text_at(attrs: Mapping[str, Any], key: str | None) -> str | None:
+    """The value at ``key`` as a string; ``None`` when the span's shape has no such key."""
+    if key is None:
+        return None
+    value = attrs[key]
+    return value if type(value) is str else _str(value)
+
+
+def _count_at(attrs: Mapping[str, Any], key: str | None, call: R.GenAICall, name: str) -> Any:
+    """The token count at ``key`` (see :func:`_count`); ``None`` when the span's shape has no such key."""
+    if key is None:
+        return None
+    value = attrs[key]
+    return value if type(value) is int else _count(value, call, name)
 
 
 def _count(value: Any, call: R.GenAICall, name: str) -> Any:

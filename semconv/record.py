@@ -9,7 +9,6 @@ dedupe, price, attribute, redact) and the exporters write it as a row of the ``l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,8 +31,8 @@ RERANK = "rerank"
 
 
 # Records are compared by identity. ``__init__`` sets the identity only; every other field reads its class
-# default until a processor sets it, because normalizing a span must be cheap.
-@dataclass(eq=False, init=False)
+# default until a processor sets it, because normalizing a span must be cheap. A plain class, not a
+# dataclass: compiled (``COSTSPAN_COMPILE=1``), its class defaults are what a new record starts with.
 class GenAICall:
     """A canonical LLM call (``kind == LLM``), or a GenAI span of another kind (agent, tool ...)."""
 
@@ -117,6 +116,12 @@ class GenAICall:
         self.kind = kind
         self.dialect = dialect
         self.operation = operation
+
+    def __repr__(self) -> str:
+        return (
+            f"GenAICall(trace_id={self.trace_id!r}, span_id={self.span_id!r}, kind={self.kind!r}, "
+            f"dialect={self.dialect!r}, model={self.model!r}, cost_usd={self.cost_usd!r})"
+        )
 
     def flag(self, problem: str) -> None:
         self.flags = (*self.flags, problem)
