@@ -46,7 +46,9 @@ def _compiled_extensions() -> list:
     shutil.rmtree(base, ignore_errors=True)
     # whole folders, so that mypy sees the types the compiled modules import from their neighbours
     for folder in {Path(path).parts[0] for path in COMPILED}:
-        shutil.copytree(here / folder, base / "costspan" / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            here / folder, base / "costspan" / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     os.environ["MYPYPATH"] = str(base)  # the base folder module names are taken from
     return mypycify(
         [
