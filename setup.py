@@ -33,6 +33,7 @@ COMPILED = (
     "processors/redact.py",
     "pricing/_usage.py",
     "pricing/_plan.py",
+    "pricing/_quote.py",
 )
 
 

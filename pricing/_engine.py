@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._catalog import Catalog, PriceSet, prices_from_json
 from ._plan import (
@@ -26,6 +25,7 @@ from ._plan import (
     evaluate_named,
     unpriced_keys,
 )
+from ._quote import Quote
 from ._resolve import Resolution, Resolver
 from ._result import (
     ESTIMATED,
@@ -57,30 +57,6 @@ def to_utc(timestamp: datetime | None) -> datetime:
     if timestamp.tzinfo is UTC:
         return timestamp
     return timestamp.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """What one model is charged on one UTC day, for the common call: usage made of the named counts only,
-    no cost reported by the provider, no one-hour cache writes. A batch of calls groups by quote, so that
-    resolution, plan and provenance are found once per group and each call costs one evaluation.
-    :meth:`PricingEngine.price` gives the same figures for these calls; every other call goes through it.
-    """
-
-    compiled: CompiledPrices  # with ``named_units``
-    status: str
-    provider: str
-    model: str
-    rules: tuple[str, ...]
-    catalog_version: str
-    token_limit: int
-
-    def cost(self, named: tuple[Any, ...]) -> tuple[list[Decimal], Decimal] | None:
-        """Amounts by bucket and total for a call's named counts (:data:`named_counts`); ``None`` when the
-        counts are not plain valid whole numbers (then :meth:`PricingEngine.price` says why)."""
-        if problem_with(named, None, self.token_limit) is not None:
-            return None
-        return evaluate_named(self.compiled, named)
 
 
 class PricingEngine:

@@ -14,20 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from . import attributes as A
 from . import record as R
 from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
 
-OTEL_GENAI = "otel_genai"
-OPENLLMETRY = "openllmetry"
-OPENINFERENCE = "openinference"
-OPENLIT = "openlit"
-LOGFIRE = "logfire"
-LANGFUSE = "langfuse"
-ANTHROPIC_SDK = "anthropic_sdk"
-HTTP = "http"  # a plain HTTP client span to a provider's API: the call happened, its usage is unknown
+OTEL_GENAI: Final = "otel_genai"
+OPENLLMETRY: Final = "openllmetry"
+OPENINFERENCE: Final = "openinference"
+OPENLIT: Final = "openlit"
+LOGFIRE: Final = "logfire"
+LANGFUSE: Final = "langfuse"
+ANTHROPIC_SDK: Final = "anthropic_sdk"
+HTTP: Final = "http"  # a plain HTTP client span to a provider's API: the call happened, its usage is unknown
 
 
 @dataclass(frozen=True, slots=True)

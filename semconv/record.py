@@ -10,24 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 # What a span is, once classified.
-LLM = "llm"  # a priced call: chat, text completion, generate_content, embeddings, image, audio
-AGENT = "agent"
-TOOL = "tool"
-WORKFLOW = "workflow"
-RETRIEVAL = "retrieval"
-OTHER = "other"
+LLM: Final = "llm"  # a priced call: chat, text completion, generate_content, embeddings, image, audio
+AGENT: Final = "agent"
+TOOL: Final = "tool"
+WORKFLOW: Final = "workflow"
+RETRIEVAL: Final = "retrieval"
+OTHER: Final = "other"
 
 # Operations of LLM calls (gen_ai.operation.name values, and what other dialects say for them).
-CHAT = "chat"
-TEXT_COMPLETION = "text_completion"
-GENERATE_CONTENT = "generate_content"
-EMBEDDINGS = "embeddings"
-IMAGE = "image_generation"
-AUDIO = "audio"
-RERANK = "rerank"
+CHAT: Final = "chat"
+TEXT_COMPLETION: Final = "text_completion"
+GENERATE_CONTENT: Final = "generate_content"
+EMBEDDINGS: Final = "embeddings"
+IMAGE: Final = "image_generation"
+AUDIO: Final = "audio"
+RERANK: Final = "rerank"
 
 
 # Records are compared by identity. ``__init__`` sets the identity only; every other field reads its class
