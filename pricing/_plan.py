@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ._catalog import Price, TieredPrice
 from ._resolve import Resolution
@@ -20,9 +20,9 @@ from ._rules import Rules
 from ._units import BUCKETS, UnitRegistry
 from ._usage import FIELD_TO_USAGE_KEY, USAGE_KEY_TO_FIELD
 
-_BUCKET_INDEX = {bucket: i for i, bucket in enumerate(BUCKETS)}
-_NAMED_INDEX = {FIELD_TO_USAGE_KEY[name]: i for i, name in enumerate(FIELD_TO_USAGE_KEY)}
-_ZERO = Decimal(0)
+_BUCKET_INDEX: Final = {bucket: i for i, bucket in enumerate(BUCKETS)}
+_NAMED_INDEX: Final = {FIELD_TO_USAGE_KEY[name]: i for i, name in enumerate(FIELD_TO_USAGE_KEY)}
+_ZERO: Final = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,21 +230,24 @@ def evaluate(
 def evaluate_named(compiled: CompiledPrices, named: tuple[Any, ...]) -> tuple[list[Decimal], Decimal] | None:
     """:func:`evaluate` for plans with ``named_units``; ``None`` when the counts are inconsistent (then
     :func:`evaluate` says why)."""
+    units = compiled.named_units
+    if units is None:
+        raise ValueError("evaluate_named: the plan has no named_units; use evaluate")
     level = _tier_level(compiled.tier_starts, named[0]) if compiled.tier_starts else 0
     leaves: list[int] = []
-    append = leaves.append
     amounts = [_ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO]
     total = _ZERO
-    for index, parts, bucket, rates in compiled.named_units:  # type: ignore[union-attr]
-        leaf = named[index]
-        if leaf is None:
-            append(0)
+    for index, parts, bucket, rates in units:
+        count = named[index]
+        if count is None:
+            leaves.append(0)
             continue
+        leaf: int = count  # a whole number: the caller checked the counts (problem_with)
         for j in parts:
             leaf -= leaves[j]
         if leaf < 0:
             return None
-        append(leaf)
+        leaves.append(leaf)
         if leaf:
             amount = rates[level] * leaf
             amounts[bucket] += amount

@@ -17,10 +17,10 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 # The named fields and the registry usage keys they fill.
-FIELD_TO_USAGE_KEY = {
+FIELD_TO_USAGE_KEY: Final = {
     "input_tokens": "input_tokens",
     "output_tokens": "output_tokens",
     "cache_read_tokens": "cache_read_tokens",
@@ -28,10 +28,10 @@ FIELD_TO_USAGE_KEY = {
     "cache_write_1h_tokens": "cache_write_1h_tokens",
     "reasoning_tokens": "output_reasoning_tokens",
 }
-USAGE_KEY_TO_FIELD = {v: k for k, v in FIELD_TO_USAGE_KEY.items()}
+USAGE_KEY_TO_FIELD: Final = {v: k for k, v in FIELD_TO_USAGE_KEY.items()}
 
 # More tokens than any model's context window holds in one call: a corrupt count, not a real one.
-DEFAULT_TOKEN_LIMIT = 100_000_000
+DEFAULT_TOKEN_LIMIT: Final = 100_000_000
 
 
 class UsageLike(Protocol):
@@ -82,7 +82,7 @@ class Usage:
 
 
 named_counts = operator.attrgetter(*FIELD_TO_USAGE_KEY)  # the six named counts, as a tuple
-NOTHING_NAMED = (None,) * len(FIELD_TO_USAGE_KEY)
+NOTHING_NAMED: Final = (None,) * len(FIELD_TO_USAGE_KEY)
 
 
 def problem_with(

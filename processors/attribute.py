@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from costspan.semconv import AGENT, GenAICall
 from costspan.semconv import attributes as A
@@ -34,9 +34,9 @@ from costspan.semconv import attributes as A
 from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
-_TRACELOOP = A.TRACELOOP_ASSOCIATION_PREFIX
+_TRACELOOP: Final = A.TRACELOOP_ASSOCIATION_PREFIX
 # field -> attribute keys, first present wins
-SOURCES: dict[str, tuple[str, ...]] = {
+SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "user_id": (A.COSTSPAN_USER_ID, A.USER_ID, A.ENDUSER_ID, A.LANGFUSE_USER_ID, _TRACELOOP + "user_id"),
     "customer_id": (A.COSTSPAN_CUSTOMER_ID, _TRACELOOP + "customer_id", "customer.id", "tenant.id"),
     "feature": (A.COSTSPAN_FEATURE, _TRACELOOP + "feature"),
@@ -65,12 +65,12 @@ SOURCES: dict[str, tuple[str, ...]] = {
     ),
 }
 # field -> resource attribute keys, after the span's own
-RESOURCE_SOURCES: dict[str, tuple[str, ...]] = {
+RESOURCE_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "environment": (A.DEPLOYMENT_ENVIRONMENT_NAME, A.DEPLOYMENT_ENVIRONMENT),
     "team": (A.SERVICE_NAMESPACE,),
 }
-FIELDS = tuple(SOURCES)
-_PLAN_LIMIT = 20_000
+FIELDS: Final = tuple(SOURCES)
+_PLAN_LIMIT: Final = 20_000
 
 
 @dataclass(frozen=True)

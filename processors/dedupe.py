@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, Final
 
 from costspan.semconv import LLM, GenAICall
 from costspan.semconv import dialects as D
@@ -27,7 +27,7 @@ from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
 # Most specific first: a dialect that reports more of the call beats a wrapper that reports less.
-_DIALECT_RANK = {
+_DIALECT_RANK: Final = {
     D.ANTHROPIC_SDK: 6,
     D.OTEL_GENAI: 5,
     D.OPENLLMETRY: 4,
@@ -37,10 +37,12 @@ _DIALECT_RANK = {
     D.LANGFUSE: 2,
     D.HTTP: 0,
 }
-_MERGED_FIELDS = ("provider", "server_address", "response_id", "response_model", "service_tier",
+_MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_model", "service_tier",
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
-_CALLS_PER_TRACE = 1_000  # remembered per trace; an agent loop beyond that is compared within its batches
-_SLACK_NS = 5_000_000  # instrumentations wrap each other within a few milliseconds
+_CALLS_PER_TRACE: Final = (
+    1_000  # remembered per trace; an agent loop beyond that is compared within its batches
+)
+_SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few milliseconds
 
 
 class _Window:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from costspan.pricing import (
     INVALID_USAGE,
@@ -36,10 +36,10 @@ from costspan.semconv import LLM, SELF_HOSTED, GenAICall
 from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
-SELF_HOSTED_STATUS = "self_hosted"
-_ZERO = Decimal(0)
-_NS_PER_DAY = 86_400 * 1_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SELF_HOSTED_STATUS: Final = "self_hosted"
+_ZERO: Final = Decimal(0)
+_NS_PER_DAY: Final = 86_400 * 1_000_000_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MISSING: Any = object()
 
 

@@ -21,14 +21,14 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from costspan.semconv import attributes as A
 
 from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
-CONTENT_KEYS = frozenset(
+CONTENT_KEYS: Final = frozenset(
     {
         A.GEN_AI_INPUT_MESSAGES,
         A.GEN_AI_OUTPUT_MESSAGES,
@@ -53,7 +53,7 @@ CONTENT_KEYS = frozenset(
         "llm.prompt_template.variables",
     }
 )
-CONTENT_PREFIXES = (
+CONTENT_PREFIXES: Final = (
     A.GEN_AI_PROMPT + ".",
     A.GEN_AI_COMPLETION + ".",
     A.LLM_INPUT_MESSAGES + ".",
@@ -65,7 +65,7 @@ CONTENT_PREFIXES = (
 )
 # Span events whose attributes are message content (OpenTelemetry GenAI events before 1.37 moved content
 # to attributes; OpenLLMetry and OpenLIT also use events).
-CONTENT_EVENTS = frozenset(
+CONTENT_EVENTS: Final = frozenset(
     {
         "gen_ai.content.prompt",
         "gen_ai.content.completion",
@@ -78,7 +78,7 @@ CONTENT_EVENTS = frozenset(
     }
 )
 # Where the input text is, for the hash: the first present.
-INPUT_KEYS = (
+INPUT_KEYS: Final = (
     A.GEN_AI_INPUT_MESSAGES,
     A.INPUT_VALUE,
     A.LANGFUSE_OBSERVATION_INPUT,
@@ -92,8 +92,8 @@ def is_content_key(key: str) -> bool:
     return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES)
 
 
-_CONTENT_KEYS_OF: dict[int | tuple[str, ...], tuple[str, ...]] = {}  # by shape (SpanBatch.shape_key)
-_CONTENT_KEYS_LIMIT = 20_000
+_CONTENT_KEYS_OF: Final[dict[int | tuple[str, ...], tuple[str, ...]]] = {}  # by shape (SpanBatch.shape_key)
+_CONTENT_KEYS_LIMIT: Final = 20_000
 
 
 def _content_keys(batch: SpanBatch, i: int) -> tuple[str, ...]:

@@ -69,7 +69,7 @@ class Dialect:
 
 
 # Where each dialect keeps its fields. Keys not named fall back to the OpenTelemetry names above.
-DIALECTS: dict[str, Dialect] = {
+DIALECTS: Final[dict[str, Dialect]] = {
     OTEL_GENAI: Dialect(OTEL_GENAI),
     ANTHROPIC_SDK: Dialect(ANTHROPIC_SDK),
     OPENLLMETRY: Dialect(
@@ -102,7 +102,7 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 # Instrumentation scopes (by prefix) -> dialect.
-_SCOPES = (
+_SCOPES: Final = (
     (A.ANTHROPIC_SCOPE, ANTHROPIC_SDK),
     ("openinference.instrumentation", OPENINFERENCE),
     ("opentelemetry.instrumentation.openai_v2", OTEL_GENAI),
@@ -125,7 +125,7 @@ _SCOPES = (
 )
 
 # Operation names of LLM calls, as each dialect spells them -> canonical operation.
-_LLM_OPERATIONS = {
+_LLM_OPERATIONS: Final = {
     "chat": R.CHAT,
     "text_completion": R.TEXT_COMPLETION,
     "completion": R.TEXT_COMPLETION,
@@ -141,14 +141,14 @@ _LLM_OPERATIONS = {
     "rerank": R.RERANK,
     "responses": R.CHAT,
 }
-_OTHER_OPERATIONS = {
+_OTHER_OPERATIONS: Final = {
     "invoke_agent": R.AGENT,
     "create_agent": R.AGENT,
     "execute_tool": R.TOOL,
     "invoke_workflow": R.WORKFLOW,
     "retrieval": R.RETRIEVAL,
 }
-_OPENINFERENCE_KINDS = {
+_OPENINFERENCE_KINDS: Final = {
     "LLM": (R.LLM, R.CHAT),
     "EMBEDDING": (R.LLM, R.EMBEDDINGS),
     "AGENT": (R.AGENT, None),
@@ -157,8 +157,8 @@ _OPENINFERENCE_KINDS = {
     "RETRIEVER": (R.RETRIEVAL, None),
     "RERANKER": (R.RETRIEVAL, None),
 }
-_TRACELOOP_KINDS = {"workflow": R.WORKFLOW, "task": R.WORKFLOW, "agent": R.AGENT, "tool": R.TOOL}
-_LANGFUSE_TYPES = {
+_TRACELOOP_KINDS: Final = {"workflow": R.WORKFLOW, "task": R.WORKFLOW, "agent": R.AGENT, "tool": R.TOOL}
+_LANGFUSE_TYPES: Final = {
     "generation": (R.LLM, R.CHAT),
     "embedding": (R.LLM, R.EMBEDDINGS),
     "agent": (R.AGENT, None),
@@ -167,7 +167,7 @@ _LANGFUSE_TYPES = {
     "retriever": (R.RETRIEVAL, None),
 }
 # Keys whose presence marks a span of a dialect when its scope does not say.
-_MARKERS = (
+_MARKERS: Final = (
     (A.OPENINFERENCE_SPAN_KIND, OPENINFERENCE),
     (A.LANGFUSE_OBSERVATION_TYPE, LANGFUSE),
     (A.LLM_REQUEST_TYPE, OPENLLMETRY),
@@ -179,8 +179,8 @@ _MARKERS = (
     (A.GEN_AI_SYSTEM, OTEL_GENAI),
     (A.GEN_AI_REQUEST_MODEL, OTEL_GENAI),
 )
-_HTTP_URL_KEYS = (A.URL_FULL, A.HTTP_URL)
-_HTTP_HOST_KEYS = (A.SERVER_ADDRESS, A.NET_PEER_NAME)
+_HTTP_URL_KEYS: Final = (A.URL_FULL, A.HTTP_URL)
+_HTTP_HOST_KEYS: Final = (A.SERVER_ADDRESS, A.NET_PEER_NAME)
 
 
 @lru_cache(maxsize=1024)
@@ -243,10 +243,10 @@ class _Reader:
     provider_cost: bool
 
 
-_NOT_GENAI = object()
-_READERS: dict[tuple[str | None, tuple[str, ...] | int], Any] = {}
-_READER_LIMIT = 20_000
-_NAME_KEYS = (
+_NOT_GENAI: Final = object()
+_READERS: Final[dict[tuple[str | None, tuple[str, ...] | int], Any]] = {}
+_READER_LIMIT: Final = 20_000
+_NAME_KEYS: Final = (
     A.GEN_AI_AGENT_NAME,
     A.GEN_AI_TOOL_NAME,
     A.GEN_AI_WORKFLOW_NAME,
@@ -254,7 +254,7 @@ _NAME_KEYS = (
     A.OPENINFERENCE_TOOL_NAME,
     A.OPENINFERENCE_AGENT_NAME,
 )
-_OPENINFERENCE_EXTRA = (
+_OPENINFERENCE_EXTRA: Final = (
     ("input_audio_tokens", A.LLM_TOKEN_COUNT_PROMPT_AUDIO),
     ("output_audio_tokens", A.LLM_TOKEN_COUNT_COMPLETION_AUDIO),
 )
@@ -554,7 +554,7 @@ def _decimal(value: Any) -> Decimal | None:
 
 # Paths of inference endpoints: an HTTP span to anything else at a provider (listing models, uploading
 # files) is not a call that costs tokens.
-_INFERENCE_PATHS = (
+_INFERENCE_PATHS: Final = (
     "/chat/completions",
     "/completions",
     "/responses",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import Final
 from urllib.parse import urlsplit
 
-SELF_HOSTED = "self-hosted"
+SELF_HOSTED: Final = "self-hosted"
 
 # Old and dialect spellings -> canonical. Keys are lower-case; lookups lower-case their input first.
-_ALIASES = {
+_ALIASES: Final = {
     # OpenTelemetry up to 1.36
     "az.ai.openai": "azure.ai.openai",
     "az.ai.inference": "azure.ai.inference",
@@ -41,7 +42,7 @@ _ALIASES = {
 }
 
 # Hosts of providers' APIs -> canonical provider. Suffix entries start with ".".
-_HOSTS = {
+_HOSTS: Final = {
     "api.openai.com": "openai",
     "api.anthropic.com": "anthropic",
     "generativelanguage.googleapis.com": "gcp.gemini",
@@ -57,7 +58,7 @@ _HOSTS = {
     "api.cohere.com": "cohere",
     "api.cohere.ai": "cohere",
 }
-_HOST_SUFFIXES = (
+_HOST_SUFFIXES: Final = (
     (".openai.azure.com", "azure.ai.openai"),
     (".services.ai.azure.com", "azure.ai.inference"),
     (".models.ai.azure.com", "azure.ai.inference"),
