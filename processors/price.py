@@ -40,7 +40,6 @@ SELF_HOSTED_STATUS: Final = "self_hosted"
 _ZERO: Final = Decimal(0)
 _NS_PER_DAY: Final = 86_400 * 1_000_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MISSING: Any = object()
 
 
 def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> SpanBatch:
@@ -66,13 +65,15 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
             if type(model) is str and named != NOTHING_NAMED and not call.cache_write_1h_tokens:
                 day = call.start_time_ns // _NS_PER_DAY
                 key = (call.provider, model, call.service_tier, day)
-                quote = quotes.get(key, _MISSING)
-                if quote is _MISSING:
+                # two lookups rather than a sentinel default, so that the quote keeps its type (compiled)
+                if key in quotes:
+                    quote = quotes[key]
+                else:
                     quote = quotes[key] = engine.quote(
                         model, call.provider, _EPOCH + timedelta(days=day), call.service_tier
                     )
                 outcome = quote.cost(named) if quote is not None else None
-                if outcome is not None:
+                if quote is not None and outcome is not None:
                     call.cost_amounts, call.cost_usd = outcome
                     call.cost_source = SOURCE_LOCAL
                     status = call.pricing_status = quote.status

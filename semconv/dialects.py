@@ -221,7 +221,7 @@ class _Reader:
     spans of one instrumentation share a handful of shapes, so a span is read with direct lookups."""
 
     # the attribute key of each field, None where the shape has none
-    dialect: Dialect
+    dialect: Dialect | None  # None: the shape is not a GenAI span's
     request_model: str | None
     response_model: str | None
     response_id: str | None
@@ -243,8 +243,31 @@ class _Reader:
     provider_cost: bool
 
 
-_NOT_GENAI: Final = object()
-_READERS: Final[dict[tuple[str | None, tuple[str, ...] | int], Any]] = {}
+# the reader of every shape that is no GenAI span's
+_NOT_GENAI: Final = _Reader(
+    dialect=None,
+    request_model=None,
+    response_model=None,
+    response_id=None,
+    service_tier=None,
+    error_type=None,
+    input_tokens=None,
+    output_tokens=None,
+    cache_read_tokens=None,
+    cache_write_tokens=None,
+    cache_write_1h_tokens=None,
+    reasoning_tokens=None,
+    provider=None,
+    server=None,
+    name=None,
+    extra_usage=(),
+    reported_cost=None,
+    ttft=False,
+    streaming=None,
+    provider_cost=False,
+)
+
+_READERS: Final[dict[tuple[str | None, tuple[str, ...] | int], _Reader]] = {}
 _READER_LIMIT: Final = 20_000
 _NAME_KEYS: Final = (
     A.GEN_AI_AGENT_NAME,
@@ -260,7 +283,7 @@ _OPENINFERENCE_EXTRA: Final = (
 )
 
 
-def _reader(scope_name: str | None, shape: tuple[str, ...], shape_id: int | None = None) -> Any:
+def _reader(scope_name: str | None, shape: tuple[str, ...], shape_id: int | None = None) -> _Reader:
     key = (scope_name, shape if shape_id is None else shape_id)
     reader = _READERS.get(key)
     if reader is None:
@@ -271,7 +294,7 @@ def _reader(scope_name: str | None, shape: tuple[str, ...], shape_id: int | None
     return reader
 
 
-def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> Any:
+def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> _Reader:
     keys = frozenset(shape)
     name = _dialect_of_keys(scope_name, keys)
     if name is None:
@@ -336,9 +359,9 @@ def to_call(
     for it (equal only for equal shapes: ``costspan.processors`` numbers them), to look the reader up by.
     """
     reader = _reader(scope_name, shape if shape is not None else tuple(attrs), shape_id)
-    if reader is _NOT_GENAI:
-        return None
     d = reader.dialect
+    if d is None:
+        return None
     dialect_name = d.name
     kind, operation = _classify(dialect_name, d, attrs)
     if kind is None:

@@ -14,8 +14,11 @@ least 200,000 spans/s, so the chain is never the collector's bottleneck. Speed i
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 import resource
+import subprocess
 import time
 from collections import Counter
 from typing import Any
@@ -230,12 +233,11 @@ def _as_decoded(attributes: dict[str, Any]) -> dict[str, Any]:
     return {key.encode().decode(): value for key, value in attributes.items()}
 
 
-def main() -> None:
-    spans = build_spans(SPANS)
+def measure(spans: list[Span], rounds: int = 3) -> dict[str, Any]:
+    """The best of ``rounds`` runs of the default chain over ``spans``, each with a new chain."""
     configure_gc()  # as the collector runs
-    batches = [SpanBatch.from_spans(spans[i : i + BATCH]) for i in range(0, len(spans), BATCH)]
     best = None
-    for _ in range(3):
+    for _ in range(rounds):
         chain = build_chain()  # a new chain each run: no span is seen twice
         fresh = [SpanBatch.from_spans(spans[i : i + BATCH]) for i in range(0, len(spans), BATCH)]
         per_processor: Counter[str] = Counter()
@@ -250,20 +252,75 @@ def main() -> None:
             best = (elapsed, per_processor, chain)
     assert best is not None
     elapsed, per_processor, chain = best
-    total = sum(per_processor.values())
-    print(f"spans                {len(spans):,} in {len(batches)} batches of {BATCH}")
-    print(
-        f"chain                {len(spans) / elapsed:,.0f} spans/s   {elapsed / len(spans) * 1e6:.2f} us/span"
-        f"   (goal: 200,000 spans/s on one core)"
-    )
-    for name, seconds in per_processor.items():
-        print(f"  {name:18} {seconds / total:6.1%}   {seconds / len(spans) * 1e6:.2f} us/span")
     counts = chain.counts()
-    kinds = {k: v for k, v in counts["normalize"].items() if k.startswith(("kind.", "dialect."))}
-    print(f"normalize            {dict(sorted(kinds.items()))}")
-    print(f"dedupe               {dict(counts['dedupe'])}")
-    print(f"price                {dict(counts['price'])}")
-    print(f"peak RSS             {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return {
+        "build": build_name(),
+        "spans": len(spans),
+        "seconds": elapsed,
+        "per_processor": dict(per_processor),
+        "kinds": {k: v for k, v in sorted(counts["normalize"].items()) if k.startswith(("kind.", "dialect"))},
+        "dedupe": dict(counts["dedupe"]),
+        "price": dict(counts["price"]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def build_name() -> str:
+    """``compiled`` when the chain's modules are the mypyc build (setup.py), else ``python``."""
+    import costspan.processors.normalize as normalize
+
+    return "compiled" if normalize.__file__.endswith(".so") else "python"
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    first = results[0]
+    n = first["spans"]
+    print(f"spans                {n:,} in batches of {BATCH}, one core; best of 3 runs per build")
+    columns = "  ".join(f"{p:>9}" for p in first["per_processor"])
+    print(f"{'build':20} {'spans/s':>10} {'us/span':>8}  {columns}")
+    for r in results:
+        per = "  ".join(f"{s / n * 1e6:9.2f}" for s in r["per_processor"].values())
+        print(f"{r['build']:20} {n / r['seconds']:10,.0f} {r['seconds'] / n * 1e6:8.2f}  {per}")
+    if len(results) > 1:
+        base = results[0]
+        for r in results[1:]:
+            ratio = base["seconds"] / r["seconds"]
+            print(f"{r['build']} / {base['build']}: {ratio:.2f}x the spans per second")
+    print("goal                 200,000 spans/s on one core (per-processor columns: us/span)")
+    print(f"normalize            {first['kinds']}")
+    print(f"dedupe               {first['dedupe']}")
+    print(f"price                {first['price']}")
+    print("peak RSS             " + ", ".join(f"{r['build']} {r['peak_rss_mb']:.0f} MB" for r in results))
+    different = [r["build"] for r in results if (r["kinds"], r["dedupe"], r["price"]) != (
+        first["kinds"], first["dedupe"], first["price"])]  # fmt: skip
+    if different:
+        print(f"WARNING: the chain counted differently in {', '.join(different)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--builds",
+        metavar="NAME=PYTHON,...",
+        help="run under each of these interpreters (each with costspan installed), side by side",
+    )
+    parser.add_argument("--json", action="store_true", help="print this interpreter's figures as JSON")
+    args = parser.parse_args()
+    if args.builds:
+        results = []
+        for item in args.builds.split(","):
+            name, _, python = item.partition("=")
+            run = subprocess.run([python, __file__, "--json"], check=True, capture_output=True, text=True)
+            result = json.loads(run.stdout)
+            result["build"] = f"{name} ({result['build']})" if name != result["build"] else name
+            results.append(result)
+        report(results)
+        return
+    result = measure(build_spans(SPANS))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        report([result])
 
 
 if __name__ == "__main__":
