@@ -1,25 +1,47 @@
 # Two commands on a fresh machine: `make run` (the main job) and `make test`.
-# Each bootstraps a virtualenv in .venv on first use.
+# Each bootstraps the virtualenv .venv on first use.
 
 PYTHON ?= python3
+
+# .venv: costspan as it is deployed, built with its span hot path compiled by mypyc (setup.py), installed as
+# a package rather than editable, so it is installed again whenever a source file changes. The collector,
+# the test suite and the benchmarks run it. COSTSPAN_COMPILE=0 builds it uncompiled (no C compiler needed).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+COSTSPAN_COMPILE ?= 1
+PACKAGE_SOURCES := pyproject.toml setup.py $(wildcard instrumentation/*.py collector/*.py collector/*/*.py \
+	processors/*.py exporters/*.py semconv/*.py pricing/*.py pricing/*/*.py pricing/data/*.json)
+
+# .venv-python: the same package, editable and plain Python, as a contributor works on it.
+PVENV ?= .venv-python
+PPY := $(PVENV)/bin/python
+PSTAMP := $(PVENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
 	bench-instrumentation bench-ingest bench-query catalog clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): $(PACKAGE_SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	COSTSPAN_COMPILE=0 $(PY) -m pip install --quiet '.[test]'
+	COSTSPAN_COMPILE=$(COSTSPAN_COMPILE) $(PY) -m pip install --quiet --force-reinstall --no-deps .
 	touch $(STAMP)
+
+$(PSTAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(PVENV)
+	$(PPY) -m pip install --quiet --upgrade pip
+	COSTSPAN_COMPILE=0 $(PPY) -m pip install --quiet -e '.[test]'
+	touch $(PSTAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/costspan serve
 
-test: $(STAMP) lint js-clients system-deps
+# The whole suite on the deployed build (the tests import the installed package: the repository has no
+# costspan folder); then the tests of the modules the build compiles, on plain Python.
+test: $(STAMP) $(PSTAMP) lint js-clients system-deps
 	$(PY) -m pytest
+	$(PPY) -m pytest -p no:cacheprovider tests/processors tests/semconv tests/pricing tests/exporters
 
 # The OpenTelemetry JS SDK exporters that tests/collector/test_js_exporters.py runs in Node, at the
 # versions package-lock.json pins. npm ci runs again only when the manifest or the lock file changes.
@@ -47,8 +69,8 @@ format: $(STAMP)
 bench-pricing: $(STAMP)
 	$(PY) benchmarks/pricing/run.py
 
-bench-processors: $(STAMP)
-	$(PY) benchmarks/processors/run.py
+bench-processors: $(STAMP) $(PSTAMP)
+	$(PY) benchmarks/processors/run.py --builds python=$(PPY),compiled=$(PY)
 
 bench-forward: $(STAMP)
 	$(PY) benchmarks/forward/run.py
@@ -68,4 +90,4 @@ catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
 
 clean:
-	rm -rf $(VENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules
+	rm -rf $(VENV) $(PVENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import subprocess
 import sys
 import zipfile
 from importlib.metadata import requires
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
@@ -31,10 +35,30 @@ def test_folders_import_as_costspan_subpackages_only():
     import costspan.collector
     import costspan.pricing
 
-    assert Path(costspan.pricing.__file__).parent == ROOT / "pricing"
-    assert Path(costspan.collector.__file__).parent == ROOT / "collector"
+    for package, folder in ((costspan.pricing, "pricing"), (costspan.collector, "collector")):
+        installed = Path(package.__file__).parent
+        # an editable install maps the folder itself; a built one (make's .venv) copies its modules
+        modules = {p.name for p in (ROOT / folder).glob("*.py")}
+        assert installed == ROOT / folder or modules <= {p.name for p in installed.glob("*.py")}
     code = "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('pricing') is None else 1)"
     assert subprocess.run([sys.executable, "-c", code], cwd="/").returncode == 0
+
+
+def _compiled_modules() -> list[str]:
+    """The modules setup.py compiles, as module names."""
+    spec = importlib.util.spec_from_file_location("costspan_setup", ROOT / "setup.py")
+    assert spec is not None and spec.loader is not None
+    setup = importlib.util.module_from_spec(spec)
+    with patch("setuptools.setup"), patch.dict(os.environ, {"COSTSPAN_COMPILE": "0"}):  # read, do not build
+        spec.loader.exec_module(setup)
+    return ["costspan." + path.removesuffix(".py").replace("/", ".") for path in setup.COMPILED]
+
+
+def test_a_build_compiles_all_of_the_hot_path_or_none_of_it():
+    modules = _compiled_modules()
+    assert "costspan.processors.normalize" in modules
+    kinds = {name: importlib.import_module(name).__file__.endswith(".so") for name in modules}
+    assert len(set(kinds.values())) == 1, kinds
 
 
 @pytest.fixture(scope="module")
