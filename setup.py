@@ -37,14 +37,20 @@ COMPILED = (
 )
 
 
+HERE = Path(__file__).parent
+
+
 def _compiled_extensions() -> list:
+    # Every build starts from an empty build folder. setuptools keeps build/lib.*/ from the last build and
+    # packs whatever is there: extensions of modules since dropped from COMPILED, linked against an older
+    # copy of mypyc's shared library, would load beside the new one, two incompatible copies of one class.
+    shutil.rmtree(HERE / "build", ignore_errors=True)
     if os.environ.get("COSTSPAN_COMPILE", "").lower() not in ("1", "true", "yes"):
         return []
     from mypyc.build import mypycify  # a build requirement (pyproject.toml), used only here
 
-    here = Path(__file__).parent
+    here = HERE
     base = here / "build" / "mypyc-src"
-    shutil.rmtree(base, ignore_errors=True)
     # whole folders, so that mypy sees the types the compiled modules import from their neighbours
     for folder in {Path(path).parts[0] for path in COMPILED}:
         shutil.copytree(

@@ -46,8 +46,8 @@ _SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few mi
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (up to an
-    eighth more, between trims)."""
+    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (up to half as
+    many more, between trims)."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
@@ -67,10 +67,11 @@ class _Window:
                     calls.append(call)
         # Plain dicts keep insertion order, so the oldest entries are the first. They are let go in chunks,
         # by copying the newest: deleting one by one from the front leaves holes that each later lookup of
-        # the first entry walks over.
-        if len(spans) > self.max_spans + self.max_spans // 8:
+        # the first entry walks over. A copy every max/2 new entries costs two inserts per span; with a
+        # trim every max/8 it was eight, which made a full window the chain's costliest step.
+        if len(spans) > self.max_spans + self.max_spans // 2:
             self.spans = dict.fromkeys(islice(spans, len(spans) - self.max_spans, None))
-        if len(traces) > self.max_traces + self.max_traces // 8:
+        if len(traces) > self.max_traces + self.max_traces // 2:
             self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
     def calls_of(self, trace_id: str) -> list[GenAICall]:
