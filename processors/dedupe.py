@@ -46,18 +46,23 @@ _SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few mi
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size (up to half as
-    many more, between trims)."""
+    """Recent records, to recognise re-sends and duplicates across batches; bounded in size."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
         self.max_traces = max_traces
-        self.spans: dict[tuple[str, str], None] = {}
+        # Span id -> trace id of the spans seen, in two generations. A batch adds to the newest; once it holds
+        # more than max_spans, it becomes the older one and the one before is let go whole. So the newest
+        # max_spans are always remembered, at most about twice that, and nothing is ever copied. Keyed by the
+        # span id alone (its hash is cached on the string, where a tuple's is computed on every lookup); the
+        # trace id is compared on a hit.
+        self.spans: dict[str, str] = {}
+        self.older_spans: dict[str, str] = {}
         self.traces: dict[str, list[GenAICall]] = {}
 
     def add_all(self, fresh: list[GenAICall]) -> None:
-        """Remembers the batch's new LLM records by trace (their span keys are in already), then trims."""
-        spans, traces = self.spans, self.traces
+        """Remembers the batch's new LLM records by trace (their span ids are in already), then trims."""
+        traces = self.traces
         for call in fresh:
             if call.kind == LLM and call.duplicate_of is None:
                 calls = traces.get(call.trace_id)
@@ -65,12 +70,12 @@ class _Window:
                     calls = traces[call.trace_id] = []
                 if len(calls) < _CALLS_PER_TRACE:
                     calls.append(call)
-        # Plain dicts keep insertion order, so the oldest entries are the first. They are let go in chunks,
+        if len(self.spans) > self.max_spans:
+            self.older_spans = self.spans
+            self.spans = {}
+        # Plain dicts keep insertion order, so the oldest traces are the first. They are let go in chunks,
         # by copying the newest: deleting one by one from the front leaves holes that each later lookup of
-        # the first entry walks over. A copy every max/2 new entries costs two inserts per span; with a
-        # trim every max/8 it was eight, which made a full window the chain's costliest step.
-        if len(spans) > self.max_spans + self.max_spans // 2:
-            self.spans = dict.fromkeys(islice(spans, len(spans) - self.max_spans, None))
+        # the first entry walks over.
         if len(traces) > self.max_traces + self.max_traces // 2:
             self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
@@ -80,19 +85,22 @@ class _Window:
 
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
     by_trace: dict[str, list[GenAICall]] = {}
-    seen = window.spans  # this batch's spans join the window as they are read
+    seen, seen_before = window.spans, window.older_spans  # this batch's spans join as they are read
     fresh: list[GenAICall] = []
     for call in batch.calls:
         if call is None:
             continue
         trace_id = call.trace_id
-        key = (trace_id, call.span_id)
-        if key in seen:
-            call.duplicate_of = call.span_id
+        span_id = call.span_id
+        known = seen.get(span_id)
+        if known is None:
+            known = seen_before.get(span_id)
+        if known == trace_id:
+            call.duplicate_of = span_id
             call.flag("the same span was delivered again")
             counts["resent"] += 1
             continue
-        seen[key] = None
+        seen[span_id] = trace_id
         fresh.append(call)
         if call.kind == LLM:
             calls = by_trace.get(trace_id)
