@@ -1,11 +1,11 @@
 """The build's one option: ``COSTSPAN_COMPILE=1`` compiles the span hot path with mypyc.
 
-    COSTSPAN_COMPILE=1 pip install .          (make run and make bench-processors do this)
+    COSTSPAN_COMPILE=1 pip install .          (make builds .venv this way)
 
 The modules below run once or more per span: the canonical record, the dialect readers, the processor
 chain and the pricing arithmetic. mypyc turns their type-annotated Python into a C extension (the same
-source, the same behaviour), about twice as fast. Without the variable, or installed editable, the package
-is plain Python. Everything else (metadata, packages, dependencies) is in ``pyproject.toml``.
+source, the same behaviour), about twice as fast. Without the variable the package is plain Python.
+Everything else (metadata, packages, dependencies) is in ``pyproject.toml``.
 
 mypyc names a module by its path below a base folder, while this repository keeps ``costspan.semconv`` in
 ``semconv/`` (see ``[tool.setuptools.package-dir]``); so the sources are copied under
@@ -49,12 +49,11 @@ def _compiled_extensions() -> list:
         return []
     from mypyc.build import mypycify  # a build requirement (pyproject.toml), used only here
 
-    here = HERE
-    base = here / "build" / "mypyc-src"
+    base = HERE / "build" / "mypyc-src"
     # whole folders, so that mypy sees the types the compiled modules import from their neighbours
     for folder in {Path(path).parts[0] for path in COMPILED}:
         shutil.copytree(
-            here / folder, base / "costspan" / folder, ignore=shutil.ignore_patterns("__pycache__")
+            HERE / folder, base / "costspan" / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
     os.environ["MYPYPATH"] = str(base)  # the base folder module names are taken from
     return mypycify(

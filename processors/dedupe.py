@@ -39,9 +39,8 @@ _DIALECT_RANK: Final = {
 }
 _MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_model", "service_tier",
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
-_CALLS_PER_TRACE: Final = (
-    1_000  # remembered per trace; an agent loop beyond that is compared within its batches
-)
+# remembered per trace; an agent loop beyond that is compared within its batches
+_CALLS_PER_TRACE: Final = 1_000
 _SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few milliseconds
 
 
