@@ -4,7 +4,9 @@ for one test at a time, pointed at the local provider server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -17,7 +19,17 @@ from costspan.instrumentation import CostspanInstrumentor
 from tests.support.provider_server import ProviderServer
 
 
-def endpoints_of(server: ProviderServer) -> dict[str, str]:
+class ProviderEndpoints(Protocol):
+    """A provider stand-in (``ProviderServer``, ``H2ProviderServer``): both formats on one port."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def openai_base_url(self) -> str: ...
+
+
+def endpoints_of(server: ProviderEndpoints) -> dict[str, str]:
     """The provider server speaks both formats on one port: its base URLs, as an application configures
     them (COSTSPAN_LLM_ENDPOINTS)."""
     return {server.openai_base_url: "openai", f"{server.base_url}/v1/messages": "anthropic"}
@@ -34,6 +46,21 @@ class Telemetry:
 
     def calls(self) -> list[ReadableSpan]:
         return [s for s in self.finished() if s.instrumentation_scope.name == "costspan.instrumentation"]
+
+
+@contextmanager
+def instrumenting(telemetry: Telemetry, server: ProviderEndpoints) -> Iterator[None]:
+    """costspan's instrumentor on ``telemetry``'s providers, for ``server``'s endpoints, for the block."""
+    instrumentor = CostspanInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=MeterProvider(metric_readers=[telemetry.metrics]),
+        endpoints=endpoints_of(server),
+    )
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
 
 
 @pytest.fixture
@@ -54,11 +81,5 @@ def server() -> Iterator[ProviderServer]:
 
 @pytest.fixture
 def instrumented(telemetry: Telemetry, server: ProviderServer) -> Iterator[Telemetry]:
-    instrumentor = CostspanInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=MeterProvider(metric_readers=[telemetry.metrics]),
-        endpoints=endpoints_of(server),
-    )
-    yield telemetry
-    instrumentor.uninstrument()
+    with instrumenting(telemetry, server):
+        yield telemetry

@@ -8,32 +8,14 @@ its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx2
 import openai
-from opentelemetry.sdk.metrics import MeterProvider
 
-from costspan.instrumentation import CostspanInstrumentor
-from tests.instrumentation.conftest import Telemetry, endpoints_of
+from tests.instrumentation.conftest import Telemetry, instrumenting
 from tests.support.h2_provider_server import H2ProviderServer
 
 CHAT = [{"role": "user", "content": "Say hello."}]
-
-
-@contextmanager
-def _instrumented(telemetry: Telemetry, server: H2ProviderServer) -> Iterator[None]:
-    instrumentor = CostspanInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=MeterProvider(metric_readers=[telemetry.metrics]),
-        endpoints=endpoints_of(server),  # type: ignore[arg-type]
-    )
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def _calls(server: H2ProviderServer) -> list[str]:
@@ -75,7 +57,7 @@ def _check_spans(telemetry: Telemetry, server: H2ProviderServer) -> None:
 def test_sync_http2_calls_are_traced_and_read_the_same(telemetry):
     with H2ProviderServer() as server:
         bare = _calls(server)
-    with H2ProviderServer() as server, _instrumented(telemetry, server):
+    with H2ProviderServer() as server, instrumenting(telemetry, server):
         traced = _calls(server)
     assert traced == bare
     assert all('"usage"' not in chunk for chunk in traced[1:])
@@ -85,7 +67,7 @@ def test_sync_http2_calls_are_traced_and_read_the_same(telemetry):
 def test_async_http2_calls_are_traced_and_read_the_same(telemetry):
     with H2ProviderServer() as server:
         bare = asyncio.run(_async_calls(server))
-    with H2ProviderServer() as server, _instrumented(telemetry, server):
+    with H2ProviderServer() as server, instrumenting(telemetry, server):
         traced = asyncio.run(_async_calls(server))
     assert traced == bare
     _check_spans(telemetry, server)

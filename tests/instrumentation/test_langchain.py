@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import langchain_openai
 
-from tests.instrumentation.test_sdks import _instrumented
+from tests.instrumentation.conftest import instrumenting
 from tests.support.provider_server import ProviderServer
 
 
@@ -30,7 +30,7 @@ def _chain_run(server: ProviderServer) -> list[str]:
 def test_langchain_chat_openai(telemetry):
     with ProviderServer() as plain_server:
         plain = _chain_run(plain_server)
-    with ProviderServer() as server, _instrumented(telemetry, server):
+    with ProviderServer() as server, instrumenting(telemetry, server):
         seen = _chain_run(server)
         requests = server.requests
     assert seen == plain

@@ -5,8 +5,7 @@ the server reported, converted to the canonical arithmetic."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -18,7 +17,7 @@ from opentelemetry.trace import SpanKind
 
 from costspan.instrumentation import CostspanInstrumentor
 from costspan.instrumentation._instrumentor import _processor_of
-from tests.instrumentation.conftest import Telemetry, endpoints_of
+from tests.instrumentation.conftest import endpoints_of, instrumenting
 from tests.support.provider_server import ProviderServer, RecordedRequest
 
 CHAT = [{"role": "user", "content": "What does the cache hold for invoice INV-0042?"}]
@@ -147,20 +146,6 @@ SCENARIOS: dict[str, Callable[[ProviderServer], list[str]]] = {
 }
 
 
-@contextmanager
-def _instrumented(telemetry: Telemetry, server: ProviderServer) -> Iterator[None]:
-    instrumentor = CostspanInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=MeterProvider(metric_readers=[telemetry.metrics]),
-        endpoints=endpoints_of(server),
-    )
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
-
-
 def canonical_usage(request: RecordedRequest) -> dict[str, Any]:
     """The usage the server reported, as the span's attributes should say it."""
     usage = dict(request.usage or {})
@@ -197,7 +182,7 @@ def test_application_sees_the_same_bytes_and_every_call_is_a_span_with_its_usage
     scenario = SCENARIOS[name]
     with ProviderServer() as plain_server:
         plain = scenario(plain_server)
-    with ProviderServer() as server, _instrumented(telemetry, server):
+    with ProviderServer() as server, instrumenting(telemetry, server):
         seen = scenario(server)
         requests = [r for r in server.requests if not r.path.endswith("/count_tokens")]
     assert seen == plain
@@ -223,7 +208,7 @@ def test_application_sees_the_same_bytes_and_every_call_is_a_span_with_its_usage
 
 
 def test_a_stream_without_include_usage_is_asked_for_it_and_the_usage_chunk_is_removed(telemetry):
-    with ProviderServer() as server, _instrumented(telemetry, server):
+    with ProviderServer() as server, instrumenting(telemetry, server):
         chunks = openai_chat_stream(server)
         (request,) = server.requests
     assert request.body["stream_options"] == {"include_usage": True}
@@ -237,7 +222,7 @@ def test_a_stream_without_include_usage_is_asked_for_it_and_the_usage_chunk_is_r
 def test_a_long_prompt_is_read_for_model_and_stream_and_sent_whole(telemetry):
     # a RAG prompt of half a megabyte: model and stream come after it, as the SDK writes them
     long_prompt = [{"role": "user", "content": "Summarise: " + "lorem ipsum dolor sit amet " * 20_000}]
-    with ProviderServer() as server, _instrumented(telemetry, server):
+    with ProviderServer() as server, instrumenting(telemetry, server):
         stream = _openai(server).chat.completions.create(
             model="gpt-4o-mini", messages=long_prompt, stream=True
         )
@@ -253,7 +238,7 @@ def test_a_long_prompt_is_read_for_model_and_stream_and_sent_whole(telemetry):
 
 
 def test_an_application_that_asked_for_usage_keeps_its_usage_chunk(telemetry):
-    with ProviderServer() as server, _instrumented(telemetry, server):
+    with ProviderServer() as server, instrumenting(telemetry, server):
         chunks = openai_chat_stream_with_usage(server)
     assert '"prompt_tokens"' in chunks[-1]
     (span,) = telemetry.calls()
