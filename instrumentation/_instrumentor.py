@@ -24,8 +24,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from opentelemetry import metrics, trace
@@ -47,31 +47,37 @@ _LIBRARIES = ("httpx", "httpx2")
 INJECT_STREAM_USAGE_ENV = "COSTSPAN_INJECT_STREAM_USAGE"
 
 
+_T = TypeVar("_T")
+
 # One of each per provider and meter, kept over uninstrument() and instrument() again: neither a span
 # processor nor an instrument can be taken back from an SDK provider.
 _PROCESSORS: WeakKeyDictionary[Any, _attribution.AttributionSpanProcessor] = WeakKeyDictionary()
 _METRICS: WeakKeyDictionary[Any, ClientMetrics] = WeakKeyDictionary()
 
 
-def _metrics_of(meter: Any) -> ClientMetrics:
+def _one_per(cache: WeakKeyDictionary[Any, _T], owner: Any, make: Callable[[Any], _T]) -> _T:
+    """What ``make(owner)`` made for ``owner`` the first time; an owner that cannot be weakly referenced
+    gets a new one each time."""
     try:
-        metrics = _METRICS.get(meter)
-        if metrics is None:
-            metrics = _METRICS[meter] = ClientMetrics(meter)
-    except TypeError:  # a meter that cannot be weakly referenced: a set of its own each time
-        metrics = ClientMetrics(meter)
-    return metrics
+        made = cache.get(owner)
+        if made is None:
+            made = cache[owner] = make(owner)
+    except TypeError:
+        made = make(owner)
+    return made
+
+
+def _metrics_of(meter: Any) -> ClientMetrics:
+    return _one_per(_METRICS, meter, ClientMetrics)
 
 
 def _processor_of(provider: Any) -> _attribution.AttributionSpanProcessor:
-    try:
-        processor = _PROCESSORS.get(provider)
-        if processor is None:
-            processor = _PROCESSORS[provider] = _attribution.AttributionSpanProcessor()
-            provider.add_span_processor(processor)
-    except TypeError:  # a provider that cannot be weakly referenced: a processor of its own each time
-        processor = _attribution.AttributionSpanProcessor()
-        provider.add_span_processor(processor)
+    return _one_per(_PROCESSORS, provider, _add_processor)
+
+
+def _add_processor(provider: Any) -> _attribution.AttributionSpanProcessor:
+    processor = _attribution.AttributionSpanProcessor()
+    provider.add_span_processor(processor)
     return processor
 
 
