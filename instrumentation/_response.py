@@ -133,16 +133,11 @@ class Watcher:
         """The bytes to hand on for ``chunk`` (the chunk itself, unless the stream is rewritten)."""
         if self.failed or not chunk:
             return chunk
-        if self.started and self.fast and not self.pending and chunk.endswith(b"\n\n"):
-            # the usual chunk of an uncompressed event stream: whole events, nothing held back
-            try:
-                handed_on = self.block(chunk)
-            except Exception:
-                self.failed = True
-                logger.debug("costspan: could not read a response; passing it on unread", exc_info=True)
-                return chunk
-            return handed_on if self.strip else chunk
         try:
+            if self.started and self.fast and not self.pending and chunk.endswith(b"\n\n"):
+                # the usual chunk of an uncompressed event stream: whole events, nothing held back
+                handed_on = self.block(chunk)
+                return handed_on if self.strip else chunk
             if not self.started:
                 self.started = True
                 self.call.first_chunk()
