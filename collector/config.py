@@ -26,6 +26,7 @@
       max_wal_pending_bytes: 268435456         # unprocessed bytes in the write-ahead log
     admin: {endpoint: 127.0.0.1:9464}
     service:
+      workers: 2                               # pipeline worker processes (default: one per core, max 8)
       pipelines:
         traces:
           processors: [normalize, dedupe, price, attribute, redact]
@@ -62,6 +63,7 @@ from costspan.processors import Chain, ConfigError, chain_from_config
 
 from .queued_exporter import DEFAULT_QUEUE_BYTES, RetrySettings
 from .receivers._limiter import DEFAULT_MAX_IN_FLIGHT_BYTES
+from .worker import MAX_WORKERS
 
 DEFAULT_GRPC = "127.0.0.1:4317"
 DEFAULT_HTTP = "127.0.0.1:4318"
@@ -103,6 +105,7 @@ class CollectorConfig:
     max_wal_pending_bytes: int = DEFAULT_MAX_WAL_PENDING_BYTES
     retention_days: int | None = None  # None: keep forever
     compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
+    workers: int | None = None  # pipeline worker processes; None: one per core
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -260,7 +263,14 @@ class _Reader:
                             "compaction_interval_s: a positive number of seconds",
                         )
                     config.compaction_interval_s = float(interval)
-        service = self.mapping(doc, "service", {"pipelines"})
+        service = self.mapping(doc, "service", {"pipelines", "workers"})
+        if service is not None and service.get("workers") is not None:
+            workers = service["workers"]
+            if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
+                raise self.error(
+                    service, "workers", f"workers: a whole number of worker processes, 1 to {MAX_WORKERS}"
+                )
+            config.workers = workers
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
         if traces is not None and traces.get("processors") is not None:

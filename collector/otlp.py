@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from costspan.processors import SpanBatch
+
+if TYPE_CHECKING:
+    from .worker import Partition
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
@@ -74,8 +77,10 @@ def _hex_ids_to_base64(span: Any) -> Any:
     return out
 
 
-def batch_from_request(request: ExportTraceServiceRequest) -> SpanBatch:
-    """The spans of a request as a batch: ids as lower-case hex, attribute values as Python values."""
+def batch_from_request(request: ExportTraceServiceRequest, partition: Partition | None = None) -> SpanBatch:
+    """The spans of a request as a batch: ids as lower-case hex, attribute values as Python values; with a
+    ``partition``, only the spans of the traces it holds."""
+    holds = partition.holds if partition is not None and partition.count > 1 else None
     trace_id: list[str] = []
     span_id: list[str] = []
     parent_span_id: list[str | None] = []
@@ -92,7 +97,7 @@ def batch_from_request(request: ExportTraceServiceRequest) -> SpanBatch:
     for rs in request.resource_spans:
         resource_attrs = attributes_of(rs.resource.attributes)
         for ss in rs.scope_spans:
-            spans = ss.spans
+            spans = ss.spans if holds is None else [s for s in ss.spans if holds(s.trace_id)]
             n = len(spans)
             # the columns a whole scope shares are extended at once; per span, one pass over its fields
             scope_name.extend([ss.scope.name or None] * n)

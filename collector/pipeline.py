@@ -1,72 +1,88 @@
-"""The pipeline runtime: receivers -> write-ahead log -> processor chain -> exporters.
+"""The pipeline runtime: receivers -> write-ahead log -> worker processes -> exporters.
 
-A receiver's request is acknowledged once it is in the write-ahead log (fsynced, group-committed). A worker
-thread reads the log from its checkpoint, decodes and processes batches of spans, writes them to Parquet
-and the Prometheus counters, and only then advances the checkpoint. After a crash the records after the
-checkpoint are processed again; storage keeps at most one row per trace and span id in the ``llm_calls``
-view, so nothing is counted twice. When the log holds more unprocessed bytes than allowed, receivers are
-answered retryably (HTTP 503 / gRPC UNAVAILABLE) instead of the process growing.
+A receiver's request is acknowledged once it is in the write-ahead log (fsynced, group-committed). Worker
+processes (:mod:`.worker`), each owning a partition of the traces, read the log from their positions,
+decode and process their spans, write them to Parquet, and report each batch back here; the pipeline then
+counts the batch's Prometheus sums, queues it to the secondary exporters, and only then checkpoints the
+worker's position. After a crash the records after a worker's position are processed again; storage keeps
+at most one row per trace and span id in the ``llm_calls`` view, so nothing is counted twice. When the log
+holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 / gRPC UNAVAILABLE)
+instead of the process growing.
 
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
-own persistent queues (:mod:`costspan.collector.queued_exporter`): the worker queues each processed batch,
-enriched, to each of them before advancing the checkpoint, and their consumers send on their own time, so a
-target that is down holds back neither Parquet nor the log.
+own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
+to each of them before the checkpoint advances, and their consumers send on their own time, so a target that
+is down holds back neither Parquet nor the log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing as mp
+import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from costspan.exporters.ancestry import AncestryWindow
-from costspan.exporters.otlp_forward import enriched_request
-from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostMetrics
-from costspan.processors import Chain, SpanBatch, build_chain
 
-from .otlp import batch_from_request
 from .queued_exporter import QueuedExporter
-from .receivers._sink import Backpressure, valid_spans
+from .receivers._sink import Backpressure
 from .wal import WriteAheadLog
+from .worker import MAX_WORKERS, STOP, BatchReport, Partition, WorkerSettings, run_worker
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
-MAX_BATCH_SPANS = 4096
-FLUSH_INTERVAL_S = 0.2
 DRAIN_TIMEOUT_S = 30.0  # at stop, processing what the log holds takes at most this long
+RESTART_DELAY_S = 1.0  # before a worker process that died is started again
+
+
+def default_workers() -> int:
+    """One worker per core (the receivers' process takes its share besides), at most :data:`MAX_WORKERS`."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 class Pipeline:
     def __init__(
         self,
         data_dir: str | Path,
-        chain: Chain | None = None,
+        processors: Mapping[str, Any] | None = None,
+        order: Sequence[str] | None = None,
         *,
+        workers: int | None = None,
         metrics: CostMetrics | None = None,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
         exporters: Sequence[QueuedExporter] = (),
     ) -> None:
+        """``processors`` and ``order``: the processor chain, as :func:`costspan.processors.chain_from_config`
+        takes it (each worker builds its own)."""
         self.data_dir = Path(data_dir)
         self.wal = WriteAheadLog(self.data_dir / "wal")
-        self.chain = chain or build_chain()
-        self.writer = ParquetWriter(self.data_dir)
-        self.ancestry = AncestryWindow()
+        self.processors = dict(processors or {})
+        self.order = list(order) if order is not None else None
+        self.workers = workers or default_workers()
         self.metrics = metrics or CostMetrics()
         self.max_pending_bytes = max_pending_bytes
         self.exporters = list(exporters)  # the secondary ones, each behind its queue
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()  # receivers submit from many threads
-        self._wake = threading.Event()
+        self._context = mp.get_context("spawn")  # never fork a process that runs gRPC's threads
+        self._committed = self._context.RawValue("q", self.wal.committed_seq)  # read by every worker
+        self.positions = self.wal.reader_positions(self.workers)  # where each worker is in the log
+        self._processes: list[BaseProcess | None] = [None] * self.workers
+        self._conns: list[Connection | None] = [None] * self.workers
+        self._stopped: set[int] = set()
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="costspan-pipeline", daemon=True)
-        self.processed_seq = self.wal.checkpoint
+        self._listener = threading.Thread(target=self._listen, name="costspan-pipeline", daemon=True)
 
     # -- the sink receivers call --------------------------------------------------------------------------
 
@@ -78,85 +94,111 @@ class Pipeline:
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
         seq = self.wal.append(request.SerializeToString())
         self.wal.commit(seq)
+        committed = self.wal.committed_seq
+        if committed > self._committed.value:  # the workers may go on to here
+            self._committed.value = committed
         spans = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         with self._counts_lock:
             self.counts["requests_logged"] += 1
             self.counts["spans_received"] += spans
-        self._wake.set()
 
-    # -- the worker -----------------------------------------------------------------------------------
+    @property
+    def processed_seq(self) -> int:
+        """Every record before this one is processed by every worker."""
+        return min(self.positions)
+
+    # -- the workers --------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._worker.start()
+        for index in range(self.workers):
+            self._start_worker(index)
+        self._listener.start()
         for exporter in self.exporters:
             exporter.start()
 
+    def _start_worker(self, index: int) -> None:
+        settings = WorkerSettings(
+            str(self.data_dir),
+            Partition(index, self.workers),
+            self.processors,
+            self.order,
+            forwarding=bool(self.exporters),
+        )
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=run_worker,
+            args=(settings, theirs, self._committed, self.positions[index], os.getpid()),
+            name=f"costspan-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        self._processes[index], self._conns[index] = process, ours
+
     def stop(self, timeout: float = DRAIN_TIMEOUT_S + 5) -> None:
-        """Stop after processing what the log holds (for up to :data:`DRAIN_TIMEOUT_S`), so that a graceful
-        stop leaves every acknowledged span queryable; what is left stays in the log for the next start."""
+        """Stop after the workers have processed what the log holds (for up to :data:`DRAIN_TIMEOUT_S`), so
+        that a graceful stop leaves every acknowledged span queryable; what is left stays in the log for the
+        next start."""
+        self._committed.value = max(self._committed.value, self.wal.committed_seq)
         self._stop.set()
-        self._wake.set()
-        self._worker.join(timeout)
-        if self._worker.is_alive():
-            # the log is still in use: left open; the process exits and the next start goes on from the
-            # checkpoint
+        for conn in self._conns:
+            if conn is not None:
+                with contextlib.suppress(OSError):  # that worker is gone; its records stay in the log
+                    conn.send(STOP)
+        self._listener.join(timeout)
+        if self._listener.is_alive():
             log.warning("pipeline: still processing at stop; the rest stays in the write-ahead log")
         else:
             self.wal.close()
+        for process in self._processes:
+            if process is not None and process.is_alive():
+                process.kill()
         for exporter in self.exporters:
             exporter.stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.process_pending():
-                    self._wake.wait(FLUSH_INTERVAL_S)
-                    self._wake.clear()
-            except Exception:  # keep serving; the records stay in the log and are tried again
-                log.exception("pipeline: processing failed; retrying")
-                self.counts["processing_errors"] += 1
-                time.sleep(1.0)
-        self._drain()
+    def _listen(self) -> None:
+        """Apply the workers' reports as they come; restart a worker whose process died."""
+        while len(self._stopped) < self.workers:
+            live = {conn: index for index, conn in enumerate(self._conns) if conn is not None}
+            for conn in wait(list(live), timeout=1.0):
+                index = live[conn]  # type: ignore[index]
+                try:
+                    message = conn.recv()  # type: ignore[union-attr]
+                except (EOFError, OSError):
+                    self._worker_died(index)
+                    continue
+                if message == STOP:
+                    self._stopped.add(index)
+                    self._conns[index] = None
+                elif isinstance(message, BatchReport):
+                    self._apply(message)
 
-    def _drain(self) -> None:
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        try:
-            while time.monotonic() < deadline and self.process_pending():
-                pass
-        except Exception:  # stopping all the same; the records stay in the log
-            log.exception("pipeline: processing failed while stopping")
+    def _worker_died(self, index: int) -> None:
+        self._conns[index] = None
+        process = self._processes[index]
+        code = process.exitcode if process is not None else None
+        with self._counts_lock:
             self.counts["processing_errors"] += 1
+        if self._stop.is_set():
+            log.error("pipeline worker %d exited (%s) at stop; its records stay in the log", index, code)
+            self._stopped.add(index)
+            return
+        log.error("pipeline worker %d exited (%s); starting it again", index, code)
+        time.sleep(RESTART_DELAY_S)
+        self._start_worker(index)
 
-    def process_pending(self) -> int:
-        """Process what the log holds after the checkpoint; returns how many spans were processed."""
-        spans = 0
-        batches: list[SpanBatch] = []
-        requests: list[ExportTraceServiceRequest] = []
-        last = None
-        for seq, payload in self.wal.replay(self.processed_seq):
-            request = ExportTraceServiceRequest.FromString(payload)
-            batch, rejected, _ = valid_spans(batch_from_request(request))
-            self.counts["spans_rejected"] += rejected
-            batches.append(batch)
-            if self.exporters:
-                requests.append(request)
-            spans += len(batch)
-            last = seq
-            if spans >= MAX_BATCH_SPANS:
-                break
-        if last is None:
-            return 0
-        received = SpanBatch.concat(batches)
-        done = self.chain(received)
-        calls = [c for c in done.calls if c is not None]
-        # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
-        self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
-        self.metrics.observe(calls)
-        if self.exporters and len(done):
-            forward = enriched_request(requests, received, done).SerializeToString()
-            for exporter in self.exporters:
-                exporter.enqueue(forward, len(done))
-        self.processed_seq = last + 1
-        self.wal.advance(self.processed_seq)
-        self.counts["spans_processed"] += spans
-        return spans
+    def _apply(self, report: BatchReport) -> None:
+        with self._counts_lock:
+            if report.error is not None:
+                self.counts["processing_errors"] += 1
+                return
+            self.counts["spans_rejected"] += report.rejected
+        if report.spans:
+            self.metrics.add(report.tally)
+            if report.forward is not None:
+                for exporter in self.exporters:
+                    exporter.enqueue(report.forward, report.spans)
+        self.positions[report.partition] = report.end_seq
+        self.wal.advance(min(self.positions), self.positions)
+        with self._counts_lock:
+            self.counts["spans_processed"] += report.spans

@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--http-address", help="OTLP/HTTP host:port (default 127.0.0.1:4318)")
     serve.add_argument("--admin-address", help="admin HTTP host:port (default 127.0.0.1:9464)")
     serve.add_argument("--token", help="require this bearer token on every receiver ($COSTSPAN_TOKEN)")
+    serve.add_argument(
+        "--workers", type=int, help="pipeline worker processes (default: one per core, at most 8)"
+    )
     serve.set_defaults(handler=run)
 
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     config.http_endpoint = args.http_address or config.http_endpoint
     config.admin_endpoint = args.admin_address or config.admin_endpoint
     config.bearer_token = args.token or os.environ.get("COSTSPAN_TOKEN") or config.bearer_token
+    config.workers = args.workers or config.workers
     try:
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:
@@ -91,7 +95,9 @@ async def _serve(config: Any) -> int:
     ]
     pipeline = Pipeline(
         directory,
-        config.build_chain(),
+        config.processors,
+        config.pipeline,
+        workers=config.workers,
         metrics=CostMetrics(limits=config.label_limits),
         max_pending_bytes=config.max_wal_pending_bytes,
         exporters=forwarders,
@@ -154,11 +160,12 @@ async def _serve(config: Any) -> int:
         await asyncio.sleep(0.05)
     ready.set()
     log.info(
-        "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s%s",
+        "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s, %d pipeline workers%s",
         config.grpc_endpoint or "off",
         config.http_endpoint or "off",
         config.admin_endpoint,
         directory,
+        pipeline.workers,
         "".join(f", forwarding to {f.settings.endpoint} ({f.name})" for f in config.forward),
     )
     await stop.wait()

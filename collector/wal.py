@@ -6,9 +6,14 @@ The pipeline reads records back from its checkpoint, processes and exports them,
 checkpoint. After a crash, everything after the checkpoint is replayed; exports are idempotent by trace and
 span id, so a record replayed after it was exported is not counted twice.
 
+Several readers may process the log, each its own share of it (the pipeline's workers, one per trace
+partition, in processes of their own: :class:`WALReader`). Each has a position; the checkpoint is the lowest
+of them, and a segment is deleted once every reader is past it.
+
 Layout: ``<dir>/wal-<first sequence number>.log`` segments of records ``MAGIC | length u32 | crc32 u32 |
-payload``, and ``<dir>/checkpoint`` holding the next sequence number to process. A record cut short by a
-crash was never committed, so it was never acknowledged: replay stops there and the tail is cut off.
+payload``, and ``<dir>/checkpoint`` holding the next sequence number to process on its first line and, on a
+second line, each reader's position. A record cut short by a crash was never committed, so it was never
+acknowledged: replay stops there and the tail is cut off.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from pathlib import Path
 
@@ -50,10 +55,10 @@ class WriteAheadLog:
         self._checkpoint_path = self.dir / "checkpoint"
         self.checkpoint = self._read_checkpoint()
         self.next_seq = self.checkpoint
+        self._reader_positions = self._read_reader_positions()
         self._synced_seq = 0
-        # where the record after the last one replayed starts: (its sequence number, segment, byte offset)
-        self._cursor: tuple[int, int, int] | None = None
-        segments = self._segments()
+        self._reader = WALReader(self.dir)
+        segments = _segments(self.dir)
         # find the end of the log: the number of whole records, cutting off a torn tail
         for first, path in segments:
             count, good_bytes = _scan(path)
@@ -142,46 +147,45 @@ class WriteAheadLog:
     def replay(self, start: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Records from ``start`` (default: the checkpoint) to the last committed one, in order."""
         start = self.checkpoint if start is None else start
-        end = self._synced_seq
-        # The pipeline reads on from where its last replay stopped: the cursor lets it seek there instead
-        # of reading (and checking) every record of the segment again, which grew quadratic with its size.
-        cursor = self._cursor if self._cursor is not None and self._cursor[0] == start else None
-        for first, path in self._segments():
-            if first >= end:
-                break
-            if cursor is not None and first < cursor[1]:
-                continue
-            with self._lock:
-                if self._file is not None and self._file_first == first:
-                    self._file.flush()
-            seq, offset = (cursor[0], cursor[2]) if cursor is not None and first == cursor[1] else (first, 0)
-            for payload, next_offset in _records(path, offset):
-                if seq >= end:
-                    return
-                if seq >= start:
-                    self._cursor = (seq + 1, first, next_offset)
-                    yield seq, payload
-                seq += 1
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+        return self._reader.replay(start, self._synced_seq)
 
-    def advance(self, seq: int) -> None:
-        """Everything before ``seq`` is processed and exported: checkpoint, and drop finished segments."""
+    @property
+    def committed_seq(self) -> int:
+        """The sequence number after the last committed (durable, acknowledged) record."""
+        return self._synced_seq
+
+    def reader_positions(self, readers: int) -> list[int]:
+        """Where each of ``readers`` readers goes on from: as last checkpointed when the log had as many
+        readers, else the checkpoint for every one (what a reader had done past it is done again)."""
+        if len(self._reader_positions) == readers:
+            return [max(p, self.checkpoint) for p in self._reader_positions]
+        return [self.checkpoint] * readers
+
+    def advance(self, seq: int, reader_positions: Sequence[int] = ()) -> None:
+        """Everything before ``seq`` is processed and exported: checkpoint, and drop finished segments.
+        ``reader_positions``: each reader's own position (none before ``seq``), kept with the checkpoint."""
         with self._advance_lock:
-            self._advance(seq)
+            self._advance(seq, list(reader_positions))
 
-    def _advance(self, seq: int) -> None:
-        if seq <= self.checkpoint:
+    def _advance(self, seq: int, reader_positions: list[int]) -> None:
+        if seq <= self.checkpoint and reader_positions == self._reader_positions:
             return
+        seq = max(seq, self.checkpoint)
         tmp = self._checkpoint_path.with_suffix(".tmp")
-        tmp.write_text(str(seq))
+        tmp.write_text(f"{seq}\n{' '.join(map(str, reader_positions))}\n" if reader_positions else str(seq))
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         tmp.replace(self._checkpoint_path)
         fsync_path(self.dir)
         self.checkpoint = seq
+        self._reader_positions = reader_positions
         with self._lock:
             while self._unprocessed and self._unprocessed[0][0] < seq:
                 self.pending_bytes -= self._unprocessed.popleft()[1]
-        segments = self._segments()
+        segments = _segments(self.dir)
         # a segment is finished when the next one starts at or before the checkpoint
         for (first, path), (next_first, _) in pairwise(segments):
             if next_first <= seq and not (self._file is not None and self._file_first == first):
@@ -201,7 +205,7 @@ class WriteAheadLog:
     def disk_bytes(self) -> int:
         """The size of the log's segments on disk (processed records stay until their segment is done)."""
         total = 0
-        for _, path in self._segments():
+        for _, path in _segments(self.dir):
             try:
                 total += path.stat().st_size
             except FileNotFoundError:  # removed by a concurrent advance
@@ -218,22 +222,59 @@ class WriteAheadLog:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _segments(self) -> list[tuple[int, Path]]:
-        out = []
-        for path in self.dir.glob("wal-*.log"):
-            try:
-                out.append((int(path.stem.split("-", 1)[1]), path))
-            except ValueError:
-                continue
-        return sorted(out)
-
     def _read_checkpoint(self) -> int:
         try:
-            return int(self._checkpoint_path.read_text().strip() or 0)
+            return int(self._checkpoint_path.read_text().split("\n", 1)[0].strip() or 0)
         except FileNotFoundError:
             return 0
         except ValueError as exc:
             raise WALError(f"{self._checkpoint_path}: not a sequence number") from exc
+
+    def _read_reader_positions(self) -> list[int]:
+        try:
+            lines = self._checkpoint_path.read_text().split("\n")
+            return [int(p) for p in lines[1].split()] if len(lines) > 1 else []
+        except (FileNotFoundError, ValueError):  # none kept: every reader starts at the checkpoint
+            return []
+
+
+class WALReader:
+    """Reads committed records of a log that another process (or object) writes.
+
+    It reads on from where its last replay stopped: a cursor lets it seek there instead of reading (and
+    checking) every record of the segment again, which grew quadratic with the segment's size."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        # where the record after the last one replayed starts: (its sequence number, segment, byte offset)
+        self._cursor: tuple[int, int, int] | None = None
+
+    def replay(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """Records ``start`` to ``end`` (exclusive, at most the committed end of the log), in order."""
+        cursor = self._cursor if self._cursor is not None and self._cursor[0] == start else None
+        for first, path in _segments(self.dir):
+            if first >= end:
+                break
+            if cursor is not None and first < cursor[1]:
+                continue
+            seq, offset = (cursor[0], cursor[2]) if cursor is not None and first == cursor[1] else (first, 0)
+            for payload, next_offset in _records(path, offset):
+                if seq >= end:
+                    return
+                if seq >= start:
+                    self._cursor = (seq + 1, first, next_offset)
+                    yield seq, payload
+                seq += 1
+
+
+def _segments(directory: Path) -> list[tuple[int, Path]]:
+    out = []
+    for path in directory.glob("wal-*.log"):
+        try:
+            out.append((int(path.stem.split("-", 1)[1]), path))
+        except ValueError:
+            continue
+    return sorted(out)
 
 
 def _records(path: Path, offset: int = 0) -> Iterator[tuple[bytes, int]]:

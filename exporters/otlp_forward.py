@@ -71,13 +71,23 @@ class ForwardSettings:
 
 
 def enriched_request(
-    requests: Sequence[ExportTraceServiceRequest], received: SpanBatch, processed: SpanBatch
+    requests: Sequence[ExportTraceServiceRequest],
+    received: SpanBatch,
+    processed: SpanBatch,
+    partition: Any = None,
 ) -> ExportTraceServiceRequest:
     """One request holding the valid spans of ``requests``, changed as the chain changed them.
 
     ``received`` is the batch the chain was given (the requests' valid spans, in order) and ``processed``
-    the batch it returned, row for row. The requests are changed in place and merged.
+    the batch it returned, row for row. The requests are changed in place and merged. With a ``partition``
+    (a pipeline worker's share of the traces: :class:`costspan.collector.worker.Partition`), the batch holds
+    only its spans, and so does the request.
     """
+    holds = partition.holds if partition is not None and partition.count > 1 else None
+
+    def wanted(s: Any) -> bool:  # a valid span of the partition
+        return len(s.trace_id) == 16 and len(s.span_id) == 8 and (holds is None or holds(s.trace_id))
+
     if len(received) != len(processed):
         raise ValueError("the processor chain changed the number of spans; cannot match them to requests")
     out = ExportTraceServiceRequest()
@@ -85,8 +95,8 @@ def enriched_request(
     for request in requests:
         for rs in request.resource_spans:
             for ss in rs.scope_spans:
-                if any(len(s.trace_id) != 16 or len(s.span_id) != 8 for s in ss.spans):
-                    kept = [s for s in ss.spans if len(s.trace_id) == 16 and len(s.span_id) == 8]
+                if not all(wanted(s) for s in ss.spans):
+                    kept = [s for s in ss.spans if wanted(s)]
                     del ss.spans[:]
                     ss.spans.extend(kept)
                 for span in ss.spans:

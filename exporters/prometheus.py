@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -77,13 +78,52 @@ class CostMetrics:
         )
 
     def observe(self, calls: Iterable[GenAICall | None]) -> None:
-        # A batch is summed per label set first (cost exactly, in Decimal) and each series is incremented
-        # once: most calls of a batch share a few label sets, and a labelled increment is the costly part.
+        self.add(CostTally.of(calls))
+
+    def add(self, tally: CostTally) -> None:
+        """Count a batch's sums (from a pipeline worker, which sums where it prices)."""
         caps = self._labels
-        label_sets: dict[tuple[str | None, ...], tuple[str, ...]] = {}
-        costs: dict[tuple[str, ...], Decimal] = {}
-        counted: Tally[tuple[str, ...]] = Tally()
-        tokens: Tally[tuple[str, ...]] = Tally()
+        capped: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+
+        def labels_of(raw: tuple[str | None, ...]) -> tuple[str, ...]:
+            labels = capped.get(raw)
+            if labels is None:
+                labels = capped[raw] = tuple(cap(value) for cap, value in zip(caps, raw, strict=True))
+            return labels
+
+        for (raw, status), n in tally.calls.items():
+            self.calls.labels(*labels_of(raw), status).inc(n)
+        for raw, amount in tally.cost.items():
+            self.cost.labels(*labels_of(raw)).inc(float(amount))
+        for (raw, token_type), n in tally.tokens.items():
+            self.tokens.labels(*labels_of(raw), token_type).inc(n)
+
+
+class CostTally:
+    """A batch's calls, cost and tokens summed per label set (cost exactly, in Decimal), before label caps.
+
+    Most calls of a batch share a few label sets, and a labelled increment is the costly part, so each
+    series is incremented once per batch. A tally is small and picklable: a pipeline worker process sums
+    its batch and sends the tally to the process that serves ``/metrics``."""
+
+    __slots__ = ("calls", "cost", "tokens")
+
+    def __init__(self) -> None:
+        self.calls: Tally[tuple[tuple[str | None, ...], str]] = Tally()
+        self.cost: dict[tuple[str | None, ...], Decimal] = {}
+        self.tokens: Tally[tuple[tuple[str | None, ...], str]] = Tally()
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.calls, self.cost, self.tokens)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.calls, self.cost, self.tokens = state
+
+    @classmethod
+    def of(cls, calls: Iterable[GenAICall | None]) -> CostTally:
+        """The tally of a batch's records: LLM calls that are not duplicates."""
+        tally = cls()
+        counted, costs, tokens = tally.calls, tally.cost, tally.tokens
         for call in calls:
             if call is None or call.kind != LLM or call.duplicate_of is not None:
                 continue
@@ -95,19 +135,11 @@ class CostMetrics:
                 call.team,
                 call.feature,
             )
-            labels = label_sets.get(raw)
-            if labels is None:
-                labels = label_sets[raw] = tuple(cap(value) for cap, value in zip(caps, raw, strict=True))
-            counted[(*labels, call.pricing_status or "unpriced")] += 1
+            counted[(raw, call.pricing_status or "unpriced")] += 1
             if call.cost_usd is not None:
-                costs[labels] = costs.get(labels, _ZERO) + call.cost_usd
+                costs[raw] = costs.get(raw, _ZERO) + call.cost_usd
             for token_type, field in _TOKEN_TYPES:
                 count = getattr(call, field)
                 if type(count) is int and count > 0:
-                    tokens[(*labels, token_type)] += count
-        for key, n in counted.items():
-            self.calls.labels(*key).inc(n)
-        for labels, amount in costs.items():
-            self.cost.labels(*labels).inc(float(amount))
-        for key, n in tokens.items():
-            self.tokens.labels(*key).inc(n)
+                    tokens[(raw, token_type)] += count
+        return tally

@@ -435,7 +435,7 @@ def _profile(pid: int, output: str | None) -> subprocess.Popen[bytes] | None:
 def _checkpoint(data_dir: str) -> int:
     """The write-ahead log's checkpoint: how many requests the pipeline has processed (collector/wal.py)."""
     try:
-        return int(Path(data_dir, "wal", "checkpoint").read_text() or 0)
+        return int((Path(data_dir, "wal", "checkpoint").read_text().split() or ["0"])[0])
     except (FileNotFoundError, ValueError):  # not yet written
         return 0
 
@@ -499,10 +499,10 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     from costspan.collector.otlp import batch_from_request
-    from costspan.collector.pipeline import MAX_BATCH_SPANS
     from costspan.collector.receivers._sink import invalid_spans, valid_spans
     from costspan.collector.runtime import configure_gc
     from costspan.collector.wal import WriteAheadLog
+    from costspan.collector.worker import MAX_BATCH_SPANS
     from costspan.exporters.parquet import ParquetWriter
     from costspan.exporters.prometheus import CostMetrics
     from costspan.processors import SpanBatch, build_chain

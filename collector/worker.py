@@ -1,0 +1,187 @@
+"""Pipeline workers: processes that turn the write-ahead log into Parquet rows and cost metrics.
+
+The receivers' process only logs and acknowledges requests; decoding spans, the processor chain and writing
+Parquet take most of a span's time, and run in worker processes, so that more than one core works (Python
+runs one thread of a process at a time). Each worker owns a partition of the traces, by a hash of the trace
+id: every worker reads every committed record of the log, parses it (protobuf's parser, cheap), and decodes,
+processes and stores only the spans of its own traces. A trace's spans all go through the same worker, so
+the processors that look across spans (dedupe by trace and span id, attribution from an enclosing agent,
+the ancestry of GenAI spans) see what they would see in one process.
+
+A worker reports each batch it has stored (:class:`BatchReport`) to the pipeline, over a pipe: where it is
+in the log, what it counted, the Prometheus sums of the batch and, when spans are forwarded, the enriched
+request. The pipeline applies the report and checkpoints the worker's position (:mod:`.pipeline`); a worker
+keeps no state on disk but its Parquet files. After a crash each worker goes on from its checkpointed
+position, and what it had stored past it is stored again: the ``llm_calls`` view keeps one row per trace and
+span id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from costspan.exporters.ancestry import AncestryWindow
+from costspan.exporters.otlp_forward import enriched_request
+from costspan.exporters.parquet import ParquetWriter
+from costspan.exporters.prometheus import CostTally
+from costspan.processors import SpanBatch, chain_from_config
+
+from .otlp import batch_from_request
+from .receivers._sink import valid_spans
+from .runtime import configure_gc
+from .wal import WALReader
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 8
+MAX_BATCH_SPANS = 4096  # a worker's spans per batch: one Parquet file per table and hour
+IDLE_POLL_S = 0.01  # how often an idle worker looks for newly committed records
+RETRY_AFTER_ERROR_S = 1.0
+STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Partition ``index`` of ``count``: the traces whose id hashes to it."""
+
+    index: int = 0
+    count: int = 1
+
+    def holds(self, trace_id: bytes) -> bool:
+        return self.count == 1 or zlib.crc32(trace_id) % self.count == self.index
+
+
+@dataclass
+class WorkerSettings:
+    """What a worker process is built from (picklable: it crosses to a new process)."""
+
+    data_dir: str
+    partition: Partition
+    processors: Mapping[str, Any] = field(default_factory=dict)
+    order: Sequence[str] | None = None
+    forwarding: bool = False  # whether to build the enriched request for the OTLP forward exporters
+
+
+@dataclass
+class BatchReport:
+    """A batch a worker has stored: every record before ``end_seq`` is done for its partition."""
+
+    partition: int
+    end_seq: int
+    spans: int
+    rejected: int
+    tally: CostTally
+    forward: bytes | None = None  # the enriched request, serialized, when forwarding
+    error: str | None = None  # processing failed; the same records are tried again
+
+
+class PartitionProcessor:
+    """Decode, process and store one partition's spans of a range of log records."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.partition = settings.partition
+        self.reader = WALReader(Path(settings.data_dir) / "wal")
+        self.chain = chain_from_config(settings.processors, settings.order)
+        self.writer = ParquetWriter(settings.data_dir)
+        self.ancestry = AncestryWindow()
+
+    def process(self, start: int, end: int) -> BatchReport:
+        """Records from ``start`` on (before ``end``, the committed end of the log), until the batch holds
+        :data:`MAX_BATCH_SPANS` of this partition's spans."""
+        spans = rejected = 0
+        batches: list[SpanBatch] = []
+        requests: list[ExportTraceServiceRequest] = []
+        forwarding = self.settings.forwarding
+        partition = self.partition
+        last = start - 1
+        for seq, payload in self.reader.replay(start, end):
+            request = ExportTraceServiceRequest.FromString(payload)
+            batch, invalid, _ = valid_spans(batch_from_request(request, partition))
+            rejected += invalid
+            batches.append(batch)
+            if forwarding:
+                requests.append(request)
+            spans += len(batch)
+            last = seq
+            if spans >= MAX_BATCH_SPANS:
+                break
+        tally = CostTally()
+        forward = None
+        if spans:
+            received = SpanBatch.concat(batches)
+            done = self.chain(received)
+            calls = [c for c in done.calls if c is not None]
+            # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
+            self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
+            tally = CostTally.of(calls)
+            if forwarding:
+                forward = enriched_request(requests, received, done, partition).SerializeToString()
+        return BatchReport(partition.index, last + 1, spans, rejected, tally, forward)
+
+
+def run_worker(
+    settings: WorkerSettings, conn: Connection, committed: Any, start: int, parent_pid: int
+) -> None:
+    """A worker process's main loop: process what is committed after ``start``, report each batch, and at
+    :data:`STOP` process what is left (the receivers have stopped) and exit. ``committed`` is a shared
+    integer, the sequence number after the last committed record, which the pipeline raises."""
+    _die_with_parent(parent_pid)
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the pipeline stops its workers
+    # itself, once the receivers are closed, so that they drain the log first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    processor = PartitionProcessor(settings)
+    configure_gc()
+    conn.send(None)  # ready
+    position = start
+    stopping = False
+    while True:
+        end = committed.value
+        if position < end:
+            try:
+                report = processor.process(position, end)
+            except Exception as exc:  # the records stay in the log and are tried again
+                log.exception("pipeline worker %d: processing failed; retrying", settings.partition.index)
+                conn.send(BatchReport(settings.partition.index, position, 0, 0, CostTally(), error=str(exc)))
+                time.sleep(RETRY_AFTER_ERROR_S)
+                continue
+            position = report.end_seq
+            conn.send(report)
+            if not conn.poll(0):
+                continue
+        elif stopping:
+            break
+        elif not conn.poll(IDLE_POLL_S):
+            continue
+        try:
+            message = conn.recv()
+        except EOFError:  # the pipeline's process is gone
+            return
+        if message == STOP:
+            stopping = True
+    conn.send(STOP)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Be killed with the collector's process (Linux), so that a ``kill -9`` of it leaves no worker writing
+    on while a restarted collector starts its own."""
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before that took effect
+        os._exit(1)
