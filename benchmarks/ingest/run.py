@@ -20,10 +20,12 @@ own OTLP/gRPC receiver. Phoenix acknowledges before it stores, so its clock runs
 holds every span. It gets a smaller sample: it stores a few hundred spans per second.
 
 Printed per system: spans; seconds until every request was acknowledged and until every span was stored;
-spans/s (stored); the server's peak RSS (``VmHWM``); the server's and the clients' CPU use (100% is one core
-busy); how busy the whole machine was (all cores, every process, others' included); requests refused for
-backpressure. Then the ratio of spans/s. Each system runs ``--runs`` times (a fresh data directory each time)
-and the best run counts, because the machine may be shared. Speed is reported, never asserted.
+spans/s (stored); the server's peak RSS (``VmHWM``, summed over its processes: costspan's pipeline workers
+are processes of their own); the server's and the clients' CPU use (100% is one core busy, all of the
+server's processes counted); how busy the whole machine was (all cores, every process, others' included);
+requests refused for backpressure. Then the ratio of spans/s. Each system runs ``--runs`` times (a fresh
+data directory each time) and the best run counts, because the machine may be shared. Speed is reported,
+never asserted.
 
 ``--stages`` instead times each stage a request goes through in the collector, one after the other in this
 process (receive, write-ahead log, decode, processor chain, Parquet, Prometheus), in microseconds per span:
@@ -92,7 +94,10 @@ def build_traces(n: int) -> tuple[list[Any], list[Any]]:
 
     # the same random sequence as the processors benchmark; each LLM call's parameters are kept in order
     bench.DIALECTS[:] = [(scope, recording(make), weight) for scope, make, weight in bench.DIALECTS]
-    mixed = bench.build_spans(n)
+    # A sustained stream of this rate is thousands of traces a second: a new trace every millisecond, so that
+    # the collector writes the hour partitions a live stream fills (the processors benchmark's traces are ten
+    # seconds apart, which at this rate would put every batch across several hours, a file for each).
+    mixed = bench.build_spans(n, trace_interval_ms=1)
     rng = random.Random(11)
     openinference = []
     llm = iter(calls)
@@ -282,16 +287,39 @@ class Clients:
 # -- measuring a server process -----------------------------------------------------------------------
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the collector's pipeline workers are processes of their own)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children[int(fields[1])].append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], ()))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    """CPU time of ``pid`` and its descendants, alive now."""
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The sum of the peak RSS (``VmHWM``) of ``pid`` and its descendants: an upper bound of their peak."""
+    total = 0.0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
 
 
 def free_port() -> int:
@@ -427,6 +455,7 @@ def _profile(pid: int, output: str | None) -> subprocess.Popen[bytes] | None:
         return None
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     argv = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", output, "--threads"]
+    argv.append("--subprocesses")  # the pipeline workers
     profiler = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached before the load starts
     return profiler

@@ -147,7 +147,8 @@ DIALECTS = [
 ]
 
 
-def build_spans(n: int, seed: int = SEED) -> list[Span]:
+def build_spans(n: int, seed: int = SEED, trace_interval_ms: int = 10_000) -> list[Span]:
+    """``n`` spans of traces that start ``trace_interval_ms`` apart."""
     rng = random.Random(seed)
     spans: list[Span] = []
     resources = [{"service.name": s, "deployment.environment.name": "production"} for s in SERVICES]
@@ -224,7 +225,7 @@ def build_spans(n: int, seed: int = SEED) -> list[Span]:
                         scope_name="costspan.instrumentation",
                     )
                 )
-        t += 10_000 * MS
+        t += trace_interval_ms * MS
     for span in spans:
         span.attributes = _as_decoded(span.attributes)
     return spans[:n]
