@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from operator import attrgetter
 from pathlib import Path
@@ -40,6 +41,7 @@ MONEY = pa.decimal128(38, 12)
 # or an hour is integer arithmetic, where a zoned one goes through the session's time zone for every row.
 UTC_TIME = pa.timestamp("us")
 _QUANTUM = Decimal("1e-12")
+_US_PER_HOUR = 3_600_000_000
 
 # Column name -> Arrow type, in table order. The names are the contract of docs/design.md.
 SCHEMA = pa.schema(
@@ -181,7 +183,9 @@ def rows_to_table(calls: Iterable[GenAICall]) -> pa.Table:
         "duration_s": [c.duration_s for c in records],
     }
     for name in _STRINGS:
-        columns[name] = list(map(attrgetter(name), records))
+        values = list(map(attrgetter(name), records))
+        # many columns are empty in a whole batch (no errors, no prompt versions ...): no values to convert
+        columns[name] = values if values.count(None) < len(values) else pa.nulls(len(values), pa.string())
     for name in _TOKENS:
         columns[name] = [_count(v) for v in map(attrgetter(name), records)]
     columns["cost_usd"] = _money_array([c.cost_usd for c in records])
@@ -248,13 +252,19 @@ def write_partitioned(root: Path, table: pa.Table) -> list[Path]:
     """Write the rows of ``table`` as one fresh file per date and hour of ``start_time``."""
     if table.num_rows == 0:
         return []
-    keys = pc.strftime(table.column("start_time"), format="%Y-%m-%d/%H")
+    # the hour since the epoch of each row: integer division, where formatting a date costs a microsecond
+    micros = table.column("start_time").cast(pa.int64())
+    if pc.min(micros).as_py() < 0:  # division truncates toward zero; an hour before 1970 is the floor
+        micros = pc.subtract(micros, pc.if_else(pc.less(micros, 0), _US_PER_HOUR - 1, 0))
+    hours = pc.divide(micros, _US_PER_HOUR)
+    distinct = pc.unique(hours).to_pylist()
     written = []
-    for key in sorted(pc.unique(keys).to_pylist()):
-        day, hour = key.split("/")
-        rows = table.filter(pc.equal(keys, key))
+    for hour in sorted(distinct):
+        # a live stream's batch is nearly always within one hour: then it is written as it is
+        rows = table if len(distinct) == 1 else table.filter(pc.equal(hours, hour))
+        start = datetime.fromtimestamp(hour * 3600, UTC)
         name = f"{FRESH_PREFIX}{uuid.uuid4().hex}.parquet"
-        written.append(write_file(partition_dir(root, day, hour), name, rows))
+        written.append(write_file(partition_dir(root, f"{start:%Y-%m-%d}", f"{start:%H}"), name, rows))
     return written
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from costspan.exporters.duckdb_views import connect
-from costspan.exporters.parquet import SCHEMA, ParquetWriter
+from costspan.exporters.parquet import SCHEMA, ParquetWriter, write_partitioned
 from costspan.processors import Span, SpanBatch, build_chain
 
 T0 = 1_760_000_000_000_000_000  # 2025-10-09 08:53 UTC
@@ -107,3 +108,30 @@ def test_views_exist_before_any_data(tmp_path):
         "tags",
         "duplicate_of",
     } <= columns
+
+
+def test_each_row_goes_to_the_file_of_its_own_utc_date_and_hour(tmp_path):
+    # on either side of an hour, of a day, and of 1970 (where integer division would round the wrong way)
+    micros = [
+        -1,
+        0,
+        T0 // 1000 - T0 // 1000 % (HOUR // 1000) - 1,
+        T0 // 1000 - T0 // 1000 % (HOUR // 1000),
+        1_759_968_000_000_000 - 1,  # 2025-10-08 23:59:59.999999
+    ]
+    table = pa.table({"start_time": pa.array(micros, pa.timestamp("us")), "row": list(range(len(micros)))})
+    files = write_partitioned(tmp_path, table)
+    placed = {
+        row: str(f.relative_to(tmp_path).parent)
+        for f in files
+        for row in pq.read_table(f).column("row").to_pylist()
+    }
+    assert placed == {
+        0: "date=1969-12-31/hour=23",
+        1: "date=1970-01-01/hour=00",
+        2: "date=2025-10-09/hour=07",
+        3: "date=2025-10-09/hour=08",
+        4: "date=2025-10-08/hour=23",
+    }
+    single = write_partitioned(tmp_path / "one", table.slice(3, 1))
+    assert [f.parent.name for f in single] == ["hour=08"]
