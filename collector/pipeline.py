@@ -86,13 +86,14 @@ class Pipeline:
 
     # -- the sink receivers call --------------------------------------------------------------------------
 
-    def submit(self, request: ExportTraceServiceRequest) -> None:
-        """Log a request durably; returns once it is on disk (the receiver then acknowledges it)."""
+    def submit(self, request: ExportTraceServiceRequest, encoded: bytes | None = None) -> None:
+        """Log a request durably; returns once it is on disk (the receiver then acknowledges it). ``encoded``:
+        the request's protobuf encoding, when the receiver has it."""
         if self.wal.pending_bytes > self.max_pending_bytes:
             with self._counts_lock:
                 self.counts["refused_backpressure"] += 1
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
-        seq = self.wal.append(request.SerializeToString())
+        seq = self.wal.append(request.SerializeToString() if encoded is None else encoded)
         self.wal.commit(seq)
         committed = self.wal.committed_seq
         if committed > self._committed.value:  # the workers may go on to here

@@ -18,8 +18,10 @@ class Backpressure(Exception):
 
 
 # Receives a decoded request once its spans are checked; returns once they are durable (it may block),
-# or raises Backpressure. The request is handed over whole: the pipeline logs it, then decodes its spans.
-Sink = Callable[[ExportTraceServiceRequest], None]
+# or raises Backpressure. The request is handed over whole: the pipeline logs it, then decodes its spans. The
+# second argument is the request's protobuf encoding when it came as protobuf (logged as it is, without
+# encoding it again), else None.
+Sink = Callable[[ExportTraceServiceRequest, bytes | None], None]
 
 _REASON = "{} span(s) without a 16-byte trace id and an 8-byte span id"
 

@@ -64,6 +64,16 @@ async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) ->
     await context.abort(status.code, status.details, trailers)
 
 
+class _Received:
+    """A decoded request and the bytes it came as (logged as they are, not encoded again)."""
+
+    __slots__ = ("encoded", "message")
+
+    def __init__(self, message: Message, encoded: bytes) -> None:
+        self.message = message
+        self.encoded = encoded
+
+
 class _Undecodable:
     """What the request deserializer hands the servicer for bytes that do not decode.
 
@@ -76,17 +86,19 @@ class _Undecodable:
         self.error = error
 
 
-def _lenient(message_type: type[Message]) -> Callable[[bytes], Message | _Undecodable]:
-    def deserialize(data: bytes) -> Message | _Undecodable:
+def _lenient(message_type: type[Message]) -> Callable[[bytes], _Received | _Undecodable]:
+    def deserialize(data: bytes) -> _Received | _Undecodable:
         try:
-            return message_type.FromString(data)
+            return _Received(message_type.FromString(data), data)
         except DecodeError as exc:
             return _Undecodable(exc)
 
     return deserialize
 
 
-async def _decoded(request: Any, kind: str, context: grpc.aio.ServicerContext, settings: GrpcSettings) -> Any:
+async def _decoded(
+    request: Any, kind: str, context: grpc.aio.ServicerContext, settings: GrpcSettings
+) -> _Received:
     if not isinstance(request, _Undecodable):
         return request
     settings.counts["refused_invalid_argument"] += 1
@@ -106,22 +118,23 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         self.settings = settings
 
     async def Export(
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+        self, request: Any, context: grpc.aio.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         await _authorize(context, self.settings)
-        request = await _decoded(request, "traces", context, self.settings)
+        received = await _decoded(request, "traces", context, self.settings)
+        request = received.message
         rejected, reason = invalid_spans(request)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if rejected:
             self.settings.counts["spans_rejected"] += rejected
             response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = reason
-        size = request.ByteSize()
+        size = len(received.encoded)
         if size:
             held = Reservation(self.settings.limiter)
             try:
                 held.grow_to(size)
-                await asyncio.to_thread(self.sink, request)
+                await asyncio.to_thread(self.sink, request, received.encoded)
             except Backpressure as full:
                 self.settings.counts["refused_unavailable"] += 1
                 await _unavailable(context, full)

@@ -70,7 +70,7 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
             body = await _read_body(request, settings.max_body_bytes, held)
             message = _decode(body, encoding, message_type, kind)
             if kind == "traces":
-                rejected, reason = await _deliver(message, sink)
+                rejected, reason = await _deliver(message, sink, body if encoding == PROTOBUF else None)
                 counts["spans_rejected"] += rejected
                 if rejected:
                     response.partial_success.rejected_spans = rejected  # type: ignore[attr-defined]
@@ -213,12 +213,12 @@ def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) 
         raise _Refused(400, f"the body is not an OTLP {kind} request: {exc}") from exc
 
 
-async def _deliver(request: Message, sink: Sink) -> tuple[int, str]:
+async def _deliver(request: Message, sink: Sink, encoded: bytes | None = None) -> tuple[int, str]:
     """Hand the request to the pipeline; returns how many spans it will reject, and why."""
     rejected, reason = invalid_spans(request)  # type: ignore[arg-type]
-    if request.ByteSize():
+    if encoded if encoded is not None else request.ByteSize():
         try:
-            await run_in_threadpool(sink, request)
+            await run_in_threadpool(sink, request, encoded)
         except Backpressure as full:
             raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
     return rejected, reason

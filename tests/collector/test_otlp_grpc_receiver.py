@@ -30,7 +30,9 @@ class Receiver:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def sink(self, batch):
+    def sink(self, batch, encoded):
+        # the bytes the request came as, handed on to be logged as they are
+        assert type(batch).FromString(encoded) == batch
         if self.refuse:
             self.refuse -= 1
             raise Backpressure(1.0)

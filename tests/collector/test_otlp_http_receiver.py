@@ -35,10 +35,14 @@ class Server:
 
     def __init__(self, **settings) -> None:
         self.batches = []
+        self.encodings = []
         self.full = False
         self.settings = ReceiverSettings(**settings)
 
-        def sink(batch):
+        def sink(batch, encoded):
+            # a protobuf body is handed on to be logged as it is; JSON is encoded by the pipeline
+            assert encoded is None or type(batch).FromString(encoded) == batch
+            self.encodings.append("json" if encoded is None else "protobuf")
             if self.full:
                 raise Backpressure(2.0)
             self.batches.append(valid_spans(batch_from_request(batch))[0])
@@ -83,6 +87,7 @@ def test_the_sdk_http_exporter_delivers_spans(server):
         trace_id = format(span.get_span_context().trace_id, "032x")
     provider.shutdown()
     (batch,) = server.batches
+    assert server.encodings == ["protobuf"]
     assert batch.trace_id == [trace_id]
     assert batch.attributes[0]["gen_ai.request.model"] == "gpt-4o"
     assert batch.resource[0]["service.name"] == "shop"
@@ -96,6 +101,7 @@ def test_otlp_json_from_a_real_capture(server):
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
     assert json.loads(response.content) == {}
     (batch,) = server.batches
+    assert server.encodings == ["json"]
     assert batch.scope_name == ["com.anthropic.sdk.python"]
     assert (
         len(batch.trace_id[0]) == 32 and batch.attributes[0]["gen_ai.usage.cache_read.input_tokens"] == 1024

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+from decimal import Decimal
+
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from costspan.exporters.prometheus import MAX_VALUE_LENGTH, OVERFLOW, CostMetrics
+from costspan.exporters.prometheus import MAX_VALUE_LENGTH, OVERFLOW, CostMetrics, CostTally
 from costspan.processors import Span, SpanBatch, build_chain
 
 T0 = 1_760_000_000_000_000_000
@@ -92,3 +95,17 @@ def test_an_overlong_label_value_is_counted_under_other():
     features = {dict(k[1])["feature"] for k in samples(metrics) if k[0] == "costspan_llm_calls_total"}
     assert features == {OVERFLOW, "f" * MAX_VALUE_LENGTH}
     assert len(generate_latest(metrics.registry)) < 10 * 1024
+
+
+def test_a_tally_crosses_a_process_boundary_and_counts_the_same():
+    # a pipeline worker sums its batch (CostTally) and the serving process counts it (CostMetrics.add)
+    batches = [calls(4, feature=lambda i: f"f{i % 2}"), calls(3, model="gpt-4o-mini")]
+    direct, relayed = CostMetrics(limits={"feature": 1}), CostMetrics(limits={"feature": 1})
+    for batch in batches:
+        direct.observe(batch)
+        tally = pickle.loads(pickle.dumps(CostTally.of(batch)))
+        relayed.add(tally)
+    assert samples(relayed) == samples(direct)
+    assert any(dict(labels).get("feature") == OVERFLOW for _, labels in samples(relayed))  # caps apply
+    (tally,) = [CostTally.of(calls(2))]
+    assert sum(tally.cost.values()) == 2 * Decimal("0.003")  # exact until the Prometheus edge
