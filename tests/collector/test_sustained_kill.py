@@ -1,9 +1,11 @@
-"""`kill -9` of a real `costspan serve` in the middle of a sustained load from several real OTLP exporters.
+"""`kill -9` of a real `costspan serve`, or of one of its pipeline worker processes, in the middle of a
+sustained load from several real OTLP exporters.
 
 Four senders (two OpenTelemetry SDK gRPC exporters, two HTTP/protobuf exporters, each in its own thread)
 send bounded numbers of batches of priced GenAI spans with unique ids. The collector is killed while they
 send, restarted on the same data directory and ports, and the senders go on (their exporters retry while it
-is down). A batch counts as acknowledged only when the exporter's ``export()`` returned SUCCESS.
+is down); or one pipeline worker is killed, and the collector starts it again. A batch counts as
+acknowledged only when the exporter's ``export()`` returned SUCCESS.
 
 What must hold after a graceful stop: every acknowledged span is in ``llm_calls`` exactly once; nothing is
 there that was never sent; each row has its span's exact cost, and ``sum(cost_usd)`` is the exact Decimal
@@ -13,11 +15,14 @@ sum over the stored spans. A batch whose acknowledgement was lost in the kill ma
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -110,7 +115,26 @@ def collector(tmp_path):
         running.kill()
 
 
-def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_nothing(collector):
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (the collector's pipeline workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("victim", ["collector", "pipeline worker"])
+def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_nothing(collector, victim):
     senders = [
         Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=15))
         if i % 2 == 0
@@ -124,10 +148,22 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
     while min(len(s.acknowledged) for s in senders) < KILL_AFTER:
         assert time.monotonic() < deadline, "the load did not get under way"
         time.sleep(0.01)
-    collector.kill()  # SIGKILL, while the senders are sending
-    assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
-    acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
-    collector.start()  # the same data directory and ports; the exporters retry meanwhile
+    assert collector.proc is not None
+    workers = children(collector.proc.pid)
+    assert workers, "the collector runs its pipeline in worker processes"
+    if victim == "collector":
+        collector.kill()  # SIGKILL, while the senders are sending
+        assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in workers):  # they die with it: none writes on beside the next one
+            assert time.monotonic() < deadline, "pipeline workers outlived the collector"
+            time.sleep(0.05)
+        acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
+        collector.start()  # the same data directory and ports; the exporters retry meanwhile
+    else:
+        os.kill(workers[0], signal.SIGKILL)  # the collector starts it again; it goes on from its position
+        assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
+        acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
 
     for sender in senders:
         sender.join(60)
