@@ -78,9 +78,12 @@ def _hex_ids_to_base64(span: Any) -> Any:
     return out
 
 
-def batch_from_request(request: ExportTraceServiceRequest, partition: Partition | None = None) -> SpanBatch:
+def batch_from_request(
+    request: ExportTraceServiceRequest, partition: Partition | None = None, *, roots_of_others: bool = False
+) -> SpanBatch:
     """The spans of a request as a batch: ids as lower-case hex, attribute values as Python values; with a
-    ``partition``, only the spans of the traces it holds."""
+    ``partition``, only the spans of the traces it holds, or (``roots_of_others``) only the root spans of
+    the traces it does not hold."""
     index, count = (partition.index, partition.count) if partition is not None else (0, 1)
     trace_id: list[str] = []
     span_id: list[str] = []
@@ -99,7 +102,12 @@ def batch_from_request(request: ExportTraceServiceRequest, partition: Partition 
         resource_attrs = attributes_of(rs.resource.attributes)
         for ss in rs.scope_spans:
             # a partition's spans: Partition.holds, inline (a call per span costs as much as the hash)
-            spans = ss.spans if count == 1 else [s for s in ss.spans if crc32(s.trace_id) % count == index]
+            if count == 1:
+                spans = ss.spans
+            elif roots_of_others:
+                spans = [s for s in ss.spans if not s.parent_span_id and crc32(s.trace_id) % count != index]
+            else:
+                spans = [s for s in ss.spans if crc32(s.trace_id) % count == index]
             n = len(spans)
             # the columns a whole scope shares are extended at once; per span, one pass over its fields
             scope_name.extend([ss.scope.name or None] * n)

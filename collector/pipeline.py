@@ -22,7 +22,6 @@ import logging
 import multiprocessing as mp
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
@@ -103,11 +102,6 @@ class Pipeline:
             self.counts["requests_logged"] += 1
             self.counts["spans_received"] += spans
 
-    @property
-    def processed_seq(self) -> int:
-        """Every record before this one is processed by every worker."""
-        return min(self.positions)
-
     # -- the workers --------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -135,6 +129,8 @@ class Pipeline:
         process.start()
         theirs.close()
         self._processes[index], self._conns[index] = process, ours
+        if self._stop.is_set():  # stop() may have told the others before this one was there
+            ours.send(STOP)
 
     def stop(self, timeout: float = DRAIN_TIMEOUT_S + 5) -> None:
         """Stop after the workers have processed what the log holds (for up to :data:`DRAIN_TIMEOUT_S`), so
@@ -185,7 +181,9 @@ class Pipeline:
             self._stopped.add(index)
             return
         log.error("pipeline worker %d exited (%s); starting it again", index, code)
-        time.sleep(RESTART_DELAY_S)
+        if self._stop.wait(RESTART_DELAY_S):  # stopping meanwhile
+            self._stopped.add(index)
+            return
         self._start_worker(index)
 
     def _apply(self, report: BatchReport) -> None:

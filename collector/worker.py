@@ -105,6 +105,7 @@ class PartitionProcessor:
         :data:`MAX_BATCH_SPANS` of this partition's spans."""
         spans = rejected = 0
         batches: list[SpanBatch] = []
+        foreign: list[SpanBatch] = []
         requests: list[ExportTraceServiceRequest] = []
         forwarding = self.settings.forwarding
         partition = self.partition
@@ -114,6 +115,12 @@ class PartitionProcessor:
             batch, invalid, _ = valid_spans(batch_from_request(request, partition))
             rejected += invalid
             batches.append(batch)
+            if partition.count > 1:
+                # The root spans of the other partitions' traces. Two instrumentations that share no context
+                # trace one call as two root spans in two traces, which dedupe matches across traces; these
+                # go through the chain beside this partition's spans (so that a twin of one of ours is
+                # seen, and the twins' owners decide alike), and are not stored here.
+                foreign.append(valid_spans(batch_from_request(request, partition, roots_of_others=True))[0])
             if forwarding:
                 requests.append(request)
             spans += len(batch)
@@ -124,7 +131,9 @@ class PartitionProcessor:
         forward = None
         if spans:
             received = SpanBatch.concat(batches)
-            done = self.chain(received)
+            done = self.chain(SpanBatch.concat([received, *foreign]))
+            if len(done) > len(received):  # the other partitions' roots were there to be compared with
+                done = done.head(len(received))
             calls = [c for c in done.calls if c is not None]
             # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
             self.writer.write([*calls, *self.ancestry.bridge_spans(done)])

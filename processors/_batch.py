@@ -130,6 +130,16 @@ class SpanBatch:
         columns = {name: [getattr(self, name)[i] for i in rows] for name in SPAN_COLUMNS}
         return SpanBatch(**columns, calls=[None] * len(rows))
 
+    def head(self, n: int) -> SpanBatch:
+        """The first ``n`` spans, as they are (after processing too: their records kept)."""
+        columns = {name: getattr(self, name)[:n] for name in SPAN_COLUMNS}
+        return SpanBatch(
+            **columns,
+            calls=self.calls[:n],
+            shapes=None if self.shapes is None else self.shapes[:n],
+            shape_ids=None if self.shape_ids is None else self.shape_ids[:n],
+        )
+
     @classmethod
     def concat(cls, batches: list[SpanBatch]) -> SpanBatch:
         """The spans of several batches as one (before normalize: calls are reset)."""

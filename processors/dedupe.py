@@ -188,7 +188,9 @@ def _mostly_overlap(a: GenAICall, b: GenAICall) -> bool:
 
 
 def _keep_richer(a: GenAICall, b: GenAICall, counts: Counter[str], how: str) -> None:
-    keep, drop = (a, b) if _richness(a) > _richness(b) else (b, a)
+    # The span id settles a tie, so that the choice does not depend on the order the twins were read in:
+    # the collector's pipeline workers each see both twins of a pair, and store only their own.
+    keep, drop = (a, b) if (_richness(a), a.span_id) > (_richness(b), b.span_id) else (b, a)
     _absorb(keep, drop)
     drop.flag(f"the same call as span {keep.span_id} of trace {keep.trace_id}, matched by {how}")
     counts[f"duplicate.{drop.dialect}"] += 1

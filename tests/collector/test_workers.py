@@ -126,3 +126,68 @@ def test_each_readers_position_is_kept_with_the_checkpoint(tmp_path):
     # as many workers as before go on from their own positions; another number of them from the checkpoint
     assert again.reader_positions(3) == [12, 12, 12]
     assert [seq for seq, _ in again.replay()] == list(range(12, 30))
+
+
+def twins(pairs: int) -> ExportTraceServiceRequest:
+    """A request of ``pairs`` calls, each traced by OpenLLMetry and by OpenInference as two root spans in
+    two traces of their own (instrumentations that share no context)."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+    def kv(key, value):
+        if isinstance(value, int):
+            return KeyValue(key=key, value=AnyValue(int_value=value))
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+
+    dialects = {
+        "opentelemetry.instrumentation.openai.v1": lambda i: {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1000 + i,
+            "gen_ai.usage.output_tokens": 100,
+        },
+        "openinference.instrumentation.openai": lambda i: {
+            "openinference.span.kind": "LLM",
+            "llm.system": "openai",
+            "llm.model_name": "gpt-4o",
+            "llm.token_count.prompt": 1000 + i,
+            "llm.token_count.completion": 100,
+        },
+    }
+    resource_spans = ResourceSpans()
+    resource_spans.resource.attributes.append(kv("service.name", "checkout-api"))
+    t0 = 1_760_000_000_000_000_000
+    for d, (scope, attributes) in enumerate(dialects.items()):
+        scope_spans = ScopeSpans()
+        scope_spans.scope.name = scope
+        for i in range(pairs):
+            start = t0 + i * 10**9  # a second apart: no two calls overlap
+            scope_spans.spans.append(
+                ProtoSpan(
+                    trace_id=(i * 2 + d + 1).to_bytes(16, "big"),
+                    span_id=(i * 2 + d + 1).to_bytes(8, "big"),
+                    name="chat gpt-4o",
+                    kind=ProtoSpan.SPAN_KIND_CLIENT,
+                    start_time_unix_nano=start,  # twins alike in all but span id: a tie to settle
+                    end_time_unix_nano=start + 500_000_000,
+                    attributes=[kv(k, v) for k, v in attributes(i).items()],
+                )
+            )
+        resource_spans.scope_spans.append(scope_spans)
+    return ExportTraceServiceRequest(resource_spans=[resource_spans])
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_twins_in_traces_of_their_own_count_once_whichever_workers_own_them(tmp_path, workers):
+    pairs = 30
+    wal = logged(tmp_path, [twins(pairs)])
+    for index in range(workers):
+        processor = PartitionProcessor(WorkerSettings(str(tmp_path), Partition(index, workers)))
+        report = processor.process(0, wal.committed_seq)
+        assert report.end_seq == 1
+    con = connect(tmp_path)
+    counted = con.execute("SELECT count(*), count(DISTINCT input_tokens) FROM llm_calls").fetchone()
+    assert counted == (pairs, pairs)  # one record of each call, the other stored as its duplicate
+    assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 2 * pairs
