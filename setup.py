@@ -31,6 +31,7 @@ COMPILED = (
     "processors/price.py",
     "processors/attribute.py",
     "processors/redact.py",
+    "exporters/_tally.py",
     "pricing/_usage.py",
     "pricing/_plan.py",
     "pricing/_quote.py",

@@ -11,16 +11,14 @@ Money becomes a float only here, at the edge; duplicates are not counted.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from costspan.semconv import LLM, GenAICall
+from costspan.semconv import GenAICall
 
-_ZERO = Decimal(0)
+from ._tally import Sums, sums
+
 LABELS = ("provider", "model", "service", "environment", "team", "feature")
 OVERFLOW = "other"
 MAX_VALUE_LENGTH = 256
@@ -32,13 +30,6 @@ DEFAULT_LIMITS = {
     "team": 200,
     "feature": 500,
 }
-_TOKEN_TYPES = (
-    ("input", "input_tokens"),
-    ("output", "output_tokens"),
-    ("cache_read", "cache_read_tokens"),
-    ("cache_write", "cache_write_tokens"),
-    ("reasoning", "reasoning_tokens"),
-)
 
 
 class _CappedLabel:
@@ -108,38 +99,16 @@ class CostTally:
 
     __slots__ = ("calls", "cost", "tokens")
 
-    def __init__(self) -> None:
-        self.calls: Tally[tuple[tuple[str | None, ...], str]] = Tally()
-        self.cost: dict[tuple[str | None, ...], Decimal] = {}
-        self.tokens: Tally[tuple[tuple[str | None, ...], str]] = Tally()
+    def __init__(self, sums: Sums | None = None) -> None:
+        self.calls, self.cost, self.tokens = sums if sums is not None else ({}, {}, {})
 
-    def __getstate__(self) -> tuple[Any, ...]:
+    def __getstate__(self) -> Sums:
         return (self.calls, self.cost, self.tokens)
 
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
+    def __setstate__(self, state: Sums) -> None:
         self.calls, self.cost, self.tokens = state
 
     @classmethod
     def of(cls, calls: Iterable[GenAICall | None]) -> CostTally:
         """The tally of a batch's records: LLM calls that are not duplicates."""
-        tally = cls()
-        counted, costs, tokens = tally.calls, tally.cost, tally.tokens
-        for call in calls:
-            if call is None or call.kind != LLM or call.duplicate_of is not None:
-                continue
-            raw = (
-                call.provider,
-                call.pricing_model or call.model,
-                call.service_name,
-                call.environment,
-                call.team,
-                call.feature,
-            )
-            counted[(raw, call.pricing_status or "unpriced")] += 1
-            if call.cost_usd is not None:
-                costs[raw] = costs.get(raw, _ZERO) + call.cost_usd
-            for token_type, field in _TOKEN_TYPES:
-                count = getattr(call, field)
-                if type(count) is int and count > 0:
-                    tokens[(raw, token_type)] += count
-        return tally
+        return cls(sums(calls))

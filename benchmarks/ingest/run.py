@@ -535,7 +535,7 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
     from costspan.collector.wal import WriteAheadLog
     from costspan.collector.worker import MAX_BATCH_SPANS
     from costspan.exporters.parquet import ParquetWriter
-    from costspan.exporters.prometheus import CostMetrics
+    from costspan.exporters.prometheus import CostMetrics, CostTally
     from costspan.processors import SpanBatch, build_chain
 
     chain, metrics = build_chain(), CostMetrics()
@@ -554,9 +554,9 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
         for i, (_, payload) in enumerate(requests):
             request = timed("receive: parse the request", ExportTraceServiceRequest.FromString, payload)
             timed("receive: check span ids", invalid_spans, request)
-            encoded = timed("receive: serialize for the log", request.SerializeToString)
-            timed("log: append + fsync (one request per fsync)", lambda e: wal.commit(wal.append(e)), encoded)
-            parsed = timed("worker: parse the logged request", ExportTraceServiceRequest.FromString, encoded)
+            # the request is logged as the bytes it came as
+            timed("log: append + fsync (one request per fsync)", lambda e: wal.commit(wal.append(e)), payload)
+            parsed = timed("worker: parse the logged request", ExportTraceServiceRequest.FromString, payload)
             batch, _, _ = timed(
                 "worker: decode spans (otlp.py)", lambda r: valid_spans(batch_from_request(r)), parsed
             )
@@ -565,12 +565,14 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
                 done = timed("worker: processor chain", lambda b: chain(SpanBatch.concat(b)), pending)
                 calls = [c for c in done.calls if c is not None]
                 timed("worker: Parquet write + fsync", writer.write, calls)
-                timed("worker: Prometheus counters", metrics.observe, calls)
+                tally = timed("worker: Prometheus sums of the batch", CostTally.of, calls)
+                timed("receive: Prometheus counters", metrics.add, tally)
                 pending = []
         wal.close()
     spans = sum(n for n, _ in requests)
     total = sum(seconds.values())
     print(f"where the time goes: {spans:,} spans through each stage in one process, one core")
+    print("(receive: the receivers' process; worker: a pipeline worker, for the spans of its partition)")
     for stage, s in seconds.items():
         print(f"  {stage:45} {s / spans * 1e6:7.2f} us/span  {s / total:6.1%}")
     print(
