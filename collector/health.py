@@ -18,7 +18,9 @@ so the hot path only bumps plain counters:
 - ``costspan_collector_exporter_errors_total{exporter,kind}``: ``retryable`` or ``permanent`` failures;
 - ``costspan_collector_exporter_dropped_spans_total{exporter,reason}``: ``permanent_error``,
   ``retries_exhausted`` or ``queue_full``;
-- ``costspan_collector_export_lag_seconds{exporter}``: the age of the oldest record not yet exported.
+- ``costspan_collector_export_lag_seconds{exporter}``: the age of the oldest record not yet exported;
+- ``costspan_collector_pipeline_workers``: the pipeline's worker processes alive now, and
+  ``costspan_collector_pipeline_worker_restarts_total``: how often one died and was started again.
 """
 
 from __future__ import annotations
@@ -133,3 +135,11 @@ class HealthMetrics(Collector):
             for reason in ("permanent_error", "retries_exhausted", "queue_full"):
                 dropped.add_metric([exporter.name, reason], exporter.counts[f"dropped_spans:{reason}"])
         yield from (queue_bytes, queue_records, lag, sent, errors, dropped)
+        yield GaugeMetricFamily(
+            PREFIX + "pipeline_workers", "Pipeline worker processes alive.", value=pipeline.live_workers()
+        )
+        yield counter(
+            "pipeline_worker_restarts",
+            "Pipeline worker processes that died and were started again.",
+            counts["worker_restarts"],
+        )

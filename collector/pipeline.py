@@ -104,6 +104,9 @@ class Pipeline:
 
     # -- the workers --------------------------------------------------------------------------------------
 
+    def live_workers(self) -> int:
+        return sum(1 for p in self._processes if p is not None and p.is_alive())
+
     def start(self) -> None:
         for index in range(self.workers):
             self._start_worker(index)
@@ -185,6 +188,8 @@ class Pipeline:
             self._stopped.add(index)
             return
         self._start_worker(index)
+        with self._counts_lock:
+            self.counts["worker_restarts"] += 1
 
     def _apply(self, report: BatchReport) -> None:
         with self._counts_lock:

@@ -100,11 +100,15 @@ class Sender(threading.Thread):
         provider.shutdown()
 
 
-def wal_bytes(collector: Collector) -> float:
+def health(collector: Collector, name: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{collector.admin}/metrics", timeout=5).text
-    match = re.search(r"^costspan_collector_wal_pending_bytes (\S+)$", text, re.MULTILINE)
-    assert match, "costspan_collector_wal_pending_bytes is missing from /metrics"
+    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert match, f"{name} is missing from /metrics"
     return float(match.group(1))
+
+
+def wal_bytes(collector: Collector) -> float:
+    return health(collector, "costspan_collector_wal_pending_bytes")
 
 
 @pytest.fixture
@@ -115,12 +119,14 @@ def collector(tmp_path):
         running.kill()
 
 
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (the collector's pipeline workers)."""
+def pipeline_workers(pid: int) -> list[int]:
+    """The collector's pipeline worker processes: its children started by multiprocessing's spawn (not its
+    resource tracker)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
                 found.append(int(stat.parent.name))
     return found
 
@@ -149,7 +155,7 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
         assert time.monotonic() < deadline, "the load did not get under way"
         time.sleep(0.01)
     assert collector.proc is not None
-    workers = children(collector.proc.pid)
+    workers = pipeline_workers(collector.proc.pid)
     assert workers, "the collector runs its pipeline in worker processes"
     if victim == "collector":
         collector.kill()  # SIGKILL, while the senders are sending
@@ -161,9 +167,15 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
         acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
         collector.start()  # the same data directory and ports; the exporters retry meanwhile
     else:
+        assert health(collector, "costspan_collector_pipeline_workers") == len(workers)
         os.kill(workers[0], signal.SIGKILL)  # the collector starts it again; it goes on from its position
         assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
         acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
+        deadline = time.monotonic() + 30
+        while health(collector, "costspan_collector_pipeline_worker_restarts_total") < 1:
+            assert time.monotonic() < deadline, "the killed worker was not started again"
+            time.sleep(0.1)
+        assert health(collector, "costspan_collector_pipeline_workers") == len(workers)
 
     for sender in senders:
         sender.join(60)
