@@ -53,9 +53,9 @@ def _env_defaults() -> dict[str, str]:
         if sep and value and (key in _KEYS or key.startswith(A.COSTSPAN_TAG_PREFIX)):
             out[key] = value
     for name, key in FIELDS.items():
-        value = os.environ.get("COSTSPAN_" + name.upper())
-        if value:
-            out[key] = value
+        variable = os.environ.get("COSTSPAN_" + name.upper())
+        if variable:
+            out[key] = variable
     return out
 
 
@@ -224,7 +224,7 @@ def is_genai_span(span: ReadableSpan) -> bool:
     if scope is not None and scope.name.startswith(_GENAI_SCOPES):
         return True
     attributes = span.attributes
-    return bool(attributes) and any(key.startswith(_GENAI_KEY_PREFIXES) for key in attributes)
+    return attributes is not None and any(key.startswith(_GENAI_KEY_PREFIXES) for key in attributes)
 
 
 class AttributionSpanProcessor(SpanProcessor):

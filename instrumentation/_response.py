@@ -202,7 +202,10 @@ class Watcher:
             return
         # embeddings and images: megabytes of vectors or base64 before a small usage object at the end
         usage = _last_object(body, b'"usage"')
-        head = {"model": _string_value(body, b'"model"'), "id": _string_value(body[:1024], b'"id"')}
+        head: dict[str, Any] = {
+            "model": _string_value(body, b'"model"'),
+            "id": _string_value(body[:1024], b'"id"'),
+        }
         if usage is not None:
             head["usage"] = usage
         read_response(call, head)
