@@ -171,7 +171,17 @@ class Pipeline:
                     self._stopped.add(index)
                     self._conns[index] = None
                 elif isinstance(message, BatchReport):
-                    self._apply(message)
+                    try:
+                        self._apply(message)
+                    except Exception:  # a disk error: the checkpoint is tried again below
+                        log.exception("pipeline: applying worker %d's batch failed", index)
+                        with self._counts_lock:
+                            self.counts["processing_errors"] += 1
+            if self.wal.checkpoint < min(self.positions):  # a checkpoint failed, and no batch came since
+                try:
+                    self.wal.advance(min(self.positions), self.positions)
+                except Exception:
+                    log.exception("pipeline: checkpointing failed; trying again")
 
     def _worker_died(self, index: int) -> None:
         self._conns[index] = None
@@ -203,6 +213,6 @@ class Pipeline:
                 for exporter in self.exporters:
                     exporter.enqueue(report.forward, report.spans)
         self.positions[report.partition] = report.end_seq
-        self.wal.advance(min(self.positions), self.positions)
         with self._counts_lock:
             self.counts["spans_processed"] += report.spans
+        self.wal.advance(min(self.positions), self.positions)

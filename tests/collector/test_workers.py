@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -191,3 +192,34 @@ def test_twins_in_traces_of_their_own_count_once_whichever_workers_own_them(tmp_
     counted = con.execute("SELECT count(*), count(DISTINCT input_tokens) FROM llm_calls").fetchone()
     assert counted == (pairs, pairs)  # one record of each call, the other stored as its duplicate
     assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 2 * pairs
+
+
+def test_the_pipeline_survives_a_failed_checkpoint_and_stores_everything(tmp_path, requests, monkeypatch):
+    from costspan.collector.pipeline import Pipeline
+
+    pipeline = Pipeline(tmp_path, workers=2)
+    advance = pipeline.wal.advance
+    failures = []
+
+    def failing_once(seq, positions=()):
+        # the checkpoint that completes the log fails once (disk full): no later batch would write it
+        if seq == len(requests) and not failures:
+            failures.append(seq)
+            raise OSError("No space left on device")
+        advance(seq, positions)
+
+    monkeypatch.setattr(pipeline.wal, "advance", failing_once)
+    for request in requests:
+        pipeline.submit(request)
+    pipeline.start()
+    try:
+        deadline = time.monotonic() + 60
+        while pipeline.counts["spans_processed"] < TRACES * 3:
+            assert time.monotonic() < deadline, "the pipeline stopped applying its workers' batches"
+            time.sleep(0.05)
+    finally:
+        pipeline.stop()
+    assert failures and pipeline.counts["processing_errors"] == 1
+    con = connect(tmp_path)
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == TRACES * 2
+    assert WriteAheadLog(tmp_path / "wal").checkpoint == len(requests)
