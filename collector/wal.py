@@ -53,9 +53,8 @@ class WriteAheadLog:
         self._sync_lock = threading.Lock()
         self._advance_lock = threading.Lock()  # a queue's producer may drop records its consumer passes
         self._checkpoint_path = self.dir / "checkpoint"
-        self.checkpoint = self._read_checkpoint()
+        self.checkpoint, self._reader_positions = self._read_checkpoint()
         self.next_seq = self.checkpoint
-        self._reader_positions = self._read_reader_positions()
         self._synced_seq = 0
         self._reader = WALReader(self.dir)
         segments = _segments(self.dir)
@@ -222,20 +221,20 @@ class WriteAheadLog:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    def _read_checkpoint(self) -> int:
+    def _read_checkpoint(self) -> tuple[int, list[int]]:
+        """The checkpoint, and each reader's position when they were kept (else none)."""
         try:
-            return int(self._checkpoint_path.read_text().split("\n", 1)[0].strip() or 0)
+            first, _, rest = self._checkpoint_path.read_text().partition("\n")
         except FileNotFoundError:
-            return 0
+            return 0, []
+        try:
+            checkpoint = int(first.strip() or 0)
         except ValueError as exc:
             raise WALError(f"{self._checkpoint_path}: not a sequence number") from exc
-
-    def _read_reader_positions(self) -> list[int]:
         try:
-            lines = self._checkpoint_path.read_text().split("\n")
-            return [int(p) for p in lines[1].split()] if len(lines) > 1 else []
-        except (FileNotFoundError, ValueError):  # none kept: every reader starts at the checkpoint
-            return []
+            return checkpoint, [int(p) for p in rest.split()]
+        except ValueError:  # none kept: every reader starts at the checkpoint
+            return checkpoint, []
 
 
 class WALReader:
