@@ -11,8 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry import context
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from costspan.semconv import attributes as A
 
@@ -33,20 +33,28 @@ STREAMING = "gen_ai.request.stream"  # as the official OpenTelemetry GenAI instr
 
 
 class Call:
-    """What is known of one call; :meth:`end` writes it on the span and the metrics, once."""
+    """What is known of one call; :meth:`end` writes it on the span and the metrics, once.
+
+    The span is made when the call ends, from the start time, context and request attributes noted when it
+    started, so that the SDK takes every attribute in one pass. Nothing sees the span while the call is in
+    flight in any case: it is never the current span (the transport makes no spans beneath it).
+    """
 
     __slots__ = (
+        "attributes",
         "borrowed",
         "cache_read_tokens",
         "cache_write_1h_tokens",
         "cache_write_5m_tokens",
         "cache_write_tokens",
+        "context",
         "ended",
         "endpoint",
         "extra",
         "first_chunk_s",
         "input_tokens",
         "metrics",
+        "name",
         "output_tokens",
         "reasoning_tokens",
         "request_model",
@@ -56,32 +64,45 @@ class Call:
         "server_port",
         "service_tier",
         "span",
+        "start_ns",
         "started",
         "streaming",
-        "usage_injected",
+        "tracer",
     )
 
     def __init__(
         self,
-        span: Span,
         endpoint: Endpoint,
         request_model: str | None,
         streaming: bool,
-        metrics: ClientMetrics | None,
         server_address: str,
         server_port: int | None,
+        *,
+        tracer: Tracer | None = None,
+        name: str = "",
+        attributes: dict[str, Any] | None = None,
+        parent: Context | None = None,
+        metrics: ClientMetrics | None = None,
+        borrowed: Span | None = None,
     ) -> None:
-        self.span = span
+        """A call of costspan's own span (``tracer``, ``name``, the request's ``attributes``, the ``parent``
+        context), or one whose span another instrumentation made (``borrowed``: only usage it lacks is added
+        to it, see _others)."""
         self.endpoint = endpoint
         self.request_model = request_model
         self.streaming = streaming
-        self.metrics = metrics
         self.server_address = server_address
         self.server_port = server_port
+        self.tracer = tracer
+        self.name = name
+        self.attributes = attributes if attributes is not None else {}
+        self.context = parent
+        self.metrics = metrics
+        self.span = borrowed
+        self.borrowed = borrowed is not None
+        self.start_ns = time.time_ns()
         self.started = time.perf_counter()
         self.ended = False
-        self.borrowed = False  # the span is another instrumentation's: only add usage it lacks
-        self.usage_injected = False
         self.first_chunk_s: float | None = None
         self.response_model: str | None = None
         self.response_id: str | None = None
@@ -104,16 +125,44 @@ class Call:
             return
         self.ended = True
         try:
-            self._write(error_type, cut_short)
+            if self.borrowed:
+                self._add_usage_to_borrowed()
+            else:
+                self._write(error_type, cut_short)
         except Exception:  # never break the application
             logger.debug("costspan: could not record an LLM call", exc_info=True)
-            if not self.borrowed:
-                self.span.end()
+
+    def _usage(self, attributes: dict[str, Any]) -> None:
+        """The usage counts that were read, into ``attributes``."""
+        if self.input_tokens is not None:
+            attributes[A.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read_tokens is not None:
+            attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
+        if self.cache_write_tokens is not None:
+            attributes[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_write_tokens
+        if self.cache_write_5m_tokens is not None:
+            attributes[A.ANTHROPIC_CACHE_CREATION_5M] = self.cache_write_5m_tokens
+        if self.cache_write_1h_tokens is not None:
+            attributes[A.ANTHROPIC_CACHE_CREATION_1H] = self.cache_write_1h_tokens
+        if self.reasoning_tokens is not None:
+            attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+
+    def _add_usage_to_borrowed(self) -> None:
+        span = self.span
+        counts: dict[str, Any] = {}
+        self._usage(counts)
+        usage = {key: value for key, value in counts.items() if key.startswith("gen_ai.usage.")}
+        present = span.attributes or {}  # type: ignore[union-attr]
+        if A.OPENINFERENCE_SPAN_KIND in present:
+            usage = {_OPENINFERENCE_USAGE.get(key, key): value for key, value in usage.items()}
+        if not any(key in present for key in usage):
+            span.set_attributes(usage)  # type: ignore[union-attr]
 
     def _write(self, error_type: str | None, cut_short: bool) -> None:
         duration = time.perf_counter() - self.started
-        span = self.span
-        attributes: dict[str, Any] = {}
+        attributes = self.attributes
         if self.response_model:
             attributes[A.GEN_AI_RESPONSE_MODEL] = self.response_model
         if self.response_id:
@@ -121,28 +170,7 @@ class Call:
         if self.service_tier:
             key = A.ANTHROPIC_RESPONSE_SERVICE_TIER if self.endpoint.provider == "anthropic" else None
             attributes[key or A.OPENAI_RESPONSE_SERVICE_TIER] = self.service_tier
-        for key, value in (
-            (A.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
-            (A.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
-            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
-            (A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_write_tokens),
-            (A.ANTHROPIC_CACHE_CREATION_5M, self.cache_write_5m_tokens),
-            (A.ANTHROPIC_CACHE_CREATION_1H, self.cache_write_1h_tokens),
-            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
-        ):
-            if value is not None:
-                attributes[key] = value
-        if self.borrowed:
-            present = span.attributes or {}  # type: ignore[attr-defined]
-            names = _OPENINFERENCE_USAGE if A.OPENINFERENCE_SPAN_KIND in present else None
-            usage = {
-                (names.get(key, key) if names else key): value
-                for key, value in attributes.items()
-                if key.startswith("gen_ai.usage.")
-            }
-            if not any(key in present for key in usage):
-                span.set_attributes(usage)
-            return
+        self._usage(attributes)
         if self.extra:
             for key, value in self.extra.items():
                 attributes[A.COSTSPAN_USAGE_PREFIX + key] = value
@@ -152,19 +180,18 @@ class Call:
             attributes[A.COSTSPAN_STREAM_CUT_SHORT] = True
         if error_type is not None:
             attributes[A.ERROR_TYPE] = error_type
-            span.set_status(Status(StatusCode.ERROR))
-        span.set_attributes(attributes)
-        span.end()
-        if self.metrics is not None:
-            self.metrics.add(
-                self._metric_attributes(error_type),
-                duration,
-                self.input_tokens,
-                self.output_tokens,
-                context.get_current(),
+        if self.tracer is not None:
+            span = self.tracer.start_span(
+                self.name, self.context, SpanKind.CLIENT, attributes, start_time=self.start_ns
             )
+            if error_type is not None:
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+        if self.metrics is not None:
+            self.metrics.add(self, duration, error_type)
 
-    def _metric_attributes(self, error_type: str | None) -> Mapping[str, Any]:
+    def metric_attributes(self, error_type: str | None) -> Mapping[str, Any]:
+        """The attributes of this call's GenAI client metrics."""
         labels: dict[str, Any] = {
             A.GEN_AI_OPERATION_NAME: self.endpoint.operation,
             A.GEN_AI_PROVIDER_NAME: self.endpoint.provider,

@@ -5,8 +5,9 @@ Bucket boundaries are the ones the OpenTelemetry GenAI semantic conventions advi
 explicit bucket boundaries advisory, so an SDK with no view of its own uses them.
 
 Recording is deferred to collection. The SDK's path for one measurement (attributes copied, sorted and
-hashed, a lock, a bucket search) costs about 10 µs, and a call makes three. So a call only appends its
-figures to a queue, and the queue is recorded into the histograms when a metric reader collects: an
+hashed, a lock, a bucket search) costs about 10 µs, and a call makes three. So a call only appends itself
+to a queue (its metric attributes are built later too), and the queue is recorded into the histograms when
+a metric reader collects: an
 observable instrument's callback runs at the start of every collection, before the histograms are read, so
 every measurement queued before a collection is in it (periodic export, ``force_flush`` and shutdown alike).
 The context of the call is kept with its figures, so exemplars link the same spans as before. The queue is
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
@@ -52,8 +53,19 @@ MAX_QUEUED = 10_000  # calls; a few MB at most
 # the observable instrument whose callback records the queue; it observes nothing itself
 _DRAIN = "costspan.instrumentation.queued_measurements"
 
-# one call's figures: attributes, duration in seconds, input and output tokens, context
-_Queued = tuple[Mapping[str, Any], float, "int | None", "int | None", "Context | None"]
+
+class Measured(Protocol):
+    """One call, as the metrics read it (:class:`~costspan.instrumentation._call.Call`)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    context: Context | None
+
+    def metric_attributes(self, error_type: str | None) -> Mapping[str, Any]: ...
+
+
+# one call, its duration in seconds and its error.type
+_Queued = tuple[Measured, float, "str | None"]
 
 
 class ClientMetrics:
@@ -79,19 +91,12 @@ class ClientMetrics:
             description="Records the GenAI client measurements queued since the last collection",
         )
 
-    def add(
-        self,
-        attributes: Mapping[str, Any],
-        duration_s: float,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        context: Context | None,
-    ) -> None:
+    def add(self, call: Measured, duration_s: float, error_type: str | None) -> None:
         """One call's measurements, recorded at the next collection."""
         if len(self.queue) < MAX_QUEUED:
-            self.queue.append((attributes, duration_s, input_tokens, output_tokens, context))
+            self.queue.append((call, duration_s, error_type))
         else:
-            self._record(attributes, duration_s, input_tokens, output_tokens, context)
+            self._record(call, duration_s, error_type)
 
     def flush(self) -> None:
         """Records every queued call now."""
@@ -106,16 +111,10 @@ class ClientMetrics:
                 return ()
             record(*queued)
 
-    def _record(
-        self,
-        attributes: Mapping[str, Any],
-        duration_s: float,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        context: Context | None,
-    ) -> None:
+    def _record(self, call: Measured, duration_s: float, error_type: str | None) -> None:
+        attributes, context = call.metric_attributes(error_type), call.context
         self.duration.record(duration_s, attributes, context)
-        if input_tokens is not None:
-            self.token_usage.record(input_tokens, {**attributes, TOKEN_TYPE: "input"}, context)
-        if output_tokens is not None:
-            self.token_usage.record(output_tokens, {**attributes, TOKEN_TYPE: "output"}, context)
+        if call.input_tokens is not None:
+            self.token_usage.record(call.input_tokens, {**attributes, TOKEN_TYPE: "input"}, context)
+        if call.output_tokens is not None:
+            self.token_usage.record(call.output_tokens, {**attributes, TOKEN_TYPE: "output"}, context)

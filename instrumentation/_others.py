@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from costspan.semconv import attributes as A
 
@@ -84,11 +85,12 @@ def sdk_instrumented(wire_format: str) -> bool:
     return False
 
 
-def traced_elsewhere(wire_format: str, headers: Any) -> Any:
+def traced_elsewhere(wire_format: str, headers: Any, ctx: Context | None = None) -> Any:
     """The other instrumentation's span of this call (``True`` when it is not at hand), or ``None``."""
-    span = trace.get_current_span()
+    span = trace.get_current_span(ctx)
     if span.is_recording() and is_call_span(span):
         return span
-    if "x-stainless-lang" in headers and sdk_instrumented(wire_format):
+    # the header test second: httpx's Headers answers `in` by lowering every name
+    if sdk_instrumented(wire_format) and "x-stainless-lang" in headers:
         return True
     return None

@@ -81,15 +81,18 @@ class Watcher:
         "body",
         "body_size",
         "call",
+        "chat",
         "decompress",
         "failed",
         "fast",
         "first",
+        "last",
         "mode",
         "pending",
+        "saw_end",
         "started",
+        "steady",
         "strip",
-        "terminal",
     )
 
     def __init__(self, call: Call, content_type: str, encoding: str, strip: bool) -> None:
@@ -100,7 +103,9 @@ class Watcher:
         self.strip = strip
         self.failed = False
         self.started = False
-        self.terminal = False
+        self.saw_end = False  # the stream's last event came (read from `last` for chat completions)
+        self.steady = False  # the next whole chunk may take the chat completions short path (see feed)
+        self.last: bytes | None = None
         self.first: bytes | None = None  # the first events, parsed when (and if) they are needed
         self.pending = b""
         self.body: list[bytes] = []
@@ -126,11 +131,32 @@ class Watcher:
             self.block = self._responses_block
         else:
             self.block = self._chat_block
+        self.chat = self.fast and self.block == self._chat_block
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the stream's last event came: a stream without it was cut short."""
+        return self.saw_end or (self.last is not None and b"[DONE]" in self.last[-12:])
 
     # -- bytes in -----------------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to hand on for ``chunk`` (the chunk itself, unless the stream is rewritten)."""
+        if self.steady and chunk.endswith(b"\n\n"):
+            # The usual chunk of an uncompressed chat completions stream, after the first: whole events, none
+            # with usage. Settled with a C-level search or two, since a stream has a chunk per token or so.
+            # A "usage" key cannot hide in a string, where quotes are escaped.
+            self.last = chunk
+            if self.strip:
+                # the "usage":null member the server adds to every chunk once include_usage was asked for
+                handed_on = chunk.replace(_USAGE_NULL[0], b"")
+                if b'"usage"' not in handed_on:
+                    return handed_on
+            elif _USAGE_OBJECT[0] not in chunk and _USAGE_OBJECT[1] not in chunk:
+                return chunk
+        return self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> bytes:
         if self.failed or not chunk:
             return chunk
         try:
@@ -149,6 +175,7 @@ class Watcher:
                 # a whole number of events is the usual case
                 whole = data.endswith((b"\n\n", b"\r\n\r\n"))
                 handed_on = self.block(data) if whole else self._split(data)
+                self.steady = self.chat and not self.pending
                 return handed_on if self.strip else chunk
             if self.mode == "ndjson":
                 self._ndjson(data)
@@ -159,11 +186,13 @@ class Watcher:
             return chunk
         except Exception:
             self.failed = True
+            self.steady = False
             logger.debug("costspan: could not read a response; passing it on unread", exc_info=True)
             return chunk
 
     def done(self) -> None:
         """The body ended: parse what is left."""
+        self.steady = False
         if self.failed:
             return
         try:
@@ -215,7 +244,7 @@ class Watcher:
             usage = _last_object(body, b'"usage"')
             if usage is not None:
                 read_response(self.call, {"usage": usage})
-            self.terminal = usage is not None
+            self.saw_end = usage is not None
 
     # -- server-sent events ---------------------------------------------------------------------------
 
@@ -238,7 +267,7 @@ class Watcher:
         if self.first is None:
             self.first = block
         if b"[DONE]" in block[-12:]:  # the stream's last event, so at the end of its block
-            self.terminal = True
+            self.saw_end = True
         at = block.find(b'"usage"')
         if at < 0:
             return block
@@ -267,7 +296,7 @@ class Watcher:
                     response = obj.get("response")
                     if isinstance(response, dict):
                         read_openai(self.call, response)
-                    self.terminal = True
+                    self.saw_end = True
         return block
 
     def _anthropic_block(self, block: bytes) -> bytes:
@@ -282,7 +311,7 @@ class Watcher:
                     if isinstance(usage, dict):
                         anthropic_usage(call, usage)
         if b"message_stop" in block:
-            self.terminal = True
+            self.saw_end = True
         return block
 
     def _gemini_block(self, block: bytes) -> bytes:
@@ -355,7 +384,7 @@ class Watcher:
                     obj = json.loads(line)
                     if isinstance(obj, dict) and obj.get("done") is True:
                         read_ollama(self.call, obj)
-                        self.terminal = True
+                        self.saw_end = True
 
 
 def _get(obj: Any, key: str) -> Any:

@@ -15,7 +15,8 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry import context
+from opentelemetry.trace import Tracer
 
 from costspan.semconv import attributes as A
 
@@ -53,10 +54,12 @@ class Hook:
     def start(self, request: Any) -> tuple[Call, bool] | None:
         """The call ``request`` makes and whether its stream is rewritten; ``None`` for anything else."""
         url = request.url
-        endpoint = self.table.match(url.host, url.port, url.path)
+        host, port = url.host, url.port
+        endpoint = self.table.match(host, port, url.path)
         if endpoint is None or request.method != "POST":
             return None
-        other = traced_elsewhere(endpoint.wire_format, request.headers)
+        parent = context.get_current()
+        other = traced_elsewhere(endpoint.wire_format, request.headers, parent)
         if other is not None and endpoint.api != "chat_completions":
             return None
         try:
@@ -66,7 +69,7 @@ class Hook:
         if other is not None and not self._lacks_stream_usage(endpoint, body):
             return None
         if other is not None and other is not True:
-            return self._usage_for(other, request, body, endpoint)
+            return self._usage_for(other, request, body, endpoint, host, port)
         model = endpoint.model
         if model is None:
             found = _search(_MODEL, body) if body else None
@@ -85,25 +88,32 @@ class Hook:
         attributes: dict[str, Any] = {
             A.GEN_AI_OPERATION_NAME: endpoint.operation,
             A.GEN_AI_PROVIDER_NAME: endpoint.provider,
-            A.SERVER_ADDRESS: url.host,
+            A.SERVER_ADDRESS: host,
             STREAMING: streaming,
         }
-        if url.port is not None:
-            attributes[A.SERVER_PORT] = url.port
+        if port is not None:
+            attributes[A.SERVER_PORT] = port
         if model:
             attributes[A.GEN_AI_REQUEST_MODEL] = model
         if strip:
             attributes[A.COSTSPAN_STREAM_USAGE_REQUESTED] = True
-        attribution = current_attribution()
+        attribution = current_attribution(parent)
         if attribution:
             attributes.update(attribution)
-        extra = None
+        call = Call(
+            endpoint,
+            model,
+            streaming,
+            host,
+            port,
+            tracer=self.tracer,
+            name=f"{endpoint.operation} {model}" if model else endpoint.operation,
+            attributes=attributes,
+            parent=parent,
+            metrics=self.metrics,
+        )
         if endpoint.api == "speech" and body and model and model.startswith("tts-1"):
-            extra = _speech_characters(body)  # tts-1 is billed per input character
-        name = f"{endpoint.operation} {model}" if model else endpoint.operation
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        call = Call(span, endpoint, model, streaming, self.metrics, url.host, url.port)
-        call.extra = extra
+            call.extra = _speech_characters(body)  # tts-1 is billed per input character
         return call, strip
 
     def _lacks_stream_usage(self, endpoint: Endpoint, body: bytes) -> bool:
@@ -116,14 +126,13 @@ class Hook:
             and not (b'"stream_options"' in body and b'"include_usage"' in body)
         )
 
-    def _usage_for(self, other: Any, request: Any, body: bytes, endpoint: Endpoint) -> Any:
+    def _usage_for(
+        self, other: Any, request: Any, body: bytes, endpoint: Endpoint, host: str, port: int | None
+    ) -> Any:
         """Another instrumentation's span of this stream is at hand: its usage goes there (see _others)."""
         if not _inject_include_usage(request, body):
             return None
-        url = request.url
-        call = Call(other, endpoint, None, True, None, url.host, url.port)
-        call.borrowed = True
-        return call, True
+        return Call(endpoint, None, True, host, port, borrowed=other), True
 
     def watch(self, response: Any, call: Call, strip: bool, wrap: Callable[[Any, Watcher], Any]) -> None:
         status = response.status_code

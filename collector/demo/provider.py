@@ -8,8 +8,8 @@ instrumentations and real wire formats without any network or key. Only the stan
 Endpoints (JSON, and server-sent events when the request has ``"stream": true``):
 
 - ``POST /v1/chat/completions``: a ``chat.completion``, or ``chat.completion.chunk`` events ending in
-  ``data: [DONE]``; with ``stream_options.include_usage`` every chunk has ``"usage": null`` and a last
-  chunk with ``"choices": []`` carries the usage.
+  ``data: [DONE]``; with ``stream_options.include_usage`` every chunk has ``"usage":null`` and a last
+  chunk with ``"choices":[]`` carries the usage.
 - ``POST /v1/responses``: a ``response`` object, or the ``response.*`` event sequence from
   ``response.created`` to ``response.completed``.
 - ``POST /v1/embeddings``: float or base64 (little-endian float32) vectors, as ``encoding_format`` asks.
@@ -204,8 +204,13 @@ def _openai_service_tier(body: Mapping[str, Any]) -> str:
     return tier if tier in ("flex", "priority", "scale") else "default"
 
 
+def _json(value: Any) -> str:
+    """JSON as both APIs write it on the wire: compact, without spaces after separators."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _sse(events: Iterable[tuple[str | None, Any]]) -> list[tuple[str | None, str]]:
-    return [(name, data if isinstance(data, str) else json.dumps(data)) for name, data in events]
+    return [(name, data if isinstance(data, str) else _json(data)) for name, data in events]
 
 
 class _Provider:
@@ -643,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
         return encoding if encoding and encoding in accepted else None
 
     def _send_json(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
-        data = json.dumps(body).encode()
+        data = _json(body).encode()
         encoding = self._encoding()
         if encoding is not None:
             compress = _compressor(encoding)

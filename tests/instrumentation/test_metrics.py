@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from opentelemetry import context, trace
@@ -14,6 +17,18 @@ from costspan.instrumentation import _metrics
 from costspan.instrumentation._metrics import ClientMetrics
 
 LABELS = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m"}
+
+
+@dataclass
+class _Call:
+    """What the metrics read of a call (costspan's Call has more)."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    context: context.Context | None
+
+    def metric_attributes(self, error_type: str | None) -> Mapping[str, Any]:
+        return LABELS
 
 
 def _points(reader: InMemoryMetricReader) -> dict[str, list]:
@@ -39,8 +54,8 @@ def meter():
 def test_calls_wait_for_the_collection_and_all_reach_it(meter):
     m, reader = meter
     metrics = ClientMetrics(m)
-    metrics.add(LABELS, 0.5, 10, 3, None)
-    metrics.add(LABELS, 1.5, 20, None, None)  # a call without output tokens: no output measurement
+    metrics.add(_Call(10, 3, None), 0.5, None)
+    metrics.add(_Call(20, None, None), 1.5, None)  # a call without output tokens: no output measurement
     assert len(metrics.queue) == 2
     points = _points(reader)
     assert len(metrics.queue) == 0
@@ -50,7 +65,7 @@ def test_calls_wait_for_the_collection_and_all_reach_it(meter):
     tokens = points["gen_ai.client.token.usage"]
     by_type = {p.attributes["gen_ai.token.type"]: (p.count, p.sum) for p in tokens}
     assert by_type == {"input": (2, 30), "output": (1, 3)}
-    metrics.add(LABELS, 0.25, 1, 1, None)  # the next collection has the next calls (cumulative sums)
+    metrics.add(_Call(1, 1, None), 0.25, None)  # the next collection has the next calls (cumulative sums)
     (duration,) = _points(reader)["gen_ai.client.operation.duration"]
     assert (duration.count, duration.sum) == (3, 2.25)
 
@@ -60,7 +75,7 @@ def test_a_full_queue_records_at_once(meter, monkeypatch):
     monkeypatch.setattr(_metrics, "MAX_QUEUED", 3)
     metrics = ClientMetrics(m)
     for _ in range(5):
-        metrics.add(LABELS, 1.0, 1, 1, None)
+        metrics.add(_Call(1, 1, None), 1.0, None)
     assert len(metrics.queue) == 3  # bounded; the two past the bound were recorded by their calls
     metrics.flush()
     assert len(metrics.queue) == 0
@@ -77,7 +92,7 @@ def test_calls_queued_while_collecting_are_not_lost(meter):
     def calls() -> None:
         nonlocal added
         while not stop.is_set() and added < 50_000:
-            metrics.add(LABELS, 0.1, 1, None, None)
+            metrics.add(_Call(1, None, None), 0.1, None)
             added += 1
 
     worker = threading.Thread(target=calls)
@@ -96,7 +111,7 @@ def test_exemplars_link_the_context_of_the_call(meter):
     tracer = TracerProvider().get_tracer("app")
     with tracer.start_as_current_span("request handler") as span:
         ctx = context.get_current()
-    metrics.add(LABELS, 0.5, 10, 3, ctx)  # recorded later, on no span
+    metrics.add(_Call(10, 3, ctx), 0.5, None)  # recorded later, on no span
     assert trace.get_current_span() is trace.INVALID_SPAN
     (duration,) = _points(reader)["gen_ai.client.operation.duration"]
     assert [e.span_id for e in duration.exemplars] == [span.get_span_context().span_id]

@@ -1,5 +1,6 @@
-"""Usage from the wire formats the SDK tests do not reach: Gemini, Bedrock Converse, Ollama, and bodies too
-large to parse whole. The bytes reach the response watcher in small pieces, as a transport yields them."""
+"""Usage from the wire formats the SDK tests do not reach: Gemini, Bedrock Converse, Ollama, OpenAI-compatible
+streams written with spaces, and bodies too large to parse whole. The bytes reach the response watcher in
+small pieces, as a transport yields them, or an event at a time."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _watch(
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     endpoint = EndpointTable().match(url_host, port, path)
     assert endpoint is not None
-    call = Call(provider.get_tracer("t").start_span("x"), endpoint, None, False, None, url_host, port)
+    call = Call(endpoint, None, False, url_host, port, tracer=provider.get_tracer("t"), name="x")
     watcher = Watcher(call, content_type, encoding, strip=False)
     handed_on = b""
     for i in range(0, len(body), 7):
@@ -177,3 +178,67 @@ def test_include_usage_is_added_and_the_rest_of_the_request_kept(body):
 )
 def test_include_usage_is_not_added_to_what_is_no_object_or_already_says(body):
     assert _with_include_usage(body) is None
+
+
+def _chat_stream(separators: tuple[str, str], include_usage: bool) -> list[bytes]:
+    """An OpenAI chat completions stream, one event a chunk, as a server writing JSON with ``separators``
+    sends it (OpenAI writes it compact; some OpenAI-compatible servers put spaces after the separators)."""
+    chunks = []
+    for delta, finish in (
+        ({"role": "assistant", "content": ""}, None),
+        ({"content": "Hi"}, None),
+        ({}, "stop"),
+    ):
+        chunk = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if include_usage:
+            chunk["usage"] = None
+        chunks.append(chunk)
+    if include_usage:
+        usage = {"prompt_tokens": 9, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 4}}
+        chunks.append({"id": "chatcmpl-1", "model": "gpt-4o-mini-2024-07-18", "choices": [], "usage": usage})
+    events = [b"data: " + json.dumps(c, separators=separators).encode() + b"\n\n" for c in chunks]
+    return [*events, b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")], ids=["compact", "spaced"])
+@pytest.mark.parametrize("piece", [None, 7], ids=["event-chunks", "7-byte-pieces"])
+def test_a_chat_stream_with_usage_asked_by_costspan_reads_as_without_it(separators, piece):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    endpoint = EndpointTable().match("api.openai.com", None, "/v1/chat/completions")
+    assert endpoint is not None
+    call = Call(
+        endpoint, "gpt-4o-mini", True, "api.openai.com", None, tracer=provider.get_tracer("t"), name="x"
+    )
+    watcher = Watcher(call, "text/event-stream; charset=utf-8", "", strip=True)
+    sent = _chat_stream(separators, include_usage=True)
+    if piece is not None:
+        joined = b"".join(sent)
+        sent = [joined[i : i + piece] for i in range(0, len(joined), piece)]
+    handed_on = b"".join(watcher.feed(chunk) for chunk in sent)
+    watcher.done()
+    handed_on += watcher.leftover()
+    assert watcher.terminal
+    call.end()
+    assert handed_on == b"".join(_chat_stream(separators, include_usage=False))
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 9
+    assert span.attributes["gen_ai.usage.output_tokens"] == 2
+    assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 4
+    assert span.attributes["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+
+
+def test_a_chat_stream_cut_before_its_end_is_not_terminal():
+    endpoint = EndpointTable().match("api.openai.com", None, "/v1/chat/completions")
+    assert endpoint is not None
+    call = Call(endpoint, "gpt-4o-mini", True, "api.openai.com", None)
+    watcher = Watcher(call, "text/event-stream", "", strip=True)
+    for chunk in _chat_stream((",", ":"), include_usage=True)[:2]:
+        watcher.feed(chunk)
+    assert not watcher.terminal
