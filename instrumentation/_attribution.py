@@ -238,11 +238,11 @@ class AttributionSpanProcessor(SpanProcessor):
         if not self.enabled:
             return
         try:
-            attribution = current_attribution(parent_context)
-            if not attribution:
-                return
             scope = span.instrumentation_scope
             if scope is not None and scope.name == "costspan.instrumentation":
+                return  # first: the test costs less than reading the attribution
+            attribution = current_attribution(parent_context)
+            if not attribution:
                 return
             if is_genai_span(span):
                 span.set_attributes(attribution)

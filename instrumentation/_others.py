@@ -74,14 +74,26 @@ def is_call_span(span: Any) -> bool:
     return False
 
 
+# wire format -> the number of loaded modules when none of its SDK instrumentors was among them: the usual
+# answer, given again without looking until a module is imported
+_NONE_LOADED_AT: dict[str, int] = {}
+
+
 def sdk_instrumented(wire_format: str) -> bool:
+    loaded = len(sys.modules)
+    if _NONE_LOADED_AT.get(wire_format) == loaded:
+        return False
+    any_loaded = False
     for module_name, class_name in _SDK_INSTRUMENTORS.get(wire_format, ()):
         module = sys.modules.get(module_name)
         if module is None:
             continue
+        any_loaded = True
         instance = getattr(getattr(module, class_name, None), "_instance", None)
         if instance is not None and getattr(instance, "_is_instrumented_by_opentelemetry", False):
             return True
+    if not any_loaded:
+        _NONE_LOADED_AT[wire_format] = loaded
     return False
 
 

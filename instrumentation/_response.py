@@ -26,6 +26,7 @@ from ._call import Call
 from ._endpoints import ANTHROPIC, BEDROCK, GEMINI
 from ._usage import (
     anthropic_usage,
+    openai_usage,
     read_anthropic_message,
     read_gemini,
     read_ollama,
@@ -41,6 +42,8 @@ _EVENT_BOUNDARY = re.compile(rb"(\r\n\r\n|\n\n|\r\r)")
 _USAGE_OBJECT = (b'"usage":{', b'"usage": {')
 _USAGE_NULL = (b',"usage":null', b', "usage": null')
 _USAGE_NULL_AT = ((_USAGE_NULL[0], 1), (_USAGE_NULL[1], 2))  # where "usage" starts in each
+# a top-level string member of a chat completion, outside its choices
+_CHAT_FIELD = re.compile(rb'"(id|model|service_tier)":"([^"\\]{0,256})"')
 
 
 def decompressor(encoding: str) -> Callable[[bytes], bytes] | None:
@@ -123,6 +126,7 @@ class Watcher:
         self.fast = self.mode == "sse" and self.decompress is None
         # one handler per format, chosen once: the per-chunk path does only what its format needs
         wire_format, api = call.endpoint.wire_format, call.endpoint.api
+        self.chat = False  # chat completions over uncompressed server-sent events: see feed
         if wire_format == ANTHROPIC:
             self.block: Callable[[bytes], bytes] = self._anthropic_block
         elif wire_format == GEMINI:
@@ -131,7 +135,7 @@ class Watcher:
             self.block = self._responses_block
         else:
             self.block = self._chat_block
-        self.chat = self.fast and self.block == self._chat_block
+            self.chat = self.fast
 
     @property
     def terminal(self) -> bool:
@@ -227,7 +231,9 @@ class Watcher:
     def _body(self, body: bytes) -> None:
         call = self.call
         if len(body) <= _LARGE_BODY:
-            read_response(call, json.loads(body))
+            if call.endpoint.api == "chat_completions" and _read_chat_completion(call, body):
+                return
+            read_response(call, _loads(body))
             return
         # embeddings and images: megabytes of vectors or base64 before a small usage object at the end
         usage = _last_object(body, b'"usage"')
@@ -325,7 +331,7 @@ class Watcher:
         if block.startswith(b"data:") and line_end >= 0 and not block[line_end:].strip():
             # the usual block: one event of one data line
             try:
-                obj = json.loads(block[5:line_end])
+                obj = _loads(block[5:line_end])
             except ValueError:
                 obj = None
             if isinstance(obj, dict):
@@ -377,11 +383,11 @@ class Watcher:
             self.first = complete
             line = complete.split(b"\n", 1)[0]
             if line.strip():
-                read_ollama(self.call, json.loads(line))
+                read_ollama(self.call, _loads(line))
         if b'"done":true' in complete or b'"done": true' in complete:
             for line in complete.split(b"\n"):
                 if b'"done"' in line:
-                    obj = json.loads(line)
+                    obj = _loads(line)
                     if isinstance(obj, dict) and obj.get("done") is True:
                         read_ollama(self.call, obj)
                         self.saw_end = True
@@ -400,7 +406,7 @@ def _event_json(event: bytes) -> Any:
     if payload == b"[DONE]":
         return None
     try:
-        return json.loads(payload)
+        return _loads(payload)
     except ValueError:
         return None
 
@@ -423,6 +429,16 @@ def _parsed_events(block: bytes, marker: bytes) -> Iterator[tuple[str | None, An
 _DECODER = json.JSONDecoder()
 
 
+def _loads(data: bytes) -> Any:
+    """``json.loads(data)``, without its sniffing for UTF-16 and UTF-32 first: JSON exchanged between
+    systems is UTF-8 (RFC 8259). Anything else (a byte order mark, another encoding) goes to
+    ``json.loads``."""
+    try:
+        return _DECODER.decode(data.decode())
+    except ValueError:
+        return json.loads(data)
+
+
 def _last_object(body: bytes, key: bytes) -> dict[str, Any] | None:
     """The JSON object after the last ``key`` in ``body`` (``"usage": {...}``), without parsing the rest."""
     at = body.rfind(key)
@@ -437,6 +453,35 @@ def _last_object(body: bytes, key: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _read_chat_completion(call: Call, body: bytes) -> bool:
+    """A chat completion's id, model, service tier and usage, read around its choices instead of parsing
+    them: the choices grow with the reply, the rest does not. OpenAI writes compact JSON with the choices
+    before ``"usage"`` and the string members around them; ``False`` (parse the body whole) for anything
+    else. A key cannot hide in the choices' strings, where quotes are escaped."""
+    usage_at = body.rfind(b'"usage":{')
+    choices_at = body.find(b'"choices":')
+    if usage_at < 0 or not 0 < choices_at < usage_at:
+        return False
+    try:
+        tail = body[usage_at + 8 :].decode()
+        usage, end = _DECODER.raw_decode(tail)
+    except ValueError:
+        return False
+    fields = dict(_CHAT_FIELD.findall(body[:choices_at] + tail[end:].encode()))
+    model = fields.get(b"model")
+    if not isinstance(usage, dict) or type(usage.get("prompt_tokens")) is not int or not model:
+        return False
+    call.response_model = call.response_model or model.decode()
+    response_id = fields.get(b"id")
+    if response_id and call.response_id is None:
+        call.response_id = response_id.decode()
+    tier = fields.get(b"service_tier")
+    if tier:
+        call.service_tier = tier.decode()
+    openai_usage(call, usage)
+    return True
 
 
 def _string_value(body: bytes, key: bytes) -> str | None:

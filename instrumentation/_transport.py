@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from operator import itemgetter
 from typing import Any
 
 from opentelemetry import context
@@ -36,6 +37,7 @@ _MULTIPART_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r\n]{1,512})\r\n')
 # on a stream and may refuse unknown fields)
 _NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
 _TAIL = 16 * 1024
+_LOWERED_NAME_AND_VALUE = itemgetter(1, 2)
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 SCOPE = "costspan.instrumentation"
 
@@ -77,7 +79,9 @@ class Hook:
                 found = _MULTIPART_MODEL.search(body)
             if found is not None:
                 model = _decode(found.group(1))
-        streaming = endpoint.streaming_path or (bool(body) and _search(_STREAM, body) is not None)
+        streaming = endpoint.streaming_path or (
+            b'"stream"' in body and _search(_STREAM, body) is not None  # the test first: most calls have none
+        )
         strip = (
             streaming
             and self.inject_usage
@@ -140,13 +144,7 @@ class Hook:
             call.end(error_type=str(status))
             return
         headers = response.headers
-        content_type = encoding = ""
-        for name, value in headers.raw:  # one pass: each Headers.get walks them all
-            name = name.lower()
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-encoding":
-                encoding = value.decode("latin-1")
+        content_type, encoding = _content_headers(headers)
         try:
             watcher = Watcher(call, content_type, encoding, strip)
         except UnknownEncoding:
@@ -158,6 +156,20 @@ class Hook:
             if "content-length" in headers:
                 del headers["content-length"]
         response.stream = wrap(response.stream, watcher)
+
+
+def _content_headers(headers: Any) -> tuple[str, str]:
+    """Content-Type and Content-Encoding, in one pass: each ``Headers.get`` walks them all."""
+    try:
+        # (name as sent, name lowered, value): how httpx and httpx2 hold headers, lowered once already;
+        # the dict is built in C, a Python loop over a response's dozen headers costs more
+        found = dict(map(_LOWERED_NAME_AND_VALUE, headers._list))
+    except (AttributeError, TypeError, IndexError):  # held some other way: the public view
+        found = {name.lower(): value for name, value in headers.raw}
+    return (
+        found.get(b"content-type", b"").decode("latin-1"),
+        found.get(b"content-encoding", b"").decode("latin-1"),
+    )
 
 
 def _search(pattern: re.Pattern[bytes], body: bytes) -> re.Match[bytes] | None:

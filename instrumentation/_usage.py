@@ -1,12 +1,13 @@
 """Reading a provider's response objects into a :class:`Call`: model, id, service tier and usage, converted
 to the canonical arithmetic (input includes cache reads and writes; output includes reasoning).
 
-Each function takes one parsed JSON object (a whole response, or the stream event that carries usage).
+Each function takes one parsed JSON object (a whole response, or the stream event that carries usage), so
+objects are tested with ``isinstance(x, dict)``: the ``Mapping`` test would go through the ABC machinery
+for each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ._call import Call
@@ -17,17 +18,13 @@ def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else None
-
-
 def read_response(call: Call, obj: Any) -> None:
     """A whole (non-streaming) response body."""
     if isinstance(obj, list):  # Gemini's streamGenerateContent without alt=sse: a JSON array of chunks
         for item in obj:
             read_response(call, item)
         return
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):
         return
     wire_format = call.endpoint.wire_format
     if wire_format == ANTHROPIC:
@@ -42,7 +39,7 @@ def read_response(call: Call, obj: Any) -> None:
         read_openai(call, obj)
 
 
-def read_openai(call: Call, obj: Mapping[str, Any]) -> None:
+def read_openai(call: Call, obj: dict[str, Any]) -> None:
     """A chat completion (or chunk), a Responses API response, embeddings, images or a transcription."""
     model = obj.get("model")
     if isinstance(model, str) and call.response_model is None:
@@ -54,40 +51,43 @@ def read_openai(call: Call, obj: Mapping[str, Any]) -> None:
     if isinstance(tier, str):
         call.service_tier = tier
     usage = obj.get("usage")
-    if isinstance(usage, Mapping):
+    if isinstance(usage, dict):
         openai_usage(call, usage)
 
 
-def openai_usage(call: Call, usage: Mapping[str, Any]) -> None:
-    if usage.get("type") == "duration":  # a transcription billed by audio length
-        seconds = usage.get("seconds")
+def openai_usage(call: Call, usage: dict[str, Any]) -> None:
+    get = usage.get
+    if get("type") == "duration":  # a transcription billed by audio length
+        seconds = get("seconds")
         if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
             call.extra = {**(call.extra or {}), "input_audio_seconds": seconds}
         return
     # chat completions and embeddings say prompt/completion; the Responses API, images and audio say
     # input/output. Both include cached and reasoning tokens already.
-    input_tokens = _int(usage.get("prompt_tokens"))
-    if input_tokens is None:
-        input_tokens = _int(usage.get("input_tokens"))
-    output_tokens = _int(usage.get("completion_tokens"))
-    if output_tokens is None:
-        output_tokens = _int(usage.get("output_tokens"))
-    input_details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
-    output_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    input_tokens = get("prompt_tokens")
+    if type(input_tokens) is not int:
+        input_tokens = _int(get("input_tokens"))
+    output_tokens = get("completion_tokens")
+    if type(output_tokens) is not int:
+        output_tokens = _int(get("output_tokens"))
     call.input_tokens = input_tokens
     call.output_tokens = output_tokens
-    cached = _int(_get(input_details, "cached_tokens"))
-    if cached is not None:
-        call.cache_read_tokens = cached
-    written = _int(_get(input_details, "cache_write_tokens"))
-    if written:
-        call.cache_write_tokens = written
-    reasoning = _int(_get(output_details, "reasoning_tokens"))
-    if reasoning is not None:
-        call.reasoning_tokens = reasoning
+    input_details = get("prompt_tokens_details") or get("input_tokens_details")
+    if isinstance(input_details, dict):
+        cached = input_details.get("cached_tokens")
+        if type(cached) is int:
+            call.cache_read_tokens = cached
+        written = input_details.get("cache_write_tokens")
+        if type(written) is int and written:
+            call.cache_write_tokens = written
+    output_details = get("completion_tokens_details") or get("output_tokens_details")
+    if isinstance(output_details, dict):
+        reasoning = output_details.get("reasoning_tokens")
+        if type(reasoning) is int:
+            call.reasoning_tokens = reasoning
 
 
-def read_anthropic_message(call: Call, message: Mapping[str, Any]) -> None:
+def read_anthropic_message(call: Call, message: dict[str, Any]) -> None:
     """A message (a whole response, or the ``message`` of a ``message_start`` event)."""
     model = message.get("model")
     if isinstance(model, str):
@@ -96,11 +96,11 @@ def read_anthropic_message(call: Call, message: Mapping[str, Any]) -> None:
     if isinstance(message_id, str):
         call.response_id = message_id
     usage = message.get("usage")
-    if isinstance(usage, Mapping):
+    if isinstance(usage, dict):
         anthropic_usage(call, usage)
 
 
-def anthropic_usage(call: Call, usage: Mapping[str, Any]) -> None:
+def anthropic_usage(call: Call, usage: dict[str, Any]) -> None:
     """Anthropic's ``input_tokens`` excludes cache reads and writes; ``message_delta`` usage is cumulative,
     so later values replace earlier ones, and a field a delta leaves out keeps its earlier value."""
     raw_input = _int(usage.get("input_tokens"))
@@ -111,7 +111,7 @@ def anthropic_usage(call: Call, usage: Mapping[str, Any]) -> None:
     if written is not None:
         call.cache_write_tokens = written
     split = usage.get("cache_creation")
-    if isinstance(split, Mapping):
+    if isinstance(split, dict):
         five = _int(split.get("ephemeral_5m_input_tokens"))
         hour = _int(split.get("ephemeral_1h_input_tokens"))
         if five is not None:
@@ -128,7 +128,7 @@ def anthropic_usage(call: Call, usage: Mapping[str, Any]) -> None:
         call.service_tier = tier
 
 
-def read_gemini(call: Call, obj: Mapping[str, Any]) -> None:
+def read_gemini(call: Call, obj: dict[str, Any]) -> None:
     model = obj.get("modelVersion")
     if isinstance(model, str):
         call.response_model = model
@@ -136,7 +136,7 @@ def read_gemini(call: Call, obj: Mapping[str, Any]) -> None:
     if isinstance(response_id, str):
         call.response_id = response_id
     usage = obj.get("usageMetadata")
-    if isinstance(usage, Mapping):
+    if isinstance(usage, dict):
         # promptTokenCount includes cached content; candidatesTokenCount excludes thinking tokens
         prompt = _int(usage.get("promptTokenCount"))
         candidates = _int(usage.get("candidatesTokenCount"))
@@ -152,9 +152,9 @@ def read_gemini(call: Call, obj: Mapping[str, Any]) -> None:
             call.cache_read_tokens = cached
 
 
-def read_bedrock(call: Call, obj: Mapping[str, Any]) -> None:
+def read_bedrock(call: Call, obj: dict[str, Any]) -> None:
     usage = obj.get("usage")
-    if not isinstance(usage, Mapping):
+    if not isinstance(usage, dict):
         return
     # Converse's inputTokens excludes cache reads and writes
     raw_input = _int(usage.get("inputTokens"))
@@ -171,7 +171,7 @@ def read_bedrock(call: Call, obj: Mapping[str, Any]) -> None:
         call.output_tokens = output_tokens
 
 
-def read_ollama(call: Call, obj: Mapping[str, Any]) -> None:
+def read_ollama(call: Call, obj: dict[str, Any]) -> None:
     model = obj.get("model")
     if isinstance(model, str):
         call.response_model = model

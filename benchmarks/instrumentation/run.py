@@ -27,7 +27,10 @@ of the two. Speed is reported, not asserted.
 The comparison: OpenLLMetry (opentelemetry-instrumentation-openai), OpenInference
 (openinference-instrumentation-openai), the official OpenTelemetry GenAI package
 (opentelemetry-instrumentation-genai-openai) and plain HTTP client spans
-(opentelemetry-instrumentation-httpx).
+(opentelemetry-instrumentation-httpx). A last row, ``sdk-span``, is the floor under every span-making
+instrumentation on this machine: one SDK span per call made at the same transport method costspan wraps,
+with the attributes costspan writes on a call (fixed values: no request or response is read), ended when
+the transport returns. What costspan adds beyond it is its own work.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,13 +54,62 @@ INSTRUMENTATIONS: dict[str, str | None] = {
     "openinference": "openinference.instrumentation.openai:OpenAIInstrumentor",
     "otel-genai": "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor",
     "httpx-spans": "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor",
+    "sdk-span": "__main__:OneSpanInstrumentor",  # the worker runs this file as __main__
 }
 CONTROL = "none (control)"
+FLOOR = "sdk-span"
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 USAGE_KEYS = ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_ai.usage.completion_tokens")
 
 
 # -- the worker: one instrumentation, one process ---------------------------------------------------------
+
+
+class OneSpanInstrumentor:
+    """The ``sdk-span`` row: one SDK span per request at ``httpx2.HTTPTransport.handle_request``, with the
+    attributes costspan writes on a call, and nothing else."""
+
+    REQUEST: ClassVar[dict[str, Any]] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "server.address": "127.0.0.1",
+        "gen_ai.request.stream": False,
+        "server.port": 8000,
+        "gen_ai.request.model": "gpt-4o-mini",
+    }
+    RESPONSE: ClassVar[dict[str, Any]] = {
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.id": "chatcmpl-cs000001",
+        "openai.response.service_tier": "default",
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 13,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.reasoning.output_tokens": 0,
+    }
+
+    def instrument(self, tracer_provider: Any, **_: Any) -> None:
+        import httpx2
+        from opentelemetry.trace import SpanKind
+        from wrapt import wrap_function_wrapper
+
+        tracer = tracer_provider.get_tracer("sdk-span")
+        attributes = {**self.REQUEST, **self.RESPONSE}
+
+        def handle_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            start = time.time_ns()
+            response = wrapped(*args, **kwargs)
+            tracer.start_span(
+                "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes, start_time=start
+            ).end()
+            return response
+
+        wrap_function_wrapper(httpx2.HTTPTransport, "handle_request", handle_request)
+
+    def uninstrument(self) -> None:
+        import httpx2
+        from opentelemetry.instrumentation.utils import unwrap
+
+        unwrap(httpx2.HTTPTransport, "handle_request")
 
 
 def worker(name: str, base_url: str, pairs: int, block: int, stream: bool, replay: bool) -> dict[str, Any]:
@@ -316,7 +368,7 @@ def _print_table(
     print("-" * (len(header) + 14))
     for name in names:
         plain, streamed = results[(name, False)], results[(name, True)]
-        usage = "-" if name == "none" else "yes" if streamed["usage"] else "no"
+        usage = "-" if name in ("none", FLOOR) else "yes" if streamed["usage"] else "no"
         plain_wall = f"{_added(plain, 'wall'):+.0f} ({_spread(plain, 'wall')})"
         stream_wall = f"{_added(streamed, 'wall'):+.0f} ({_spread(streamed, 'wall')})"
         print(
@@ -331,6 +383,15 @@ def _print_table(
     )
     if "none" in names:
         print(f"{CONTROL}: both blocks of each pair uninstrumented, so its figures are the noise floor")
+    if FLOOR in names:
+        print(f"{FLOOR}: one SDK span with costspan's attributes at the same transport method, nothing read")
+        if "costspan" in names:
+            beyond = [
+                _added(results[("costspan", stream)], "wall") - _added(results[(FLOOR, stream)], "wall")
+                for stream in (False, True)
+            ]
+            plain, stream = beyond
+            print(f"costspan beyond {FLOOR} (its own work): {plain:+.0f} us plain, {stream:+.0f} us stream")
     print("goal for costspan: at most +75 us per call and +100 us per stream (wall)")
 
 

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from costspan.instrumentation import EndpointTable
 from costspan.instrumentation._call import Call
-from costspan.instrumentation._response import Watcher
-from costspan.instrumentation._transport import _with_include_usage
+from costspan.instrumentation._response import Watcher, _read_chat_completion
+from costspan.instrumentation._transport import _content_headers, _with_include_usage
 
 
 def _watch(
@@ -242,3 +242,94 @@ def test_a_chat_stream_cut_before_its_end_is_not_terminal():
     for chunk in _chat_stream((",", ":"), include_usage=True)[:2]:
         watcher.feed(chunk)
     assert not watcher.terminal
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_content_headers_are_read_from_either_library_and_any_case(library):
+    headers_type = pytest.importorskip(library).Headers
+    headers = headers_type({"Content-Type": "text/event-stream", "CONTENT-ENCODING": "gzip", "x-other": "1"})
+    assert _content_headers(headers) == ("text/event-stream", "gzip")
+    assert _content_headers(headers_type({"x-other": "1"})) == ("", "")
+
+    class PublicView:  # headers held some other way: only the public raw view is read
+        raw = headers.raw
+
+    assert _content_headers(PublicView()) == ("text/event-stream", "gzip")
+
+
+def _chat_completion(separators=(",", ":"), **overrides) -> bytes:
+    body = {
+        "id": "chatcmpl-9",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": 'He said "usage": {"prompt_tokens": 1}'},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 1200,
+            "completion_tokens": 30,
+            "prompt_tokens_details": {"cached_tokens": 1024},
+            "completion_tokens_details": {"reasoning_tokens": 10},
+        },
+        "service_tier": "priority",
+        "system_fingerprint": "fp_1",
+    }
+    body.update(overrides)
+    return json.dumps({k: v for k, v in body.items() if v is not None}, separators=separators).encode()
+
+
+def _tool_named_usage() -> list:
+    call = {"id": "call_1", "type": "function", "function": {"name": "usage", "arguments": '{"usage":{}}'}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return [{"index": 0, "message": message, "finish_reason": "tool_calls"}]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _chat_completion(),
+        _chat_completion(separators=(", ", ": ")),  # parsed whole
+        _chat_completion(choices=_tool_named_usage()),
+        # fields in another order: usage before the choices, the model after them (parsed whole)
+        json.dumps(
+            {"usage": json.loads(_chat_completion())["usage"], "choices": [], "id": "chatcmpl-9"}
+            | {"model": "gpt-4o-mini-2024-07-18", "service_tier": "priority"}
+        ).encode(),
+    ],
+    ids=["compact", "spaced", "a-tool-named-usage", "other-order"],
+)
+def test_a_chat_completion_body_is_read_the_same_whatever_its_layout(body):
+    attributes = _watch("api.openai.com", None, "/v1/chat/completions", "application/json", body)
+    assert attributes["gen_ai.usage.input_tokens"] == 1200
+    assert attributes["gen_ai.usage.output_tokens"] == 30
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 1024
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 10
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    assert attributes["openai.response.service_tier"] == "priority"
+    assert attributes.get("gen_ai.response.id") == "chatcmpl-9"
+
+
+def test_a_chat_completion_without_usage_still_names_its_model():
+    body = _chat_completion(usage=None, service_tier=None)
+    attributes = _watch("api.openai.com", None, "/v1/chat/completions", "application/json", body)
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
+    assert "gen_ai.usage.input_tokens" not in attributes
+
+
+def test_only_the_compact_layout_openai_writes_is_read_without_parsing_the_choices():
+    endpoint = EndpointTable().match("api.openai.com", None, "/v1/chat/completions")
+    assert endpoint is not None
+    for body, read_around in (
+        (_chat_completion(), True),
+        (_chat_completion(choices=_tool_named_usage()), True),
+        (_chat_completion(separators=(", ", ": ")), False),
+        (_chat_completion(usage=None), False),
+        (_chat_completion(model=None), False),
+    ):
+        call = Call(endpoint, "gpt-4o-mini", False, "api.openai.com", None)
+        assert _read_chat_completion(call, body) is read_around
