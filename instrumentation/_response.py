@@ -153,7 +153,7 @@ class Watcher:
             self.last = chunk
             if self.strip:
                 # the "usage":null member the server adds to every chunk once include_usage was asked for
-                handed_on = chunk.replace(_USAGE_NULL[0], b"")
+                handed_on = chunk.replace(b',"usage":null', b"")  # _USAGE_NULL[0], a constant here
                 if b'"usage"' not in handed_on:
                     return handed_on
             elif _USAGE_OBJECT[0] not in chunk and _USAGE_OBJECT[1] not in chunk:
@@ -330,8 +330,11 @@ class Watcher:
         line_end = block.find(b"\n")
         if block.startswith(b"data:") and line_end >= 0 and not block[line_end:].strip():
             # the usual block: one event of one data line
+            data = block[5:line_end]
+            if _read_chat_completion(self.call, data):
+                return b"" if b'"choices":[]' in data else block
             try:
-                obj = _loads(block[5:line_end])
+                obj = _loads(data)
             except ValueError:
                 obj = None
             if isinstance(obj, dict):

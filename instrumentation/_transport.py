@@ -1,10 +1,11 @@
 """The transport hook: every request an httpx or httpx2 transport sends passes here.
 
-A request that is no LLM call (by host and path) goes straight through. For a call, a span starts, the
-request is read for its model and stream flag (a regular-expression search of the body, which the client
-has already serialised, rather than a parse of it), the transport sends it, and the response's byte stream
-is wrapped by a :class:`~costspan.instrumentation._response.Watcher` that reads usage as the application
-reads the bytes; the span ends when the stream ends or is closed.
+A request that is no LLM call (by host and path) goes straight through. For a call, the start time and
+context are noted and the request is read for its model and stream flag (a regular-expression search of
+the body, which the client has already serialised, rather than a parse of it); the transport sends it, and
+the response's byte stream is wrapped by a :class:`~costspan.instrumentation._response.Watcher` that reads
+usage as the application reads the bytes. When the stream ends or is closed, the call's span is made,
+from its start time, and ended (see :class:`~costspan.instrumentation._call.Call`).
 """
 
 from __future__ import annotations

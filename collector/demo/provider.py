@@ -290,12 +290,12 @@ class _Provider:
         options = body.get("stream_options")
         include_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
         chunk_head = {**head, "object": "chat.completion.chunk", **tail}
-        if include_usage:
-            chunk_head["usage"] = None
+        # OpenAI's order: the choices, then (when asked for) "usage", null on every chunk but the last
+        chunk_usage = {"usage": None} if include_usage else {}
 
         def chunk(delta: Mapping[str, Any], finish_reason: str | None, i: int) -> dict[str, Any]:
             choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            return {**chunk_head, "choices": [choice]}
+            return {**chunk_head, "choices": [choice], **chunk_usage}
 
         events: list[tuple[str | None, Any]] = []
         for i in range(choices_n):
