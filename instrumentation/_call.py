@@ -206,3 +206,10 @@ class Call:
         if error_type is not None:
             labels[A.ERROR_TYPE] = error_type
         return labels
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` of an exception: its fully qualified class name."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"

@@ -19,10 +19,10 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from ._call import Call
+from ._call import Call, error_type
 from ._endpoints import ANTHROPIC, BEDROCK, GEMINI
 from ._usage import (
     anthropic_usage,
@@ -144,23 +144,78 @@ class Watcher:
 
     # -- bytes in -----------------------------------------------------------------------------------
 
+    def pass_on(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks`` handed on as the application reads them, watched on the way; the call ends with the
+        stream (cut short when it ends before its last event)."""
+        call = self.call
+        strip = self.strip
+        try:
+            for chunk in chunks:
+                if self.steady and chunk.endswith(b"\n\n"):
+                    # The usual chunk of an uncompressed chat completions stream after the first: whole
+                    # events, none with usage, settled with a C-level search or two and no call, as a stream
+                    # has a chunk per token or so (apass_on has the same lines). A "usage" key cannot hide in
+                    # a string, where quotes are escaped.
+                    self.last = chunk
+                    if strip:
+                        # the "usage":null the server adds to every chunk once include_usage is asked for
+                        out = chunk.replace(b',"usage":null', b"")  # _USAGE_NULL[0], a constant here
+                        if b'"usage"' not in out:
+                            yield out
+                            continue
+                    elif b'"usage":{' not in chunk and b'"usage": {' not in chunk:  # _USAGE_OBJECT
+                        yield chunk
+                        continue
+                out = self.feed(chunk)
+                if out:
+                    yield out
+        except GeneratorExit:
+            call.end(cut_short=not self.terminal)
+            raise
+        except BaseException as exc:
+            self.done()
+            call.end(error_type=error_type(exc), cut_short=True)
+            raise
+        self.done()
+        rest = self.leftover()
+        call.end()
+        if rest:
+            yield rest
+
+    async def apass_on(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """:meth:`pass_on` for an asynchronous stream."""
+        call = self.call
+        strip = self.strip
+        try:
+            async for chunk in chunks:
+                if self.steady and chunk.endswith(b"\n\n"):  # as in pass_on
+                    self.last = chunk
+                    if strip:
+                        out = chunk.replace(b',"usage":null', b"")
+                        if b'"usage"' not in out:
+                            yield out
+                            continue
+                    elif b'"usage":{' not in chunk and b'"usage": {' not in chunk:
+                        yield chunk
+                        continue
+                out = self.feed(chunk)
+                if out:
+                    yield out
+        except GeneratorExit:
+            call.end(cut_short=not self.terminal)
+            raise
+        except BaseException as exc:
+            self.done()
+            call.end(error_type=error_type(exc), cut_short=True)
+            raise
+        self.done()
+        rest = self.leftover()
+        call.end()
+        if rest:
+            yield rest
+
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to hand on for ``chunk`` (the chunk itself, unless the stream is rewritten)."""
-        if self.steady and chunk.endswith(b"\n\n"):
-            # The usual chunk of an uncompressed chat completions stream, after the first: whole events, none
-            # with usage. Settled with a C-level search or two, since a stream has a chunk per token or so.
-            # A "usage" key cannot hide in a string, where quotes are escaped.
-            self.last = chunk
-            if self.strip:
-                # the "usage":null member the server adds to every chunk once include_usage was asked for
-                handed_on = chunk.replace(b',"usage":null', b"")  # _USAGE_NULL[0], a constant here
-                if b'"usage"' not in handed_on:
-                    return handed_on
-            elif _USAGE_OBJECT[0] not in chunk and _USAGE_OBJECT[1] not in chunk:
-                return chunk
-        return self._feed(chunk)
-
-    def _feed(self, chunk: bytes) -> bytes:
         if self.failed or not chunk:
             return chunk
         try:

@@ -23,7 +23,7 @@ from opentelemetry.trace import Tracer
 from costspan.semconv import attributes as A
 
 from ._attribution import current_attribution
-from ._call import STREAMING, Call
+from ._call import STREAMING, Call, error_type
 from ._endpoints import Endpoint, EndpointTable
 from ._metrics import ClientMetrics
 from ._others import traced_elsewhere
@@ -240,13 +240,6 @@ def _speech_characters(body: bytes) -> dict[str, Any] | None:
     return {"input_characters": len(text)} if isinstance(text, str) else None
 
 
-def error_type(exc: BaseException) -> str:
-    """``error.type`` of an exception: its fully qualified class name."""
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
 # -- the wrappers -------------------------------------------------------------------------------------------
 
 
@@ -259,26 +252,7 @@ def sync_stream_type(base: type) -> type:
             self._watcher = watcher
 
         def __iter__(self) -> Iterator[bytes]:
-            watcher = self._watcher
-            call = watcher.call
-            feed = watcher.feed
-            try:
-                for chunk in self._inner:
-                    out = feed(chunk)
-                    if out:
-                        yield out
-            except GeneratorExit:
-                call.end(cut_short=not watcher.terminal)
-                raise
-            except BaseException as exc:
-                watcher.done()
-                call.end(error_type=error_type(exc), cut_short=True)
-                raise
-            watcher.done()
-            rest = watcher.leftover()
-            call.end()
-            if rest:
-                yield rest
+            return self._watcher.pass_on(self._inner)
 
         def close(self) -> None:
             try:
@@ -307,27 +281,8 @@ def async_stream_type(base: type) -> type:
             self._inner = inner
             self._watcher = watcher
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            watcher = self._watcher
-            call = watcher.call
-            feed = watcher.feed
-            try:
-                async for chunk in self._inner:
-                    out = feed(chunk)
-                    if out:
-                        yield out
-            except GeneratorExit:
-                call.end(cut_short=not watcher.terminal)
-                raise
-            except BaseException as exc:
-                watcher.done()
-                call.end(error_type=error_type(exc), cut_short=True)
-                raise
-            watcher.done()
-            rest = watcher.leftover()
-            call.end()
-            if rest:
-                yield rest
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self._watcher.apass_on(self._inner)
 
         async def aclose(self) -> None:
             try:

@@ -221,11 +221,8 @@ def test_a_chat_stream_with_usage_asked_by_costspan_reads_as_without_it(separato
     if piece is not None:
         joined = b"".join(sent)
         sent = [joined[i : i + piece] for i in range(0, len(joined), piece)]
-    handed_on = b"".join(watcher.feed(chunk) for chunk in sent)
-    watcher.done()
-    handed_on += watcher.leftover()
+    handed_on = b"".join(watcher.pass_on(iter(sent)))  # ends the call
     assert watcher.terminal
-    call.end()
     assert handed_on == b"".join(_chat_stream(separators, include_usage=False))
     (span,) = exporter.get_finished_spans()
     assert span.attributes["gen_ai.usage.input_tokens"] == 9
@@ -239,9 +236,12 @@ def test_a_chat_stream_cut_before_its_end_is_not_terminal():
     assert endpoint is not None
     call = Call(endpoint, "gpt-4o-mini", True, "api.openai.com", None)
     watcher = Watcher(call, "text/event-stream", "", strip=True)
-    for chunk in _chat_stream((",", ":"), include_usage=True)[:2]:
-        watcher.feed(chunk)
+    stream = watcher.pass_on(iter(_chat_stream((",", ":"), include_usage=True)))
+    for _ in range(3):  # the three chunks of the reply; the usage chunk and [DONE] are not read
+        next(stream)
     assert not watcher.terminal
+    stream.close()
+    assert call.ended
 
 
 @pytest.mark.parametrize("library", ["httpx", "httpx2"])
