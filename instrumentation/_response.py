@@ -77,7 +77,8 @@ class UnknownEncoding(Exception):
 
 
 class Watcher:
-    """Reads usage from one response as its bytes pass. :meth:`feed` returns what to hand on."""
+    """Reads usage from one response as its bytes pass: :meth:`pass_on` (or :meth:`apass_on`) hands a stream
+    on; :meth:`feed` returns what to hand on for one chunk."""
 
     __slots__ = (
         "block",
@@ -107,7 +108,7 @@ class Watcher:
         self.failed = False
         self.started = False
         self.saw_end = False  # the stream's last event came (read from `last` for chat completions)
-        self.steady = False  # the next whole chunk may take the chat completions short path (see feed)
+        self.steady = False  # the next whole chunk may take the chat completions short path (see pass_on)
         self.last: bytes | None = None
         self.first: bytes | None = None  # the first events, parsed when (and if) they are needed
         self.pending = b""
@@ -126,7 +127,7 @@ class Watcher:
         self.fast = self.mode == "sse" and self.decompress is None
         # one handler per format, chosen once: the per-chunk path does only what its format needs
         wire_format, api = call.endpoint.wire_format, call.endpoint.api
-        self.chat = False  # chat completions over uncompressed server-sent events: see feed
+        self.chat = False  # chat completions over uncompressed server-sent events: see pass_on
         if wire_format == ANTHROPIC:
             self.block: Callable[[bytes], bytes] = self._anthropic_block
         elif wire_format == GEMINI:
