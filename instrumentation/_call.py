@@ -63,7 +63,6 @@ class Call:
         "server_address",
         "server_port",
         "service_tier",
-        "span",
         "start_ns",
         "started",
         "streaming",
@@ -98,8 +97,7 @@ class Call:
         self.attributes = attributes if attributes is not None else {}
         self.context = parent
         self.metrics = metrics
-        self.span = borrowed
-        self.borrowed = borrowed is not None
+        self.borrowed = borrowed
         self.start_ns = time.time_ns()
         self.started = time.perf_counter()
         self.ended = False
@@ -125,8 +123,8 @@ class Call:
             return
         self.ended = True
         try:
-            if self.borrowed:
-                self._add_usage_to_borrowed()
+            if self.borrowed is not None:
+                self._add_usage_to_borrowed(self.borrowed)
             else:
                 self._write(error_type, cut_short)
         except Exception:  # never break the application
@@ -149,16 +147,15 @@ class Call:
         if self.reasoning_tokens is not None:
             attributes[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
 
-    def _add_usage_to_borrowed(self) -> None:
-        span = self.span
+    def _add_usage_to_borrowed(self, span: Span) -> None:
         counts: dict[str, Any] = {}
         self._usage(counts)
         usage = {key: value for key, value in counts.items() if key.startswith("gen_ai.usage.")}
-        present = span.attributes or {}  # type: ignore[union-attr]
+        present = span.attributes or {}  # type: ignore[attr-defined]
         if A.OPENINFERENCE_SPAN_KIND in present:
             usage = {_OPENINFERENCE_USAGE.get(key, key): value for key, value in usage.items()}
         if not any(key in present for key in usage):
-            span.set_attributes(usage)  # type: ignore[union-attr]
+            span.set_attributes(usage)
 
     def _write(self, error_type: str | None, cut_short: bool) -> None:
         duration = time.perf_counter() - self.started

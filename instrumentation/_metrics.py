@@ -7,12 +7,11 @@ explicit bucket boundaries advisory, so an SDK with no view of its own uses them
 Recording is deferred to collection. The SDK's path for one measurement (attributes copied, sorted and
 hashed, a lock, a bucket search) costs about 10 µs, and a call makes three. So a call only appends itself
 to a queue (its metric attributes are built later too), and the queue is recorded into the histograms when
-a metric reader collects: an
-observable instrument's callback runs at the start of every collection, before the histograms are read, so
-every measurement queued before a collection is in it (periodic export, ``force_flush`` and shutdown alike).
-The context of the call is kept with its figures, so exemplars link the same spans as before. The queue is
-bounded: past :data:`MAX_QUEUED` calls (a meter that is never collected), a call records its own figures at
-once.
+a metric reader collects: an observable instrument's callback runs at the start of every collection, before
+the histograms are read, so every measurement queued before a collection is in it (periodic export,
+``force_flush`` and shutdown alike). The context of the call is kept with its figures, so exemplars link
+the span the call was made in, as a recording made in the call would. The queue is bounded: past
+:data:`MAX_QUEUED` calls (a meter that is never collected), a call records its own figures at once.
 """
 
 from __future__ import annotations

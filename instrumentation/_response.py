@@ -148,72 +148,84 @@ class Watcher:
     def pass_on(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         """``chunks`` handed on as the application reads them, watched on the way; the call ends with the
         stream (cut short when it ends before its last event)."""
-        call = self.call
         strip = self.strip
+        usage_null = _USAGE_NULL[0]  # locals: looked up once a stream, not once a chunk
+        usage_object, usage_object_spaced = _USAGE_OBJECT
         try:
             for chunk in chunks:
                 if self.steady and chunk.endswith(b"\n\n"):
                     # The usual chunk of an uncompressed chat completions stream after the first: whole
                     # events, none with usage, settled with a C-level search or two and no call, as a stream
-                    # has a chunk per token or so (apass_on has the same lines). A "usage" key cannot hide in
-                    # a string, where quotes are escaped.
+                    # has a chunk per token or so (apass_on has the same lines: a generator is either
+                    # synchronous or not). A "usage" key cannot hide in a string, where quotes are escaped.
                     self.last = chunk
                     if strip:
                         # the "usage":null the server adds to every chunk once include_usage is asked for
-                        out = chunk.replace(b',"usage":null', b"")  # _USAGE_NULL[0], a constant here
+                        out = chunk.replace(usage_null, b"")
                         if b'"usage"' not in out:
                             yield out
                             continue
-                    elif b'"usage":{' not in chunk and b'"usage": {' not in chunk:  # _USAGE_OBJECT
+                    elif usage_object not in chunk and usage_object_spaced not in chunk:
                         yield chunk
                         continue
                 out = self.feed(chunk)
                 if out:
                     yield out
         except GeneratorExit:
-            call.end(cut_short=not self.terminal)
+            self._closed()
             raise
         except BaseException as exc:
-            self.done()
-            call.end(error_type=error_type(exc), cut_short=True)
+            self._broken(exc)
             raise
-        self.done()
-        rest = self.leftover()
-        call.end()
+        rest = self._finished()
         if rest:
             yield rest
 
     async def apass_on(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         """:meth:`pass_on` for an asynchronous stream."""
-        call = self.call
         strip = self.strip
+        usage_null = _USAGE_NULL[0]
+        usage_object, usage_object_spaced = _USAGE_OBJECT
         try:
             async for chunk in chunks:
                 if self.steady and chunk.endswith(b"\n\n"):  # as in pass_on
                     self.last = chunk
                     if strip:
-                        out = chunk.replace(b',"usage":null', b"")
+                        out = chunk.replace(usage_null, b"")
                         if b'"usage"' not in out:
                             yield out
                             continue
-                    elif b'"usage":{' not in chunk and b'"usage": {' not in chunk:
+                    elif usage_object not in chunk and usage_object_spaced not in chunk:
                         yield chunk
                         continue
                 out = self.feed(chunk)
                 if out:
                     yield out
         except GeneratorExit:
-            call.end(cut_short=not self.terminal)
+            self._closed()
             raise
         except BaseException as exc:
-            self.done()
-            call.end(error_type=error_type(exc), cut_short=True)
+            self._broken(exc)
             raise
-        self.done()
-        rest = self.leftover()
-        call.end()
+        rest = self._finished()
         if rest:
             yield rest
+
+    def _closed(self) -> None:
+        """The application closed the stream: cut short unless its last event came."""
+        self.call.end(cut_short=not self.terminal)
+
+    def _broken(self, exc: BaseException) -> None:
+        """Reading the stream raised ``exc``: what came is recorded, with the error."""
+        self.done()
+        self.call.end(error_type=error_type(exc), cut_short=True)
+
+    def _finished(self) -> bytes:
+        """The stream ended: the call ends; returns the bytes still to hand on."""
+        self.done()
+        rest = self.leftover()
+        self.call.end()
+        return rest
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to hand on for ``chunk`` (the chunk itself, unless the stream is rewritten)."""
@@ -519,12 +531,12 @@ def _read_chat_completion(call: Call, body: bytes) -> bool:
     them: the choices grow with the reply, the rest does not. OpenAI writes compact JSON with the choices
     before ``"usage"`` and the string members around them; ``False`` (parse the body whole) for anything
     else. A key cannot hide in the choices' strings, where quotes are escaped."""
-    usage_at = body.rfind(b'"usage":{')
+    usage_at = body.rfind(_USAGE_OBJECT[0])
     choices_at = body.find(b'"choices":')
     if usage_at < 0 or not 0 < choices_at < usage_at:
         return False
     try:
-        tail = body[usage_at + 8 :].decode()
+        tail = body[usage_at + len(b'"usage":') :].decode()  # from the usage object's brace
         usage, end = _DECODER.raw_decode(tail)
     except ValueError:
         return False

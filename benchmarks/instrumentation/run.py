@@ -386,11 +386,10 @@ def _print_table(
     if FLOOR in names:
         print(f"{FLOOR}: one SDK span with costspan's attributes at the same transport method, nothing read")
         if "costspan" in names:
-            beyond = [
-                _added(results[("costspan", stream)], "wall") - _added(results[(FLOOR, stream)], "wall")
-                for stream in (False, True)
-            ]
-            plain, stream = beyond
+            plain, stream = (
+                _added(results[("costspan", streamed)], "wall") - _added(results[(FLOOR, streamed)], "wall")
+                for streamed in (False, True)
+            )
             print(f"costspan beyond {FLOOR} (its own work): {plain:+.0f} us plain, {stream:+.0f} us stream")
     print("goal for costspan: at most +75 us per call and +100 us per stream (wall)")
 
