@@ -16,6 +16,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from costspan.semconv import attributes as A
 
+from ._attribution import current_attribution
 from ._endpoints import Endpoint
 from ._metrics import ClientMetrics
 
@@ -203,6 +204,50 @@ class Call:
         if error_type is not None:
             labels[A.ERROR_TYPE] = error_type
         return labels
+
+
+def start_call(
+    endpoint: Endpoint,
+    model: str | None,
+    streaming: bool,
+    server_address: str,
+    server_port: int | None,
+    *,
+    tracer: Tracer,
+    metrics: ClientMetrics | None,
+    parent: Context,
+    extra: Mapping[str, Any] | None = None,
+) -> Call:
+    """A call of costspan's own span, starting now, with the request attributes every call carries (those
+    of the client that made it, ``extra``, and the attribution in effect in ``parent``): the one place both
+    hooks, the HTTP transports' and botocore's, make their calls."""
+    attributes: dict[str, Any] = {
+        A.GEN_AI_OPERATION_NAME: endpoint.operation,
+        A.GEN_AI_PROVIDER_NAME: endpoint.provider,
+        A.SERVER_ADDRESS: server_address,
+        STREAMING: streaming,
+    }
+    if server_port is not None:
+        attributes[A.SERVER_PORT] = server_port
+    if model:
+        attributes[A.GEN_AI_REQUEST_MODEL] = model
+    if extra:
+        attributes.update(extra)
+    attribution = current_attribution(parent)
+    if attribution:
+        attributes.update(attribution)
+    return Call(
+        endpoint,
+        model,
+        streaming,
+        server_address,
+        server_port,
+        tracer=tracer,
+        name=f"{endpoint.operation} {model}" if model else endpoint.operation,
+        attributes=attributes,
+        parent=parent,
+        metrics=metrics,
+    )
 
 
 def error_type(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``CostspanInstrumentor``: LLM calls over httpx and httpx2 become GenAI spans and metrics.
+"""``CostspanInstrumentor``: LLM calls over httpx and httpx2, and boto3's Bedrock Runtime calls, become GenAI
+spans and metrics.
 
 The design: costspan wraps the transports' ``handle_request`` / ``handle_async_request`` (``HTTPTransport``
 and ``AsyncHTTPTransport`` of both libraries) rather than the clients' ``send``, because the transport is
@@ -7,6 +8,8 @@ is the one the client will read (so usage is read as the bytes pass, without buf
 opentelemetry-instrumentation-httpx, which wraps the same methods for HTTP spans: both use ``wrapt``, so
 either can be switched on or off first. Every SDK that talks HTTP through httpx (openai, anthropic,
 mistralai, groq, langchain's clients, LiteLLM ...) is covered at once, over HTTP/1.1 and HTTP/2 alike.
+botocore sends over urllib3, so boto3's Bedrock calls have a hook of their own when botocore is installed
+(``BaseClient._make_api_call``, see _botocore), which makes its calls with the same code (_call).
 
 Options of ``instrument()``, each with an environment variable for ``opentelemetry-instrument``:
 
@@ -82,7 +85,8 @@ def _add_processor(provider: Any) -> _attribution.AttributionSpanProcessor:
 
 
 class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Traces LLM calls made over httpx and httpx2: ``CostspanInstrumentor().instrument()``."""
+    """Traces LLM calls made over httpx and httpx2, and boto3's Bedrock Runtime calls:
+    ``CostspanInstrumentor().instrument()``."""
 
     # class attributes, not __init__: BaseInstrumentor is a singleton whose __init__ runs at every call
     _wrapped: tuple[tuple[type, str], ...] = ()
@@ -108,7 +112,8 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 "0",
                 "no",
             )
-        hook = Hook(tracer, _metrics_of(meter), EndpointTable.from_env(endpoints), bool(inject))
+        client_metrics = _metrics_of(meter)
+        hook = Hook(tracer, client_metrics, EndpointTable.from_env(endpoints), bool(inject))
         _attribution.reload_defaults()
         _record.use_tracer(tracer)
         for name in _LIBRARIES:
@@ -126,6 +131,7 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 (library.HTTPTransport, "handle_request"),
                 (library.AsyncHTTPTransport, "handle_async_request"),
             )
+        self._instrument_botocore(tracer, client_metrics)
         provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         if hasattr(provider, "add_span_processor"):
             # Other instrumentations' GenAI spans get the attribution too. An SDK tracer provider cannot drop
@@ -133,6 +139,17 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             processor = _processor_of(provider)
             processor.enabled = True
             self._processor = processor
+
+    def _instrument_botocore(self, tracer: trace.Tracer, client_metrics: ClientMetrics) -> None:
+        try:
+            from botocore.client import BaseClient
+
+            from ._botocore import BotocoreHook, api_call_wrapper
+        except ImportError:  # no boto3 here
+            return
+        wrapper = api_call_wrapper(BotocoreHook(tracer, client_metrics))
+        wrap_function_wrapper(BaseClient, "_make_api_call", wrapper)
+        self._wrapped += ((BaseClient, "_make_api_call"),)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for cls, method in self._wrapped:

@@ -1,4 +1,5 @@
-"""Other GenAI instrumentations: is this HTTP request a call that one of them already traces?
+"""Other GenAI instrumentations: is this HTTP request (or boto3 Bedrock call) one that one of them already
+traces?
 
 Two signs, checked in this order:
 
@@ -6,7 +7,9 @@ Two signs, checked in this order:
   ``com.anthropic.sdk.python``), or a span whose attributes name an LLM operation (OpenTelemetry GenAI
   ``gen_ai.operation.name``, OpenLLMetry ``llm.request.type``, OpenInference ``openinference.span.kind``);
 - an SDK-level instrumentor of the provider's SDK is switched on (OpenLLMetry, OpenInference, the official
-  OpenTelemetry GenAI packages) and the request comes from that SDK (its ``x-stainless-lang`` header).
+  OpenTelemetry GenAI packages) and the request comes from that SDK (its ``x-stainless-lang`` header); for a
+  boto3 Bedrock Runtime call, a Bedrock instrumentor is switched on (OpenLLMetry's, OpenInference's, or
+  opentelemetry-instrumentation-botocore with its bedrock-runtime extension), every call of which it sees.
 
 costspan then leaves the call to that instrumentation: no second span, no metrics, the request's bytes as
 the application built them. One exception: an OpenAI chat completions stream without ``include_usage``,
@@ -30,7 +33,7 @@ from opentelemetry.context import Context
 
 from costspan.semconv import attributes as A
 
-from ._endpoints import ANTHROPIC, OPENAI
+from ._endpoints import ANTHROPIC, BEDROCK, OPENAI
 
 _CALL_OPERATIONS = frozenset(
     {"chat", "text_completion", "generate_content", "embeddings", "completion", "embedding", "responses"}
@@ -48,6 +51,12 @@ _SDK_INSTRUMENTORS: Mapping[str, tuple[tuple[str, str], ...]] = {
         ("opentelemetry.instrumentation.anthropic", "AnthropicInstrumentor"),
         ("openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
         ("opentelemetry.instrumentation.genai.anthropic", "AnthropicInstrumentor"),
+    ),
+    # boto3's Bedrock Runtime calls (see _botocore)
+    BEDROCK: (
+        ("opentelemetry.instrumentation.bedrock", "BedrockInstrumentor"),  # OpenLLMetry
+        ("openinference.instrumentation.bedrock", "BedrockInstrumentor"),
+        ("opentelemetry.instrumentation.botocore", "BotocoreInstrumentor"),  # with its bedrock extension
     ),
 }
 
@@ -90,11 +99,24 @@ def sdk_instrumented(wire_format: str) -> bool:
             continue
         any_loaded = True
         instance = getattr(getattr(module, class_name, None), "_instance", None)
-        if instance is not None and getattr(instance, "_is_instrumented_by_opentelemetry", False):
+        if (
+            instance is not None
+            and getattr(instance, "_is_instrumented_by_opentelemetry", False)
+            and _makes_genai_spans(module_name)
+        ):
             return True
     if not any_loaded:
         _NONE_LOADED_AT[wire_format] = loaded
     return False
+
+
+def _makes_genai_spans(module_name: str) -> bool:
+    """opentelemetry-instrumentation-botocore traces every AWS call, and Bedrock's as GenAI spans with usage
+    only since it has its bedrock-runtime extension; the other instrumentors trace GenAI calls alone."""
+    if module_name != "opentelemetry.instrumentation.botocore":
+        return True
+    extensions = sys.modules.get("opentelemetry.instrumentation.botocore.extensions")
+    return "bedrock-runtime" in getattr(extensions, "_BOTOCORE_EXTENSIONS", ())
 
 
 def traced_elsewhere(wire_format: str, headers: Any, ctx: Context | None = None) -> Any:
@@ -106,3 +128,13 @@ def traced_elsewhere(wire_format: str, headers: Any, ctx: Context | None = None)
     if sdk_instrumented(wire_format) and "x-stainless-lang" in headers:
         return True
     return None
+
+
+def bedrock_traced_elsewhere(ctx: Context) -> bool:
+    """Whether another instrumentation traces this boto3 Bedrock Runtime call: the current span is another
+    instrumentation's span of an LLM call, or a Bedrock instrumentor is on (every call it sees comes from
+    boto3, so no header is needed to tell)."""
+    span = trace.get_current_span(ctx)
+    if span.is_recording() and is_call_span(span):
+        return True
+    return sdk_instrumented(BEDROCK)

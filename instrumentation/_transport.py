@@ -22,8 +22,7 @@ from opentelemetry.trace import Tracer
 
 from costspan.semconv import attributes as A
 
-from ._attribution import current_attribution
-from ._call import STREAMING, Call, error_type
+from ._call import Call, error_type, start_call
 from ._endpoints import Endpoint, EndpointTable
 from ._metrics import ClientMetrics
 from ._others import traced_elsewhere
@@ -40,6 +39,7 @@ _NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
 _TAIL = 16 * 1024
 _LOWERED_NAME_AND_VALUE = itemgetter(1, 2)
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
+_USAGE_REQUESTED = {A.COSTSPAN_STREAM_USAGE_REQUESTED: True}
 SCOPE = "costspan.instrumentation"
 
 
@@ -90,32 +90,16 @@ class Hook:
             and endpoint.provider not in _NO_USAGE_INJECTION
             and _inject_include_usage(request, body)
         )
-        attributes: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: endpoint.operation,
-            A.GEN_AI_PROVIDER_NAME: endpoint.provider,
-            A.SERVER_ADDRESS: host,
-            STREAMING: streaming,
-        }
-        if port is not None:
-            attributes[A.SERVER_PORT] = port
-        if model:
-            attributes[A.GEN_AI_REQUEST_MODEL] = model
-        if strip:
-            attributes[A.COSTSPAN_STREAM_USAGE_REQUESTED] = True
-        attribution = current_attribution(parent)
-        if attribution:
-            attributes.update(attribution)
-        call = Call(
+        call = start_call(
             endpoint,
             model,
             streaming,
             host,
             port,
             tracer=self.tracer,
-            name=f"{endpoint.operation} {model}" if model else endpoint.operation,
-            attributes=attributes,
-            parent=parent,
             metrics=self.metrics,
+            parent=parent,
+            extra=_USAGE_REQUESTED if strip else None,
         )
         if endpoint.api == "speech" and body and model and model.startswith("tts-1"):
             call.extra = _speech_characters(body)  # tts-1 is billed per input character
