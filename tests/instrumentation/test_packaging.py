@@ -15,10 +15,11 @@ from costspan.instrumentation import CostspanInstrumentor
 def test_registered_under_the_opentelemetry_instrumentor_entry_point():
     (entry,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "costspan"]
     assert entry.load() is CostspanInstrumentor
-    # what opentelemetry-instrument checks before it loads an instrumentor: either HTTP client will do
+    # what opentelemetry-instrument checks before it loads an instrumentor: either HTTP client, or botocore,
+    # will do
     assert get_dist_dependency_conflicts(entry.dist) is None
     extras = [r for r in distribution("costspan").requires or [] if "instruments-any" in r]
-    assert sorted(r.split(">")[0] for r in extras) == ["httpx", "httpx2"]
+    assert sorted(r.split(">")[0] for r in extras) == ["botocore", "httpx", "httpx2"]
     assert CostspanInstrumentor()._check_dependency_conflicts() is None
 
 

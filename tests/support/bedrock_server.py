@@ -26,7 +26,8 @@ with a given prefix writes it to the cache (``cacheWriteInputTokens``, with its 
 later ones read it (``cacheReadInputTokens``); the input count excludes the prefix, as Bedrock counts. The
 reply is :data:`REPLY_TEXT`, one token per word.
 
-``stream_failure`` makes the next streams fail after two text events: ``"exception"`` sends a
+A model id starting ``garbled.`` streams a first chunk that is not JSON. ``stream_failure`` makes the next
+streams fail after two text events: ``"exception"`` sends a
 ``modelStreamErrorException`` event, ``"drop"`` closes the connection mid-stream. ``usage_headers = False``
 leaves the usage headers out of InvokeModel responses. Every request is recorded (:class:`BedrockRequest`).
 """
@@ -90,8 +91,8 @@ def _exception(exception_type: str, message: str) -> bytes:
     return event_message(headers, json.dumps({"message": message}).encode())
 
 
-def _chunk(obj: dict[str, Any]) -> bytes:
-    data = json.dumps(obj, separators=(",", ":")).encode()
+def _chunk(obj: dict[str, Any] | bytes) -> bytes:
+    data = obj if isinstance(obj, bytes) else json.dumps(obj, separators=(",", ":")).encode()
     return _event("chunk", {"bytes": base64.b64encode(data).decode()})
 
 
@@ -187,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
         stand_in = self.server.stand_in
         prompt = _converse_prompt(body) if operation.startswith("converse") else _native_prompt(body)
         usage = stand_in.usage_of(prompt)
+        if "embed" in model:  # an embeddings model generates no tokens
+            usage["output"] = 0
         request = BedrockRequest(operation, model, body, dict(self.headers.items()), usage, prompt.ttl)
         stand_in.record(request)
         if operation == "converse":
@@ -355,6 +358,17 @@ def _invocation_metrics(usage: dict[str, int]) -> dict[str, int]:
 
 def _invoke_stream_events(model: str, usage: dict[str, int], ttl: str | None, message_id: str) -> list[bytes]:
     metrics = {"amazon-bedrock-invocationMetrics": _invocation_metrics(usage)}
+    if model.startswith("garbled."):  # a model whose first chunk is not the JSON it claims to be
+        delta = {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "text_delta", "text": REPLY_TEXT},
+        }
+        return [
+            _chunk(b'{"type":"message_start", not JSON'),
+            _chunk(delta),
+            _chunk({"type": "message_stop", **metrics}),
+        ]
     if "meta." in model:
         chunks: list[dict[str, Any]] = [
             {
