@@ -143,9 +143,9 @@ class BotocoreHook:
             metadata = result.get("ResponseMetadata")
             headers = metadata.get("HTTPHeaders") if isinstance(metadata, dict) else None
             known = header_usage(call, headers) if isinstance(headers, dict) else False
-            body = result.get("body")
+            body: Any = result.get("body")
             if api == "invoke" and type(body) is StreamingBody:
-                body._costspan_watcher = BodyWatcher(call, known)  # type: ignore[attr-defined]
+                body._costspan_watcher = BodyWatcher(call, known)
                 body.__class__ = WatchedBody
             elif api == "invoke-with-response-stream":
                 _watch_events(call, body, _read_chunk_event)
@@ -164,7 +164,7 @@ def _watch_events(call: Call, stream: Any, read: Callable[[Call, Any], bool]) ->
     if type(stream) is not EventStream:
         call.end()
         return
-    stream._costspan_watcher = EventWatcher(call, read)  # type: ignore[attr-defined]
+    stream._costspan_watcher = EventWatcher(call, read)
     stream.__class__ = WatchedEvents
 
 

@@ -14,7 +14,8 @@ https://docs.aws.amazon.com/bedrock/latest/APIReference/API_Operations_Amazon_Be
   one of the model's own stream events; the last carries ``amazon-bedrock-invocationMetrics``.
 
 An event stream message is framed as the AWS event stream encoding has it
-(https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html#streaming-event-stream): a
+(https://docs.aws.amazon.com/transcribe/latest/dg/event-stream.html, and the same page of Amazon Lex V2,
+https://docs.aws.amazon.com/lexv2/latest/dg/event-stream-encoding.html): a
 12-byte prelude (total length, headers length, CRC32 of the two), the headers (name length, name, value
 type 7 = string, value length, value), the payload, and a CRC32 of all before it. The response is sent
 with chunked transfer encoding, one message a chunk, as Bedrock does.
