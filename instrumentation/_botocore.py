@@ -23,7 +23,6 @@ The call ends, and its span is made, when the stream or body ends, is closed, fa
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,10 +43,9 @@ from ._bedrock import (
 )
 from ._call import Call, error_type, start_call
 from ._endpoints import BEDROCK, CHAT, EMBEDDINGS, TEXT_COMPLETION, Endpoint
+from ._failures import swallowed
 from ._metrics import ClientMetrics
 from ._others import bedrock_traced_elsewhere
-
-logger = logging.getLogger("costspan.instrumentation")
 
 SERVICE = "bedrock-runtime"
 PROVIDER = "aws.bedrock"
@@ -209,7 +207,7 @@ class EventWatcher:
                 self.terminal = True
         except Exception:  # never break the application: the stream is handed on unread
             self.failed = True
-            logger.debug("costspan: could not read a Bedrock stream event", exc_info=True)
+            swallowed("read a Bedrock stream event")
 
 
 class BodyWatcher:
@@ -240,7 +238,7 @@ class BodyWatcher:
         except Exception:  # never break the application
             self.failed = True
             self.chunks = []
-            logger.debug("costspan: could not read a Bedrock response body", exc_info=True)
+            swallowed("read a Bedrock response body")
             if at_end:
                 self.call.end()
 
@@ -364,7 +362,7 @@ def api_call_wrapper(hook: BotocoreHook) -> Callable[..., Any]:
                 params = args[1] if len(args) > 1 else kwargs.get("api_params")
                 call = hook.start(instance, operation, params)
         except Exception:
-            logger.debug("costspan: could not trace a Bedrock call", exc_info=True)
+            swallowed("trace a Bedrock call")
             call = None
         if call is None:
             return wrapped(*args, **kwargs)
@@ -374,12 +372,12 @@ def api_call_wrapper(hook: BotocoreHook) -> Callable[..., Any]:
             try:
                 call.end(error_type=_failure(exc))
             except Exception:
-                logger.debug("costspan: could not record a failed Bedrock call", exc_info=True)
+                swallowed("record a failed Bedrock call")
             raise
         try:
             hook.watch(call, result)
         except Exception:
-            logger.debug("costspan: could not watch a Bedrock response", exc_info=True)
+            swallowed("watch a Bedrock response")
             call.end()
         return result
 

@@ -6,7 +6,6 @@ reads and writes, ``output_tokens`` includes reasoning; the cache and reasoning 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,9 +17,8 @@ from costspan.semconv import attributes as A
 
 from ._attribution import current_attribution
 from ._endpoints import Endpoint
+from ._failures import swallowed
 from ._metrics import ClientMetrics
-
-logger = logging.getLogger("costspan.instrumentation")
 
 # usage in OpenInference's names, for its spans (see _others)
 _OPENINFERENCE_USAGE = {
@@ -129,7 +127,7 @@ class Call:
             else:
                 self._write(error_type, cut_short)
         except Exception:  # never break the application
-            logger.debug("costspan: could not record an LLM call", exc_info=True)
+            swallowed("record an LLM call")
 
     def _usage(self, attributes: dict[str, Any]) -> None:
         """The usage counts that were read, into ``attributes``."""

@@ -2,7 +2,8 @@
 
 Bucket boundaries are the ones the OpenTelemetry GenAI semantic conventions advise
 (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-metrics/), passed as the instruments'
-explicit bucket boundaries advisory, so an SDK with no view of its own uses them.
+explicit bucket boundaries advisory, so an SDK with no view of its own uses them. The same meter reports
+``costspan.instrumentation.failures``, the failures costspan swallowed (see _failures).
 
 Recording is deferred to collection. The SDK's path for one measurement (attributes copied, sorted and
 hashed, a lock, a bucket search) costs about 10 µs, and a call makes three. So a call only appends itself
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, Observation
+
+from . import _failures
 
 TOKEN_USAGE = "gen_ai.client.token.usage"
 OPERATION_DURATION = "gen_ai.client.operation.duration"
@@ -89,6 +92,12 @@ class ClientMetrics:
             callbacks=[self._drain],
             description="Records the GenAI client measurements queued since the last collection",
         )
+        meter.create_observable_counter(
+            _failures.FAILURES,
+            callbacks=[_observe_failures],
+            unit="{failure}",
+            description="Failures inside costspan's instrumentation, swallowed so that the calls went on",
+        )
 
     def add(self, call: Measured, duration_s: float, error_type: str | None) -> None:
         """One call's measurements, recorded at the next collection."""
@@ -117,3 +126,7 @@ class ClientMetrics:
             self.token_usage.record(call.input_tokens, {**attributes, TOKEN_TYPE: "input"}, context)
         if call.output_tokens is not None:
             self.token_usage.record(call.output_tokens, {**attributes, TOKEN_TYPE: "output"}, context)
+
+
+def _observe_failures(options: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(count, {_failures.STAGE: stage}) for stage, count in _failures.counts().items()]

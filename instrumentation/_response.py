@@ -16,7 +16,6 @@ application then reads what it would have read without costspan. Such a stream i
 from __future__ import annotations
 
 import json
-import logging
 import re
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
@@ -24,6 +23,7 @@ from typing import Any
 
 from ._call import Call, error_type
 from ._endpoints import ANTHROPIC, BEDROCK, GEMINI
+from ._failures import swallowed
 from ._usage import (
     anthropic_usage,
     openai_usage,
@@ -33,8 +33,6 @@ from ._usage import (
     read_openai,
     read_response,
 )
-
-logger = logging.getLogger("costspan.instrumentation")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger body is passed on unread: its usage is not worth the memory
 _LARGE_BODY = 256 * 1024  # above this, usage is read from the body's tail instead of parsing all of it
@@ -259,7 +257,7 @@ class Watcher:
         except Exception:
             self.failed = True
             self.steady = False
-            logger.debug("costspan: could not read a response; passing it on unread", exc_info=True)
+            swallowed("read a response; passing it on unread")
             return chunk
 
     def done(self) -> None:
@@ -287,7 +285,7 @@ class Watcher:
                     self._body(body)
         except Exception:
             self.failed = True
-            logger.debug("costspan: could not read a response", exc_info=True)
+            swallowed("read a response")
 
     def leftover(self) -> bytes:
         """Bytes held back at the end of a rewritten stream (an event without its closing blank line)."""

@@ -11,7 +11,6 @@ from its start time, and ended (see :class:`~costspan.instrumentation._call.Call
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from operator import itemgetter
@@ -24,11 +23,10 @@ from costspan.semconv import attributes as A
 
 from ._call import Call, error_type, start_call
 from ._endpoints import Endpoint, EndpointTable
+from ._failures import swallowed
 from ._metrics import ClientMetrics
 from ._others import traced_elsewhere
 from ._response import UnknownEncoding, Watcher
-
-logger = logging.getLogger("costspan.instrumentation")
 
 _MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.){1,512})"')
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
@@ -292,7 +290,7 @@ def sync_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
         try:
             started = hook.start(args[0] if args else kwargs["request"])
         except Exception:
-            logger.debug("costspan: could not trace a request", exc_info=True)
+            swallowed("trace a request")
             started = None
         if started is None:
             return wrapped(*args, **kwargs)
@@ -305,7 +303,7 @@ def sync_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
         try:
             hook.watch(response, call, strip, stream_type)
         except Exception:
-            logger.debug("costspan: could not watch a response", exc_info=True)
+            swallowed("watch a response")
             call.end()
         return response
 
@@ -317,7 +315,7 @@ def async_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
         try:
             started = hook.start(args[0] if args else kwargs["request"])
         except Exception:
-            logger.debug("costspan: could not trace a request", exc_info=True)
+            swallowed("trace a request")
             started = None
         if started is None:
             return await wrapped(*args, **kwargs)
@@ -330,7 +328,7 @@ def async_wrapper(hook: Hook, stream_type: type) -> Callable[..., Any]:
         try:
             hook.watch(response, call, strip, stream_type)
         except Exception:
-            logger.debug("costspan: could not watch a response", exc_info=True)
+            swallowed("watch a response")
             call.end()
         return response
 

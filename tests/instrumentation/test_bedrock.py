@@ -391,8 +391,24 @@ def test_a_failing_stream_fails_as_it_would_and_ends_its_span_with_the_error(tel
         assert a["gen_ai.usage.input_tokens"] == 6  # from message_start, which came
 
 
+def _failures_counted(telemetry: Telemetry, stage: str) -> int:
+    data = telemetry.metrics.get_metrics_data()
+    if data is None:
+        return 0
+    return sum(
+        point.value
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "costspan.instrumentation.failures"
+        for point in metric.data.data_points
+        if point.attributes["costspan.stage"] == stage
+    )
+
+
 def test_a_malformed_event_is_passed_on_and_the_call_still_ends(traced, bedrock):
     # a chunk that names message_start but is no JSON: costspan's reading fails, the application's does not
+    failed_before = _failures_counted(traced, "read a Bedrock stream event")
     result = client(bedrock).invoke_model_with_response_stream(
         modelId="garbled.model-v1", body=anthropic_body()
     )
@@ -402,6 +418,7 @@ def test_a_malformed_event_is_passed_on_and_the_call_still_ends(traced, bedrock)
     (span,) = traced.calls()
     assert "gen_ai.usage.input_tokens" not in attrs(span)
     assert "error.type" not in attrs(span)
+    assert _failures_counted(traced, "read a Bedrock stream event") == failed_before + 1  # swallowed, counted
 
 
 def test_an_error_response_sets_error_type(traced, bedrock):

@@ -59,7 +59,11 @@ def test_calls_wait_for_the_collection_and_all_reach_it(meter):
     assert len(metrics.queue) == 2
     points = _points(reader)
     assert len(metrics.queue) == 0
-    assert set(points) == {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"}
+    # (costspan.instrumentation.failures too, once a failure was swallowed in this process)
+    assert {name for name in points if name.startswith("gen_ai.")} == {
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+    }
     (duration,) = points["gen_ai.client.operation.duration"]
     assert (duration.count, duration.sum) == (2, 2.0)
     tokens = points["gen_ai.client.token.usage"]

@@ -18,7 +18,7 @@ An event stream message is framed as the AWS event stream encoding has it
 https://docs.aws.amazon.com/lexv2/latest/dg/event-stream-encoding.html): a
 12-byte prelude (total length, headers length, CRC32 of the two), the headers (name length, name, value
 type 7 = string, value length, value), the payload, and a CRC32 of all before it. The response is sent
-with chunked transfer encoding, one message a chunk, as Bedrock does.
+with chunked transfer encoding, one message a chunk.
 
 Usage is derived from the request: one token per word of every text in it (messages, system prompt,
 Anthropic's ``messages`` / ``system``, Llama's and Titan's ``prompt`` / ``inputText``). A Converse
