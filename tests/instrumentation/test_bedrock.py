@@ -4,6 +4,7 @@ application's objects unchanged, attribution, and the spans as the collector rea
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -599,7 +600,7 @@ def test_a_global_profile_is_priced_as_itself(traced, bedrock):
     assert price.cost_usd == (6 * Decimal(1) + 1400 * Decimal(2) + OUTPUT_TOKENS * Decimal(5)) / MTOK
 
 
-# -- beside opentelemetry-instrumentation-botocore -----------------------------------------------------------
+# -- beside other Bedrock instrumentations -------------------------------------------------------------------
 
 
 def _batch_span(span: Any) -> Span:
@@ -617,14 +618,27 @@ def _batch_span(span: Any) -> Span:
     )
 
 
-@pytest.mark.parametrize("costspan_first", [True, False], ids=["costspan-first", "botocore-first"])
-def test_beside_the_botocore_instrumentation_each_call_is_counted_once(telemetry, bedrock, costspan_first):
-    """opentelemetry-instrumentation-botocore's bedrock extension makes GenAI spans with usage: costspan
-    leaves the calls to it, as it leaves an SDK's calls to that SDK's instrumentor; its spans get the
-    attribution, and the collector's chain counts each call once, priced."""
-    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+BEDROCK_INSTRUMENTORS = {
+    "botocore": "opentelemetry.instrumentation.botocore:BotocoreInstrumentor",  # its bedrock extension
+    "openllmetry": "opentelemetry.instrumentation.bedrock:BedrockInstrumentor",
+    "openinference": "openinference.instrumentation.bedrock:BedrockInstrumentor",
+}
 
-    instrumentors = [CostspanInstrumentor(), BotocoreInstrumentor()]
+
+@pytest.mark.parametrize(
+    ("other", "costspan_first"),
+    [("botocore", True), ("botocore", False), ("openllmetry", True), ("openinference", True)],
+    ids=["botocore-after-costspan", "botocore-before-costspan", "openllmetry", "openinference"],
+)
+def test_beside_a_bedrock_instrumentation_each_call_is_counted_once(
+    telemetry, bedrock, other, costspan_first
+):
+    """opentelemetry-instrumentation-botocore's bedrock extension, OpenLLMetry's and OpenInference's Bedrock
+    instrumentors make GenAI spans with usage: costspan leaves the calls to them, as it leaves an SDK's calls
+    to that SDK's instrumentor; their spans get the attribution, and the collector's chain counts each call
+    once, priced. (The botocore instrumentation wraps the method costspan wraps: both orders.)"""
+    module_name, class_name = BEDROCK_INSTRUMENTORS[other].split(":")
+    instrumentors = [CostspanInstrumentor(), getattr(importlib.import_module(module_name), class_name)()]
     if not costspan_first:
         instrumentors.reverse()
     for instrumentor in instrumentors:
@@ -645,7 +659,7 @@ def test_beside_the_botocore_instrumentation_each_call_is_counted_once(telemetry
             instrumentor.uninstrument()
     assert telemetry.calls() == []
     spans = telemetry.finished()
-    assert spans, "the botocore instrumentation traced nothing"
+    assert spans, f"{other} traced nothing"
     batch = build_chain()(SpanBatch.from_spans(_batch_span(s) for s in spans))
     counted = [c for c in batch.llm_calls() if c.duplicate_of is None]
     assert len(counted) == len(bedrock.requests) == 4
