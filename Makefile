@@ -19,7 +19,7 @@ PPY := $(PVENV)/bin/python
 PSTAMP := $(PVENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation bench-ingest bench-query catalog clean
+	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean
 
 $(STAMP): $(PACKAGE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,9 @@ bench-forward: $(STAMP)
 
 bench-instrumentation: $(STAMP)
 	$(PY) benchmarks/instrumentation/run.py
+
+bench-bedrock: $(STAMP)
+	$(PY) benchmarks/instrumentation/bedrock.py
 
 # Installs Arize Phoenix into .venv-phoenix on first use (never into .venv).
 bench-ingest: $(STAMP)
