@@ -1,6 +1,7 @@
 """End to end, in processes: an application run by the real ``opentelemetry-instrument`` (with
 opentelemetry-distro's defaults: OTLP over gRPC for traces, metrics and logs) exports to a real
-``costspan serve``; ``costspan sql`` then shows every call priced and attributed, streaming included."""
+``costspan serve``; ``costspan sql`` then shows every call priced and attributed, streaming and boto3's
+Bedrock calls included."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.bedrock_server import BedrockServer
 from tests.support.collector import Collector
 from tests.support.provider_server import ProviderServer
 
@@ -23,6 +25,8 @@ QUERY = (
 EXPECTED = [
     "anthropic,chat,claude-haiku-4-5,1039,13,billing,summaries,acme,priced,True",
     "anthropic,chat,claude-haiku-4-5,1039,13,billing,summaries,acme,priced,True",
+    "aws.bedrock,chat,anthropic.claude-3-5-sonnet-20240620-v1:0,7,11,finance,statements,,priced,True",
+    "aws.bedrock,chat,anthropic.claude-3-5-sonnet-20240620-v1:0,7,11,finance,statements,,priced,True",
     "openai,chat,gpt-4o-mini,1039,13,support,triage,,priced,True",
     "openai,chat,gpt-4o-mini,1039,13,support,triage,,priced,True",
     "openai,embeddings,text-embedding-3-small,2,,support,triage,,priced,True",
@@ -30,11 +34,17 @@ EXPECTED = [
 ]
 
 
-def _run_app(collector: Collector, server: ProviderServer, **env: str) -> None:
+def _run_app(collector: Collector, server: ProviderServer, bedrock: BedrockServer, **env: str) -> None:
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
         "PROVIDER_BASE_URL": server.base_url,
+        "BEDROCK_ENDPOINT_URL": bedrock.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+        "AWS_EC2_METADATA_DISABLED": "true",
         "OTEL_SERVICE_NAME": "invoices-app",
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.grpc}",
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test",
@@ -58,23 +68,31 @@ def _run_app(collector: Collector, server: ProviderServer, **env: str) -> None:
     [
         pytest.param(
             {
-                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,anthropic,httpx,httpx2",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": (
+                    "openai,anthropic,httpx,httpx2,botocore,aiobotocore,boto3,bedrock"
+                ),
                 "ANTHROPIC_OPEN_TELEMETRY": "false",
             },
             id="costspan-alone",
         ),
         # every other installed instrumentation too: OpenLLMetry's anthropic streams count one output token
         # more than the call had (it adds message_start's count to message_delta's cumulative one), which the
-        # collector's dedupe allows between two instrumentations of one call
-        pytest.param({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ""}, id="beside-other-instrumentations"),
+        # collector's dedupe allows between two instrumentations of one call. Of the Bedrock instrumentations,
+        # opentelemetry-instrumentation-botocore's alone: any two of them trace each call twice, and the
+        # collector's dedupe does not yet match their records (OpenInference names the provider "aws",
+        # OpenLLMetry drops the model id's "anthropic." prefix)
+        pytest.param(
+            {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "boto3,bedrock"}, id="beside-other-instrumentations"
+        ),
     ],
 )
 def test_every_call_priced_and_attributed(tmp_path, env):
     collector = Collector(tmp_path / "data").start()
     try:
-        with ProviderServer() as server:
-            _run_app(collector, server, **env)
+        with ProviderServer() as server, BedrockServer() as bedrock:
+            _run_app(collector, server, bedrock, **env)
             assert len(server.requests) == 5
+            assert len(bedrock.requests) == 2
         collector.wait_for(QUERY, EXPECTED, timeout=60)
         services = collector.sql("SELECT DISTINCT service_name, environment FROM llm_calls")
         assert services == ["invoices-app,test"]

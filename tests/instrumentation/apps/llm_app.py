@@ -1,6 +1,7 @@
 """An application with no tracing code of its own but costspan's attribution: run under
 ``opentelemetry-instrument``. It calls the provider server at ``PROVIDER_BASE_URL`` with the real openai and
-anthropic SDKs, sync and async, streaming and not, for two teams and features."""
+anthropic SDKs, sync and async, streaming and not, and the Bedrock stand-in at ``BEDROCK_ENDPOINT_URL`` with
+boto3, for three teams and features."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import os
 
 import anthropic
+import boto3
 import openai
 
 from costspan.instrumentation import attribute, record
@@ -36,9 +38,22 @@ async def summarise() -> None:
             pass
 
 
+@attribute(team="finance", feature="statements")
+def statements() -> None:
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", endpoint_url=os.environ["BEDROCK_ENDPOINT_URL"]
+    )
+    model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    messages = [{"role": "user", "content": [{"text": ASK[0]["content"]}]}]
+    client.converse(modelId=model, messages=messages)
+    for _ in client.converse_stream(modelId=model, messages=messages)["stream"]:
+        pass
+
+
 def main() -> None:
     triage()
     asyncio.run(summarise())
+    statements()
     with attribute(team="voice", feature="readout"):
         record(provider="openai", model="tts-1", operation="speech", usage={"input_characters": 1000})
 
