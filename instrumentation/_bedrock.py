@@ -110,7 +110,8 @@ def invocation_metrics(call: Call, metrics: Any) -> None:
 
 
 def read_invoke_body(call: Call, body: bytes, usage_known: bool) -> None:
-    """A whole InvokeModel response body: the response id, and the usage when the headers gave none.
+    """A whole InvokeModel response body: the response id, and the usage the headers did not give (all of it,
+    or the cache counts: the body then gives the whole usage again, in its own consistent arithmetic).
 
     The body's ``model`` (Anthropic's) is not taken as the response model: it names the base model, while the
     model id the request gave (a regional or global inference profile, an ARN) is what sets the price."""
@@ -120,13 +121,14 @@ def read_invoke_body(call: Call, body: bytes, usage_known: bool) -> None:
         return
     if not isinstance(obj, dict):
         return
+    from_body = not usage_known or (call.cache_read_tokens is None and call.cache_write_tokens is None)
+    usage = obj.get("usage")
     if obj.get("type") == "message":  # Anthropic's Messages API
         message_id = obj.get("id")
         if isinstance(message_id, str):
             call.response_id = message_id
-        usage = obj.get("usage")
         if isinstance(usage, dict):
-            if not usage_known:
+            if from_body:
                 anthropic_usage(call, usage)
             else:  # the headers have no 5-minute / 1-hour split of the cache writes
                 split = usage.get("cache_creation")
@@ -134,14 +136,13 @@ def read_invoke_body(call: Call, body: bytes, usage_known: bool) -> None:
                     call.cache_write_5m_tokens = _count(split.get("ephemeral_5m_input_tokens"))
                     call.cache_write_1h_tokens = _count(split.get("ephemeral_1h_input_tokens"))
         return
-    if INVOCATION_METRICS in obj:
-        invocation_metrics(call, obj[INVOCATION_METRICS])
-    if usage_known:
+    if not from_body:
         return
-    usage = obj.get("usage")
     if isinstance(usage, dict):  # Amazon Nova: Converse's names, its cache counts named as in the metrics
         read_bedrock(call, {"usage": {**usage, **_renamed(call, usage, _METRICS[2:])}})
         return
+    if usage_known:
+        return  # the other families report no cache counts: the headers' usage stands
     if "prompt_token_count" in obj or "generation_token_count" in obj:  # Meta Llama
         _llama(call, obj)
         return

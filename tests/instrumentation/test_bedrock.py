@@ -257,6 +257,17 @@ def test_invoke_model_reads_each_family(traced, bedrock, model, operation, heade
         assert "gen_ai.response.model" not in a  # the body names the base model, not the profile priced
 
 
+@pytest.mark.parametrize("model", [SONNET, "amazon.nova-pro-v1:0"])
+def test_invoke_model_cache_counts_from_the_body_when_the_headers_lack_them(traced, bedrock, model):
+    bedrock.cache_headers = False
+    body = anthropic_body("1h") if model == SONNET else json.dumps({"messages": cached_messages()})
+    client(bedrock).invoke_model(modelId=model, body=body)["body"].read()
+    (span,) = traced.calls()
+    (request,) = bedrock.requests
+    assert request.usage["cache_write"] == 1400
+    assert span_usage(span) == canonical(request.usage) == (1406, OUTPUT_TOKENS, 0, 1400)
+
+
 def test_invoke_model_body_read_in_pieces_ends_at_its_last_byte(traced, bedrock):
     result = client(bedrock).invoke_model(modelId=SONNET, body=anthropic_body())
     body = result["body"]

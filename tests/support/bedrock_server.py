@@ -21,16 +21,17 @@ type 7 = string, value length, value), the payload, and a CRC32 of all before it
 with chunked transfer encoding, one message a chunk.
 
 Usage is derived from the request: one token per word of every text in it (messages, system prompt,
-Anthropic's ``messages`` / ``system``, Llama's and Titan's ``prompt`` / ``inputText``). A Converse
-``cachePoint`` block, or an Anthropic block with ``cache_control``, ends a cached prefix: the first request
-with a given prefix writes it to the cache (``cacheWriteInputTokens``, with its TTL in ``cacheDetails``),
-later ones read it (``cacheReadInputTokens``); the input count excludes the prefix, as Bedrock counts. The
-reply is :data:`REPLY_TEXT`, one token per word.
+Anthropic's ``messages`` / ``system``, Llama's and Titan's ``prompt`` / ``inputText``). A ``cachePoint``
+block (Converse's and Amazon Nova's), or an Anthropic block with ``cache_control``, ends a cached prefix: the
+first request with a given prefix writes it to the cache (``cacheWriteInputTokens``, with its TTL in
+``cacheDetails``), later ones read it (``cacheReadInputTokens``); the input count excludes the prefix, as
+Bedrock counts. The reply is :data:`REPLY_TEXT`, one token per word.
 
 A model id starting ``garbled.`` streams a first chunk that is not JSON. ``stream_failure`` makes the next
 streams fail after two text events: ``"exception"`` sends a
 ``modelStreamErrorException`` event, ``"drop"`` closes the connection mid-stream. ``usage_headers = False``
-leaves the usage headers out of InvokeModel responses. Every request is recorded (:class:`BedrockRequest`).
+leaves the usage headers out of InvokeModel responses, ``cache_headers = False`` the cache counts' alone.
+Every request is recorded (:class:`BedrockRequest`).
 """
 
 from __future__ import annotations
@@ -147,9 +148,12 @@ def _native_prompt(body: dict[str, Any]) -> _Prompt:
             blocks.extend(content or [])
     for block in blocks:
         prompt.text(block.get("text"))
-        control = block.get("cache_control")
+        control = block.get("cache_control")  # Anthropic's
         if isinstance(control, dict):
             prompt.cache_point(control.get("ttl"))
+        point = block.get("cachePoint")  # Amazon Nova's, as in Converse
+        if isinstance(point, dict):
+            prompt.cache_point(point.get("ttl"))
     prompt.text(body.get("prompt"))  # Meta Llama
     prompt.text(body.get("inputText"))  # Amazon Titan
     return prompt
@@ -199,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif operation == "converse-stream":
             self._stream(_converse_events(usage, prompt.ttl), {})
         elif operation == "invoke":
-            headers = _usage_headers(usage) if stand_in.usage_headers else {}
+            headers = _usage_headers(usage, stand_in.cache_headers) if stand_in.usage_headers else {}
             self._json(200, _invoke_body(model, usage, prompt.ttl, stand_in.next_id()), headers)
         else:
             events = _invoke_stream_events(model, usage, prompt.ttl, stand_in.next_id())
@@ -284,15 +288,17 @@ def _converse_events(usage: dict[str, int], ttl: str | None) -> list[bytes]:
     return events
 
 
-def _usage_headers(usage: dict[str, int]) -> dict[str, str]:
+def _usage_headers(usage: dict[str, int], cache: bool) -> dict[str, str]:
     """InvokeModel's usage headers: like Converse's inputTokens, the input count excludes the cache."""
-    return {
+    headers = {
         "X-Amzn-Bedrock-Input-Token-Count": str(usage["input"]),
         "X-Amzn-Bedrock-Output-Token-Count": str(usage["output"]),
-        "X-Amzn-Bedrock-Cache-Read-Input-Token-Count": str(usage["cache_read"]),
-        "X-Amzn-Bedrock-Cache-Write-Input-Token-Count": str(usage["cache_write"]),
         "X-Amzn-Bedrock-Invocation-Latency": "42",
     }
+    if cache:
+        headers["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = str(usage["cache_read"])
+        headers["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = str(usage["cache_write"])
+    return headers
 
 
 def _anthropic_usage(usage: dict[str, int], ttl: str | None, output: int) -> dict[str, Any]:
@@ -428,6 +434,7 @@ class BedrockServer:
         self._ids = 0
         self.stream_failure: str | None = None
         self.usage_headers = True
+        self.cache_headers = True
 
     @property
     def endpoint_url(self) -> str:
