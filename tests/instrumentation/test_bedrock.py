@@ -24,7 +24,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from costspan.instrumentation import CostspanInstrumentor, attribute
-from costspan.pricing import PRICED, load_engine
+from costspan.pricing import PRICED, UNKNOWN_MODEL, load_engine
 from costspan.processors import SpanBatch, build_chain
 from costspan.processors._batch import Span
 from costspan.semconv import to_call
@@ -598,6 +598,17 @@ def test_claude_on_bedrock_is_read_and_priced_by_the_collector(traced, bedrock, 
     assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (1406, 1400, 0)
     assert price.status == PRICED
     assert price.cost_usd == (6 * Decimal(3) + 1400 * Decimal("0.3") + OUTPUT_TOKENS * Decimal(15)) / MTOK
+
+
+def test_an_application_inference_profile_is_kept_and_flagged_unknown(traced, bedrock):
+    # an application inference profile's ARN names the profile, not the model: nothing to price it by
+    model = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+    client(bedrock).converse(modelId=model, messages=cached_messages())
+    (span,) = traced.calls()
+    call, price = _priced(span)
+    assert (call.request_model, call.input_tokens, call.output_tokens) == (model, 1406, OUTPUT_TOKENS)
+    assert price.status == UNKNOWN_MODEL
+    assert price.cost_usd is None
 
 
 def test_a_global_profile_is_priced_as_itself(traced, bedrock):
