@@ -14,8 +14,9 @@ API_runtime_CacheDetail.html):
   ``generation_token_count``) and fills in what the headers lack.
 - InvokeModelWithResponseStream: ``chunk`` events whose bytes are the model's own stream events; the last
   one carries ``amazon-bedrock-invocationMetrics`` (``inputTokenCount``, ``outputTokenCount``, and the cache
-  counts where the model caches). Anthropic's ``message_start`` and cumulative ``message_delta`` give the
-  usage of a stream cut short before it.
+  counts where the model caches). Before it, Anthropic's ``message_start`` and cumulative ``message_delta``,
+  Meta Llama's counts and Amazon Nova's ``metadata`` (its chunks are ConverseStream's events) give the usage
+  of a stream cut short.
 
 Bedrock's input counts exclude the cache reads and writes, as Converse's ``inputTokens`` does: every form is
 read into Converse's names and converted by :func:`~costspan.instrumentation._usage.read_bedrock`, the one
@@ -165,20 +166,22 @@ def _llama(call: Call, obj: dict[str, Any]) -> None:
         call.output_tokens = generated  # cumulative in a stream's chunks
 
 
+_USAGE_MARKERS = (_INVOCATION_METRICS_BYTES, b'"usage"', b'_token_count"')
+
+
 def read_stream_chunk(call: Call, data: bytes) -> bool:
     """The bytes of one InvokeModelWithResponseStream ``chunk``; whether it was the stream's last (the one
-    with the invocation metrics). Only chunks that carry usage are parsed, found by a substring test."""
-    if _INVOCATION_METRICS_BYTES in data:
-        obj = json.loads(data)
-        if isinstance(obj, dict):
-            if obj.get("type") == "message_delta" and isinstance(obj.get("usage"), dict):
-                anthropic_usage(call, obj["usage"])
-            invocation_metrics(call, obj.get(INVOCATION_METRICS))
-        return True
-    if b'"message_start"' in data or b'"message_delta"' in data:  # Anthropic's events
-        obj = json.loads(data)
-        if not isinstance(obj, dict):
-            return False
+    with the invocation metrics). Only chunks that carry usage are parsed, found by a substring test (a key
+    cannot hide in the text of a delta, where quotes are escaped): Anthropic's ``message_start`` and
+    ``message_delta``, Meta Llama's token counts, Amazon Nova's ``metadata``, and the invocation metrics."""
+    if not any(marker in data for marker in _USAGE_MARKERS):
+        return False
+    last = _INVOCATION_METRICS_BYTES in data
+    obj = json.loads(data)
+    if not isinstance(obj, dict):
+        return last
+    kind = obj.get("type")
+    if kind == "message_start":  # Anthropic
         message = obj.get("message")
         if isinstance(message, dict):
             message_id = message.get("id")
@@ -186,19 +189,17 @@ def read_stream_chunk(call: Call, data: bytes) -> bool:
                 call.response_id = message_id
             if isinstance(message.get("usage"), dict):
                 anthropic_usage(call, message["usage"])
-        elif isinstance(obj.get("usage"), dict):
-            anthropic_usage(call, obj["usage"])
-    elif b'"prompt_token_count"' in data or b'"generation_token_count"' in data:
-        obj = json.loads(data)
-        if isinstance(obj, dict):
-            _llama(call, obj)
-    elif b'"usage"' in data:  # Amazon Nova's metadata chunk
-        obj = json.loads(data)
-        metadata = obj.get("metadata") if isinstance(obj, dict) else None
-        usage = metadata.get("usage") if isinstance(metadata, dict) else None
-        if isinstance(usage, dict):
-            read_bedrock(call, {"usage": {**usage, **_renamed(call, usage, _METRICS[2:])}})
-    return False
+    elif kind == "message_delta" and isinstance(obj.get("usage"), dict):
+        anthropic_usage(call, obj["usage"])
+    if "prompt_token_count" in obj or "generation_token_count" in obj:  # Meta Llama
+        _llama(call, obj)
+    metadata = obj.get("metadata")  # Amazon Nova, as ConverseStream's last event
+    usage = metadata.get("usage") if isinstance(metadata, dict) else None
+    if isinstance(usage, dict):
+        read_bedrock(call, {"usage": {**usage, **_renamed(call, usage, _METRICS[2:])}})
+    if last:
+        invocation_metrics(call, obj.get(INVOCATION_METRICS))
+    return last
 
 
 def read_converse_event(call: Call, event: Any) -> bool:

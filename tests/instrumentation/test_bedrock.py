@@ -304,15 +304,32 @@ def test_invoke_model_with_response_stream(traced, bedrock):
     assert a["gen_ai.request.stream"] is True
 
 
-def test_invoke_model_with_response_stream_of_llama(traced, bedrock):
-    model = "meta.llama3-8b-instruct-v1:0"
-    result = client(bedrock).invoke_model_with_response_stream(
-        modelId=model, body=json.dumps({"prompt": QUESTION})
-    )
-    text = "".join(json.loads(event["chunk"]["bytes"])["generation"] for event in result["body"])
-    assert text.strip() == REPLY_TEXT
+@pytest.mark.parametrize(
+    ("model", "body"),
+    [
+        ("meta.llama3-8b-instruct-v1:0", {"prompt": QUESTION}),
+        ("amazon.nova-lite-v1:0", {"messages": cached_messages()}),
+    ],
+)
+def test_invoke_model_with_response_stream_of_other_families(traced, bedrock, model, body):
+    result = client(bedrock).invoke_model_with_response_stream(modelId=model, body=json.dumps(body))
+    chunks = [json.loads(event["chunk"]["bytes"]) for event in result["body"]]
+    assert "amazon-bedrock-invocationMetrics" in chunks[-1]
     (span,) = traced.calls()
-    assert span_usage(span) == (6, OUTPUT_TOKENS, 0, 0)
+    (request,) = bedrock.requests
+    assert span_usage(span) == canonical(request.usage)
+    assert span_usage(span)[1] == OUTPUT_TOKENS
+
+
+def test_a_nova_stream_cut_before_its_metadata_has_no_usage(traced, bedrock):
+    body = json.dumps({"messages": cached_messages()})
+    result = client(bedrock).invoke_model_with_response_stream(modelId="amazon.nova-lite-v1:0", body=body)
+    for event in result["body"]:
+        if "messageStop" in json.loads(event["chunk"]["bytes"]):
+            break
+    (span,) = traced.calls()
+    assert attrs(span)["costspan.stream.cut_short"] is True
+    assert "gen_ai.usage.input_tokens" not in attrs(span)
 
 
 # -- streams cut short and failing ---------------------------------------------------------------------------

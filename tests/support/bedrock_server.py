@@ -373,7 +373,7 @@ def _invoke_stream_events(model: str, usage: dict[str, int], ttl: str | None, me
             "delta": {"type": "text_delta", "text": REPLY_TEXT},
         }
         return [
-            _chunk(b'{"type":"message_start", not JSON'),
+            _chunk(b'{"type":"message_start","usage": not JSON'),
             _chunk(delta),
             _chunk({"type": "message_stop", **metrics}),
         ]
@@ -389,6 +389,30 @@ def _invoke_stream_events(model: str, usage: dict[str, int], ttl: str | None, me
         ]
         chunks[-1] = {**chunks[-1], "stop_reason": "stop", **metrics}
         return [_chunk(c) for c in chunks]
+    if "nova" in model:  # Amazon Nova's chunks are ConverseStream's events
+        nova: list[dict[str, Any]] = [
+            {"messageStart": {"role": "assistant"}},
+            *(
+                {"contentBlockDelta": {"delta": {"text": word + " "}, "contentBlockIndex": 0}}
+                for word in REPLY_WORDS
+            ),
+            {"contentBlockStop": {"contentBlockIndex": 0}},
+            {"messageStop": {"stopReason": "end_turn"}},
+            {
+                "metadata": {
+                    "usage": {
+                        "inputTokens": usage["input"],
+                        "outputTokens": usage["output"],
+                        "cacheReadInputTokenCount": usage["cache_read"],
+                        "cacheWriteInputTokenCount": usage["cache_write"],
+                    },
+                    "metrics": {},
+                    "trace": {},
+                },
+                **metrics,
+            },
+        ]
+        return [_chunk(c) for c in nova]
     message = {
         "id": f"msg_bdrk_{message_id}",
         "type": "message",
