@@ -1,15 +1,15 @@
 """Reading Amazon Bedrock Runtime responses, as boto3 hands them to the application, into a :class:`Call`.
 
-Where each operation reports usage (Bedrock API reference,
-https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html and
-API_runtime_CacheDetail.html):
+Where each operation reports usage (Bedrock API reference:
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html,
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CacheDetail.html):
 
 - Converse: the response's ``usage`` (``inputTokens``, ``outputTokens``, ``totalTokens``,
   ``cacheReadInputTokens``, ``cacheWriteInputTokens``, and ``cacheDetails``, the cache writes by TTL);
   ConverseStream: the same object in the stream's last event, ``metadata``.
 - InvokeModel: the ``X-Amzn-Bedrock-Input-Token-Count`` / ``-Output-Token-Count`` /
-  ``-Cache-Read-Input-Token-Count`` / ``-Cache-Write-Input-Token-Count`` response headers, which Bedrock sets
-  whatever the model; the body is in the model family's own format (Anthropic's ``usage.input_tokens`` ...,
+  ``-Cache-Read-Input-Token-Count`` / ``-Cache-Write-Input-Token-Count`` response headers, read first; the
+  body is in the model family's own format (Anthropic's ``usage.input_tokens`` ...,
   Amazon Nova's ``usage.inputTokens``, Titan's ``inputTextTokenCount``, Meta Llama's ``prompt_token_count`` /
   ``generation_token_count``) and fills in what the headers lack.
 - InvokeModelWithResponseStream: ``chunk`` events whose bytes are the model's own stream events; the last
@@ -49,7 +49,6 @@ _METRICS = (
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 _INVOCATION_METRICS_BYTES = INVOCATION_METRICS.encode()
 _TTL_FIELDS = {"5m": "cache_write_5m_tokens", "1h": "cache_write_1h_tokens"}
-MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger InvokeModel body is handed on unread, as _response does
 
 
 def _count(value: Any) -> int | None:

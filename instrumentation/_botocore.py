@@ -34,7 +34,6 @@ from opentelemetry import context
 from opentelemetry.trace import Tracer
 
 from ._bedrock import (
-    MAX_BODY_BYTES,
     converse_usage,
     header_usage,
     read_converse_event,
@@ -46,6 +45,7 @@ from ._endpoints import BEDROCK, CHAT, EMBEDDINGS, TEXT_COMPLETION, Endpoint
 from ._failures import swallowed
 from ._metrics import ClientMetrics
 from ._others import bedrock_traced_elsewhere
+from ._response import MAX_BODY_BYTES  # a larger body is handed on unread, as the transport hook does
 
 SERVICE = "bedrock-runtime"
 PROVIDER = "aws.bedrock"
