@@ -11,7 +11,7 @@ registering ``before-call`` / ``after-call`` handlers on botocore's event system
 - it sees the call whole: the parameters as the application passed them (``modelId``), the parsed result
   whose stream or body the application is about to read, and the exception the application will get;
 - it sits outside botocore's retries, so a call is one span however many attempts it took (an attempt that
-  was throttled or failed on the server returned no usage and is not billed).
+  was throttled or failed returned no usage to record).
 
 An application's other AWS calls pay one dictionary lookup of the operation's name.
 
