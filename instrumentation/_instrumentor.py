@@ -8,8 +8,8 @@ is the one the client will read (so usage is read as the bytes pass, without buf
 opentelemetry-instrumentation-httpx, which wraps the same methods for HTTP spans: both use ``wrapt``, so
 either can be switched on or off first. Every SDK that talks HTTP through httpx (openai, anthropic,
 mistralai, groq, langchain's clients, LiteLLM ...) is covered at once, over HTTP/1.1 and HTTP/2 alike.
-botocore sends over urllib3, so boto3's Bedrock calls have a hook of their own when botocore is installed
-(``BaseClient._make_api_call``, see _botocore), which makes its calls with the same code (_call).
+botocore sends over urllib3, so boto3's Bedrock calls have a hook of their own (``BaseClient._make_api_call``,
+see _botocore), set when the application imports botocore, which makes its calls with the same code (_call).
 
 Options of ``instrument()``, each with an environment variable for ``opentelemetry-instrument``:
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -35,10 +36,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
+from wrapt import register_post_import_hook, wrap_function_wrapper
 
 from . import _attribution, _record
 from ._endpoints import EndpointTable
+from ._failures import swallowed
 from ._metrics import ClientMetrics
 from ._transport import SCOPE, Hook, async_stream_type, async_wrapper, sync_stream_type, sync_wrapper
 from .package import _instruments, _instruments_any
@@ -47,6 +49,7 @@ logger = logging.getLogger("costspan.instrumentation")
 
 __version__ = "0.1.0"
 _LIBRARIES = ("httpx", "httpx2")
+_BOTOCORE_CLIENT = "botocore.client"
 INJECT_STREAM_USAGE_ENV = "COSTSPAN_INJECT_STREAM_USAGE"
 
 
@@ -91,6 +94,9 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # class attributes, not __init__: BaseInstrumentor is a singleton whose __init__ runs at every call
     _wrapped: tuple[tuple[type, str], ...] = ()
     _processor: _attribution.AttributionSpanProcessor | None = None
+    # boto3's Bedrock calls: the tracer and metrics while instrumented; the import hook, once a process
+    _botocore: tuple[trace.Tracer, ClientMetrics] | None = None
+    _botocore_hooked = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -141,17 +147,17 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._processor = processor
 
     def _instrument_botocore(self, tracer: trace.Tracer, client_metrics: ClientMetrics) -> None:
-        try:
-            from botocore.client import BaseClient
-
-            from ._botocore import BotocoreHook, api_call_wrapper
-        except ImportError:  # no boto3 here
-            return
-        wrapper = api_call_wrapper(BotocoreHook(tracer, client_metrics))
-        wrap_function_wrapper(BaseClient, "_make_api_call", wrapper)
-        self._wrapped += ((BaseClient, "_make_api_call"),)
+        """botocore is wrapped when the application imports it, or now if it has: importing it here would cost
+        every application that has boto3 installed some hundreds of milliseconds of start-up, used or not."""
+        CostspanInstrumentor._botocore = (tracer, client_metrics)
+        if not CostspanInstrumentor._botocore_hooked:
+            CostspanInstrumentor._botocore_hooked = True
+            register_post_import_hook(_wrap_botocore, _BOTOCORE_CLIENT)  # runs at once if imported already
+        elif _BOTOCORE_CLIENT in sys.modules:
+            _wrap_botocore(sys.modules[_BOTOCORE_CLIENT])
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        CostspanInstrumentor._botocore = None
         for cls, method in self._wrapped:
             unwrap(cls, method)
         self._wrapped = ()
@@ -159,3 +165,20 @@ class CostspanInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._processor.enabled = False
             self._processor = None
         _record.use_tracer(None)
+
+
+def _wrap_botocore(module: Any) -> None:
+    """Wraps ``botocore.client.BaseClient._make_api_call`` for the instrumentor, if it is on (run when the
+    application imports botocore: a failure here must not fail that import)."""
+    instrumentor = CostspanInstrumentor()
+    started = CostspanInstrumentor._botocore
+    try:
+        base = module.BaseClient
+        if started is None or (base, "_make_api_call") in instrumentor._wrapped:
+            return
+        from ._botocore import BotocoreHook, api_call_wrapper
+
+        wrap_function_wrapper(base, "_make_api_call", api_call_wrapper(BotocoreHook(*started)))
+        instrumentor._wrapped += ((base, "_make_api_call"),)
+    except Exception:
+        swallowed("instrument botocore")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -706,3 +709,37 @@ def test_beside_a_bedrock_instrumentation_each_call_is_counted_once(
         assert (call.team, call.feature) == ("billing", "invoices")
         assert call.input_tokens and call.output_tokens
         assert call.pricing_status == "priced", call.pricing_status
+
+
+LATE_IMPORT = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from costspan.instrumentation import CostspanInstrumentor
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+CostspanInstrumentor().instrument(tracer_provider=provider)
+assert "botocore" not in sys.modules, "botocore imported by instrument()"
+import boto3
+
+client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=sys.argv[1])
+client.converse(modelId=sys.argv[2], messages=[{"role": "user", "content": [{"text": "hello"}]}])
+print(sum(s.instrumentation_scope.name == "costspan.instrumentation" for s in exporter.get_finished_spans()))
+"""
+
+
+def test_botocore_is_wrapped_when_the_application_imports_it(bedrock):
+    """instrument() does not import botocore (some hundreds of milliseconds of start-up): it is wrapped when
+    the application imports it."""
+    out = subprocess.run(
+        [sys.executable, "-c", LATE_IMPORT, bedrock.endpoint_url, SONNET],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
