@@ -116,7 +116,9 @@ def _makes_genai_spans(module_name: str) -> bool:
     if module_name != "opentelemetry.instrumentation.botocore":
         return True
     extensions = sys.modules.get("opentelemetry.instrumentation.botocore.extensions")
-    return "bedrock-runtime" in getattr(extensions, "_BOTOCORE_EXTENSIONS", ())
+    # the extensions' table, by its name in current releases and in earlier ones
+    table = getattr(extensions, "_BOTOCORE_EXTENSIONS", None) or getattr(extensions, "_KNOWN_EXTENSIONS", ())
+    return "bedrock-runtime" in table
 
 
 def traced_elsewhere(wire_format: str, headers: Any, ctx: Context | None = None) -> Any:
