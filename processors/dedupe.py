@@ -1,16 +1,26 @@
-"""dedupe: one real call counted once.
+"""dedupe: one real call counted once, and two real calls never counted as one.
 
-Two ways a call is seen twice:
+Two records are the same call only on proof (docs/processing.md, "dedupe"):
 
-- the same span delivered again (an exporter's retry, a replayed file): same trace and span id;
-- two instrumentations of one call (the anthropic SDK's own span and an HTTP span under it; OpenLLMetry and
-  OpenInference both installed): LLM records in one trace whose intervals nest, with compatible provider,
-  model and usage.
+- the same span delivered again (an exporter's retry, a replayed file): the same trace and span id;
+- two instrumentations' records of one request: one is the nearest LLM-record ancestor of the other in the
+  span tree (the anthropic SDK's own span and an HTTP span under it; OpenLLMetry's span and OpenInference's
+  inside it), and nothing they both report tells them apart: provider, model, operation, response id,
+  output tokens and outcome (an SDK span of a call that succeeded is the twin of the attempt that
+  succeeded, not of a failed attempt before it).
 
-The richest record (most usage figures, then the most specific dialect) is kept; the others get
-``duplicate_of`` set to its span id and stay in the batch, so storage keeps them visibly and sums skip them.
-Missing fields of the kept record (server address, response id, service tier) are filled from its
-duplicates. A bounded window of recent records catches duplicates that arrive in a later batch.
+Never evidence on their own: timing, model, usage or a response id. Concurrent siblings, calls in sequence,
+and records in different traces are separate calls, however alike (servers with short or recycled response
+ids exist, and fan-out makes identical calls at the same instant).
+
+Of the records of one call, the richest (most usage figures, then the most specific dialect) is kept, the
+others get ``duplicate_of`` set to its span id and stay, so storage keeps them visibly and sums skip them.
+The choice depends on the records only, never on the batches they came in: when a richer record arrives
+after the one already passed on as the call, the earlier one becomes the duplicate and is listed in the
+batch's ``superseded``, so the exporters move its stored row (:mod:`costspan.exporters.parquet`).
+
+A bounded window remembers the recent spans (ids, parents, LLM records by trace) so that twins and re-sends
+arriving in later batches are recognised.
 """
 
 from __future__ import annotations
@@ -41,11 +51,26 @@ _MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
 # remembered per trace; an agent loop beyond that is compared within its batches
 _CALLS_PER_TRACE: Final = 1_000
-_SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few milliseconds
+# Instrumentations that never make their span of a call current, by (scope, span name): their records and
+# those of another instrumentation of the same request are not nested (checked with the captured spans of
+# tests/fixtures/genai: opentelemetry-instrumentation-anthropic 0.62.4 for every call, and
+# opentelemetry-instrumentation-openai 0.62.4 for the Responses API).
+_UNLINKED_WRAPPERS: Final = frozenset(
+    {
+        ("opentelemetry.instrumentation.anthropic", "anthropic.chat"),
+        ("opentelemetry.instrumentation.anthropic", "anthropic.completion"),
+        ("opentelemetry.instrumentation.openai.v1", "openai.response"),
+    }
+)
+_SLACK_NS: Final = 5_000_000  # a wrapper starts and ends within a few milliseconds of what it wraps
+_RECENT_CALLS: Final = 20_000  # LLM records remembered for the wrappers above, across traces
+# How far up the span tree a record looks for the instrumentation that wraps it. Wrappers nest directly or
+# with a framework span or two between; a corrupt parent chain must not loop.
+_MAX_HOPS: Final = 8
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size."""
+    """Recent spans, to recognise re-sends and twins across batches; bounded in size."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
@@ -57,13 +82,20 @@ class _Window:
         # trace id is compared on a hit.
         self.spans: dict[str, str] = {}
         self.older_spans: dict[str, str] = {}
+        # Span id -> parent span id of the spans of traces with LLM records, in the same two generations: the
+        # links between a call's records when a framework span lies between them.
+        self.parents: dict[str, str | None] = {}
+        self.older_parents: dict[str, str | None] = {}
         self.traces: dict[str, list[GenAICall]] = {}
+        # recent LLM records of every trace, by (service, output tokens): see _pair_unlinked
+        self.recent: dict[tuple[Any, ...], list[GenAICall]] = {}
+        self.recent_count = 0
 
     def add_all(self, fresh: list[GenAICall]) -> None:
         """Remembers the batch's new LLM records by trace (their span ids are in already), then trims."""
         traces = self.traces
         for call in fresh:
-            if call.kind == LLM and call.duplicate_of is None:
+            if call.kind == LLM:
                 calls = traces.get(call.trace_id)
                 if calls is None:
                     calls = traces[call.trace_id] = []
@@ -72,14 +104,45 @@ class _Window:
         if len(self.spans) > self.max_spans:
             self.older_spans = self.spans
             self.spans = {}
+        if len(self.parents) > self.max_spans:
+            self.older_parents = self.parents
+            self.parents = {}
         # Plain dicts keep insertion order, so the oldest traces are the first. They are let go in chunks,
         # by copying the newest: deleting one by one from the front leaves holes that each later lookup of
         # the first entry walks over.
         if len(traces) > self.max_traces + self.max_traces // 2:
             self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
-    def calls_of(self, trace_id: str) -> list[GenAICall]:
-        return self.traces.get(trace_id, [])
+    def remember_recent(self, fresh: list[GenAICall]) -> None:
+        """The batch's LLM records, by service and output tokens, for :func:`_pair_unlinked`; the older half
+        is let go when more than :data:`_RECENT_CALLS` are held."""
+        recent = self.recent
+        for call in fresh:
+            if call.kind == LLM:
+                key = _recent_key(call)
+                calls = recent.get(key)
+                if calls is None:
+                    recent[key] = [call]
+                else:
+                    calls.append(call)
+                self.recent_count += 1
+        if self.recent_count > _RECENT_CALLS:
+            ends = sorted(c.end_time_ns for calls in recent.values() for c in calls)
+            cutoff = ends[len(ends) // 2]
+            self.recent = {}
+            for key, calls in recent.items():
+                if newer := [c for c in calls if c.end_time_ns >= cutoff]:
+                    self.recent[key] = newer
+            self.recent_count = sum(map(len, self.recent.values()))
+
+    def parent_of(self, span_id: str) -> tuple[bool, str | None]:
+        """(known, parent span id) of a remembered span."""
+        parents = self.parents
+        if span_id in parents:
+            return True, parents[span_id]
+        if span_id in self.older_parents:
+            return True, self.older_parents[span_id]
+        return False, None
 
 
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
@@ -108,112 +171,211 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
             else:
                 calls.append(call)
     traces = window.traces
+    if by_trace or traces:
+        _remember_parents(batch, by_trace, window)
+    superseded: list[GenAICall] = []
     for trace_id, calls in by_trace.items():
         if len(calls) > 1 or trace_id in traces:
-            _merge_overlapping(calls, window.calls_of(trace_id), counts)
-    if len(by_trace) > 1:
-        _merge_across_traces(by_trace, counts)
+            _merge_nested(calls, traces.get(trace_id, []), window, counts, superseded)
+    window.remember_recent(fresh)
+    _pair_unlinked(batch, window, counts, superseded, fresh)
     window.add_all(fresh)
+    if superseded:
+        return batch.with_columns(superseded=[*batch.superseded, *superseded])
     return batch
 
 
-def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts: Counter[str]) -> None:
-    """Group the records that describe one call; mark all but the richest of each group."""
-    calls.sort(key=lambda c: (c.start_time_ns, -c.end_time_ns))
-    pool = [c for c in earlier if c.duplicate_of is None] + calls
-    for call in calls:
-        if call.duplicate_of is not None:
+def _pair_unlinked(
+    batch: SpanBatch,
+    window: _Window,
+    counts: Counter[str],
+    superseded: list[GenAICall],
+    fresh: list[GenAICall],
+) -> None:
+    """Records of instrumentations known never to make their span current (:data:`_UNLINKED_WRAPPERS`): the
+    record of the same request by another instrumentation beneath them is not their child but a sibling, or
+    the root of a trace of its own. Such a wrapper is paired with the record, of another dialect and the
+    same service, whose interval it encloses and that reports the same provider, model, usage and response
+    id (where both report one); among several, the closest in time. Concurrent calls alike in all that may
+    pair crosswise, which leaves the count and the cost right."""
+    recent = window.recent
+    for i, call in enumerate(batch.calls):
+        if (
+            call is None
+            or call.kind != LLM
+            or call.duplicate_of is not None
+            or (batch.scope_name[i], batch.name[i]) not in _UNLINKED_WRAPPERS
+        ):
             continue
-        start, end = call.start_time_ns - _SLACK_NS, call.end_time_ns + _SLACK_NS
-        for other in pool:
-            # most pairs in a trace are sequential calls: reject disjoint intervals before anything else
-            if other.start_time_ns > end or other.end_time_ns < start or other is call:
-                continue
-            if other.duplicate_of is not None or not _same_call(call, other):
-                continue
-            keep, drop = (call, other) if _richness(call) > _richness(other) else (other, call)
-            if _among(drop, earlier) and not _among(keep, earlier):
-                # the duplicate was already passed on in an earlier batch: keep that one, and count it
-                keep, drop = drop, keep
-                counts["late_richer"] += 1
-            _absorb(keep, drop)
-            counts[f"duplicate.{drop.dialect}"] += 1
-            if drop is call:
-                break
-
-
-def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[str]) -> None:
-    """Two instrumentations that do not share context (OpenLLMetry's Responses API spans, for one) trace
-    one call in two traces when no application span is around them. Such root records are matched by the
-    response id when both have one, and otherwise only when two dialects of the same service report the
-    same model and the same input and output tokens in intervals that mostly overlap. Concurrent calls
-    alike in all that may pair up crosswise, which leaves the count and the cost right."""
-    by_response: dict[str, GenAICall] = {}
-    by_usage: dict[tuple[Any, ...], list[GenAICall]] = {}
-    for calls in by_trace.values():
-        for call in calls:
-            # Only a root span can be another instrumentation's twin in a trace of its own: below any
-            # application span, both instrumentations share the application's trace.
-            if call.duplicate_of is not None or call.parent_span_id is not None:
-                continue
-            if call.response_id:
-                other = by_response.get(call.response_id)
-                if other is not None and other.trace_id != call.trace_id:
-                    _keep_richer(call, other, counts, "response id")
-                    continue
-                by_response[call.response_id] = call
-            if type(call.input_tokens) is int and type(call.output_tokens) is int:
-                key = (call.service_name, call.input_tokens, call.output_tokens, call.operation)
-                by_usage.setdefault(key, []).append(call)
-    for group in by_usage.values():
-        for i, call in enumerate(group):
-            for other in group[i + 1 :]:
+        best: GenAICall | None = None
+        for key in _nearby_keys(call):
+            for other in recent.get(key, ()):
                 if (
-                    call.duplicate_of is None
-                    and other.duplicate_of is None
-                    and other.trace_id != call.trace_id
+                    other.duplicate_of is None
                     and other.dialect != call.dialect
-                    and _mostly_overlap(call, other)
-                    and (not call.provider or not other.provider or call.provider == other.provider)
-                    and _models_match(call.model, other.model)
+                    and other.start_time_ns + _SLACK_NS >= call.start_time_ns
+                    and other.end_time_ns <= call.end_time_ns + _SLACK_NS
+                    and _same_request(call, other)
+                    and (best is None or _closer(call, other, best))
                 ):
-                    _keep_richer(call, other, counts, "timing and usage")
+                    best = other
+        if best is not None:
+            _keep_richest([call, best], fresh, counts, superseded)
+            counts["unlinked_twins"] += 1
 
 
-def _mostly_overlap(a: GenAICall, b: GenAICall) -> bool:
-    """The intervals share at least half of the shorter one (wrappers add their own few milliseconds)."""
-    shared = min(a.end_time_ns, b.end_time_ns) - max(a.start_time_ns, b.start_time_ns)
-    shorter = min(a.end_time_ns - a.start_time_ns, b.end_time_ns - b.start_time_ns)
-    return shared >= 0 and shared * 2 >= shorter
+def _nearby_keys(call: GenAICall) -> tuple[tuple[Any, ...], ...]:
+    """The keys of :attr:`_Window.recent` under which a twin of ``call`` may be: its output tokens may
+    differ by one between dialects (OpenLLMetry's Anthropic streams)."""
+    output = call.output_tokens
+    if type(output) is not int:
+        return ((call.service_name, None),)
+    return tuple((call.service_name, n) for n in (output, output - 1, output + 1, None))
 
 
-def _keep_richer(a: GenAICall, b: GenAICall, counts: Counter[str], how: str) -> None:
-    # The span id settles a tie, so that the choice does not depend on the order the twins were read in:
-    # the collector's pipeline workers each see both twins of a pair, and store only their own.
-    keep, drop = (a, b) if (_richness(a), a.span_id) > (_richness(b), b.span_id) else (b, a)
-    _absorb(keep, drop)
-    drop.flag(f"the same call as span {keep.span_id} of trace {keep.trace_id}, matched by {how}")
-    counts[f"duplicate.{drop.dialect}"] += 1
-    counts["across_traces"] += 1
+def _recent_key(call: GenAICall) -> tuple[Any, ...]:
+    output = call.output_tokens
+    return (call.service_name, output if type(output) is int else None)
 
 
-def _among(call: GenAICall, calls: list[GenAICall]) -> bool:
-    return any(c is call for c in calls)
+def _closer(call: GenAICall, a: GenAICall, b: GenAICall) -> bool:
+    return (abs(a.start_time_ns - call.start_time_ns), a.span_id) < (
+        abs(b.start_time_ns - call.start_time_ns),
+        b.span_id,
+    )
 
 
-def _same_call(a: GenAICall, b: GenAICall) -> bool:
-    if a.trace_id != b.trace_id:
-        return False
-    # one interval inside the other: one instrumentation wraps the other, or both wrap the same call
-    a_in_b = a.start_time_ns + _SLACK_NS >= b.start_time_ns and a.end_time_ns <= b.end_time_ns + _SLACK_NS
-    b_in_a = b.start_time_ns + _SLACK_NS >= a.start_time_ns and b.end_time_ns <= a.end_time_ns + _SLACK_NS
-    if not (a_in_b or b_in_a):
-        return False
+def _remember_parents(batch: SpanBatch, by_trace: dict[str, list[GenAICall]], window: _Window) -> None:
+    """The parent of every span of a trace that has LLM records, here or in the window: a plain span between
+    two records of one call may come in another batch than either."""
+    parents, traces = window.parents, window.traces
+    for trace_id, span_id, parent in zip(batch.trace_id, batch.span_id, batch.parent_span_id, strict=True):
+        if trace_id in by_trace or trace_id in traces:
+            parents[span_id] = parent
+
+
+def _merge_nested(
+    calls: list[GenAICall],
+    earlier: list[GenAICall],
+    window: _Window,
+    counts: Counter[str],
+    superseded: list[GenAICall],
+) -> None:
+    """Pair each LLM record of a trace with the instrumentation record that wraps it, group the pairs, and
+    keep the richest record of each group."""
+    records = {c.span_id: c for c in earlier}
+    records.update((c.span_id, c) for c in calls)
+    # each record's nearest LLM-record ancestor, and the records directly wrapped by each
+    wrapped: dict[str, list[GenAICall]] = {}
+    for call in records.values():
+        outer = _nearest_llm_ancestor(call, records, window)
+        if outer is not None:
+            wrapped.setdefault(outer.span_id, []).append(call)
+    if not wrapped:
+        return
+    # union-find over twin pairs: an SDK span, the framework span around it and the HTTP span beneath it
+    # are one call
+    group_of: dict[str, str] = {}
+
+    def root(span_id: str) -> str:
+        while (up := group_of.get(span_id, span_id)) != span_id:
+            span_id = up
+        return span_id
+
+    for outer_id, inner in wrapped.items():
+        outer = records[outer_id]
+        twin, calls_beneath = _twin_among(outer, inner)
+        if calls_beneath:
+            _count_beneath(outer, calls_beneath, calls, counts, superseded)
+        elif twin is not None:
+            a, b = root(outer_id), root(twin.span_id)
+            if a != b:
+                group_of[max(a, b)] = min(a, b)
+    groups: dict[str, list[GenAICall]] = {}
+    for span_id in list(group_of):
+        groups.setdefault(root(span_id), []).append(records[span_id])
+    for head, members in groups.items():
+        if all(m.span_id != head for m in members):
+            members.append(records[head])
+        _keep_richest(members, calls, counts, superseded)
+
+
+def _nearest_llm_ancestor(
+    call: GenAICall, records: dict[str, GenAICall], window: _Window
+) -> GenAICall | None:
+    parent = call.parent_span_id
+    for _ in range(_MAX_HOPS):
+        if parent is None:
+            return None
+        found = records.get(parent)
+        if found is not None:
+            return found
+        known, parent = window.parent_of(parent)
+        if not known:
+            return None  # the chain is not (yet) known: a later batch may hold it
+    return None
+
+
+def _twin_among(outer: GenAICall, inner: list[GenAICall]) -> tuple[GenAICall | None, list[GenAICall]]:
+    """Which of the records directly wrapped by ``outer`` is the same request: (the twin, or None; and the
+    calls ``outer`` merely sums, when it wraps several).
+
+    An SDK call that retried wraps every attempt; its span reports the outcome of the last, so a call that
+    succeeded is the twin of the attempt that succeeded, and one that failed of the last attempt that
+    failed. The other attempts are records of their own. A record over several successful requests (a
+    framework's step that called twice) is not one request: the calls beneath it are counted, and it is
+    not, unless exactly one of them reports its usage (then that one is its twin and the others calls of
+    their own)."""
+    failed = outer.error_type is not None
+    if not failed:
+        alike = [c for c in inner if c.error_type is None and _same_target(outer, c)]
+        if len(alike) > 1:
+            exact = [c for c in alike if _same_request(outer, c) and c.output_tokens == outer.output_tokens]
+            return (exact[0], []) if len(exact) == 1 else (None, alike)
+    matching = [c for c in inner if _same_request(outer, c)]
+    same_outcome = [c for c in matching if (c.error_type is not None) == failed]
+    if not same_outcome:
+        # an HTTP-level record knows no error of the SDK's (a response it could not parse, say)
+        same_outcome = [c for c in matching if c.error_type is None]
+    if not same_outcome:
+        return None, []
+    return max(same_outcome, key=lambda c: (c.end_time_ns, c.span_id)), []
+
+
+def _count_beneath(
+    outer: GenAICall,
+    beneath: list[GenAICall],
+    fresh: list[GenAICall],
+    counts: Counter[str],
+    superseded: list[GenAICall],
+) -> None:
+    """``outer`` sums the calls beneath it: they are counted, it is not."""
+    if outer.duplicate_of is not None:
+        return
+    last = max(beneath, key=lambda c: (c.end_time_ns, c.span_id))
+    outer.duplicate_of = last.span_id
+    outer.flag(f"wraps {len(beneath)} calls, each counted by its own record")
+    if any(c is outer for c in fresh):
+        counts["wrapper"] += 1
+    else:
+        superseded.append(outer)
+        counts["superseded"] += 1
+
+
+def _same_target(a: GenAICall, b: GenAICall) -> bool:
+    """Whether the records name the same provider, model and operation, where both name them."""
     if a.provider and b.provider and a.provider != b.provider:
         return False
     if not _models_match(a.model, b.model):
         return False
-    if a.operation and b.operation and a.operation != b.operation:
+    return not (a.operation and b.operation and a.operation != b.operation)
+
+
+def _same_request(a: GenAICall, b: GenAICall) -> bool:
+    """Whether nothing that both records report tells them apart."""
+    if not _same_target(a, b):
+        return False
+    if a.response_id and b.response_id and a.response_id != b.response_id:
         return False
     # Usage, where both report it, must agree: output never depends on the dialect's arithmetic. Two
     # instrumentations of one stream may differ by one token (OpenLLMetry's Anthropic streams count one
@@ -233,12 +395,42 @@ def _models_match(a: str | None, b: str | None) -> bool:
     return a == b or a.startswith(b) or b.startswith(a) or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
 
 
-def _richness(call: GenAICall) -> tuple[int, int, int]:
-    return (call.usage_count(), _DIALECT_RANK.get(call.dialect, 1), -call.start_time_ns)
+def _keep_richest(
+    members: list[GenAICall], fresh: list[GenAICall], counts: Counter[str], superseded: list[GenAICall]
+) -> None:
+    """Mark all records of one call but the richest as its duplicates. A record of an earlier batch that was
+    passed on as the call, and is not the richest, is superseded; one stored as a duplicate stays one."""
+    in_batch = {id(c) for c in fresh}
+    candidates = [m for m in members if id(m) in in_batch or m.duplicate_of is None]
+    if not candidates:
+        return
+    keep = max(candidates, key=_richness)
+    keep.duplicate_of = None  # a record of this batch that an earlier pairing had marked
+    for member in members:
+        if member is keep:
+            continue
+        if id(member) not in in_batch:
+            if member.duplicate_of is None:
+                member.duplicate_of = keep.span_id
+                member.flag(f"superseded by span {keep.span_id}, a richer record of the same call")
+                superseded.append(member)
+                counts["superseded"] += 1
+            continue
+        if member.duplicate_of is None:
+            counts[f"duplicate.{member.dialect}"] += 1
+        member.duplicate_of = keep.span_id
+        if id(keep) in in_batch:
+            # the kept record is priced after this: what only the duplicate reported counts (server address,
+            # response id ...). One passed on in an earlier batch is left as it was stored.
+            _absorb(keep, member)
+
+
+def _richness(call: GenAICall) -> tuple[int, int, int, str]:
+    # The span id settles a tie, so that the choice never depends on the order records arrive in.
+    return (call.usage_count(), _DIALECT_RANK.get(call.dialect, 1), -call.start_time_ns, call.span_id)
 
 
 def _absorb(keep: GenAICall, drop: GenAICall) -> None:
-    drop.duplicate_of = keep.span_id
     for name in _MERGED_FIELDS:
         if getattr(keep, name) is None and getattr(drop, name) is not None:
             setattr(keep, name, getattr(drop, name))
