@@ -51,15 +51,19 @@ _MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
 # remembered per trace; an agent loop beyond that is compared within its batches
 _CALLS_PER_TRACE: Final = 1_000
-# Instrumentations that never make their span of a call current, by (scope, span name): their records and
-# those of another instrumentation of the same request are not nested (checked with the captured spans of
-# tests/fixtures/genai: opentelemetry-instrumentation-anthropic 0.62.4 for every call, and
-# opentelemetry-instrumentation-openai 0.62.4 for the Responses API).
+# Instrumentations that never make their span of a call current while the request is made, by (scope, span
+# name): their records and another instrumentation's record of the same request are not nested. Checked with
+# the real libraries (tests/fixtures/genai and tests/collector/test_dedupe_workload_e2e.py):
+# opentelemetry-instrumentation-anthropic 0.62.4 for every call; opentelemetry-instrumentation-openai 0.62.4
+# for the Responses API; openinference-instrumentation-anthropic 3.1.0 for messages.stream, whose request is
+# made when the stream is entered, after its span was current.
 _UNLINKED_WRAPPERS: Final = frozenset(
     {
         ("opentelemetry.instrumentation.anthropic", "anthropic.chat"),
         ("opentelemetry.instrumentation.anthropic", "anthropic.completion"),
         ("opentelemetry.instrumentation.openai.v1", "openai.response"),
+        ("openinference.instrumentation.anthropic", "messages.stream"),
+        ("openinference.instrumentation.anthropic", "beta.messages.stream"),
     }
 )
 _SLACK_NS: Final = 5_000_000  # a wrapper starts and ends within a few milliseconds of what it wraps
