@@ -17,13 +17,16 @@ Kinds (the document shape is the catalog's, see ``_catalog``):
   ``replaces`` (the wrong date) starts on ``start_date`` instead.
 * ``variant``: ``context``, ``start_date`` (optional) and ``prices``: a variant the catalog lacks, placed
   among those of its context newest first (the engine takes the first in force).
-* ``prices``: ``prices`` merged into every price set of the model (a long-context tier, audio rates).
+* ``prices``: ``prices`` merged into every price set of the model (a long-context tier, audio rates), or
+  with ``context`` into every variant of that context.
 * ``price_history``: ``prices``, the model's complete list of price sets (``[{"when", "prices"}]``).
 * ``model``: ``model``, a catalog model the source lacks (a fine-tune's own rates), listed first at its
   provider so it wins over broader matches.
+* ``confirm``: ``fields``, fields the published page shows the catalog has right where a second source
+  disagrees; nothing changes, and the audit counts those disagreements settled.
 
 Classes name the kind of upstream error: ``tier_start``, ``tier_missing``, ``long_context``, ``audio``,
-``price_history``, ``fine_tune``, ``price``.
+``price_history``, ``fine_tune``, ``missing_price``, ``price``.
 """
 
 from __future__ import annotations
@@ -43,15 +46,25 @@ from ._catalog import CatalogError, constraint_from_json, model_from_json, price
 from ._match import ClauseError
 from ._units import EXTRA_UNITS, UnitRegistry
 
-CLASSES = ("tier_start", "tier_missing", "long_context", "audio", "price_history", "fine_tune", "price")
-KINDS = ("variant_start", "variant", "prices", "price_history", "model")
+CLASSES = (
+    "tier_start",
+    "tier_missing",
+    "long_context",
+    "audio",
+    "price_history",
+    "fine_tune",
+    "missing_price",
+    "price",
+)
+KINDS = ("variant_start", "variant", "prices", "price_history", "model", "confirm")
 _COMMON = {"id", "class", "kind", "provider", "models", "source", "checked", "note"}
 _KIND_FIELDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional) fields
     "variant_start": ({"context", "start_date", "replaces"}, set()),
     "variant": ({"context", "prices"}, {"start_date"}),
-    "prices": ({"prices"}, set()),
+    "prices": ({"prices"}, {"context"}),
     "price_history": ({"prices"}, set()),
     "model": ({"model"}, set()),
+    "confirm": ({"fields"}, set()),
 }
 
 
@@ -86,7 +99,10 @@ class Applied:
     stale: list[tuple[str, str, str]] = field(default_factory=list)  # (correction id, provider, model)
 
     def settled_by(self, provider: str, model: str, field_name: str) -> str | None:
-        return self.fields.get((provider, model, field_name)) or self.fields.get((provider, model, "history"))
+        found = self.fields.get((provider, model, field_name))
+        if found is None and ":" not in field_name:  # a standard rate is part of the model's price history
+            found = self.fields.get((provider, model, "history"))
+        return found
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,7 @@ def variant_field(context: Mapping[str, str], key: str) -> str:
 
 def parse_corrections(doc: Any, *, path: str, units: UnitRegistry | None = None) -> Corrections:
     """Validate a corrections document; any mistake is a :class:`CorrectionError` naming the entry."""
-    units = units or UnitRegistry(EXTRA_UNITS)
+    units = units or _embedded_units()
     if not isinstance(doc, Mapping) or not isinstance(doc.get("corrections"), list):
         raise CorrectionError(f"{path}: a corrections file is an object with a 'corrections' list")
     entries: list[Correction] = []
@@ -209,6 +225,9 @@ def _check_spec(kind: str, spec: Mapping[str, Any], units: UnitRegistry) -> None
         for price_set in history:
             prices_from_json(price_set["prices"], units)
             constraint_from_json(price_set.get("when"))
+    elif kind == "confirm":
+        if not isinstance(spec["fields"], list) or not all(isinstance(f, str) and f for f in spec["fields"]):
+            raise ValueError("fields is a list of field names, e.g. ['input_mtok', 'flex:start_date']")
     elif kind == "model":
         if not isinstance(spec["model"], Mapping):
             raise ValueError("model is a catalog model object")
@@ -232,8 +251,15 @@ def load_corrections(path: str | Path, units: UnitRegistry | None = None) -> Cor
 
 
 def default_corrections(units: UnitRegistry | None = None) -> Corrections:
-    """The corrections shipped with costspan (``data/corrections.json``)."""
-    return parse_corrections(_embedded_document(), path=EMBEDDED_PATH, units=units)
+    """The corrections shipped with costspan (``data/corrections.json``), checked against ``units``
+    (default: the embedded catalog's unit registry)."""
+    return parse_corrections(_embedded_document(), path=EMBEDDED_PATH, units=units or _embedded_units())
+
+
+@cache
+def _embedded_units() -> UnitRegistry:
+    text = resources.files("costspan.pricing").joinpath("data/catalog.json").read_text(encoding="utf-8")
+    return UnitRegistry({**EXTRA_UNITS, **json.loads(text)["units"]})
 
 
 @cache
@@ -278,6 +304,8 @@ def _apply_one(entry: Correction, provider: dict[str, Any], model_id: str) -> li
         return ["model"]
     if model is None:
         return []
+    if entry.kind == "confirm":
+        return list(spec["fields"])
     if entry.kind == "variant_start":
         changed = False
         for variant in model.get("variants", ()):
@@ -306,13 +334,18 @@ def _apply_one(entry: Correction, provider: dict[str, Any], model_id: str) -> li
         variants.insert(at, new)
         return [variant_field(spec["context"], key) for key in spec["prices"]]
     if entry.kind == "prices":
+        context = spec.get("context")
+        targets = (
+            [v for v in model.get("variants", ()) if v["context"] == context] if context else model["prices"]
+        )
         changed_keys = []
-        for price_set in model["prices"]:
+        for target in targets:
             for key, value in spec["prices"].items():
-                if price_set["prices"].get(key) != value:
-                    price_set["prices"][key] = copy.deepcopy(value)
+                if target["prices"].get(key) != value:
+                    target["prices"][key] = copy.deepcopy(value)
                     changed_keys.append(key)
-        return sorted(set(changed_keys))
+        name = (lambda key: variant_field(context, key)) if context else (lambda key: key)
+        return sorted({name(key) for key in changed_keys})
     assert entry.kind == "price_history"
     history = [copy.deepcopy(dict(p)) for p in spec["prices"]]
     if model["prices"] == history:

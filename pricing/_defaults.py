@@ -14,8 +14,8 @@ from pathlib import Path
 from ._catalog import Catalog, read_document
 from ._corrections import Applied, apply_corrections, default_corrections
 from ._engine import PricingEngine
-from ._units import EXTRA_UNITS, UnitRegistry
 from ._overrides import load_overrides
+from ._units import EXTRA_UNITS, UnitRegistry
 
 DEFAULT_DATA_DIR = "costspan-data"
 PRIMARY_SOURCE = "genai-prices"
