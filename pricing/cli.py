@@ -400,7 +400,7 @@ def _list(args: argparse.Namespace) -> int:
 def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Iterable[dict[str, Any]]:
     for catalog in engine.layers:
         if provider:
-            found = catalog.provider(engine.rules.provider_aliases.get(provider.lower(), provider))
+            found = catalog.provider(engine.rules.provider_id(provider))
             providers = [found] if found is not None else []
         else:
             providers = catalog.providers
