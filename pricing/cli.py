@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -500,8 +501,9 @@ def _import(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UsageError(f"{args.source}: no such file (a source is 'genai-prices' or a JSON file)")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            data = path.read_bytes()
+            raw = json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+        except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
             raise UsageError(f"{path}: not JSON: {exc}") from exc
         if genai_prices.looks_like_genai_prices(raw):
             doc = genai_prices.import_file(path)
