@@ -21,7 +21,7 @@ import importlib.util
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -236,9 +236,13 @@ def _compare(
         return Disagreement(provider, ours.id, field_name, cls, mine, other, SECOND_SOURCE)
 
     for key, their_price in their_standard.items():
-        found = _difference(units, standard, key, their_price)
-        if found is not None:
-            yield row(key, *found)
+        # a rate that changes with the time of day agrees when one of the day's rates does
+        differences = [_difference(units, prices, key, their_price) for prices in _rates_of_the_day(ours, at)]
+        if all(found is not None for found in differences):
+            first = differences[0]
+            assert first is not None
+            shown = " | ".join(dict.fromkeys(found[1] for found in differences if found is not None))
+            yield row(key, first[0], shown, first[2])
     for their_variant in theirs.variants:
         context = dict(their_variant.context)
         label = context_label(context)
@@ -301,6 +305,18 @@ def _parent_price(units: UnitRegistry, prices: Mapping[str, Price], key: str) ->
         return None
     nearest = max(parents, key=lambda other: len(other.dimensions))
     return prices[nearest.price_key], nearest.price_key
+
+
+def _rates_of_the_day(model: Model, at: datetime) -> list[Mapping[str, Price]]:
+    """The standard price sets in force during the audit's UTC day: one, or one per daily window."""
+    if not model.daily_windows:
+        return [model.price_set_at(at).prices]
+    start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    seen: dict[int, Mapping[str, Price]] = {}
+    for quarter in range(96):  # daily windows start and end on the quarter hour
+        price_set = model.price_set_at(start + timedelta(minutes=15 * quarter))
+        seen.setdefault(id(price_set), price_set.prices)
+    return list(seen.values())
 
 
 def _difference(
