@@ -83,7 +83,7 @@ def test_a_corrected_tier_start_is_settled_and_one_without_a_source_stays_open()
     assert published.catalog == litellm.catalog == "from 2026-10-12"
     assert published.corrected == litellm.corrected == "from 2025-04-17"
     assert published.settled_by == litellm.settled_by == "openai-o4-mini-flex-from-2025-04-17"
-    (still_open,) = rows_for("gpt-5", "flex:start_date")
+    (still_open,) = rows_for("gpt-5.1", "flex:start_date")
     assert still_open.status == "open" and still_open.catalog == "from 2026-10-12"
 
 

@@ -107,6 +107,21 @@ def test_flex_before_the_old_wrong_start_date_gets_the_flex_rate(corrected, unco
     assert cost(corrected, "o3", "openai", may, **usage).cost_usd == D("50")
 
 
+def test_priority_and_gpt_5_tiers_from_their_dated_start(corrected, uncorrected):
+    usage = {"input_tokens": M, "output_tokens": M}
+    july = at("2025-07-01")
+    # gpt-4o priority: $4.25 / $17 (https://openai.com/api-priority-processing/)
+    assert cost(corrected, "gpt-4o", "openai", july, "priority", **usage).cost_usd == D("21.25")
+    assert cost(uncorrected, "gpt-4o", "openai", july, "priority", **usage).cost_usd == D("12.5")
+    # before the earliest dated record of the priority tier, the standard rate
+    assert cost(corrected, "gpt-4o", "openai", at("2025-06-01"), "priority", **usage).cost_usd == D("12.5")
+    # GPT-5 from its release on 2025-08-07: flex $0.625 / $5, priority $2.50 / $20
+    sept = at("2025-09-01")
+    assert cost(corrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("5.625")
+    assert cost(corrected, "gpt-5-2025-08-07", "openai", sept, "priority", **usage).cost_usd == D("22.5")
+    assert cost(uncorrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("11.25")
+
+
 def test_o3_cached_input_at_launch(corrected, uncorrected):
     usage = {"input_tokens": M, "cache_read_tokens": M}
     assert cost(corrected, "o3", "openai", at("2025-05-01"), **usage).cost_usd == D("2.5")
