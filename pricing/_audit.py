@@ -131,7 +131,7 @@ def audit(
         for (provider_id, model_id), theirs in pairs.items():
             ours = _model(raw, provider_id, model_id)
             found.extend(_compare(provider_id, ours, theirs, at, rules, raw.units))
-        found.extend(_fine_tunes(raw, second))
+        found.extend(_fine_tunes(raw, second, at))
     by_id = {c.id: c for c in corrections.entries}
     for d in found:
         d.settled_by = applied.settled_by(d.provider, d.model, d.field) or ""
@@ -357,7 +357,7 @@ def _value_class(mine: Price, theirs: Price) -> str:
     return LONG_CONTEXT if my_base == their_base and my_tiers != their_tiers else PRICE
 
 
-def _fine_tunes(raw: Catalog, second: Catalog) -> Iterator[Disagreement]:
+def _fine_tunes(raw: Catalog, second: Catalog, at: datetime) -> Iterator[Disagreement]:
     """LiteLLM's fine-tuned models that the catalog prices only as an estimate at base rates."""
     engine = PricingEngine([raw])
     for their_provider in second.providers:
@@ -372,7 +372,7 @@ def _fine_tunes(raw: Catalog, second: Catalog) -> Iterator[Disagreement]:
                 continue
             mine = (
                 f"estimated at {resolution.model.id} rates: "
-                + prices_text(resolution.model.price_set_at(datetime.now()).prices)
+                + prices_text(resolution.model.price_set_at(at).prices)
                 if resolution is not None
                 else "unknown"
             )
