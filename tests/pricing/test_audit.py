@@ -1,0 +1,149 @@
+"""The catalog audit over the real embedded catalog and LiteLLM's whole price file (vendored, see
+fixtures/README.md), through the library and the ``costspan pricing audit`` command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from costspan.pricing import embedded_catalog
+from costspan.pricing._audit import (
+    FINE_TUNE,
+    LONG_CONTEXT,
+    TIER_START,
+    AuditReport,
+    audit,
+    load_second_source,
+)
+from costspan.pricing._catalog import read_document
+from costspan.pricing._corrections import apply_corrections, default_corrections
+
+from .test_cli import run
+
+LITELLM = Path(__file__).with_name("fixtures") / "litellm_model_prices_1.110.2.json.gz"
+AT = datetime(2026, 12, 6, 12, tzinfo=UTC)
+
+
+def raw_document() -> dict:
+    ref = resources.files("costspan.pricing").joinpath("data/catalog.json")
+    with resources.as_file(ref) as path:
+        return read_document(path)
+
+
+@cache
+def report() -> AuditReport:
+    second = load_second_source(LITELLM, Path("/nonexistent"))
+    assert second is not None
+    return audit(raw_document(), default_corrections(), second, AT)
+
+
+def rows_for(model: str, field: str) -> list:
+    return [d for d in report().disagreements if d.model == model and d.field == field]
+
+
+def test_every_model_is_audited_and_counts_add_up():
+    summary = report().summary()
+    assert summary["models_audited"] == embedded_catalog(corrected=False).model_count == 2330
+    assert 500 < summary["models_paired_with_second_source"] < summary["models_audited"]
+    total = summary["disagreements"]
+    assert total == summary["settled"] + summary["open"] == len(report().disagreements)
+    assert sum(c["found"] for c in summary["by_class"].values()) == total
+    for counts in summary["by_class"].values():
+        assert counts["found"] == counts["settled"] + counts["open"]
+    assert sum(summary["by_source"].values()) == total
+    assert summary["stale_corrections"] == []
+
+
+def test_every_disagreement_is_settled_by_a_correction_or_listed_open():
+    ids = {c.id for c in default_corrections().entries}
+    _, applied = apply_corrections(raw_document(), default_corrections())
+    for d in report().disagreements:
+        if d.status == "settled":
+            assert d.settled_by in ids and d.corrected, d
+        else:
+            assert d.settled_by == "" and d.corrected == "", d
+            # nothing a correction set is left open
+            assert applied.settled_by(d.provider, d.model, d.field) is None, d
+    # every correction settles at least one disagreement (as the published price it cites, at least)
+    assert {d.settled_by for d in report().settled} == ids
+
+
+def test_a_corrected_tier_start_is_settled_and_one_without_a_source_stays_open():
+    (published, litellm) = sorted(rows_for("o4-mini", "flex:start_date"), key=lambda d: d.source)
+    assert published.cls == litellm.cls == TIER_START
+    assert published.source.startswith("https://") and litellm.source == "litellm"
+    assert published.catalog == litellm.catalog == "from 2026-10-12"
+    assert published.corrected == litellm.corrected == "from 2025-04-17"
+    assert published.settled_by == litellm.settled_by == "openai-o4-mini-flex-from-2025-04-17"
+    (still_open,) = rows_for("gpt-5.1", "flex:start_date")
+    assert still_open.status == "open" and still_open.catalog == "from 2026-10-12"
+
+
+def test_fine_tunes_the_catalog_only_estimated_are_found_and_settled():
+    found = [d for d in report().disagreements if d.cls == FINE_TUNE and d.source == "litellm"]
+    names = {d.model for d in found}
+    assert {"ft:gpt-4.1-2025-04-14", "ft:gpt-4.1-mini-2025-04-14", "ft:o4-mini-2025-04-16"} <= names
+    for d in found:
+        assert d.catalog.startswith("estimated at "), d
+        assert d.status == "settled", d
+    (gpt41,) = [d for d in found if d.model == "ft:gpt-4.1-2025-04-14"]
+    assert gpt41.other == "cache_read_mtok=0.75 input_mtok=3 output_mtok=12"
+    assert gpt41.corrected == "ft:gpt-4.1: " + gpt41.other  # the catalog entry it now resolves to
+
+
+def test_long_context_differences_and_confirmations():
+    # LiteLLM lists no long-context tier for Claude Sonnet 4.5; Anthropic's page confirms the catalog's
+    (row,) = [d for d in rows_for("claude-sonnet-4-5", "input_mtok") if d.source == "litellm"]
+    assert row.cls == LONG_CONTEXT and row.catalog == "3 (6 above 200,000)" and row.other == "3"
+    assert row.settled_by == "anthropic-sonnet-4-5-long-context-confirmed"
+    assert row.corrected == row.catalog  # confirmed, unchanged
+    (grok,) = rows_for("grok-4-0709", "input_mtok")
+    assert grok.cls == LONG_CONTEXT and grok.corrected == "3 (6 above 128,000)"
+
+
+def test_audit_command_prints_the_same_figures(tmp_path):
+    out = run(
+        "pricing", "audit", "--litellm", str(LITELLM), "--at", "2026-12-06", "--format", "json", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["summary"] == json.loads(json.dumps(report().summary()))
+    assert len(answer["disagreements"]) == answer["summary"]["disagreements"]
+    statuses = Counter(d["status"] for d in answer["disagreements"])
+    assert statuses == {"settled": answer["summary"]["settled"], "open": answer["summary"]["open"]}
+
+    only_open = run(
+        "pricing", "audit", "--litellm", str(LITELLM), "--at", "2026-12-06", "--format", "csv", "--open",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert only_open.returncode == 0, only_open.stderr
+    rows = list(csv.DictReader(io.StringIO(only_open.stdout)))
+    assert len(rows) == answer["summary"]["open"] and {r["status"] for r in rows} == {"open"}
+
+    table = run("pricing", "audit", "--litellm", str(LITELLM), "--at", "2026-12-06", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert f"{answer['summary']['models_audited']} audited" in table.stdout
+    assert f"{answer['summary']['settled']} settled by a correction" in table.stdout
+
+
+def test_audit_uses_an_imported_litellm_catalog_and_says_when_there_is_none(tmp_path):
+    missing = run("pricing", "audit", "--data-dir", str(tmp_path / "empty"), cwd=tmp_path)
+    if missing.returncode == 0:  # the litellm package is installed: its copy is the second source
+        pytest.skip("litellm is installed here")
+    assert missing.returncode == 2 and "no second source" in missing.stderr
+    data = tmp_path / "data"
+    imported = run("pricing", "import", str(LITELLM), "--data-dir", str(data), cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    out = run(
+        "pricing", "audit", "--data-dir", str(data), "--format", "json", "--at", "2026-12-06", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["summary"]["disagreements"] == report().summary()["disagreements"]
