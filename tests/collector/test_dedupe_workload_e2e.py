@@ -32,7 +32,9 @@ TRACES = 30  # per combination: about 250 calls each
 PROVIDERS = {"/v1/messages": "anthropic"}
 
 
-def _run_app(combo: str, seed: int, provider: ProviderServer, collector: Collector, protocol: str) -> None:
+def _run_app(
+    combo: str, seed: int, provider: ProviderServer, collector: Collector, protocol: str, traces: int = TRACES
+) -> None:
     endpoint = f"127.0.0.1:{collector.grpc}" if protocol == "grpc" else f"http://127.0.0.1:{collector.http}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "ANTHROPIC_", "OPENAI_"))}
     env["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
@@ -43,7 +45,7 @@ def _run_app(combo: str, seed: int, provider: ProviderServer, collector: Collect
             "tests.instrumentation.apps.workload",
             combo,
             str(seed),
-            str(TRACES),
+            str(traces),
             provider.base_url,
             endpoint,
             protocol,
@@ -133,3 +135,19 @@ def test_llm_calls_hold_exactly_the_billed_calls_and_their_cost(stored, combo):
     assert (stored_calls, stored_cost) == (calls, cost), rows
     # a failed attempt is a row of its own, at zero cost, where an instrumentation traced the attempt
     assert stored_failed <= failed
+
+
+def test_an_agent_turn_of_concurrent_and_repeated_identical_calls_is_every_call(tmp_path):
+    # costspan's instrumentation alone: 8 embeddings and 8 chat completions at once, then two identical
+    # chat completions back to back, under one agent span
+    with ProviderServer() as provider:
+        collector = Collector(tmp_path).start()
+        try:
+            _run_app("costspan", 0, provider, collector, "grpc", traces=0)
+            assert len(provider.requests) == 18
+            collector.wait_for("SELECT count(*), count(DISTINCT span_id) FROM llm_calls", ["18,18"])
+            by_operation = collector.sql("SELECT operation, count(*) FROM llm_calls GROUP BY 1 ORDER BY 1")
+            assert by_operation == ["chat,10", "embeddings,8"]
+            assert collector.sql("SELECT count(*) FROM llm_calls_all WHERE duplicate_of IS NOT NULL") == ["0"]
+        finally:
+            collector.kill()

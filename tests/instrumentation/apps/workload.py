@@ -2,6 +2,9 @@
 
     python -m tests.instrumentation.apps.workload COMBO SEED TRACES PROVIDER_URL OTLP_ENDPOINT grpc|http
 
+TRACES 0 runs one fixed agent turn instead: 8 embeddings and 8 chat completions at once, then two identical
+chat completions back to back (18 calls).
+
 Traces of an agent that fans out concurrent calls (``asyncio.gather`` of identical requests), makes
 identical calls in sequence, hands work to nested sub-agents, and retries calls the provider refuses once
 (429); some calls have no enclosing span at all, so each is the root of a trace of its own. Every call is
@@ -36,6 +39,7 @@ OPENINFERENCE = "openinference.instrumentation.openai:OpenAIInstrumentor"
 OTEL_GENAI = "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor"
 HTTPX = "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor"
 COMBOS = {
+    "costspan": Combo("openai", ("costspan",)),
     "costspan+openllmetry": Combo("openai", ("costspan", OPENLLMETRY)),
     "costspan+openinference": Combo("openai", ("costspan", OPENINFERENCE)),
     "costspan+otel_genai": Combo("openai", ("costspan", OTEL_GENAI)),
@@ -142,7 +146,20 @@ class Workload:
                 else:
                     await self.agent(f"{name}.sub", depth + 1)
 
+    async def fixed_turn(self) -> None:
+        attributes = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "researcher"}
+        with self.tracer.start_as_current_span("invoke_agent researcher", attributes=attributes):
+            client = self.client
+            await asyncio.gather(
+                *(client.embeddings.create(model="text-embedding-3-small", input="T-1042") for _ in range(8)),
+                *(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES) for _ in range(8)),
+            )
+            for _ in range(2):
+                await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+
     async def run(self, traces: int) -> None:
+        if traces == 0:
+            await self.fixed_turn()
         for i in range(traces):
             if self.rng.random() < 0.15:
                 await self.sequence()  # calls with no span around them: each the root of its own trace
