@@ -66,6 +66,7 @@ _UNLINKED_WRAPPERS: Final = frozenset(
         ("openinference.instrumentation.anthropic", "beta.messages.stream"),
     }
 )
+_WRAPPER_DIALECTS: Final = frozenset({D.OPENLLMETRY, D.OPENINFERENCE})  # a cheap test before the one above
 _SLACK_NS: Final = 5_000_000  # a wrapper starts and ends within a few milliseconds of what it wraps
 _RECENT_CALLS: Final = 20_000  # LLM records remembered for the wrappers above, across traces
 # How far up the span tree a record looks for the instrumentation that wraps it. Wrappers nest directly or
@@ -93,6 +94,7 @@ class _Window:
         self.traces: dict[str, list[GenAICall]] = {}
         # recent LLM records of every trace, by (service, output tokens): see _pair_unlinked
         self.recent: dict[tuple[Any, ...], list[GenAICall]] = {}
+        self.older_recent: dict[tuple[Any, ...], list[GenAICall]] = {}
         self.recent_count = 0
 
     def add_all(self, fresh: list[GenAICall]) -> None:
@@ -118,9 +120,10 @@ class _Window:
             self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
     def remember_recent(self, fresh: list[GenAICall]) -> None:
-        """The batch's LLM records, by service and output tokens, for :func:`_pair_unlinked`; the older half
-        is let go when more than :data:`_RECENT_CALLS` are held."""
+        """The batch's LLM records, by service and output tokens, for :func:`_pair_unlinked`, in two
+        generations as the span ids are: the newest :data:`_RECENT_CALLS` are always remembered."""
         recent = self.recent
+        added = 0
         for call in fresh:
             if call.kind == LLM:
                 key = _recent_key(call)
@@ -129,15 +132,12 @@ class _Window:
                     recent[key] = [call]
                 else:
                     calls.append(call)
-                self.recent_count += 1
+                added += 1
+        self.recent_count += added
         if self.recent_count > _RECENT_CALLS:
-            ends = sorted(c.end_time_ns for calls in recent.values() for c in calls)
-            cutoff = ends[len(ends) // 2]
+            self.older_recent = recent
             self.recent = {}
-            for key, calls in recent.items():
-                if newer := [c for c in calls if c.end_time_ns >= cutoff]:
-                    self.recent[key] = newer
-            self.recent_count = sum(map(len, self.recent.values()))
+            self.recent_count = 0
 
     def parent_of(self, span_id: str) -> tuple[bool, str | None]:
         """(known, parent span id) of a remembered span."""
@@ -202,10 +202,11 @@ def _pair_unlinked(
     same service, whose interval it encloses and that reports the same provider, model, usage and response
     id (where both report one); among several, the closest in time. Concurrent calls alike in all that may
     pair crosswise, which leaves the count and the cost right."""
-    recent = window.recent
+    generations = (window.recent, window.older_recent)
     for i, call in enumerate(batch.calls):
         if (
             call is None
+            or call.dialect not in _WRAPPER_DIALECTS
             or call.kind != LLM
             or call.duplicate_of is not None
             or (batch.scope_name[i], batch.name[i]) not in _UNLINKED_WRAPPERS
@@ -213,7 +214,7 @@ def _pair_unlinked(
             continue
         best: GenAICall | None = None
         for key in _nearby_keys(call):
-            for other in recent.get(key, ()):
+            for other in (c for recent in generations for c in recent.get(key, ())):
                 if (
                     other.duplicate_of is None
                     and other.dialect != call.dialect
@@ -224,7 +225,7 @@ def _pair_unlinked(
                 ):
                     best = other
         if best is not None:
-            _keep_richest([call, best], fresh, counts, superseded)
+            _keep_richest([call, best], {c.span_id for c in fresh}, counts, superseded)
             counts["unlinked_twins"] += 1
 
 
@@ -266,13 +267,21 @@ def _merge_nested(
     superseded: list[GenAICall],
 ) -> None:
     """Pair each LLM record of a trace with the instrumentation record that wraps it, group the pairs, and
-    keep the richest record of each group."""
-    records = {c.span_id: c for c in earlier}
-    records.update((c.span_id, c) for c in calls)
+    keep the richest record of each group. Only pairs with a record of this batch are new: the others were
+    settled when their last record came."""
+    new = {c.span_id for c in calls}
+    records = {c.span_id: c for c in calls}
+    if earlier:
+        records.update((c.span_id, c) for c in earlier)
     # each record's nearest LLM-record ancestor, and the records directly wrapped by each
     wrapped: dict[str, list[GenAICall]] = {}
     for call in records.values():
-        outer = _nearest_llm_ancestor(call, records, window)
+        parent = call.parent_span_id
+        if parent is None:
+            continue
+        outer = records.get(parent)
+        if outer is None:
+            outer = _nearest_llm_ancestor(call, records, window)
         if outer is not None:
             wrapped.setdefault(outer.span_id, []).append(call)
     if not wrapped:
@@ -287,21 +296,32 @@ def _merge_nested(
         return span_id
 
     for outer_id, inner in wrapped.items():
+        if outer_id not in new and all(c.span_id not in new for c in inner):
+            continue
         outer = records[outer_id]
         twin, calls_beneath = _twin_among(outer, inner)
         if calls_beneath:
-            _count_beneath(outer, calls_beneath, calls, counts, superseded)
+            _count_beneath(outer, calls_beneath, new, counts, superseded)
         elif twin is not None:
             a, b = root(outer_id), root(twin.span_id)
             if a != b:
                 group_of[max(a, b)] = min(a, b)
+    if not group_of:
+        return
+    # records of earlier batches already marked as duplicates of one of these records join its group
+    involved = set(group_of) | set(group_of.values())
+    for call in earlier:
+        keeper = call.duplicate_of
+        if keeper is not None and keeper in involved and call.span_id not in involved:
+            a, b = root(keeper), call.span_id
+            group_of[max(a, b)] = min(a, b)
     groups: dict[str, list[GenAICall]] = {}
     for span_id in list(group_of):
         groups.setdefault(root(span_id), []).append(records[span_id])
     for head, members in groups.items():
         if all(m.span_id != head for m in members):
             members.append(records[head])
-        _keep_richest(members, calls, counts, superseded)
+        _keep_richest(members, new, counts, superseded)
 
 
 def _nearest_llm_ancestor(
@@ -349,7 +369,7 @@ def _twin_among(outer: GenAICall, inner: list[GenAICall]) -> tuple[GenAICall | N
 def _count_beneath(
     outer: GenAICall,
     beneath: list[GenAICall],
-    fresh: list[GenAICall],
+    new: set[str],
     counts: Counter[str],
     superseded: list[GenAICall],
 ) -> None:
@@ -359,7 +379,7 @@ def _count_beneath(
     last = max(beneath, key=lambda c: (c.end_time_ns, c.span_id))
     outer.duplicate_of = last.span_id
     outer.flag(f"wraps {len(beneath)} calls, each counted by its own record")
-    if any(c is outer for c in fresh):
+    if outer.span_id in new:
         counts["wrapper"] += 1
     else:
         superseded.append(outer)
@@ -400,20 +420,20 @@ def _models_match(a: str | None, b: str | None) -> bool:
 
 
 def _keep_richest(
-    members: list[GenAICall], fresh: list[GenAICall], counts: Counter[str], superseded: list[GenAICall]
+    members: list[GenAICall], new: set[str], counts: Counter[str], superseded: list[GenAICall]
 ) -> None:
-    """Mark all records of one call but the richest as its duplicates. A record of an earlier batch that was
-    passed on as the call, and is not the richest, is superseded; one stored as a duplicate stays one."""
-    in_batch = {id(c) for c in fresh}
-    candidates = [m for m in members if id(m) in in_batch or m.duplicate_of is None]
+    """Mark all records of one call but the richest as its duplicates (``new``: the span ids of this batch's
+    records). A record of an earlier batch that was passed on as the call, and is not the richest, is
+    superseded; one stored as a duplicate stays one."""
+    candidates = [m for m in members if m.span_id in new or m.duplicate_of is None]
     if not candidates:
         return
-    keep = max(candidates, key=_richness)
+    keep = candidates[0] if len(candidates) == 1 else max(candidates, key=_richness)
     keep.duplicate_of = None  # a record of this batch that an earlier pairing had marked
     for member in members:
         if member is keep:
             continue
-        if id(member) not in in_batch:
+        if member.span_id not in new:
             if member.duplicate_of is None:
                 member.duplicate_of = keep.span_id
                 member.flag(f"superseded by span {keep.span_id}, a richer record of the same call")
@@ -423,7 +443,7 @@ def _keep_richest(
         if member.duplicate_of is None:
             counts[f"duplicate.{member.dialect}"] += 1
         member.duplicate_of = keep.span_id
-        if id(keep) in in_batch:
+        if keep.span_id in new:
             # the kept record is priced after this: what only the duplicate reported counts (server address,
             # response id ...). One passed on in an earlier batch is left as it was stored.
             _absorb(keep, member)
