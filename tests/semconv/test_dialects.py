@@ -4,6 +4,8 @@ are checked in tests/processors/test_captured.py."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from costspan.semconv import (
@@ -185,20 +187,95 @@ def test_openlit_and_logfire_costs_are_kept_as_estimates():
     assert (logfire.dialect, logfire.reported_cost) == ("logfire", 0.5)
 
 
-def test_langfuse_usage_details_json():
+def test_langfuse_usage_types_exclude_their_details():
+    # Langfuse's own usage types are priced apart (langfuse/langfuse packages/shared/src/server/ingestion/
+    # types.ts subtracts OpenAI's details from input / output): input excludes the cache, output reasoning
     call = call_of(
         {
             "langfuse.observation.type": "generation",
             "langfuse.observation.model.name": "gpt-4o",
-            "langfuse.observation.usage_details": '{"input": 400, "output": 20, "input_cached_tokens": 100}',
+            "langfuse.observation.usage_details": json.dumps(
+                {"input": 400, "output": 20, "input_cached_tokens": 100, "output_reasoning_tokens": 8}
+            ),
+            "langfuse.observation.cost_details": '{"input": 0.001, "output": 0.0002, "total": 0.0012}',
             "langfuse.user.id": "u-1",
         },
         scope="langfuse-sdk",
     )
     assert call.dialect == "langfuse" and call.kind == LLM
-    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (400, 20, 100)
+    assert (call.input_tokens, call.cache_read_tokens) == (500, 100)
+    assert (call.output_tokens, call.reasoning_tokens) == (28, 8)
+    assert call.reported_cost == 0.0012 and call.provider_cost is None  # Langfuse's estimate, not a bill
     broken = call_of({"langfuse.observation.type": "generation", "langfuse.observation.usage_details": "{"})
     assert broken.flags == ("langfuse usage_details is not JSON",)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        # Anthropic's usage as Langfuse's docs pass it: input_tokens excludes cache reads and writes
+        (
+            {"input_tokens": 20, "output_tokens": 13, "cache_read_input_tokens": 1024,
+             "cache_creation_input_tokens": 135},
+            (1179, 13, 1024, 135, None, None),
+        ),
+        # LangChain's usage metadata through Langfuse's callback handler: input_<detail>, subtracted
+        (
+            {"input": 20, "output": 10, "input_cache_read": 1024, "input_cache_creation": 135,
+             "output_reasoning": 4, "total": 1193},
+            (1179, 14, 1024, 135, None, 4),
+        ),
+        # 5-minute and 1-hour writes only
+        (
+            {"input": 10, "output": 1, "input_cache_creation_5m": 100, "input_cache_creation_1h": 50},
+            (160, 1, None, 150, 50, None),
+        ),
+        # an embedding: langfuse.openai writes {"input": prompt_tokens}
+        ({"input": 7}, (7, None, None, None, None, None)),
+    ],
+)  # fmt: skip
+def test_langfuse_usage_types_to_canonical(usage, expected):
+    call = call_of(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "claude-sonnet-4-5",
+            "langfuse.observation.usage_details": json.dumps(usage),
+        },
+        scope="langfuse-sdk",
+    )
+    fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    got = (*(getattr(call, f) for f in fields), call.cache_write_1h_tokens, call.reasoning_tokens)
+    assert got == expected
+
+
+def test_langfuse_openai_usage_objects_include_their_details():
+    # langfuse.openai writes OpenAI's usage object as it came; its totals include cache and reasoning
+    chat = {
+        "prompt_tokens": 1034,
+        "completion_tokens": 77,
+        "total_tokens": 1111,
+        "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 3},
+        "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0},
+    }
+    responses = {
+        "input_tokens": 1038,
+        "input_tokens_details": {"cached_tokens": 1024},
+        "output_tokens": 77,
+        "output_tokens_details": {"reasoning_tokens": 64},
+        "total_tokens": 1115,
+    }
+    for usage, input_tokens in ((chat, 1034), (responses, 1038)):
+        call = call_of(
+            {
+                "langfuse.observation.type": "generation",
+                "langfuse.observation.usage_details": json.dumps(usage),
+            }
+        )
+        assert (call.input_tokens, call.cache_read_tokens) == (input_tokens, 1024)
+        assert (call.output_tokens, call.reasoning_tokens) == (77, 64)
+    assert call_of(
+        {"langfuse.observation.type": "generation", "langfuse.observation.usage_details": json.dumps(chat)}
+    ).other_usage == {"input_audio_tokens": 3}
 
 
 def test_anthropic_sdk_one_hour_cache_writes():
