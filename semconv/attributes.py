@@ -143,6 +143,11 @@ GEN_AI_USAGE_DETAILS_REASONING_TOKENS: Final = "gen_ai.usage.details.reasoning_t
 GEN_AI_USAGE_DETAILS_INPUT_AUDIO_TOKENS: Final = "gen_ai.usage.details.input_audio_tokens"
 GEN_AI_USAGE_DETAILS_CACHE_AUDIO_READ_TOKENS: Final = "gen_ai.usage.details.cache_audio_read_tokens"
 GEN_AI_USAGE_DETAILS_OUTPUT_AUDIO_TOKENS: Final = "gen_ai.usage.details.output_audio_tokens"
+# pydantic-ai's message content: the agent run's messages and result, a tool call's arguments and result
+PYDANTIC_AI_ALL_MESSAGES: Final = "pydantic_ai.all_messages"
+PYDANTIC_AI_FINAL_RESULT: Final = "final_result"
+PYDANTIC_AI_TOOL_ARGUMENTS: Final = "tool_arguments"
+PYDANTIC_AI_TOOL_RESPONSE: Final = "tool_response"
 
 # -- Langfuse (OpenTelemetry-based SDKs) ---------------------------------------------------------------
 # generation | embedding | span | agent | tool ...
@@ -184,6 +189,25 @@ AI_USAGE_INPUT_NO_CACHE_TOKENS: Final = "ai.usage.inputTokenDetails.noCacheToken
 AI_USAGE_INPUT_CACHE_READ_TOKENS: Final = "ai.usage.inputTokenDetails.cacheReadTokens"
 AI_USAGE_INPUT_CACHE_WRITE_TOKENS: Final = "ai.usage.inputTokenDetails.cacheWriteTokens"
 AI_USAGE_OUTPUT_REASONING_TOKENS: Final = "ai.usage.outputTokenDetails.reasoningTokens"
+# message content (removed by the redact processor unless configured)
+AI_CONTENT: Final = (
+    "ai.prompt",
+    "ai.prompt.messages",
+    "ai.prompt.tools",
+    "ai.response.text",
+    "ai.response.reasoning",
+    "ai.response.toolCalls",
+    "ai.response.object",
+    "ai.response.files",
+    "ai.toolCall.args",
+    "ai.toolCall.result",
+    "ai.value",
+    "ai.values",
+    "ai.embedding",
+    "ai.embeddings",
+    "ai.documents",
+    "ai.ranking",
+)
 
 # -- the anthropic SDK's own spans (instrumentation scope com.anthropic.sdk.python) ----------------------
 ANTHROPIC_SCOPE: Final = "com.anthropic.sdk.python"

@@ -24,6 +24,7 @@ from costspan.pricing import ESTIMATED, PRICED, Usage, load_engine
 from costspan.processors import SpanBatch, build_chain
 from costspan.processors.redact import is_content_key
 from costspan.semconv import LLM, WORKFLOW
+from tests.support.provider_server import REPLY_TEXT
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "genai"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -216,6 +217,34 @@ def test_captured_content_is_removed(entry):
         assert not [k for k in attrs if is_content_key(k)]
     serialized = json.dumps([out.attributes, out.events], default=str)
     assert "jane.doe@example.com" not in serialized and "4242" not in serialized
+
+
+# Libraries that record prompts and replies by default: the chain must remove them all the same.
+CONTENT_BY_DEFAULT = ("langfuse", "pydantic_ai", "vercel_ai_")
+# ... except where the capture passes them no content: the generation functions take and return nothing, and
+# @ai-sdk/otel's OpenTelemetry records no embedding input by default
+NO_CONTENT = {"langfuse/anthropic_messages.json", "langfuse/anthropic_messages_cache.json"}
+NO_CONTENT.add("vercel_ai_v7_otel/openai_embeddings.json")
+PROMPT_AND_REPLY = ("Say hello", "the cache", "cached report", "cached policy", "quick brown", REPLY_TEXT)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        e
+        for e in ENTRIES
+        if e["instrumentation"].startswith(CONTENT_BY_DEFAULT) and e["file"] not in NO_CONTENT
+    ],
+    ids=lambda e: e["file"],
+)
+def test_content_recorded_by_default_is_removed(entry):
+    def text(batch: SpanBatch) -> str:
+        return json.dumps([batch.attributes, batch.events], default=str)
+
+    batch = load(entry)
+    assert any(needle in text(batch) for needle in PROMPT_AND_REPLY), "the fixture has content to remove"
+    out = build_chain()(batch)
+    assert not [needle for needle in PROMPT_AND_REPLY if needle in text(out)]
 
 
 def test_the_capture_still_runs_and_reads_the_same(tmp_path):
