@@ -20,6 +20,7 @@ from costspan.semconv import (
     to_call,
 )
 from costspan.semconv import attributes as A
+from costspan.semconv.providers import ai_sdk_provider
 
 T0 = 1_750_000_000_000_000_000
 
@@ -432,3 +433,154 @@ def test_a_forwarded_cost_is_compared_not_taken_unless_the_provider_billed_it():
     assert (forwarded.input_tokens, forwarded.output_tokens) == (1000, 100)  # priced again from these
     billed = call_of({**usage, "gen_ai.usage.cost.source": "provider"})
     assert str(billed.provider_cost) == "0.0035" and billed.reported_cost is None
+
+
+# -- the AI SDK (npm ai): spans as ai 4, 5 and 7 write them (captures: tests/fixtures/genai/vercel_ai_*) --
+
+
+def ai_sdk_call(operation_id, usage, metadata=None, provider="anthropic.messages", **extra):
+    attrs = {
+        "operation.name": operation_id,
+        "ai.operationId": operation_id,
+        "ai.model.provider": provider,
+        "ai.model.id": "claude-sonnet-4-5",
+        "gen_ai.system": provider,
+        "ai.response.model": "claude-sonnet-4-5-20250929",
+        **usage,
+        **extra,
+    }
+    if metadata is not None:
+        attrs["ai.response.providerMetadata"] = json.dumps(metadata)
+    return call_of(attrs, scope="ai")
+
+
+def test_ai_sdk_4_anthropic_input_excludes_the_cache_kept_in_provider_metadata():
+    # ai 4 with @ai-sdk/anthropic 1: promptTokens is Anthropic's input_tokens (no cache reads or writes),
+    # the cache counts are in the provider metadata only; more uncached input than cached, so no guess would
+    # have caught it
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.promptTokens": 5000, "ai.usage.completionTokens": 40},
+        {"anthropic": {"cacheCreationInputTokens": 200, "cacheReadInputTokens": 1000}},
+    )
+    assert (call.kind, call.dialect, call.operation, call.provider) == (LLM, "vercel_ai", "chat", "anthropic")
+    assert (call.request_model, call.response_model) == ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert call.output_tokens == 40 and call.streaming is False and not call.flags
+
+
+def test_ai_sdk_5_anthropic_cached_input_tokens_and_the_raw_usage():
+    call = ai_sdk_call(
+        "ai.streamText.doStream",
+        {"ai.usage.inputTokens": 5000, "ai.usage.outputTokens": 40, "ai.usage.cachedInputTokens": 1000},
+        {
+            "anthropic": {
+                "usage": {
+                    "input_tokens": 5000,
+                    "cache_creation_input_tokens": 200,
+                    "cache_read_input_tokens": 1000,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 150, "ephemeral_1h_input_tokens": 50},
+                }
+            }
+        },
+        **{"ai.response.msToFirstChunk": 76.5},
+    )
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert call.cache_write_1h_tokens == 50
+    assert call.streaming is True and call.time_to_first_chunk_s == 0.0765
+
+
+def test_ai_sdk_7_input_token_details_include_the_cache():
+    # ai 6+ (LanguageModelV3): inputTokens includes cache reads and writes, with their details beside it
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {
+            "ai.usage.inputTokens": 6200,
+            "ai.usage.outputTokens": 40,
+            "ai.usage.cachedInputTokens": 1000,
+            "ai.usage.inputTokenDetails.noCacheTokens": 5000,
+            "ai.usage.inputTokenDetails.cacheReadTokens": 1000,
+            "ai.usage.inputTokenDetails.cacheWriteTokens": 200,
+            "ai.usage.outputTokenDetails.reasoningTokens": 12,
+        },
+        {"anthropic": {"usage": {"input_tokens": 5000, "cache_creation": {"ephemeral_1h_input_tokens": 50}}}},
+    )
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert (call.cache_write_1h_tokens, call.output_tokens, call.reasoning_tokens) == (50, 40, 12)
+
+
+def test_ai_sdk_4_openai_cached_and_reasoning_counts_from_provider_metadata():
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.promptTokens": 1034, "ai.usage.completionTokens": 77},
+        {"openai": {"reasoningTokens": 64, "cachedPromptTokens": 1024, "acceptedPredictionTokens": 0}},
+        provider="openai.chat",
+    )
+    assert call.provider == "openai" and call.input_tokens == 1034  # OpenAI's count includes the cache
+    assert (call.cache_read_tokens, call.output_tokens, call.reasoning_tokens) == (1024, 77, 64)
+
+
+def test_ai_sdk_span_around_the_provider_call_is_a_workflow_and_tool_calls_are_tools():
+    usage = {"ai.usage.promptTokens": 10, "ai.usage.completionTokens": 5}
+    outer = ai_sdk_call("ai.generateText", usage, **{"ai.telemetry.functionId": "support-triage"})
+    unnamed = ai_sdk_call("ai.streamText", usage)
+    embed = ai_sdk_call("ai.embed.doEmbed", {"ai.usage.tokens": 5}, provider="openai.embedding")
+    tool = call_of({"ai.operationId": "ai.toolCall", "ai.toolCall.name": "lookup_order"}, scope="ai")
+    assert (outer.kind, outer.name, outer.input_tokens) == (WORKFLOW, "support-triage", None)
+    assert (unnamed.kind, unnamed.name) == (WORKFLOW, "ai.streamText")
+    assert (embed.kind, embed.operation, embed.input_tokens, embed.provider) == (
+        LLM,
+        "embeddings",
+        5,
+        "openai",
+    )
+    assert (tool.kind, tool.name) == (TOOL, "lookup_order")
+
+
+@pytest.mark.parametrize(
+    ("value", "provider"),
+    [
+        ("openai.chat", "openai"),
+        ("openai.responses", "openai"),
+        ("anthropic.messages", "anthropic"),
+        ("google.generative-ai", "gcp.gemini"),
+        ("google.vertex.chat", "gcp.vertex_ai"),
+        ("vertex.anthropic.messages", "gcp.vertex_ai"),
+        ("amazon-bedrock", "aws.bedrock"),
+        ("azure.responses", "azure.ai.openai"),
+        ("mistral.chat", "mistral_ai"),
+        ("groq.chat", "groq"),
+        ("xai.chat", "x_ai"),
+    ],
+)
+def test_ai_sdk_provider_names(value, provider):
+    assert ai_sdk_provider(value) == provider
+
+
+# -- pydantic-ai (scope pydantic-ai, read as Logfire's) ----------------------------------------------------
+
+
+def test_pydantic_ai_usage_details():
+    # pydantic-ai's RequestUsage.opentelemetry_attributes: input includes the cache, details beside it
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 6200,
+            "gen_ai.usage.output_tokens": 40,
+            "gen_ai.usage.details.cache_read_tokens": 1000,
+            "gen_ai.usage.details.cache_write_tokens": 200,
+            "gen_ai.usage.details.ephemeral_1h_input_tokens": 50,
+            "gen_ai.usage.details.reasoning_tokens": 12,
+            "gen_ai.usage.details.input_audio_tokens": 30,
+            "operation.cost": 0.02,
+        },
+        scope="pydantic-ai",
+    )
+    assert call.dialect == "logfire" and call.reported_cost == 0.02
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert (call.cache_write_1h_tokens, call.reasoning_tokens) == (50, 12)
+    assert call.other_usage == {"input_audio_tokens": 30}
+    agent = call_of({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "agent"}, "pydantic-ai")
+    assert agent.kind == AGENT
