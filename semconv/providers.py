@@ -84,6 +84,10 @@ _AI_SDK_PREFIXES: Final = (
 )
 
 
+# The Vercel AI Gateway routes to the provider the model id names ("openai/gpt-4o"): no provider of its own.
+_AI_SDK_ROUTERS: Final = frozenset({"gateway"})
+
+
 def ai_sdk_provider(value: object) -> str | None:
     """The canonical provider of an AI SDK ``ai.model.provider`` value such as ``openai.chat``."""
     if not isinstance(value, str) or not value:
@@ -92,8 +96,10 @@ def ai_sdk_provider(value: object) -> str | None:
 
 
 @lru_cache(maxsize=1024)
-def _ai_sdk_provider(value: str) -> str:
+def _ai_sdk_provider(value: str) -> str | None:
     lowered = value.strip().lower()
+    if lowered.split(".", 1)[0] in _AI_SDK_ROUTERS:
+        return None
     for prefix, provider in _AI_SDK_PREFIXES:
         if lowered == prefix or lowered.startswith(prefix + "."):
             return provider

@@ -551,6 +551,7 @@ def test_ai_sdk_span_around_the_provider_call_is_a_workflow_and_tool_calls_are_t
         ("mistral.chat", "mistral_ai"),
         ("groq.chat", "groq"),
         ("xai.chat", "x_ai"),
+        ("gateway", None),  # the model id names the provider: openai/gpt-4o
     ],
 )
 def test_ai_sdk_provider_names(value, provider):
