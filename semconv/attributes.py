@@ -153,6 +153,8 @@ PYDANTIC_AI_TOOL_RESPONSE: Final = "tool_response"
 # generation | embedding | span | agent | tool ...
 LANGFUSE_OBSERVATION_TYPE: Final = "langfuse.observation.type"
 LANGFUSE_OBSERVATION_MODEL: Final = "langfuse.observation.model.name"
+# JSON object; its OpenAI integration adds the response's service_tier
+LANGFUSE_OBSERVATION_MODEL_PARAMETERS: Final = "langfuse.observation.model.parameters"
 LANGFUSE_OBSERVATION_USAGE_DETAILS: Final = "langfuse.observation.usage_details"  # JSON object
 LANGFUSE_OBSERVATION_COST_DETAILS: Final = "langfuse.observation.cost_details"  # JSON object
 LANGFUSE_OBSERVATION_INPUT: Final = "langfuse.observation.input"

@@ -571,6 +571,8 @@ def _ai_sdk_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
         return
     openai = metadata.get("openai")
     if isinstance(openai, Mapping):
+        if call.service_tier is None and isinstance(tier := openai.get("serviceTier"), str):
+            call.service_tier = tier
         if call.cache_read_tokens is None:
             call.cache_read_tokens = _count(openai.get("cachedPromptTokens"), call, "cache_read_tokens")
         if call.reasoning_tokens is None:
@@ -580,6 +582,8 @@ def _ai_sdk_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
         return
     usage = anthropic.get("usage")
     usage = usage if isinstance(usage, Mapping) else {}
+    if call.service_tier is None and isinstance(tier := usage.get("service_tier"), str):
+        call.service_tier = tier
     read = _count(_first(usage, ("cache_read_input_tokens",)), call, "cache_read_tokens")
     if read is None:
         read = _count(anthropic.get("cacheReadInputTokens"), call, "cache_read_tokens")
@@ -639,6 +643,12 @@ _LANGFUSE_NOT_PARTS: Final = frozenset(
 
 def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
     """Usage from ``langfuse.observation.usage_details``; cost from ``cost_details``, an estimate."""
+    if call.service_tier is None and A.LANGFUSE_OBSERVATION_MODEL_PARAMETERS in attrs:
+        parameters = _json_object(
+            attrs[A.LANGFUSE_OBSERVATION_MODEL_PARAMETERS], call, "langfuse model parameters"
+        )
+        if parameters is not None and isinstance(tier := parameters.get("service_tier"), str):
+            call.service_tier = tier
     cost = _json_object(attrs.get(A.LANGFUSE_OBSERVATION_COST_DETAILS), call, "langfuse cost_details")
     if cost is not None:
         total = cost.get("total")

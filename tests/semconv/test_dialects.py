@@ -490,6 +490,24 @@ def test_ai_sdk_5_anthropic_cached_input_tokens_and_the_raw_usage():
     assert call.streaming is True and call.time_to_first_chunk_s == 0.0765
 
 
+def test_ai_sdk_and_langfuse_service_tier():
+    # the tier the response reports, from the AI SDK's provider metadata or Langfuse's model parameters
+    flex = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.inputTokens": 10, "ai.usage.outputTokens": 2},
+        {"openai": {"responseId": "resp_1", "serviceTier": "flex"}},
+        provider="openai.responses",
+    )
+    langfuse = call_of(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "o4-mini",
+            "langfuse.observation.model.parameters": '{"temperature": 1, "service_tier": "priority"}',
+        }
+    )
+    assert (flex.service_tier, langfuse.service_tier) == ("flex", "priority")
+
+
 def test_ai_sdk_7_input_token_details_include_the_cache():
     # ai 6+ (LanguageModelV3): inputTokens includes cache reads and writes, with their details beside it
     call = ai_sdk_call(
