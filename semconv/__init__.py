@@ -1,8 +1,8 @@
 """costspan.semconv: GenAI attribute names of every instrumentation dialect, and the canonical call record.
 
 ``to_call`` turns a span of any dialect (OpenTelemetry GenAI conventions old and new, OpenLLMetry,
-OpenInference, OpenLIT, Logfire, Langfuse, the anthropic SDK's own spans, plain HTTP client spans to a
-provider) into a :class:`GenAICall` in the canonical arithmetic.
+OpenInference, OpenLIT, Logfire and pydantic-ai, Langfuse, the AI SDK's ai.* spans, the anthropic SDK's own
+spans, plain HTTP client spans to a provider) into a :class:`GenAICall` in the canonical arithmetic.
 """
 
 from . import attributes

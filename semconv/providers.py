@@ -67,6 +67,45 @@ _HOST_SUFFIXES: Final = (
 )
 
 
+# The AI SDK (Vercel) names a model's provider by its package and API ("openai.chat", "openai.responses",
+# "anthropic.messages", "google.vertex.chat"): the longest known prefix names the provider, else the first
+# segment read as any other provider name.
+_AI_SDK_PREFIXES: Final = (
+    ("google.vertex", "gcp.vertex_ai"),
+    ("vertex", "gcp.vertex_ai"),
+    ("google.generative-ai", "gcp.gemini"),
+    ("google", "gcp.gemini"),
+    ("amazon-bedrock", "aws.bedrock"),
+    ("azure-openai", "azure.ai.openai"),
+    ("azure", "azure.ai.openai"),
+    ("mistral", "mistral_ai"),
+    ("xai", "x_ai"),
+    ("togetherai", "together"),
+)
+
+
+# The Vercel AI Gateway routes to the provider the model id names ("openai/gpt-4o"): no provider of its own.
+_AI_SDK_ROUTERS: Final = frozenset({"gateway"})
+
+
+def ai_sdk_provider(value: object) -> str | None:
+    """The canonical provider of an AI SDK ``ai.model.provider`` value such as ``openai.chat``."""
+    if not isinstance(value, str) or not value:
+        return None
+    return _ai_sdk_provider(value)
+
+
+@lru_cache(maxsize=1024)
+def _ai_sdk_provider(value: str) -> str | None:
+    lowered = value.strip().lower()
+    if lowered.split(".", 1)[0] in _AI_SDK_ROUTERS:
+        return None
+    for prefix, provider in _AI_SDK_PREFIXES:
+        if lowered == prefix or lowered.startswith(prefix + "."):
+            return provider
+    return _canonical(lowered.split(".", 1)[0])
+
+
 def canonical_provider(value: object) -> str | None:
     """The canonical name for a provider value as an instrumentation wrote it."""
     if not isinstance(value, str) or not value:
