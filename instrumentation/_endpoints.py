@@ -70,6 +70,7 @@ _COMPATIBLE_PATHS = (
     ("/embeddings", EMBEDDINGS, OPENAI, "embeddings"),
     ("/v1/messages", CHAT, ANTHROPIC, "messages"),
 )
+_COMPATIBLE_SUFFIXES = tuple(suffix for suffix, *_ in _COMPATIBLE_PATHS)
 # What a request body of each API has besides "model" (a key is followed by its colon; a string value
 # never is, so a value cannot pass for a key)
 _CALL_SHAPES: dict[str, tuple[re.Pattern[bytes], ...]] = {
@@ -206,6 +207,8 @@ def _parse_configured(url: str, provider: str) -> _Configured:
 def _compatible(path: str, provider: str | None, by_model: bool) -> Endpoint | None:
     """An OpenAI- or Anthropic-compatible endpoint by its path ending; ``provider`` ``None``: the default of
     its API (``openai-compatible``, ``anthropic-compatible``)."""
+    if not path.endswith(_COMPATIBLE_SUFFIXES):  # most paths: one test, in C
+        return None
     if path.endswith("/completions") and not path.endswith("/chat/completions") and "/chat/" in path:
         return None  # a stored chat completion's messages, not a call
     for suffix, operation, wire_format, api in _COMPATIBLE_PATHS:
@@ -216,8 +219,8 @@ def _compatible(path: str, provider: str | None, by_model: bool) -> Endpoint | N
 
 
 def has_call_shape(endpoint: Endpoint, body: bytes) -> bool:
-    """Whether ``body`` (whose ``model`` the caller found) is a request of ``endpoint``'s API: a JSON object
-    with the API's members. A POST to an application's own ``/messages`` or ``/responses`` is not."""
+    """Whether ``body`` is a request of ``endpoint``'s API, but for its ``model`` (the caller looks for it):
+    a JSON object with the API's members. A POST to an application's own ``/v1/messages`` is not."""
     start = body[:64].lstrip()
     if not start.startswith(b"{"):
         return False

@@ -63,30 +63,26 @@ class Hook:
         endpoint = self.table.match(host, port, url.path)
         if endpoint is None or request.method != "POST":
             return None
-        parent = context.get_current()
-        other = traced_elsewhere(endpoint.wire_format, request.headers, parent)
-        if other is not None and endpoint.api != "chat_completions":
-            return None
         try:
             body = request.content
         except Exception:  # a streamed upload: not read here
             body = b""
         model = endpoint.model
-        if model is None:
-            found = _search(_MODEL, body) if body else None
-            if found is None and endpoint.api == "transcriptions" and body:
-                found = _MULTIPART_MODEL.search(body)
-            if found is not None:
-                model = _decode(found.group(1))
         if endpoint.by_shape:
-            # found by path alone: a call only when the body is the API's, and then the model's provider's
-            if not model or not has_call_shape(endpoint, body):
+            # found by its path alone: a call only when its body is the API's, with a model
+            if not has_call_shape(endpoint, body) or not (model := _request_model(endpoint, body)):
                 return None
-            endpoint = with_model_provider(endpoint, model)
+            endpoint = with_model_provider(endpoint, model)  # a gateway's gpt-4o is OpenAI's
+        parent = context.get_current()
+        other = traced_elsewhere(endpoint.wire_format, request.headers, parent)
+        if other is not None and endpoint.api != "chat_completions":
+            return None
         if other is not None and not self._lacks_stream_usage(endpoint, body):
             return None
         if other is not None and other is not True:
             return self._usage_for(other, request, body, endpoint, host, port)
+        if model is None:
+            model = _request_model(endpoint, body)
         streaming = endpoint.streaming_path or (
             b'"stream"' in body and _search(_STREAM, body) is not None  # the test first: most calls have none
         )
@@ -178,6 +174,14 @@ def _content_headers(headers: Any) -> tuple[str, str]:
         found.get(b"content-type", b"").decode("latin-1"),
         found.get(b"content-encoding", b"").decode("latin-1"),
     )
+
+
+def _request_model(endpoint: Endpoint, body: bytes) -> str | None:
+    """The model a request body names."""
+    found = _search(_MODEL, body) if body else None
+    if found is None and endpoint.api == "transcriptions" and body:
+        found = _MULTIPART_MODEL.search(body)
+    return _decode(found.group(1)) if found is not None else None
 
 
 def _search(pattern: re.Pattern[bytes], body: bytes) -> re.Match[bytes] | None:

@@ -355,3 +355,69 @@ def test_collector_reads_and_prices_provider_usage(telemetry, shape):
         assert priced.status == "priced" and priced.source == "local"
         assert priced.cost_usd is not None and priced.cost_usd > 0
         assert call.local_server  # 127.0.0.1: a gateway in front of the provider
+
+
+# -- usage members, one object at a time --------------------------------------------------------------------
+
+
+def _read(usage: dict[str, Any]) -> Any:
+    from costspan.instrumentation import EndpointTable
+    from costspan.instrumentation._call import Call
+    from costspan.instrumentation._usage import read_openai
+
+    endpoint = EndpointTable().match("gateway.internal", None, "/v1/chat/completions")
+    call = Call(endpoint, "m", False, "gateway.internal", None)
+    read_openai(call, {"id": "x", "model": "m", "usage": usage})
+    return call
+
+
+def test_openrouter_byok_cost_adds_the_upstream_charge():
+    # with the application's own provider key, `cost` is OpenRouter's fee and the provider's charge is
+    # cost_details.upstream_inference_cost (https://openrouter.ai/docs/use-cases/usage-accounting)
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, "cost": 0.0001}
+    assert _read(usage).provider_cost == Decimal("0.0001")
+    byok = {**usage, "is_byok": True, "cost_details": {"upstream_inference_cost": 0.0019}}
+    assert _read(byok).provider_cost == Decimal("0.0020")
+    not_byok = {**usage, "is_byok": False, "cost_details": {"upstream_inference_cost": 0.0019}}
+    assert _read(not_byok).provider_cost == Decimal("0.0001")
+
+
+@pytest.mark.parametrize("cost", [-1.0, True, "0.1", float("nan"), None, {"total_cost": "x"}])
+def test_a_cost_that_is_no_amount_is_ignored(cost):
+    call = _read({"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, "cost": cost})
+    assert call.provider_cost is None
+    assert (call.input_tokens, call.output_tokens) == (10, 2)
+
+
+def test_reasoning_left_out_of_the_output_is_added():
+    # xAI's grok-3-mini counted reasoning apart from completion_tokens; later models count it in
+    apart = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    details = {"reasoning_tokens": 300, "text_tokens": 5}
+    assert _read({**apart, "completion_tokens_details": details}).output_tokens == 305
+    small = {"reasoning_tokens": 3, "text_tokens": 5}
+    assert _read({**apart, "completion_tokens_details": small}).output_tokens == 8
+    within = {"reasoning_tokens": 3, "text_tokens": 2}  # text + reasoning = completion
+    assert _read({**apart, "completion_tokens_details": within}).output_tokens == 5
+    openai = {"reasoning_tokens": 3}  # OpenAI: included, and no text count
+    assert _read({**apart, "completion_tokens_details": openai}).output_tokens == 5
+
+
+def test_openai_usage_has_no_provider_extension():
+    call = _read(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 2,
+            "total_tokens": 12,
+            "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+    )
+    assert (call.provider_cost, call.provider_attributes, call.extra) == (None, None, None)
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (10, 2, 4)
+
+
+def test_mistral_audio_seconds():
+    call = _read(
+        {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, "prompt_audio_seconds": 42}
+    )
+    assert call.extra == {"input_audio_seconds": 42}
