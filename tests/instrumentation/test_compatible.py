@@ -79,10 +79,17 @@ def test_openai_sdk_on_an_unknown_host(telemetry, server, prefix, model, provide
         )
         client.responses.create(model=model, input="hello there")
         client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+        client.completions.create(model=model, prompt="Say hi")
     calls = server.requests
     spans = _attrs(telemetry)
-    assert [s["gen_ai.operation.name"] for s in spans] == ["chat", "chat", "chat", "embeddings"]
-    assert [s["gen_ai.provider.name"] for s in spans] == [provider, provider, provider, "openai"]
+    assert [s["gen_ai.operation.name"] for s in spans] == [
+        "chat",
+        "chat",
+        "chat",
+        "embeddings",
+        "text_completion",
+    ]
+    assert [s["gen_ai.provider.name"] for s in spans] == [provider, provider, provider, "openai", provider]
     for span, call in zip(spans, calls, strict=True):
         assert call.path.startswith(prefix)
         assert span["server.address"] == "127.0.0.1"

@@ -1,6 +1,7 @@
 """The local OpenAI / Anthropic stand-in the tests run against: :mod:`costspan.collector.demo.provider`,
 which ``costspan demo`` runs too, with two things only tests need:
 
+- **legacy completions** (``POST /v1/completions``, JSON only);
 - **paths behind a gateway's prefix**: ``/openai/v1/chat/completions``, ``/api/v1/messages``, or no ``/v1``
   at all (``/chat/completions``), are answered as the API's own paths; any path under ``/app/`` answers as an
   ordinary application would (an echo of the JSON it was sent), so that tests have non-LLM endpoints with
@@ -64,6 +65,7 @@ __all__ = [
 
 _API_PATHS = (
     "/v1/chat/completions",
+    "/v1/completions",
     "/v1/responses",
     "/v1/embeddings",
     "/v1/messages/count_tokens",
@@ -223,6 +225,8 @@ class _ShapedProvider(_demo._Provider):
             # an ordinary application's endpoint: whatever it was sent, echoed
             return _demo._Reply(body={"ok": True, "echo": body})
         route = api_path(path)
+        if route == "/v1/completions" and isinstance(body, Mapping):
+            return self._completion(body, self.next_id())
         reply = super().handle(route, body)
         shape = USAGE_SHAPES.get(self._server.usage_shape)
         if shape is None or route != "/v1/chat/completions" or reply.usage is None:
@@ -234,6 +238,29 @@ class _ShapedProvider(_demo._Provider):
             reply.events = self._stream(reply.events, usage, reply)
         reply.usage = usage
         return reply
+
+    def _completion(self, body: Mapping[str, Any], n: int) -> _demo._Reply:
+        """A legacy completion (JSON only), counted as chat completions are."""
+        model, prompt = body.get("model"), body.get("prompt")
+        if not isinstance(model, str) or not isinstance(prompt, str):
+            return _demo._Reply(status=400, body={"error": {"message": "model and prompt: strings"}})
+        prompt_tokens = 3 + count_tokens(prompt)
+        completion_tokens = count_tokens(REPLY_TEXT)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        choice = {"text": REPLY_TEXT, "index": 0, "logprobs": None, "finish_reason": "stop"}
+        reply = {
+            "id": f"cmpl-cs{n:06d}",
+            "object": "text_completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
+        return _demo._Reply(body=reply, model=model, usage=usage)
 
     def _stream(
         self, events: list[tuple[str | None, str]], usage: dict[str, Any], reply: _demo._Reply
