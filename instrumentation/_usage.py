@@ -59,8 +59,8 @@ def read_openai(call: Call, obj: dict[str, Any]) -> None:
         return
     groq = obj.get("x_groq")
     if isinstance(groq, dict):
-        # Groq's stream reports usage in the last chunk's x_groq object
-        # (https://console.groq.com/docs/api-reference#chat-create)
+        # Groq's stream reports usage in the last chunk's x_groq object (Groq's API reference,
+        # https://console.groq.com/docs/api-reference; its fields: groq-typescript's CompletionUsage)
         usage = groq.get("usage")
         if isinstance(usage, dict):
             openai_usage(call, usage)
@@ -133,7 +133,7 @@ def _provider_usage(call: Call, usage: dict[str, Any]) -> None:
     passes them on whatever its host is)."""
     get = usage.get
     # DeepSeek: prompt_tokens = prompt_cache_hit_tokens + prompt_cache_miss_tokens
-    # (https://api-docs.deepseek.com/api/create-chat-completion, as the deepseek-sdk crate documents it)
+    # (https://api-docs.deepseek.com/guides/kv_cache; the sum as the deepseek-sdk crate's field docs state it)
     hit = get("prompt_cache_hit_tokens")
     if type(hit) is int and call.cache_read_tokens is None:
         call.cache_read_tokens = hit
@@ -153,7 +153,7 @@ def _provider_usage(call: Call, usage: dict[str, Any]) -> None:
         call.provider_cost = amount
     if "num_search_queries" in usage or "citation_tokens" in usage or "search_context_size" in usage:
         _perplexity_usage(call, usage)
-    # xAI: live search sources, billed per source; no catalog unit prices them yet
+    # xAI: live search sources; no catalog unit prices them
     sources = get("num_sources_used")
     if type(sources) is int and sources > 0:
         call.provider_attributes = {**(call.provider_attributes or {}), A.XAI_USAGE_NUM_SOURCES_USED: sources}
@@ -165,7 +165,8 @@ def _provider_usage(call: Call, usage: dict[str, Any]) -> None:
     }
     if timings:
         call.provider_attributes = {**(call.provider_attributes or {}), **timings}
-    # Mistral: seconds of audio input (voxtral), the catalog's input_audio_seconds
+    # Mistral: seconds of audio input (UsageInfo.prompt_audio_seconds of Mistral's API spec), the catalog's
+    # input_audio_seconds
     audio = get("prompt_audio_seconds")
     if isinstance(audio, (int, float)) and not isinstance(audio, bool) and audio > 0:
         call.extra = {**(call.extra or {}), "input_audio_seconds": audio}

@@ -428,3 +428,16 @@ def test_mistral_audio_seconds():
         {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, "prompt_audio_seconds": 42}
     )
     assert call.extra == {"input_audio_seconds": 42}
+
+
+def test_perplexity_agent_api_cost():
+    # the Responses format of Perplexity's Agent API: usage.cost is an object with total_cost in USD
+    usage = {
+        "input_tokens": 120,
+        "output_tokens": 40,
+        "total_tokens": 160,
+        "cost": {"currency": "USD", "input_cost": 0.0003, "output_cost": 0.001, "total_cost": 0.0013},
+    }
+    call = _read(usage)
+    assert (call.input_tokens, call.output_tokens) == (120, 40)
+    assert call.provider_cost == Decimal("0.0013")

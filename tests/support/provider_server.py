@@ -11,14 +11,14 @@ which ``costspan demo`` runs too, with two things only tests need:
 
   ============ ===================================================================================
   deepseek     ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens`` in place of
-               ``prompt_tokens_details`` (https://api-docs.deepseek.com/api/create-chat-completion)
+               ``prompt_tokens_details`` (https://api-docs.deepseek.com/guides/kv_cache)
   openrouter   ``cost`` (US dollars), ``cost_details``, ``is_byok``, cached and reasoning details; a stream's
                last event carries usage whether or not ``include_usage`` was asked for
                (https://openrouter.ai/docs/use-cases/usage-accounting)
   xai          ``text_tokens`` and ``cached_tokens`` details, ``num_sources_used`` (3 when the request has
                ``search_parameters``) (https://docs.x.ai/developers/advanced-api-usage/prompt-caching/usage-and-pricing)
   groq         ``queue_time``, ``prompt_time``, ``completion_time``, ``total_time``; a stream's last content
-               chunk carries ``x_groq.usage`` (https://console.groq.com/docs/api-reference#chat-create)
+               chunk carries ``x_groq.usage`` (https://console.groq.com/docs/api-reference)
   mistral      the three counts only; a stream's last chunk carries usage always
   together     the three counts only
   fireworks    the three counts and ``prompt_tokens_details.cached_tokens``
