@@ -71,14 +71,18 @@ _COMPATIBLE_PATHS = (
     ("/v1/messages", CHAT, ANTHROPIC, "messages"),
 )
 _COMPATIBLE_SUFFIXES = tuple(suffix for suffix, *_ in _COMPATIBLE_PATHS)
-# What a request body of each API has besides "model" (a key is followed by its colon; a string value
-# never is, so a value cannot pass for a key)
-_CALL_SHAPES: dict[str, tuple[re.Pattern[bytes], ...]] = {
-    "chat_completions": (re.compile(rb'"messages"\s*:\s*\['),),
-    "completions": (re.compile(rb'"prompt"\s*:'),),
-    "responses": (re.compile(rb'"(?:input|previous_response_id|prompt|conversation)"\s*:'),),
-    "embeddings": (re.compile(rb'"input"\s*:'),),
-    "messages": (re.compile(rb'"messages"\s*:\s*\['), re.compile(rb'"max_tokens"\s*:')),
+# What a request body of each API has besides "model": members, each as (a substring every body with it
+# has, tested first since most bodies lack it; the pattern that proves it a key: a key is followed by its
+# colon, a string value never is)
+_CALL_SHAPES: dict[str, tuple[tuple[bytes, re.Pattern[bytes]], ...]] = {
+    "chat_completions": ((b'"messages"', re.compile(rb'"messages"\s*:\s*\[')),),
+    "completions": ((b'"prompt"', re.compile(rb'"prompt"\s*:')),),
+    "responses": ((b'"', re.compile(rb'"(?:input|previous_response_id|prompt|conversation)"\s*:')),),
+    "embeddings": ((b'"input"', re.compile(rb'"input"\s*:')),),
+    "messages": (
+        (b'"max_tokens"', re.compile(rb'"max_tokens"\s*:')),
+        (b'"messages"', re.compile(rb'"messages"\s*:\s*\[')),
+    ),
 }
 # Gemini (and Vertex AI): .../models/{model}:{method}
 _GEMINI_PATH = re.compile(r"/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
@@ -221,10 +225,12 @@ def _compatible(path: str, provider: str | None, by_model: bool) -> Endpoint | N
 def has_call_shape(endpoint: Endpoint, body: bytes) -> bool:
     """Whether ``body`` is a request of ``endpoint``'s API, but for its ``model`` (the caller looks for it):
     a JSON object with the API's members. A POST to an application's own ``/v1/messages`` is not."""
-    start = body[:64].lstrip()
-    if not start.startswith(b"{"):
+    if not body[:64].lstrip().startswith(b"{"):
         return False
-    return all(pattern.search(body) is not None for pattern in _CALL_SHAPES.get(endpoint.api, ()))
+    for substring, pattern in _CALL_SHAPES.get(endpoint.api, ()):
+        if substring not in body or pattern.search(body) is None:
+            return False
+    return True
 
 
 def with_model_provider(endpoint: Endpoint, model: str | None) -> Endpoint:
