@@ -96,7 +96,10 @@ def openai_usage(call: Call, usage: dict[str, Any]) -> None:
         reasoning = output_details.get("reasoning_tokens")
         if type(reasoning) is int:
             call.reasoning_tokens = reasoning
-            if type(output_tokens) is int and _reasoning_excluded(output_tokens, reasoning, output_details):
+            if type(output_tokens) is int and reasoning > output_tokens:
+                # a part larger than its whole: the output leaves reasoning out, as xAI's grok-3-mini
+                # counted it (later models count it in, as OpenAI does). The one sure sign: text_tokens is
+                # a modality's count to some providers, the visible text to others.
                 call.output_tokens = output_tokens + reasoning
     if not usage.keys() <= _OPENAI_USAGE_KEYS:  # a test of a few keys, in C
         _provider_usage(call, usage)
@@ -116,16 +119,6 @@ _OPENAI_USAGE_KEYS = frozenset(
         "output_tokens_details",
     }
 )
-
-
-def _reasoning_excluded(output_tokens: int, reasoning: int, details: dict[str, Any]) -> bool:
-    """Whether ``output_tokens`` leaves the reasoning tokens out (xAI's grok-3-mini counted them apart:
-    their sum was the output; later models count them in, as OpenAI does). A part larger than its whole, or
-    an output equal to its text tokens alone, says so."""
-    if reasoning <= 0:
-        return False
-    text = details.get("text_tokens")
-    return reasoning > output_tokens or (type(text) is int and text == output_tokens)
 
 
 def _provider_usage(call: Call, usage: dict[str, Any]) -> None:
