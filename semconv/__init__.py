@@ -8,13 +8,23 @@ spans, plain HTTP client spans to a provider) into a :class:`GenAICall` in the c
 from . import attributes
 from .dialects import DIALECTS, detect, to_call
 from .enrich import cost_attributes
-from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
+from .providers import (
+    ANTHROPIC_COMPATIBLE,
+    OPENAI_COMPATIBLE,
+    SELF_HOSTED,
+    canonical_provider,
+    provider_for_host,
+    provider_for_model,
+    provider_for_url,
+)
 from .record import AGENT, LLM, OTHER, RETRIEVAL, TOOL, WORKFLOW, GenAICall
 
 __all__ = [
     "AGENT",
+    "ANTHROPIC_COMPATIBLE",
     "DIALECTS",
     "LLM",
+    "OPENAI_COMPATIBLE",
     "OTHER",
     "RETRIEVAL",
     "SELF_HOSTED",
@@ -26,6 +36,7 @@ __all__ = [
     "cost_attributes",
     "detect",
     "provider_for_host",
+    "provider_for_model",
     "provider_for_url",
     "to_call",
 ]

@@ -216,6 +216,11 @@ ANTHROPIC_SCOPE: Final = "com.anthropic.sdk.python"
 ANTHROPIC_CACHE_CREATION_5M: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_CREATION_1H: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"  # standard | priority | batch
+# Providers' usage fields no catalog unit prices, kept under the provider's name as costspan's
+# instrumentation read them: xAI's live search sources (num_sources_used, as the xai-openapi crate types
+# xAI's API), Groq's server timings in seconds (groq-typescript's CompletionUsage, from Groq's API spec)
+XAI_USAGE_NUM_SOURCES_USED: Final = "x_ai.usage.num_sources_used"
+GROQ_USAGE_PREFIX: Final = "groq.usage."  # + queue_time | prompt_time | completion_time | total_time
 
 # -- what costspan writes -----------------------------------------------------------------------------
 # the draft GenAI cost convention
