@@ -42,6 +42,7 @@ _DIALECT_RANK: Final = {
     D.OTEL_GENAI: 5,
     D.OPENLLMETRY: 4,
     D.OPENINFERENCE: 4,
+    D.VERCEL_AI: 4,
     D.OPENLIT: 3,
     D.LOGFIRE: 3,
     D.LANGFUSE: 2,
