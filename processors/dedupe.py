@@ -68,7 +68,8 @@ _UNLINKED_WRAPPERS: Final = frozenset(
     }
 )
 _WRAPPER_DIALECTS: Final = frozenset({D.OPENLLMETRY, D.OPENINFERENCE})  # a cheap test before the one above
-_SLACK_NS: Final = 5_000_000  # a wrapper starts and ends within a few milliseconds of what it wraps
+_SUMS_CALLS: Final = "wraps "  # the flag of a record over several calls
+_SLACK_NS: Final = 5_000_000  # a wrapped stream's record may end this much after its wrapper's
 _RECENT_CALLS: Final = 20_000  # LLM records remembered for the wrappers above, across traces
 # How far up the span tree a record looks for the instrumentation that wraps it. Wrappers nest directly or
 # with a framework span or two between; a corrupt parent chain must not loop.
@@ -97,6 +98,10 @@ class _Window:
         self.recent: dict[tuple[Any, ...], list[GenAICall]] = {}
         self.older_recent: dict[tuple[Any, ...], list[GenAICall]] = {}
         self.recent_count = 0
+        # the wrappers of _UNLINKED_WRAPPERS among them that are not paired yet, by span id; the records
+        # paired with one, and its span id (one wrapper a record)
+        self.wrappers: dict[str, GenAICall] = {}
+        self.paired: dict[str, str] = {}
 
     def add_all(self, fresh: list[GenAICall]) -> None:
         """Remembers the batch's new LLM records by trace (their span ids are in already), then trims."""
@@ -126,8 +131,8 @@ class _Window:
         recent = self.recent
         added = 0
         for call in fresh:
-            if call.kind == LLM:
-                key = _recent_key(call)
+            if call.kind == LLM and type(call.output_tokens) is int:
+                key = (call.service_name, call.output_tokens)
                 calls = recent.get(key)
                 if calls is None:
                     recent[key] = [call]
@@ -139,6 +144,16 @@ class _Window:
             self.older_recent = recent
             self.recent = {}
             self.recent_count = 0
+            if len(self.wrappers) > _RECENT_CALLS:  # never paired (their twin was not traced): let go
+                self.wrappers = dict(islice(self.wrappers.items(), len(self.wrappers) // 2, None))
+            if len(self.paired) > _RECENT_CALLS:
+                self.paired = dict(islice(self.paired.items(), len(self.paired) // 2, None))
+
+    def recent_under(self, key: tuple[Any, ...]) -> list[GenAICall]:
+        newer, older = self.recent.get(key), self.older_recent.get(key)
+        if older is None:
+            return newer or []
+        return older if newer is None else [*newer, *older]
 
     def parent_of(self, span_id: str) -> tuple[bool, str | None]:
         """(known, parent span id) of a remembered span."""
@@ -179,11 +194,13 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
     if by_trace or traces:
         _remember_parents(batch, by_trace, window)
     superseded: list[GenAICall] = []
+    # the wrappers that break context first: a record they enclose is then one of a pair when the tree
+    # shows both beneath a third instrumentation's record
+    window.remember_recent(fresh)
+    _pair_unlinked(batch, window, counts, superseded, fresh)
     for trace_id, calls in by_trace.items():
         if len(calls) > 1 or trace_id in traces:
             _merge_nested(calls, traces.get(trace_id, []), window, counts, superseded)
-    window.remember_recent(fresh)
-    _pair_unlinked(batch, window, counts, superseded, fresh)
     window.add_all(fresh)
     if superseded:
         return batch.with_columns(superseded=[*batch.superseded, *superseded])
@@ -202,46 +219,80 @@ def _pair_unlinked(
     the root of a trace of its own. Such a wrapper is paired with the record, of another dialect and the
     same service, whose interval it encloses and that reports the same provider, model, usage and response
     id (where both report one); among several, the closest in time. Concurrent calls alike in all that may
-    pair crosswise, which leaves the count and the cost right."""
-    generations = (window.recent, window.older_recent)
+    pair crosswise, which leaves the count and the cost right. Either may come first: a wrapper looks among
+    the recent records, and a record among the recent wrappers not yet paired."""
+    wrappers, paired = window.wrappers, window.paired
+    new: set[str] | None = None
     for i, call in enumerate(batch.calls):
-        if (
-            call is None
-            or call.dialect not in _WRAPPER_DIALECTS
-            or call.kind != LLM
-            or call.duplicate_of is not None
-            or (batch.scope_name[i], batch.name[i]) not in _UNLINKED_WRAPPERS
-        ):
+        if call is None or call.kind != LLM or call.duplicate_of is not None:
+            continue
+        is_wrapper = (
+            call.dialect in _WRAPPER_DIALECTS and (batch.scope_name[i], batch.name[i]) in _UNLINKED_WRAPPERS
+        )
+        if call.span_id in paired:
+            continue
+        if is_wrapper:
+            wrappers[call.span_id] = call
+        elif not wrappers:
             continue
         best: GenAICall | None = None
         for key in _nearby_keys(call):
-            for other in (c for recent in generations for c in recent.get(key, ())):
-                if (
-                    other.duplicate_of is None
-                    and other.dialect != call.dialect
-                    and other.start_time_ns + _SLACK_NS >= call.start_time_ns
-                    and other.end_time_ns <= call.end_time_ns + _SLACK_NS
-                    and _same_request(call, other)
-                    and (best is None or _closer(call, other, best))
-                ):
+            for other in window.recent_under(key):
+                if other is call or (other.span_id in wrappers) == is_wrapper or other.span_id in paired:
+                    continue
+                wrapper, inner = (call, other) if is_wrapper else (other, call)
+                if _encloses(wrapper, inner) and (best is None or _closer(call, other, best)):
                     best = other
-        if best is not None:
-            _keep_richest([call, best], {c.span_id for c in fresh}, counts, superseded)
-            counts["unlinked_twins"] += 1
+        if best is None:
+            continue
+        wrapper, inner = (call, best) if is_wrapper else (best, call)
+        del wrappers[wrapper.span_id]
+        paired[inner.span_id] = wrapper.span_id
+        if new is None:
+            new = {c.span_id for c in fresh}
+        _keep_richest([call, _call_of(best, window)], new, counts, superseded)
+        counts["unlinked_twins"] += 1
+
+
+def _encloses(wrapper: GenAICall, inner: GenAICall) -> bool:
+    # Both must report usage: without it (an HTTP-level record) nothing ties the pair to one request. The
+    # wrapper's span is not current, so the other record hangs where the wrapper hangs: beside it under
+    # the same parent, or, where the wrapper is a root, as the root of a trace of its own.
+    parent = wrapper.parent_span_id
+    return (
+        inner.parent_span_id == parent
+        and (parent is None or inner.trace_id == wrapper.trace_id)
+        and type(inner.output_tokens) is int
+        and type(wrapper.output_tokens) is int
+        and inner.dialect != wrapper.dialect
+        and inner.service_name == wrapper.service_name
+        # the wrapper calls what it wraps, so it starts first; a stream's records may end in either order
+        and inner.start_time_ns >= wrapper.start_time_ns
+        and inner.end_time_ns <= wrapper.end_time_ns + _SLACK_NS
+        and _same_request(wrapper, inner)
+    )
+
+
+def _call_of(record: GenAICall, window: _Window) -> GenAICall:
+    """The record kept for the call ``record`` is a duplicate of (itself when it is not one)."""
+    for _ in range(4):
+        keeper = record.duplicate_of
+        if keeper is None:
+            return record
+        found = next((c for c in window.traces.get(record.trace_id, ()) if c.span_id == keeper), None)
+        if found is None:
+            return record
+        record = found
+    return record
 
 
 def _nearby_keys(call: GenAICall) -> tuple[tuple[Any, ...], ...]:
     """The keys of :attr:`_Window.recent` under which a twin of ``call`` may be: its output tokens may
-    differ by one between dialects (OpenLLMetry's Anthropic streams)."""
+    differ by one between dialects (OpenLLMetry's Anthropic streams); a record without them has none."""
     output = call.output_tokens
     if type(output) is not int:
-        return ((call.service_name, None),)
-    return tuple((call.service_name, n) for n in (output, output - 1, output + 1, None))
-
-
-def _recent_key(call: GenAICall) -> tuple[Any, ...]:
-    output = call.output_tokens
-    return (call.service_name, output if type(output) is int else None)
+        return ()
+    return ((call.service_name, output), (call.service_name, output - 1), (call.service_name, output + 1))
 
 
 def _closer(call: GenAICall, a: GenAICall, b: GenAICall) -> bool:
@@ -304,16 +355,23 @@ def _merge_nested(
         if calls_beneath:
             _count_beneath(outer, calls_beneath, new, counts, superseded)
         elif twin is not None:
-            a, b = root(outer_id), root(twin.span_id)
+            # a record already marked as another's duplicate stands for that one's call
+            a, b = root(_kept_id(outer, records)), root(_kept_id(twin, records))
             if a != b:
                 group_of[max(a, b)] = min(a, b)
     if not group_of:
         return
-    # records of earlier batches already marked as duplicates of one of these records join its group
+    # records already marked as duplicates of one of these records join its group (not a wrapper of
+    # several calls, which is none of them)
     involved = set(group_of) | set(group_of.values())
-    for call in earlier:
+    for call in records.values():
         keeper = call.duplicate_of
-        if keeper is not None and keeper in involved and call.span_id not in involved:
+        if (
+            keeper is not None
+            and keeper in involved
+            and call.span_id not in involved
+            and not any(f.startswith(_SUMS_CALLS) for f in call.flags)
+        ):
             a, b = root(keeper), call.span_id
             group_of[max(a, b)] = min(a, b)
     groups: dict[str, list[GenAICall]] = {}
@@ -323,6 +381,16 @@ def _merge_nested(
         if all(m.span_id != head for m in members):
             members.append(records[head])
         _keep_richest(members, new, counts, superseded)
+
+
+def _kept_id(record: GenAICall, records: dict[str, GenAICall]) -> str:
+    """The span id of the record kept for ``record``'s call, among ``records``."""
+    for _ in range(4):
+        keeper = record.duplicate_of
+        if keeper is None or keeper not in records:
+            break
+        record = records[keeper]
+    return record.span_id
 
 
 def _nearest_llm_ancestor(
@@ -351,6 +419,12 @@ def _twin_among(outer: GenAICall, inner: list[GenAICall]) -> tuple[GenAICall | N
     framework's step that called twice) is not one request: the calls beneath it are counted, and it is
     not, unless exactly one of them reports its usage (then that one is its twin and the others calls of
     their own)."""
+    # one record per call: two records beneath it may already be one call (a wrapper that breaks context
+    # and the record it encloses); the one kept, where it is among them, stands for it
+    calls: dict[str, GenAICall] = {}
+    for c in sorted(inner, key=lambda c: c.duplicate_of is not None):
+        calls.setdefault(c.duplicate_of or c.span_id, c)
+    inner = list(calls.values())
     failed = outer.error_type is not None
     if not failed:
         alike = [c for c in inner if c.error_type is None and _same_target(outer, c)]
@@ -379,7 +453,7 @@ def _count_beneath(
         return
     last = max(beneath, key=lambda c: (c.end_time_ns, c.span_id))
     outer.duplicate_of = last.span_id
-    outer.flag(f"wraps {len(beneath)} calls, each counted by its own record")
+    outer.flag(f"{_SUMS_CALLS}{len(beneath)} calls, each counted by its own record")
     if outer.span_id in new:
         counts["wrapper"] += 1
     else:

@@ -201,6 +201,47 @@ def chat_anthropic(span_id, **kw):
     return span(span_id, start=kw.pop("start", 5), end=kw.pop("end", 990), **kw, **attrs)
 
 
+def _stack(sid: str, clock: int, trace: str, parent: str) -> list[Span]:
+    """Four instrumentations of one request: the official package's span, OpenInference's under it, and
+    beneath that OpenLLMetry's, which is never current, beside the anthropic SDK's own span."""
+    outer = chat_anthropic(
+        sid + "0001",
+        start=clock,
+        end=clock + 950,
+        trace=trace,
+        parent=parent,
+        scope="opentelemetry.instrumentation.genai.anthropic",
+    )
+    middle = span(
+        sid + "0002",
+        start=clock + 1,
+        end=clock + 932,  # within milliseconds of the records beneath it, as in real traces
+        trace=trace,
+        parent=sid + "0001",
+        scope="openinference.instrumentation.anthropic",
+        name="messages.create",
+        **{
+            "openinference.span.kind": "LLM",
+            "llm.provider": "anthropic",
+            "llm.model_name": "claude-sonnet-4-5",
+            "llm.token_count.prompt": 3000,
+            "llm.token_count.completion": 200,
+        },
+    )
+    wrapper = chat_anthropic(
+        sid + "0003",
+        start=clock + 2,
+        end=clock + 930,
+        trace=trace,
+        parent=sid + "0002",
+        scope="opentelemetry.instrumentation.anthropic",
+        name="anthropic.chat",
+    )
+    wrapper.attributes["gen_ai.usage.output_tokens"] = 201  # one more, as OpenLLMetry counts a stream
+    sdk = native(sid + "0004", start=clock + 3, end=clock + 920, trace=trace, parent=sid + "0002")
+    return [outer, middle, wrapper, sdk]
+
+
 def _workload(rng: random.Random) -> tuple[list[Span], int]:
     """Traces of an agent over nested twins, retries, fan-out and sequences; the number of billed calls."""
     spans: list[Span] = []
@@ -212,25 +253,49 @@ def _workload(rng: random.Random) -> tuple[list[Span], int]:
         clock = 10
         for c in range(rng.randint(1, 8)):
             sid = f"{t:08x}{c:04x}"
-            kind = rng.choice(["alone", "twin", "retry", "richer"])
+            kind = rng.choice(["alone", "twin", "retry", "richer", "stack"])
             if kind == "alone":
                 spans.append(chat(sid + "0001", start=clock, end=clock + 500, trace=trace, parent=root))
             elif kind == "twin":
-                spans.append(chat(sid + "0001", start=clock, end=clock + 500, trace=trace, parent=root,
-                                  scope="opentelemetry.instrumentation.openai.v1"))  # fmt: skip
-                spans.append(chat(sid + "0002", start=clock + 1, end=clock + 499, trace=trace,
-                                  parent=sid + "0001"))  # fmt: skip
+                spans.append(
+                    chat(
+                        sid + "0001",
+                        start=clock,
+                        end=clock + 500,
+                        trace=trace,
+                        parent=root,
+                        scope="opentelemetry.instrumentation.openai.v1",
+                    )
+                )
+                spans.append(
+                    chat(sid + "0002", start=clock + 1, end=clock + 499, trace=trace, parent=sid + "0001")
+                )
             elif kind == "retry":
                 spans.append(native(sid + "0001", start=clock, end=clock + 900, trace=trace, parent=root))
-                spans.append(http(sid + "0002", status=503, start=clock + 1, end=clock + 50, trace=trace,
-                                  parent=sid + "0001"))  # fmt: skip
-                spans.append(http(sid + "0003", start=clock + 300, end=clock + 890, trace=trace,
-                                  parent=sid + "0001"))  # fmt: skip
+                spans.append(
+                    http(
+                        sid + "0002",
+                        status=503,
+                        start=clock + 1,
+                        end=clock + 50,
+                        trace=trace,
+                        parent=sid + "0001",
+                    )
+                )
+                spans.append(
+                    http(sid + "0003", start=clock + 300, end=clock + 890, trace=trace, parent=sid + "0001")
+                )
+            elif kind == "stack":
+                spans += _stack(sid, clock, trace, root)
             else:
-                spans.append(native(sid + "0001", start=clock, end=clock + 900, trace=trace, parent=root,
-                                    one_hour=700))  # fmt: skip
-                spans.append(chat_anthropic(sid + "0002", start=clock + 2, end=clock + 880, trace=trace,
-                                            parent=sid + "0001"))  # fmt: skip
+                spans.append(
+                    native(sid + "0001", start=clock, end=clock + 900, trace=trace, parent=root, one_hour=700)
+                )
+                spans.append(
+                    chat_anthropic(
+                        sid + "0002", start=clock + 2, end=clock + 880, trace=trace, parent=sid + "0001"
+                    )
+                )
             billed += 1
             clock += rng.choice([0, 1, 600])  # fan-out at one instant, or in sequence
     return spans, billed
