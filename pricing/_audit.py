@@ -126,7 +126,7 @@ def audit(
     found: list[Disagreement] = []
     paired = 0
     if second is not None:
-        pairs = dict(_pairs(raw, second))
+        pairs = dict(_pairs(raw, second, rules))
         paired = len(pairs)
         for (provider_id, model_id), theirs in pairs.items():
             ours = _model(raw, provider_id, model_id)
@@ -181,24 +181,49 @@ def load_second_source(explicit: str | Path | None, imported_dir: Path) -> Catal
 # -- pairing ------------------------------------------------------------------------------------------
 
 
-def _pairs(ours: Catalog, theirs: Catalog) -> Iterator[tuple[tuple[str, str], Model]]:
+def _pairs(ours: Catalog, theirs: Catalog, rules: Rules) -> Iterator[tuple[tuple[str, str], Model]]:
     """(provider id, catalog model id) -> the second source's model that the catalog's matching takes;
-    the one named as the catalog model is, when several are taken."""
+    the one named as the catalog model is, when several are taken, then the one priced where the catalog's
+    prices are (:func:`_placement_rank`)."""
     for their_provider in theirs.providers:
         our_provider = next((p for p in ours.providers if p.id == their_provider.id), None)
         if our_provider is None:
             continue
-        taken: dict[str, tuple[int, Model]] = {}
+        taken: dict[str, tuple[tuple[int, int], Model]] = {}
         for their_model in their_provider.models:
             for name in _names(their_model.match):
                 our_model = our_provider.find_model(name)
                 if our_model is None:
                     continue
-                rank = 0 if name == our_model.id.lower() else 1 if name in _names(our_model.match) else 2
+                named = 0 if name == our_model.id.lower() else 1 if name in _names(our_model.match) else 2
+                rank = (named, _placement_rank(their_provider.id, their_model.id, rules))
                 if our_model.id not in taken or rank < taken[our_model.id][0]:
                     taken[our_model.id] = (rank, their_model)
         for model_id, (_, their_model) in taken.items():
             yield (our_provider.id, model_id), their_model
+
+
+# LiteLLM prices one Bedrock model under several keys: the bare model id, each cross-region inference
+# profile (``us.``, ``eu.``, ``global.`` ...) and single regions (``bedrock/us-gov-east-1/<model>``), at
+# each one's own price. The catalog's Bedrock prices are those of the AWS price list for us-east-1 (its
+# price comments say so), so among the keys one catalog model takes, the like-for-like counterpart is the
+# ``us.`` profile, then the bare id, then a global profile, then another geography, and a key pinned to one
+# region (GovCloud, eu-west-2 ...) last: it is that region's price, not a second opinion on the catalog's.
+_BEDROCK_PROVIDER = "aws"
+
+
+def _placement_rank(provider_id: str, key: str, rules: Rules) -> int:
+    if provider_id != _BEDROCK_PROVIDER:
+        return 0
+    name = key.lower()
+    for prefix in ("bedrock/", "bedrock_converse/", "bedrock_mantle/"):
+        name = name.removeprefix(prefix)
+    if "/" in name:  # ``<region>/<model>``: one region's price
+        return 4
+    geography, dot, _ = name.partition(".")
+    if not dot or geography not in rules.region_prefixes:
+        return 1
+    return {"us": 0, "global": 2}.get(geography, 3)
 
 
 def _names(clause: Mapping[str, Any]) -> list[str]:
@@ -281,6 +306,30 @@ def same_price(mine: Price, theirs: Price) -> bool:
     return _close(mine, theirs)
 
 
+# LiteLLM writes time-based rates per second (``input_cost_per_second``), the catalog per hour; LiteLLM's
+# per-second figure is rounded to a few significant digits ($0.111 an hour is 0.00003083 a second there).
+_PER_SECOND_KEYS_END = "_hours"
+_SECONDS_PER_HOUR = Decimal(3600)
+
+
+def _same_as_written_per_second(key: str, mine: Price, theirs: Price) -> bool:
+    """A per-hour rate agrees with the second source's per-second figure when, divided into seconds and
+    rounded to as many significant digits as that figure has, it is that figure."""
+    if (
+        not key.endswith(_PER_SECOND_KEYS_END)
+        or isinstance(mine, TieredPrice)
+        or isinstance(theirs, TieredPrice)
+    ):
+        return False
+    written = (theirs / _SECONDS_PER_HOUR).normalize()
+    mine_per_second = mine / _SECONDS_PER_HOUR
+    if written == 0 or mine_per_second == 0:
+        return written == mine_per_second
+    digits = len(written.as_tuple().digits)
+    exponent = mine_per_second.adjusted() - digits + 1
+    return mine_per_second.quantize(Decimal(1).scaleb(exponent)) == written
+
+
 def _close(a: Decimal, b: Decimal) -> bool:
     return a == b or abs(a - b) <= _TOLERANCE * max(abs(a), abs(b))
 
@@ -325,7 +374,7 @@ def _difference(
     """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``."""
     mine = prices.get(key)
     if mine is not None:
-        if same_price(mine, theirs):
+        if same_price(mine, theirs) or _same_as_written_per_second(key, mine, theirs):
             return None
         return _value_class(mine, theirs), price_text(mine), price_text(theirs)
     missing = AUDIO if "audio" in key else MISSING_PRICE

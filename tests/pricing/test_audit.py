@@ -109,6 +109,40 @@ def test_long_context_differences_and_confirmations():
     assert grok.cls == LONG_CONTEXT and grok.corrected == "3 (6 above 128,000)"
 
 
+def test_a_bedrock_model_is_compared_with_the_litellm_key_priced_where_the_catalog_is():
+    # LiteLLM prices Claude Opus 4.5 on Bedrock as the bare id ($5), the us./eu. profiles ($5.50, the regional
+    # premium) and global ($5); the catalog's regional entry is the us. profile's price
+    assert rows_for("regional.anthropic.claude-opus-4-5-v1:0", "input_mtok") == []
+    # a key pinned to one region (GovCloud, eu-west-2) is that region's price: it is never the counterpart
+    # while an unpinned key is taken ...
+    assert rows_for("nvidia.nemotron-super-3-120b:0", "input_mtok") == []
+    # ... and a us. profile that disagrees is still found
+    second = load_second_source(LITELLM, Path("/nonexistent"))
+    assert second is not None
+    doc = raw_document()
+    (aws,) = [p for p in doc["providers"] if p["id"] == "aws"]
+    (opus,) = [m for m in aws["models"] if m["id"] == "regional.anthropic.claude-opus-4-5-v1:0"]
+    opus["prices"][0]["prices"]["input_mtok"] = "5"
+    found = audit(doc, default_corrections(), second, AT).disagreements
+    (row,) = [d for d in found if d.model == opus["id"] and d.field == "input_mtok"]
+    assert (row.catalog, row.other) == ("5", "5.5")
+
+
+def test_per_second_rates_agree_at_the_precision_litellm_writes_them():
+    # Groq's whisper-large-v3 is $0.111 an hour; LiteLLM writes 0.00003083 a second (0.110988 an hour)
+    assert rows_for("whisper-large-v3", "input_audio_hours") == []
+    assert rows_for("whisper-large-v3-turbo", "input_audio_hours") == []  # $0.04: 0.00001111 a second
+    second = load_second_source(LITELLM, Path("/nonexistent"))
+    assert second is not None
+    doc = raw_document()
+    (groq,) = [p for p in doc["providers"] if p["id"] == "groq"]
+    (whisper,) = [m for m in groq["models"] if m["id"] == "whisper-large-v3"]
+    whisper["prices"][0]["prices"]["input_audio_hours"] = "0.1112"  # 0.00003089 a second: another price
+    found = audit(doc, default_corrections(), second, AT).disagreements
+    (row,) = [d for d in found if d.model == "whisper-large-v3" and d.field == "input_audio_hours"]
+    assert (row.catalog, row.other) == ("0.1112", "0.110988")
+
+
 def test_audit_command_prints_the_same_figures(tmp_path):
     out = run(
         "pricing", "audit", "--litellm", str(LITELLM), "--at", "2026-12-06", "--format", "json", cwd=tmp_path
