@@ -195,8 +195,11 @@ def _pairs(ours: Catalog, theirs: Catalog, rules: Rules) -> Iterator[tuple[tuple
                 our_model = our_provider.find_model(name)
                 if our_model is None:
                     continue
+                placement = _placement_rank(their_provider.id, their_model.id, rules)
+                if placement is None:
+                    continue
                 named = 0 if name == our_model.id.lower() else 1 if name in _names(our_model.match) else 2
-                rank = (named, _placement_rank(their_provider.id, their_model.id, rules))
+                rank = (named, placement)
                 if our_model.id not in taken or rank < taken[our_model.id][0]:
                     taken[our_model.id] = (rank, their_model)
         for model_id, (_, their_model) in taken.items():
@@ -207,19 +210,19 @@ def _pairs(ours: Catalog, theirs: Catalog, rules: Rules) -> Iterator[tuple[tuple
 # profile (``us.``, ``eu.``, ``global.`` ...) and single regions (``bedrock/us-gov-east-1/<model>``), at
 # each one's own price. The catalog's Bedrock prices are those of the AWS price list for us-east-1 (its
 # price comments say so), so among the keys one catalog model takes, the like-for-like counterpart is the
-# ``us.`` profile, then the bare id, then a global profile, then another geography, and a key pinned to one
-# region (GovCloud, eu-west-2 ...) last: it is that region's price, not a second opinion on the catalog's.
+# ``us.`` profile, then the bare id, then a global profile, then another geography. A key pinned to one
+# region (GovCloud, eu-west-2 ...) is that region's price, no second opinion on the catalog's: never paired.
 _BEDROCK_PROVIDER = "aws"
 
 
-def _placement_rank(provider_id: str, key: str, rules: Rules) -> int:
+def _placement_rank(provider_id: str, key: str, rules: Rules) -> int | None:
     if provider_id != _BEDROCK_PROVIDER:
         return 0
     name = key.lower()
     for prefix in ("bedrock/", "bedrock_converse/", "bedrock_mantle/"):
         name = name.removeprefix(prefix)
     if "/" in name:  # ``<region>/<model>``: one region's price
-        return 4
+        return None
     geography, dot, _ = name.partition(".")
     if not dot or geography not in rules.region_prefixes:
         return 1
@@ -295,6 +298,7 @@ _TOLERANCE = Decimal("1e-5")
 
 
 def same_price(mine: Price, theirs: Price) -> bool:
+    mine, theirs = _without_repeated_tiers(mine), _without_repeated_tiers(theirs)
     if isinstance(mine, TieredPrice) or isinstance(theirs, TieredPrice):
         if not (isinstance(mine, TieredPrice) and isinstance(theirs, TieredPrice)):
             return False
@@ -304,6 +308,18 @@ def same_price(mine: Price, theirs: Price) -> bool:
             and all(_close(a, b) for (_, a), (_, b) in zip(mine.tiers, theirs.tiers, strict=True))
         )
     return _close(mine, theirs)
+
+
+def _without_repeated_tiers(price: Price) -> Price:
+    """The price as it charges: a tier at the rate below it changes nothing (LiteLLM writes Gemini's audio
+    rate "above 200K tokens" at the same rate as below), and a price whose tiers all do is flat."""
+    if not isinstance(price, TieredPrice):
+        return price
+    tiers: list[tuple[int, Decimal]] = []
+    for start, rate in price.tiers:
+        if rate != (tiers[-1][1] if tiers else price.base):
+            tiers.append((start, rate))
+    return TieredPrice(price.base, tuple(tiers)) if tiers else price.base
 
 
 # LiteLLM writes time-based rates per second (``input_cost_per_second``), the catalog per hour; LiteLLM's
@@ -399,6 +415,7 @@ def _variant_prices(model: Model, context: Mapping[str, str], at: datetime) -> d
 
 def _value_class(mine: Price, theirs: Price) -> str:
     """A long-context difference when the tiers differ and the base rate agrees (or one side has none)."""
+    mine, theirs = _without_repeated_tiers(mine), _without_repeated_tiers(theirs)
     my_base = mine.base if isinstance(mine, TieredPrice) else mine
     their_base = theirs.base if isinstance(theirs, TieredPrice) else theirs
     my_tiers = mine.tiers if isinstance(mine, TieredPrice) else ()

@@ -8,6 +8,7 @@ import io
 import json
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,8 +23,9 @@ from costspan.pricing._audit import (
     AuditReport,
     audit,
     load_second_source,
+    same_price,
 )
-from costspan.pricing._catalog import read_document
+from costspan.pricing._catalog import TieredPrice, read_document
 from costspan.pricing._corrections import apply_corrections, default_corrections
 
 from .test_cli import run
@@ -113,9 +115,10 @@ def test_a_bedrock_model_is_compared_with_the_litellm_key_priced_where_the_catal
     # LiteLLM prices Claude Opus 4.5 on Bedrock as the bare id ($5), the us./eu. profiles ($5.50, the regional
     # premium) and global ($5); the catalog's regional entry is the us. profile's price
     assert rows_for("regional.anthropic.claude-opus-4-5-v1:0", "input_mtok") == []
-    # a key pinned to one region (GovCloud, eu-west-2) is that region's price: it is never the counterpart
-    # while an unpinned key is taken ...
+    # a key pinned to one region (GovCloud, eu-west-2) is that region's price: never the counterpart, where
+    # an unpinned key is taken or not ...
     assert rows_for("nvidia.nemotron-super-3-120b:0", "input_mtok") == []
+    assert rows_for("regional.anthropic.claude-3-haiku-20240307-v1:0", "input_mtok") == []  # GovCloud only
     # ... and a us. profile that disagrees is still found
     second = load_second_source(LITELLM, Path("/nonexistent"))
     assert second is not None
@@ -141,6 +144,18 @@ def test_per_second_rates_agree_at_the_precision_litellm_writes_them():
     found = audit(doc, default_corrections(), second, AT).disagreements
     (row,) = [d for d in found if d.model == "whisper-large-v3" and d.field == "input_audio_hours"]
     assert (row.catalog, row.other) == ("0.1112", "0.110988")
+
+
+def test_a_tier_at_the_rate_below_it_is_no_tier():
+    # LiteLLM writes Gemini 3 Flash's audio rate as $1, and $1 above 200K tokens: the catalog's flat $1
+    assert rows_for("gemini-3-flash-preview", "input_audio_mtok") == []
+    # a tier at another rate is still a long-context difference
+    (row,) = rows_for("gemini-2.5-flash", "input_audio_mtok")
+    assert row.cls == LONG_CONTEXT and (row.catalog, row.other) == ("1", "1 (0.3 above 200,000)")
+    assert same_price(
+        TieredPrice(Decimal(2), ((200_000, Decimal(2)), (500_000, Decimal(4)))),
+        TieredPrice(Decimal(2), ((500_000, Decimal(4)),)),
+    )
 
 
 def test_audit_command_prints_the_same_figures(tmp_path):
