@@ -29,6 +29,7 @@ from typing import Any
 from ._catalog import Catalog, Model, Price, TieredPrice, read_document
 from ._corrections import Applied, Correction, Corrections, apply_corrections, context_label
 from ._engine import PricingEngine
+from ._plan import scale_token_prices
 from ._result import decimal_str
 from ._rules import Rules, default_rules
 from ._units import UnitRegistry
@@ -276,9 +277,16 @@ def _compare(
         label = context_label(context)
         ours_of_context = [v for v in ours.variants if dict(v.context) == context]
         if not ours_of_context:
-            factor = rules.batch_factors.get(provider) if label == "batch" else None
-            if factor is None:
+            batch = rules.batch_factors.get(provider) if label == "batch" else None
+            if batch is None:
                 yield row(f"{label}:variant", TIER_MISSING, "none", prices_text(their_variant.prices))
+                continue
+            # the provider's batch factor prices batch calls: compare what it charges, rate by rate
+            charged = scale_token_prices(standard, batch[0], units)
+            for key, their_price in their_variant.prices.items():
+                found = _difference(units, charged, key, their_price)
+                if found is not None:
+                    yield row(f"{label}:{key}", *found)
             continue
         # Before a batch variant starts, a provider's batch factor (rules.json) prices batch calls.
         covered = label == "batch" and provider in rules.batch_factors

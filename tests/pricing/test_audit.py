@@ -158,6 +158,16 @@ def test_a_tier_at_the_rate_below_it_is_no_tier():
     )
 
 
+def test_a_batch_factor_is_compared_with_the_batch_rates_litellm_lists():
+    # Bedrock batch is 50% of on-demand (rules.json): LiteLLM's Nova Pro batch rates are exactly that ...
+    assert [
+        d for d in report().disagreements if d.model == "amazon.nova-pro-v1:0" and "batch" in d.field
+    ] == []
+    # ... while Gemma 3 12B's published batch rate is rounded: half of $0.09 is not $0.05
+    (row,) = rows_for("google.gemma-3-12b-it", "batch:input_mtok")
+    assert (row.cls, row.catalog, row.other, row.status) == ("price", "0.045", "0.05", "open")
+
+
 def test_audit_command_prints_the_same_figures(tmp_path):
     out = run(
         "pricing", "audit", "--litellm", str(LITELLM), "--at", "2026-12-06", "--format", "json", cwd=tmp_path

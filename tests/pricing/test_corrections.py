@@ -235,6 +235,19 @@ def test_azure_batch_at_half_the_global_standard_rate(corrected, uncorrected):
     assert standard == D("5.5") and batch.cost_usd == D("2.75")
 
 
+def test_bedrock_batch_and_flex_at_half_the_standard_rate(corrected, uncorrected):
+    # Bedrock batch inference: 50% less than on-demand (rules.json); the Flex tier at a 50% discount
+    usage = {"input_tokens": M, "output_tokens": M}
+    dec = at("2026-12-06")
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, **usage).cost_usd == D("4")  # 0.80 + 3.20
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, "batch", **usage).cost_usd == D("2")
+    assert cost(uncorrected, "amazon.nova-pro-v1:0", "aws", dec, "flex", **usage).cost_usd == D("4")
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, "flex", **usage).cost_usd == D("2")
+    # a cross-region profile the catalog lists: the regional premium is kept, then halved
+    flex = cost(corrected, "us.moonshotai.kimi-k3", "aws", dec, "flex", **usage)
+    assert flex.cost_usd == D("9.9")  # (3.30 + 16.50) / 2
+
+
 def test_openai_web_search_calls_are_charged_on_every_model(corrected, uncorrected):
     # the web_search tool is $10 per 1K calls whatever the model; search-preview models $25
     dec = at("2026-12-06")
