@@ -214,9 +214,17 @@ def _pairs(ours: Catalog, theirs: Catalog, rules: Rules) -> Iterator[tuple[tuple
 # ``us.`` profile, then the bare id, then a global profile, then another geography. A key pinned to one
 # region (GovCloud, eu-west-2 ...) is that region's price, no second opinion on the catalog's: never paired.
 _BEDROCK_PROVIDER = "aws"
+# Endpoints LiteLLM files under a catalog provider that are priced apart from it: Mistral's Codestral
+# endpoint (codestral.mistral.ai, LiteLLM's ``codestral`` provider, free) is not La Plateforme, whose
+# codestral-latest LiteLLM lists as ``mistral/codestral-latest``. Never paired.
+_SEPARATE_ENDPOINTS: dict[str, tuple[str, ...]] = {"mistral": ("codestral/", "text-completion-codestral/")}
 
 
 def _placement_rank(provider_id: str, key: str, rules: Rules) -> int | None:
+    """How well a second-source key stands for the catalog's price of a model (lower is better); None for a
+    key priced for somewhere else."""
+    if key.lower().startswith(_SEPARATE_ENDPOINTS.get(provider_id, ())):
+        return None
     if provider_id != _BEDROCK_PROVIDER:
         return 0
     name = key.lower()

@@ -119,6 +119,8 @@ def test_a_bedrock_model_is_compared_with_the_litellm_key_priced_where_the_catal
     # an unpinned key is taken or not ...
     assert rows_for("nvidia.nemotron-super-3-120b:0", "input_mtok") == []
     assert rows_for("regional.anthropic.claude-3-haiku-20240307-v1:0", "input_mtok") == []  # GovCloud only
+    # Mistral's free Codestral endpoint is not La Plateforme's codestral-latest ($0.30 / $0.90)
+    assert rows_for("codestral", "input_mtok") == []
     # ... and a us. profile that disagrees is still found
     second = load_second_source(LITELLM, Path("/nonexistent"))
     assert second is not None

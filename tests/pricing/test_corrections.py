@@ -248,6 +248,14 @@ def test_bedrock_batch_and_flex_at_half_the_standard_rate(corrected, uncorrected
     assert flex.cost_usd == D("9.9")  # (3.30 + 16.50) / 2
 
 
+def test_mistral_cache_hits_at_a_tenth_of_the_input_rate(corrected, uncorrected):
+    # Mistral bills cached prompt tokens at 10% of the standard input price
+    usage = {"input_tokens": 2 * M, "cache_read_tokens": M}
+    dec = at("2026-12-06")
+    assert cost(corrected, "pixtral-large-latest", "mistral", dec, **usage).cost_usd == D("2.2")  # 2 + 0.2
+    assert cost(uncorrected, "pixtral-large-latest", "mistral", dec, **usage).cost_usd == D("4")
+
+
 def test_openai_web_search_calls_are_charged_on_every_model(corrected, uncorrected):
     # the web_search tool is $10 per 1K calls whatever the model; search-preview models $25
     dec = at("2026-12-06")
