@@ -202,7 +202,7 @@ def test_2025_price_history(corrected, uncorrected):
     assert cost(corrected, "deepseek-chat", "deepseek", at("2025-10-01", 18), **usage).cost_usd == D("0.70")
 
 
-def test_gemini_flex_at_half_the_standard_rate_through_its_price_changes(corrected, uncorrected):
+def test_gemini_flex_and_priority_tiers_through_their_price_changes(corrected, uncorrected):
     # Google bills Flex at 50% of the standard price per token; genai-prices lists no flex tier for these
     usage = {"input_tokens": M, "output_tokens": M}
     dec = at("2026-12-06")
@@ -222,6 +222,10 @@ def test_gemini_flex_at_half_the_standard_rate_through_its_price_changes(correct
     assert cost(corrected, "gemini-3.8-flash", "google", at("2027-01-15"), "flex", **usage).cost_usd == D(
         "4.5"
     )
+    # priority at 1.8x standard where Google's pricing page says so (Gemini 3.8 Flash: $1.35 / $6.75)
+    assert cost(corrected, "gemini-3.8-flash", "google", dec, "priority", **usage).cost_usd == D("8.1")
+    assert cost(uncorrected, "gemini-3.8-flash", "google", dec, "priority", **usage).cost_usd == D("4.5")
+    assert cost(corrected, "gemini-4-argon", "google", dec, "priority", **usage).cost_usd == D("43.2")
     cached = {"input_tokens": 2 * M, "cache_read_tokens": M}  # 1M uncached at $0.375, 1M read at $0.0375
     assert cost(corrected, "gemini-3.8-flash", "google", dec, "flex", **cached).cost_usd == D("0.4125")
 
