@@ -274,7 +274,9 @@ def _compare(
 
     for key, their_price in their_standard.items():
         # a rate that changes with the time of day agrees when one of the day's rates does
-        differences = [_difference(units, prices, key, their_price) for prices in _rates_of_the_day(ours, at)]
+        differences = [
+            _difference(units, prices, key, their_price, provider) for prices in _rates_of_the_day(ours, at)
+        ]
         if all(found is not None for found in differences):
             first = differences[0]
             assert first is not None
@@ -292,7 +294,7 @@ def _compare(
             # the provider's batch factor prices batch calls: compare what it charges, rate by rate
             charged = scale_token_prices(standard, batch[0], units)
             for key, their_price in their_variant.prices.items():
-                found = _difference(units, charged, key, their_price)
+                found = _difference(units, charged, key, their_price, provider)
                 if found is not None:
                     yield row(f"{label}:{key}", *found)
             continue
@@ -303,7 +305,7 @@ def _compare(
             yield row(f"{label}:start_date", TIER_START, f"from {first.isoformat()}", "sold, undated")
         in_force = {**standard, **_variant_prices(ours, context, at)}
         for key, their_price in their_variant.prices.items():
-            found = _difference(units, in_force, key, their_price)
+            found = _difference(units, in_force, key, their_price, provider)
             if found is not None:
                 yield row(f"{label}:{key}", *found)
 
@@ -338,28 +340,35 @@ def _without_repeated_tiers(price: Price) -> Price:
     return TieredPrice(price.base, tuple(tiers)) if tiers else price.base
 
 
-# LiteLLM writes time-based rates per second (``input_cost_per_second``), the catalog per hour; LiteLLM's
-# per-second figure is rounded to a few significant digits ($0.111 an hour is 0.00003083 a second there).
+# LiteLLM writes some rates in another unit than the catalog, rounded there: time-based rates per second
+# (``input_cost_per_second``; $0.111 an hour is 0.00003083 a second), and Databricks rates as Databricks
+# publishes them, in DBUs, at $0.070 a DBU (its metadata says so; 1.429 DBU per 1M tokens is $0.10003, the
+# catalog's $0.10). A catalog rate agrees when, in that unit and rounded to as many significant digits as
+# LiteLLM's figure has there, it is that figure.
 _PER_SECOND_KEYS_END = "_hours"
 _SECONDS_PER_HOUR = Decimal(3600)
+_DOLLARS_PER_DBU = {"databricks": Decimal("0.07")}
+_MAX_WRITTEN_DIGITS = 6  # a figure with more digits was not rounded in that unit
 
 
-def _same_as_written_per_second(key: str, mine: Price, theirs: Price) -> bool:
-    """A per-hour rate agrees with the second source's per-second figure when, divided into seconds and
-    rounded to as many significant digits as that figure has, it is that figure."""
-    if (
-        not key.endswith(_PER_SECOND_KEYS_END)
-        or isinstance(mine, TieredPrice)
-        or isinstance(theirs, TieredPrice)
-    ):
+def _same_as_written(provider: str, key: str, mine: Price, theirs: Price) -> bool:
+    if isinstance(mine, TieredPrice) or isinstance(theirs, TieredPrice):
         return False
-    written = (theirs / _SECONDS_PER_HOUR).normalize()
-    mine_per_second = mine / _SECONDS_PER_HOUR
-    if written == 0 or mine_per_second == 0:
-        return written == mine_per_second
+    if key.endswith(_PER_SECOND_KEYS_END):
+        per_unit = _SECONDS_PER_HOUR
+    elif provider in _DOLLARS_PER_DBU:
+        per_unit = _DOLLARS_PER_DBU[provider]
+    else:
+        return False
+    written = (theirs / per_unit).normalize()
+    mine_there = mine / per_unit
+    if written == 0 or mine_there == 0:
+        return written == mine_there
     digits = len(written.as_tuple().digits)
-    exponent = mine_per_second.adjusted() - digits + 1
-    return mine_per_second.quantize(Decimal(1).scaleb(exponent)) == written
+    if digits > _MAX_WRITTEN_DIGITS:
+        return False
+    exponent = mine_there.adjusted() - digits + 1
+    return mine_there.quantize(Decimal(1).scaleb(exponent)) == written
 
 
 def _close(a: Decimal, b: Decimal) -> bool:
@@ -401,12 +410,12 @@ def _rates_of_the_day(model: Model, at: datetime) -> list[Mapping[str, Price]]:
 
 
 def _difference(
-    units: UnitRegistry, prices: Mapping[str, Price], key: str, theirs: Price
+    units: UnitRegistry, prices: Mapping[str, Price], key: str, theirs: Price, provider: str = ""
 ) -> tuple[str, str, str] | None:
     """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``."""
     mine = prices.get(key)
     if mine is not None:
-        if same_price(mine, theirs) or _same_as_written_per_second(key, mine, theirs):
+        if same_price(mine, theirs) or _same_as_written(provider, key, mine, theirs):
             return None
         return _value_class(mine, theirs), price_text(mine), price_text(theirs)
     missing = AUDIO if "audio" in key else MISSING_PRICE
@@ -414,7 +423,7 @@ def _difference(
     if parent is None:
         return None if _is_zero(theirs) else (missing, "none", price_text(theirs))
     price, parent_key = parent
-    if same_price(price, theirs):
+    if same_price(price, theirs) or _same_as_written(provider, key, price, theirs):
         return None
     return missing, f"none ({price_text(price)} as {parent_key})", price_text(theirs)
 

@@ -148,6 +148,22 @@ def test_per_second_rates_agree_at_the_precision_litellm_writes_them():
     assert (row.catalog, row.other) == ("0.1112", "0.110988")
 
 
+def test_databricks_rates_agree_at_the_precision_of_their_dbus():
+    # Databricks publishes 1.429 DBU per 1M tokens for bge-large-en; LiteLLM writes that at $0.070 a DBU,
+    # $0.10003; the catalog's $0.10 is the same price
+    assert rows_for("databricks-bge-large-en", "input_mtok") == []
+    assert rows_for("databricks-bge-large-en", "cache_read_mtok") == []  # through the input rate
+    second = load_second_source(LITELLM, Path("/nonexistent"))
+    assert second is not None
+    doc = raw_document()
+    (databricks,) = [p for p in doc["providers"] if p["id"] == "databricks"]
+    (bge,) = [m for m in databricks["models"] if m["id"] == "databricks-bge-large-en"]
+    bge["prices"][0]["prices"]["input_mtok"] = "0.1001"  # 1.43 DBU: another price
+    found = audit(doc, default_corrections(), second, AT).disagreements
+    (row,) = [d for d in found if d.model == "databricks-bge-large-en" and d.field == "input_mtok"]
+    assert (row.catalog, row.other) == ("0.1001", "0.10003")
+
+
 def test_a_tier_at_the_rate_below_it_is_no_tier():
     # LiteLLM writes Gemini 3 Flash's audio rate as $1, and $1 above 200K tokens: the catalog's flat $1
     assert rows_for("gemini-3-flash-preview", "input_audio_mtok") == []
