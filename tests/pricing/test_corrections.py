@@ -260,13 +260,20 @@ def test_mistral_cache_hits_at_a_tenth_of_the_input_rate(corrected, uncorrected)
     assert cost(uncorrected, "pixtral-large-latest", "mistral", dec, **usage).cost_usd == D("4")
 
 
-def test_openai_web_search_calls_are_charged_on_every_model(corrected, uncorrected):
+def test_web_search_calls_are_charged_on_every_model(corrected, uncorrected):
     # the web_search tool is $10 per 1K calls whatever the model; search-preview models $25
     dec = at("2026-12-06")
     assert cost(corrected, "o3-pro", "openai", dec, web_searches=1000).cost_usd == D("10")
     assert cost(uncorrected, "o3-pro", "openai", dec, web_searches=1000).cost_usd == D("0")
     assert cost(corrected, "gpt-4o-search-preview", "openai", dec, web_searches=1000).cost_usd == D("25")
     assert cost(corrected, "gpt-4.1-mini", "openai", dec, web_searches=1000).cost_usd == D("10")  # confirmed
+    # Claude's web search through Vertex AI, at Anthropic's $10 per 1K searches
+    assert cost(
+        corrected, "claude-sonnet-4-5@20250929", "gcp.vertex_ai", dec, web_searches=1000
+    ).cost_usd == D("10")
+    assert cost(
+        uncorrected, "claude-sonnet-4-5@20250929", "gcp.vertex_ai", dec, web_searches=1000
+    ).cost_usd == D("0")
 
 
 # -- the file's rules ---------------------------------------------------------------------------------
