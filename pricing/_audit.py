@@ -275,7 +275,8 @@ def _compare(
     for key, their_price in their_standard.items():
         # a rate that changes with the time of day agrees when one of the day's rates does
         differences = [
-            _difference(units, prices, key, their_price, provider) for prices in _rates_of_the_day(ours, at)
+            _difference(units, prices, key, their_price, provider, their_standard)
+            for prices in _rates_of_the_day(ours, at)
         ]
         if all(found is not None for found in differences):
             first = differences[0]
@@ -410,9 +411,15 @@ def _rates_of_the_day(model: Model, at: datetime) -> list[Mapping[str, Price]]:
 
 
 def _difference(
-    units: UnitRegistry, prices: Mapping[str, Price], key: str, theirs: Price, provider: str = ""
+    units: UnitRegistry,
+    prices: Mapping[str, Price],
+    key: str,
+    theirs: Price,
+    provider: str = "",
+    their_prices: Mapping[str, Price] | None = None,
 ) -> tuple[str, str, str] | None:
-    """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``."""
+    """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``
+    (``their_prices``: the other rates of the second source's price set)."""
     mine = prices.get(key)
     if mine is not None:
         if same_price(mine, theirs) or _same_as_written(provider, key, mine, theirs):
@@ -424,6 +431,18 @@ def _difference(
         return None if _is_zero(theirs) else (missing, "none", price_text(theirs))
     price, parent_key = parent
     if same_price(price, theirs) or _same_as_written(provider, key, price, theirs):
+        return None
+    # LiteLLM writes a part of the input (image tokens) at the input's base rate, leaving out the long-context
+    # tier its own input rate has: the catalog charging it as input, tier included, is the same price (the
+    # tiers themselves are compared on the input rate's row)
+    their_parent = (their_prices or {}).get(parent_key)
+    if (
+        isinstance(price, TieredPrice)
+        and isinstance(their_parent, TieredPrice)
+        and not isinstance(theirs, TieredPrice)
+        and _close(price.base, theirs)
+        and _close(their_parent.base, theirs)
+    ):
         return None
     return missing, f"none ({price_text(price)} as {parent_key})", price_text(theirs)
 

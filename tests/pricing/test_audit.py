@@ -164,6 +164,15 @@ def test_databricks_rates_agree_at_the_precision_of_their_dbus():
     assert (row.catalog, row.other) == ("0.1001", "0.10003")
 
 
+def test_an_image_rate_at_the_input_base_rate_is_the_input_rate():
+    # LiteLLM writes Grok 4.3's image tokens at $1.25, the base of its own input rate ($2.50 above 200K):
+    # the catalog charges them as input tokens, tier included; the tier is compared on input_mtok's row
+    assert rows_for("grok-4.3", "input_image_mtok") == []
+    # an image rate above the input rate is another price: Grok Code Fast 1's $1 against its $0.20 input
+    (row,) = rows_for("grok-code-fast-1", "input_image_mtok")
+    assert (row.catalog, row.other) == ("none (0.2 as input_mtok)", "1")
+
+
 def test_a_tier_at_the_rate_below_it_is_no_tier():
     # LiteLLM writes Gemini 3 Flash's audio rate as $1, and $1 above 200K tokens: the catalog's flat $1
     assert rows_for("gemini-3-flash-preview", "input_audio_mtok") == []
