@@ -273,6 +273,9 @@ def _compare(
         return Disagreement(provider, ours.id, field_name, cls, mine, other, SECOND_SOURCE)
 
     for key, their_price in their_standard.items():
+        token_key = _PER_IMAGE_EQUIVALENTS.get(provider, {}).get(key)
+        if token_key is not None and token_key in standard:
+            continue
         # a rate that changes with the time of day agrees when one of the day's rates does
         differences = [
             _difference(units, prices, key, their_price, provider, their_standard)
@@ -309,6 +312,13 @@ def _compare(
             found = _difference(units, in_force, key, their_price, provider)
             if found is not None:
                 yield row(f"{label}:{key}", *found)
+
+
+# Gemini bills images, in and out, by their tokens; a per-image price LiteLLM lists beside the per-token one
+# is the pricing page's equivalent for an image of typical size ("$0.039 per image"), not a charge of its own.
+_PER_IMAGE_EQUIVALENTS = {
+    "google": {"output_image_each": "output_image_mtok", "input_image_each": "input_mtok"}
+}
 
 
 # LiteLLM writes per-second and some per-token costs rounded (0.0000583333 a second for $0.21 an hour):

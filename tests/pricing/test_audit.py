@@ -173,6 +173,15 @@ def test_an_image_rate_at_the_input_base_rate_is_the_input_rate():
     assert (row.catalog, row.other) == ("none (0.2 as input_mtok)", "1")
 
 
+def test_a_gemini_per_image_equivalent_beside_the_per_token_rate_is_no_price_of_its_own():
+    # Gemini 2.5 Flash Image: $30 per 1M output image tokens, "$0.039 per image" on the pricing page
+    assert rows_for("gemini-2.5-flash-image", "output_image_each") == []
+    assert rows_for("gemini-3-pro-image-preview", "input_image_each") == []  # images in, as input tokens
+    # a model the catalog does not price image output tokens for keeps LiteLLM's per-image figure open
+    (row,) = rows_for("gemini-3.1-pro-preview", "output_image_each")
+    assert (row.catalog, row.other) == ("none", "0.00012")
+
+
 def test_a_tier_at_the_rate_below_it_is_no_tier():
     # LiteLLM writes Gemini 3 Flash's audio rate as $1, and $1 above 200K tokens: the catalog's flat $1
     assert rows_for("gemini-3-flash-preview", "input_audio_mtok") == []
