@@ -120,11 +120,12 @@ def test_priority_and_gpt_5_tiers_from_their_dated_start(corrected, uncorrected)
     assert cost(corrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("5.625")
     assert cost(corrected, "gpt-5-2025-08-07", "openai", sept, "priority", **usage).cost_usd == D("22.5")
     assert cost(uncorrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("11.25")
-    # GPT-5.5 from its launch on 2026-04-23: flex $2.50 / $15, priority $12.50 / $75
-    may = at("2026-05-01")
-    assert cost(corrected, "gpt-5.5", "openai", may, "flex", **usage).cost_usd == D("17.5")
-    assert cost(corrected, "gpt-5.5", "openai", may, "priority", **usage).cost_usd == D("87.5")
-    assert cost(uncorrected, "gpt-5.5", "openai", may, "flex", **usage).cost_usd == D("35")
+    # GPT-5.5 from its launch on 2026-04-23: flex $2.50 / $15, priority $12.50 / $75 (below 272K input tokens)
+    may, short = at("2026-05-01"), {"input_tokens": 100_000, "output_tokens": 100_000}
+    assert cost(corrected, "gpt-5.5", "openai", may, "flex", **short).cost_usd == D("1.75")
+    assert cost(corrected, "gpt-5.5", "openai", may, "priority", **short).cost_usd == D("8.75")
+    assert cost(uncorrected, "gpt-5.5", "openai", may, "flex", **short).cost_usd == D("3.5")
+    assert cost(corrected, "gpt-5.5", "openai", at("2026-04-20"), "flex", **short).cost_usd == D("3.5")
 
 
 def test_o3_cached_input_at_launch(corrected, uncorrected):
