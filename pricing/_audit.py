@@ -29,6 +29,7 @@ from typing import Any
 from ._catalog import Catalog, Model, Price, TieredPrice, read_document
 from ._corrections import Applied, Correction, Corrections, apply_corrections, context_label
 from ._engine import PricingEngine
+from ._plan import scale_token_prices
 from ._result import decimal_str
 from ._rules import Rules, default_rules
 from ._units import UnitRegistry
@@ -126,7 +127,7 @@ def audit(
     found: list[Disagreement] = []
     paired = 0
     if second is not None:
-        pairs = dict(_pairs(raw, second))
+        pairs = dict(_pairs(raw, second, rules))
         paired = len(pairs)
         for (provider_id, model_id), theirs in pairs.items():
             ours = _model(raw, provider_id, model_id)
@@ -181,24 +182,60 @@ def load_second_source(explicit: str | Path | None, imported_dir: Path) -> Catal
 # -- pairing ------------------------------------------------------------------------------------------
 
 
-def _pairs(ours: Catalog, theirs: Catalog) -> Iterator[tuple[tuple[str, str], Model]]:
+def _pairs(ours: Catalog, theirs: Catalog, rules: Rules) -> Iterator[tuple[tuple[str, str], Model]]:
     """(provider id, catalog model id) -> the second source's model that the catalog's matching takes;
-    the one named as the catalog model is, when several are taken."""
+    the one named as the catalog model is, when several are taken, then the one priced where the catalog's
+    prices are (:func:`_placement_rank`)."""
     for their_provider in theirs.providers:
         our_provider = next((p for p in ours.providers if p.id == their_provider.id), None)
         if our_provider is None:
             continue
-        taken: dict[str, tuple[int, Model]] = {}
+        taken: dict[str, tuple[tuple[int, int], Model]] = {}
         for their_model in their_provider.models:
             for name in _names(their_model.match):
                 our_model = our_provider.find_model(name)
                 if our_model is None:
                     continue
-                rank = 0 if name == our_model.id.lower() else 1 if name in _names(our_model.match) else 2
+                placement = _placement_rank(their_provider.id, their_model.id, rules)
+                if placement is None:
+                    continue
+                named = 0 if name == our_model.id.lower() else 1 if name in _names(our_model.match) else 2
+                rank = (named, placement)
                 if our_model.id not in taken or rank < taken[our_model.id][0]:
                     taken[our_model.id] = (rank, their_model)
         for model_id, (_, their_model) in taken.items():
             yield (our_provider.id, model_id), their_model
+
+
+# LiteLLM prices one Bedrock model under several keys: the bare model id, each cross-region inference
+# profile (``us.``, ``eu.``, ``global.`` ...) and single regions (``bedrock/us-gov-east-1/<model>``), at
+# each one's own price. The catalog's Bedrock prices are those of the AWS price list for us-east-1 (its
+# price comments say so), so among the keys one catalog model takes, the like-for-like counterpart is the
+# ``us.`` profile, then the bare id, then a global profile, then another geography. A key pinned to one
+# region (GovCloud, eu-west-2 ...) is that region's price, no second opinion on the catalog's: never paired.
+_BEDROCK_PROVIDER = "aws"
+# Endpoints LiteLLM files under a catalog provider that are priced apart from it: Mistral's Codestral
+# endpoint (codestral.mistral.ai, LiteLLM's ``codestral`` provider, free) is not La Plateforme, whose
+# codestral-latest LiteLLM lists as ``mistral/codestral-latest``. Never paired.
+_SEPARATE_ENDPOINTS: dict[str, tuple[str, ...]] = {"mistral": ("codestral/", "text-completion-codestral/")}
+
+
+def _placement_rank(provider_id: str, key: str, rules: Rules) -> int | None:
+    """How well a second-source key stands for the catalog's price of a model (lower is better); None for a
+    key priced for somewhere else."""
+    if key.lower().startswith(_SEPARATE_ENDPOINTS.get(provider_id, ())):
+        return None
+    if provider_id != _BEDROCK_PROVIDER:
+        return 0
+    name = key.lower()
+    for prefix in ("bedrock/", "bedrock_converse/", "bedrock_mantle/"):
+        name = name.removeprefix(prefix)
+    if "/" in name:  # ``<region>/<model>``: one region's price
+        return None
+    geography, dot, _ = name.partition(".")
+    if not dot or geography not in rules.region_prefixes:
+        return 1
+    return {"us": 0, "global": 2}.get(geography, 3)
 
 
 def _names(clause: Mapping[str, Any]) -> list[str]:
@@ -236,8 +273,14 @@ def _compare(
         return Disagreement(provider, ours.id, field_name, cls, mine, other, SECOND_SOURCE)
 
     for key, their_price in their_standard.items():
+        token_key = _PER_IMAGE_EQUIVALENTS.get(provider, {}).get(key)
+        if token_key is not None and token_key in standard:
+            continue
         # a rate that changes with the time of day agrees when one of the day's rates does
-        differences = [_difference(units, prices, key, their_price) for prices in _rates_of_the_day(ours, at)]
+        differences = [
+            _difference(units, prices, key, their_price, provider, their_standard)
+            for prices in _rates_of_the_day(ours, at)
+        ]
         if all(found is not None for found in differences):
             first = differences[0]
             assert first is not None
@@ -248,9 +291,16 @@ def _compare(
         label = context_label(context)
         ours_of_context = [v for v in ours.variants if dict(v.context) == context]
         if not ours_of_context:
-            factor = rules.batch_factors.get(provider) if label == "batch" else None
-            if factor is None:
+            batch = rules.batch_factors.get(provider) if label == "batch" else None
+            if batch is None:
                 yield row(f"{label}:variant", TIER_MISSING, "none", prices_text(their_variant.prices))
+                continue
+            # the provider's batch factor prices batch calls: compare what it charges, rate by rate
+            charged = scale_token_prices(standard, batch[0], units)
+            for key, their_price in their_variant.prices.items():
+                found = _difference(units, charged, key, their_price, provider)
+                if found is not None:
+                    yield row(f"{label}:{key}", *found)
             continue
         # Before a batch variant starts, a provider's batch factor (rules.json) prices batch calls.
         covered = label == "batch" and provider in rules.batch_factors
@@ -259,9 +309,16 @@ def _compare(
             yield row(f"{label}:start_date", TIER_START, f"from {first.isoformat()}", "sold, undated")
         in_force = {**standard, **_variant_prices(ours, context, at)}
         for key, their_price in their_variant.prices.items():
-            found = _difference(units, in_force, key, their_price)
+            found = _difference(units, in_force, key, their_price, provider)
             if found is not None:
                 yield row(f"{label}:{key}", *found)
+
+
+# Gemini bills images, in and out, by their tokens; a per-image price LiteLLM lists beside the per-token one
+# is the pricing page's equivalent for an image of typical size ("$0.039 per image"), not a charge of its own.
+_PER_IMAGE_EQUIVALENTS = {
+    "google": {"output_image_each": "output_image_mtok", "input_image_each": "input_mtok"}
+}
 
 
 # LiteLLM writes per-second and some per-token costs rounded (0.0000583333 a second for $0.21 an hour):
@@ -270,6 +327,7 @@ _TOLERANCE = Decimal("1e-5")
 
 
 def same_price(mine: Price, theirs: Price) -> bool:
+    mine, theirs = _without_repeated_tiers(mine), _without_repeated_tiers(theirs)
     if isinstance(mine, TieredPrice) or isinstance(theirs, TieredPrice):
         if not (isinstance(mine, TieredPrice) and isinstance(theirs, TieredPrice)):
             return False
@@ -279,6 +337,49 @@ def same_price(mine: Price, theirs: Price) -> bool:
             and all(_close(a, b) for (_, a), (_, b) in zip(mine.tiers, theirs.tiers, strict=True))
         )
     return _close(mine, theirs)
+
+
+def _without_repeated_tiers(price: Price) -> Price:
+    """The price as it charges: a tier at the rate below it changes nothing (LiteLLM writes Gemini's audio
+    rate "above 200K tokens" at the same rate as below), and a price whose tiers all do is flat."""
+    if not isinstance(price, TieredPrice):
+        return price
+    tiers: list[tuple[int, Decimal]] = []
+    for start, rate in price.tiers:
+        if rate != (tiers[-1][1] if tiers else price.base):
+            tiers.append((start, rate))
+    return TieredPrice(price.base, tuple(tiers)) if tiers else price.base
+
+
+# LiteLLM writes some rates in another unit than the catalog, rounded there: time-based rates per second
+# (``input_cost_per_second``; $0.111 an hour is 0.00003083 a second), and Databricks rates as Databricks
+# publishes them, in DBUs, at $0.070 a DBU (its metadata says so; 1.429 DBU per 1M tokens is $0.10003, the
+# catalog's $0.10). A catalog rate agrees when, in that unit and rounded to as many significant digits as
+# LiteLLM's figure has there, it is that figure.
+_PER_SECOND_KEYS_END = "_hours"
+_SECONDS_PER_HOUR = Decimal(3600)
+_DOLLARS_PER_DBU = {"databricks": Decimal("0.07")}
+_MAX_WRITTEN_DIGITS = 6  # a figure with more digits was not rounded in that unit
+
+
+def _same_as_written(provider: str, key: str, mine: Price, theirs: Price) -> bool:
+    if isinstance(mine, TieredPrice) or isinstance(theirs, TieredPrice):
+        return False
+    if key.endswith(_PER_SECOND_KEYS_END):
+        per_unit = _SECONDS_PER_HOUR
+    elif provider in _DOLLARS_PER_DBU:
+        per_unit = _DOLLARS_PER_DBU[provider]
+    else:
+        return False
+    written = (theirs / per_unit).normalize()
+    mine_there = mine / per_unit
+    if written == 0 or mine_there == 0:
+        return written == mine_there
+    digits = len(written.as_tuple().digits)
+    if digits > _MAX_WRITTEN_DIGITS:
+        return False
+    exponent = mine_there.adjusted() - digits + 1
+    return mine_there.quantize(Decimal(1).scaleb(exponent)) == written
 
 
 def _close(a: Decimal, b: Decimal) -> bool:
@@ -320,12 +421,18 @@ def _rates_of_the_day(model: Model, at: datetime) -> list[Mapping[str, Price]]:
 
 
 def _difference(
-    units: UnitRegistry, prices: Mapping[str, Price], key: str, theirs: Price
+    units: UnitRegistry,
+    prices: Mapping[str, Price],
+    key: str,
+    theirs: Price,
+    provider: str = "",
+    their_prices: Mapping[str, Price] | None = None,
 ) -> tuple[str, str, str] | None:
-    """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``."""
+    """(class, catalog value, other value) when the catalog charges ``key`` otherwise than ``theirs``
+    (``their_prices``: the other rates of the second source's price set)."""
     mine = prices.get(key)
     if mine is not None:
-        if same_price(mine, theirs):
+        if same_price(mine, theirs) or _same_as_written(provider, key, mine, theirs):
             return None
         return _value_class(mine, theirs), price_text(mine), price_text(theirs)
     missing = AUDIO if "audio" in key else MISSING_PRICE
@@ -333,7 +440,19 @@ def _difference(
     if parent is None:
         return None if _is_zero(theirs) else (missing, "none", price_text(theirs))
     price, parent_key = parent
-    if same_price(price, theirs):
+    if same_price(price, theirs) or _same_as_written(provider, key, price, theirs):
+        return None
+    # LiteLLM writes a part of the input (image tokens) at the input's base rate, leaving out the long-context
+    # tier its own input rate has: the catalog charging it as input, tier included, is the same price (the
+    # tiers themselves are compared on the input rate's row)
+    their_parent = (their_prices or {}).get(parent_key)
+    if (
+        isinstance(price, TieredPrice)
+        and isinstance(their_parent, TieredPrice)
+        and not isinstance(theirs, TieredPrice)
+        and _close(price.base, theirs)
+        and _close(their_parent.base, theirs)
+    ):
         return None
     return missing, f"none ({price_text(price)} as {parent_key})", price_text(theirs)
 
@@ -350,6 +469,7 @@ def _variant_prices(model: Model, context: Mapping[str, str], at: datetime) -> d
 
 def _value_class(mine: Price, theirs: Price) -> str:
     """A long-context difference when the tiers differ and the base rate agrees (or one side has none)."""
+    mine, theirs = _without_repeated_tiers(mine), _without_repeated_tiers(theirs)
     my_base = mine.base if isinstance(mine, TieredPrice) else mine
     their_base = theirs.base if isinstance(theirs, TieredPrice) else theirs
     my_tiers = mine.tiers if isinstance(mine, TieredPrice) else ()

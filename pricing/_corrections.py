@@ -17,6 +17,9 @@ Kinds (the document shape is the catalog's, see ``_catalog``):
   ``replaces`` (the wrong date) starts on ``start_date`` instead.
 * ``variant``: ``context``, ``start_date`` (optional) and ``prices``: a variant the catalog lacks, placed
   among those of its context newest first (the engine takes the first in force).
+* ``variant_history``: ``context`` and ``prices``, a list of ``{"start_date" (optional), "prices"}``: the
+  variants of a service tier the catalog lacks whose rates change on a date (a tier priced at a share of a
+  model's dated standard rates), each added as ``variant`` adds one.
 * ``prices``: ``prices`` merged into every price set of the model (a long-context tier, audio rates), or
   with ``context`` into every variant of that context.
 * ``price_history``: ``prices``, the model's complete list of price sets (``[{"when", "prices"}]``).
@@ -56,11 +59,12 @@ CLASSES = (
     "missing_price",
     "price",
 )
-KINDS = ("variant_start", "variant", "prices", "price_history", "model", "confirm")
+KINDS = ("variant_start", "variant", "variant_history", "prices", "price_history", "model", "confirm")
 _COMMON = {"id", "class", "kind", "provider", "models", "source", "checked", "note"}
 _KIND_FIELDS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional) fields
     "variant_start": ({"context", "start_date", "replaces"}, set()),
     "variant": ({"context", "prices"}, {"start_date"}),
+    "variant_history": ({"context", "prices"}, set()),
     "prices": ({"prices"}, {"context"}),
     "price_history": ({"prices"}, set()),
     "model": ({"model"}, set()),
@@ -218,6 +222,18 @@ def _check_spec(kind: str, spec: Mapping[str, Any], units: UnitRegistry) -> None
         if not isinstance(spec["prices"], Mapping) or not spec["prices"]:
             raise ValueError("prices is a non-empty object of price keys")
         prices_from_json(spec["prices"], units)
+    elif kind == "variant_history":
+        history = spec["prices"]
+        if not isinstance(history, list) or not history:
+            raise ValueError(
+                "prices is the list of the tier's dated price sets, [{'start_date': ..., 'prices': ...}]"
+            )
+        for price_set in history:
+            if not isinstance(price_set, Mapping) or set(price_set) - {"start_date", "prices"}:
+                raise ValueError("each of prices is {'start_date' (optional), 'prices'}")
+            if "start_date" in price_set:
+                _date(price_set["start_date"], "", "start_date")
+            prices_from_json(price_set["prices"], units)
     elif kind == "price_history":
         history = spec["prices"]
         if not isinstance(history, list) or not history:
@@ -232,6 +248,33 @@ def _check_spec(kind: str, spec: Mapping[str, Any], units: UnitRegistry) -> None
         if not isinstance(spec["model"], Mapping):
             raise ValueError("model is a catalog model object")
         model_from_json(spec["model"], units)
+
+
+def _add_variant(
+    model: dict[str, Any], context: Mapping[str, str], prices: Mapping[str, Any], start: str
+) -> list[str]:
+    """Add a variant to a model, newest first among its context's; the fields it sets, [] when the catalog
+    already has it."""
+    variants: list[dict[str, Any]] = model.setdefault("variants", [])
+    new: dict[str, Any] = {"context": dict(context), "prices": copy.deepcopy(dict(prices))}
+    if start:
+        new["when"] = {"start_date": start}
+    if any(v["context"] == new["context"] and v.get("when") == new.get("when") for v in variants):
+        return []
+    # a service tier the catalog did not sell at all: the correction settles its absence too
+    first_of_its_tier = not any(v["context"] == new["context"] for v in variants)
+    # newest first among the variants of this context, before any undated one
+    at = next(
+        (
+            i
+            for i, v in enumerate(variants)
+            if v["context"] == new["context"] and (v.get("when") or {}).get("start_date", "") < start
+        ),
+        len(variants),
+    )
+    variants.insert(at, new)
+    fields = [variant_field(context, key) for key in prices]
+    return [*fields, variant_field(context, "variant")] if first_of_its_tier else fields
 
 
 def _date(value: Any, where: str, name: str) -> date:
@@ -315,24 +358,16 @@ def _apply_one(entry: Correction, provider: dict[str, Any], model_id: str) -> li
                 changed = True
         return [variant_field(spec["context"], "start_date")] if changed else []
     if entry.kind == "variant":
-        variants: list[dict[str, Any]] = model.setdefault("variants", [])
-        new: dict[str, Any] = {"context": dict(spec["context"]), "prices": dict(spec["prices"])}
         start = str(spec["start_date"]) if "start_date" in spec else ""
-        if start:
-            new["when"] = {"start_date": start}
-        if any(v["context"] == new["context"] and v.get("when") == new.get("when") for v in variants):
-            return []
-        # newest first among the variants of this context, before any undated one
-        at = next(
-            (
-                i
-                for i, v in enumerate(variants)
-                if v["context"] == new["context"] and (v.get("when") or {}).get("start_date", "") < start
-            ),
-            len(variants),
-        )
-        variants.insert(at, new)
-        return [variant_field(spec["context"], key) for key in spec["prices"]]
+        return _add_variant(model, spec["context"], spec["prices"], start)
+    if entry.kind == "variant_history":
+        fields: list[str] = []
+        for price_set in spec["prices"]:
+            start = str(price_set["start_date"]) if "start_date" in price_set else ""
+            fields += [
+                f for f in _add_variant(model, spec["context"], price_set["prices"], start) if f not in fields
+            ]
+        return fields
     if entry.kind == "prices":
         context = spec.get("context")
         targets = (

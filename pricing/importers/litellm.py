@@ -429,6 +429,11 @@ def _model(key: str, entry: Any, price_keys: set[str], skipped: Counter[str]) ->
                 comments.append(comment)
         elif name == _TIERED:
             _tiered_pricing(value, mode, prices, price_keys)
+        elif (
+            name == "input_cost_per_image" and mode == "image_generation" and "output_cost_per_image" in entry
+        ):
+            # the entry prices its generated images apart: this one is the price of an input image
+            _field(name, value, None, prices, price_keys)
         else:
             _field(name, value, mode, prices, price_keys)
     standard = prices.price_set(None)

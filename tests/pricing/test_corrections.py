@@ -120,6 +120,12 @@ def test_priority_and_gpt_5_tiers_from_their_dated_start(corrected, uncorrected)
     assert cost(corrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("5.625")
     assert cost(corrected, "gpt-5-2025-08-07", "openai", sept, "priority", **usage).cost_usd == D("22.5")
     assert cost(uncorrected, "gpt-5", "openai", sept, "flex", **usage).cost_usd == D("11.25")
+    # GPT-5.5 from its launch on 2026-04-23: flex $2.50 / $15, priority $12.50 / $75 (below 272K input tokens)
+    may, short = at("2026-05-01"), {"input_tokens": 100_000, "output_tokens": 100_000}
+    assert cost(corrected, "gpt-5.5", "openai", may, "flex", **short).cost_usd == D("1.75")
+    assert cost(corrected, "gpt-5.5", "openai", may, "priority", **short).cost_usd == D("8.75")
+    assert cost(uncorrected, "gpt-5.5", "openai", may, "flex", **short).cost_usd == D("3.5")
+    assert cost(corrected, "gpt-5.5", "openai", at("2026-04-20"), "flex", **short).cost_usd == D("3.5")
 
 
 def test_o3_cached_input_at_launch(corrected, uncorrected):
@@ -202,6 +208,80 @@ def test_2025_price_history(corrected, uncorrected):
     assert cost(corrected, "deepseek-chat", "deepseek", at("2025-10-01", 18), **usage).cost_usd == D("0.70")
 
 
+def test_gemini_flex_and_priority_tiers_through_their_price_changes(corrected, uncorrected):
+    # Google bills Flex at 50% of the standard price per token; genai-prices lists no flex tier for these
+    usage = {"input_tokens": M, "output_tokens": M}
+    dec = at("2026-12-06")
+    assert cost(corrected, "gemini-3.5-flash", "google", dec, "flex", **usage).cost_usd == D(
+        "5.25"
+    )  # .75+4.5
+    assert cost(uncorrected, "gemini-3.5-flash", "google", dec, "flex", **usage).cost_usd == D("10.5")
+    # long-context tiers halve with the base rate: 2.5 Pro above 200K input tokens, $1.25 / $7.50
+    long = {"input_tokens": 300_000, "output_tokens": M}
+    assert cost(corrected, "gemini-2.5-pro", "google", dec, "flex", **long).cost_usd == D("7.875")
+    # a tier whose standard rates change on a date (variant_history): Gemini 4 Argon doubled on 2026-12-01,
+    # Gemini 3.8 Flash doubles on 2027-01-01; flex follows, and the standard tier is untouched
+    assert cost(corrected, "gemini-4-argon", "google", at("2026-11-15"), "flex", **usage).cost_usd == D("6")
+    assert cost(corrected, "gemini-4-argon", "google", dec, "flex", **usage).cost_usd == D("12")
+    assert cost(corrected, "gemini-4-argon", "google", dec, **usage).cost_usd == D("24")
+    assert cost(corrected, "gemini-3.8-flash", "google", dec, "flex", **usage).cost_usd == D("2.25")
+    assert cost(corrected, "gemini-3.8-flash", "google", at("2027-01-15"), "flex", **usage).cost_usd == D(
+        "4.5"
+    )
+    # priority at 1.8x standard where Google's pricing page says so (Gemini 3.8 Flash: $1.35 / $6.75)
+    assert cost(corrected, "gemini-3.8-flash", "google", dec, "priority", **usage).cost_usd == D("8.1")
+    assert cost(uncorrected, "gemini-3.8-flash", "google", dec, "priority", **usage).cost_usd == D("4.5")
+    assert cost(corrected, "gemini-4-argon", "google", dec, "priority", **usage).cost_usd == D("43.2")
+    cached = {"input_tokens": 2 * M, "cache_read_tokens": M}  # 1M uncached at $0.375, 1M read at $0.0375
+    assert cost(corrected, "gemini-3.8-flash", "google", dec, "flex", **cached).cost_usd == D("0.4125")
+
+
+def test_azure_batch_at_half_the_global_standard_rate(corrected, uncorrected):
+    # Azure OpenAI global batch: 50% less than global standard (rules.json, Microsoft Learn's batch guide)
+    usage = {"input_tokens": M, "output_tokens": M}
+    dec = at("2026-12-06")
+    standard = cost(corrected, "o4-mini", "azure", dec, **usage).cost_usd
+    batch = cost(corrected, "o4-mini", "azure", dec, "batch", **usage)
+    assert standard == D("5.5") and batch.cost_usd == D("2.75")
+
+
+def test_bedrock_batch_and_flex_at_half_the_standard_rate(corrected, uncorrected):
+    # Bedrock batch inference: 50% less than on-demand (rules.json); the Flex tier at a 50% discount
+    usage = {"input_tokens": M, "output_tokens": M}
+    dec = at("2026-12-06")
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, **usage).cost_usd == D("4")  # 0.80 + 3.20
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, "batch", **usage).cost_usd == D("2")
+    assert cost(uncorrected, "amazon.nova-pro-v1:0", "aws", dec, "flex", **usage).cost_usd == D("4")
+    assert cost(corrected, "amazon.nova-pro-v1:0", "aws", dec, "flex", **usage).cost_usd == D("2")
+    # a cross-region profile the catalog lists: the regional premium is kept, then halved
+    flex = cost(corrected, "us.moonshotai.kimi-k3", "aws", dec, "flex", **usage)
+    assert flex.cost_usd == D("9.9")  # (3.30 + 16.50) / 2
+
+
+def test_mistral_cache_hits_at_a_tenth_of_the_input_rate(corrected, uncorrected):
+    # Mistral bills cached prompt tokens at 10% of the standard input price
+    usage = {"input_tokens": 2 * M, "cache_read_tokens": M}
+    dec = at("2026-12-06")
+    assert cost(corrected, "pixtral-large-latest", "mistral", dec, **usage).cost_usd == D("2.2")  # 2 + 0.2
+    assert cost(uncorrected, "pixtral-large-latest", "mistral", dec, **usage).cost_usd == D("4")
+
+
+def test_web_search_calls_are_charged_on_every_model(corrected, uncorrected):
+    # the web_search tool is $10 per 1K calls whatever the model; search-preview models $25
+    dec = at("2026-12-06")
+    assert cost(corrected, "o3-pro", "openai", dec, web_searches=1000).cost_usd == D("10")
+    assert cost(uncorrected, "o3-pro", "openai", dec, web_searches=1000).cost_usd == D("0")
+    assert cost(corrected, "gpt-4o-search-preview", "openai", dec, web_searches=1000).cost_usd == D("25")
+    assert cost(corrected, "gpt-4.1-mini", "openai", dec, web_searches=1000).cost_usd == D("10")  # confirmed
+    # Claude's web search through Vertex AI, at Anthropic's $10 per 1K searches
+    assert cost(
+        corrected, "claude-sonnet-4-5@20250929", "gcp.vertex_ai", dec, web_searches=1000
+    ).cost_usd == D("10")
+    assert cost(
+        uncorrected, "claude-sonnet-4-5@20250929", "gcp.vertex_ai", dec, web_searches=1000
+    ).cost_usd == D("0")
+
+
 # -- the file's rules ---------------------------------------------------------------------------------
 
 
@@ -236,6 +316,27 @@ def good(**changes) -> dict:
         ({"corrections": [good(extra=1)]}, "unknown field(s) extra"),
         ({"corrections": [good(), good()]}, "id 'x' is used twice"),
         ({"corrections": [good(context="flex")]}, "context is an object"),
+        (
+            {
+                "corrections": [
+                    good(kind="variant_history", replaces=None, start_date=None, prices={"input_mtok": "1"})
+                ]
+            },
+            "list of the tier's dated price sets",
+        ),
+        (
+            {
+                "corrections": [
+                    good(
+                        kind="variant_history",
+                        replaces=None,
+                        start_date=None,
+                        prices=[{"from": "2026-01-01", "prices": {"input_mtok": "1"}}],
+                    )
+                ]
+            },
+            "{'start_date' (optional), 'prices'}",
+        ),
         (
             {
                 "corrections": [
@@ -317,6 +418,10 @@ def test_kinds_apply_as_documented():
                 {"id": "b", "class": "tier_start", "kind": "variant", "models": ["m"],
                  "context": {"service_tier": "flex"}, "start_date": "2025-01-01",
                  "prices": {"input_mtok": "0.5"}, **common},
+                {"id": "g", "class": "tier_missing", "kind": "variant_history", "models": ["m"],
+                 "context": {"service_tier": "priority"},
+                 "prices": [{"prices": {"input_mtok": "1.5"}},
+                            {"start_date": "2026-01-01", "prices": {"input_mtok": "1.8"}}], **common},
                 {"id": "c", "class": "audio", "kind": "prices", "models": ["m"],
                  "prices": {"input_audio_mtok": "8"}, **common},
                 {"id": "d", "class": "fine_tune", "kind": "model",
@@ -335,7 +440,7 @@ def test_kinds_apply_as_documented():
     assert doc["providers"][0]["models"][0]["variants"][0]["when"] == {"start_date": "2026-10-12"}  # a copy
     models = out["providers"][0]["models"]
     assert [m["id"] for m in models] == ["ft:m", "m"]  # an added model is listed first
-    variants = models[1]["variants"]
+    variants = [v for v in models[1]["variants"] if v["context"] == {"service_tier": "flex"}]
     assert [(v["when"]["start_date"], v["prices"]["input_mtok"]) for v in variants] == [
         ("2025-06-01", "0.4"),
         ("2025-01-01", "0.5"),  # newest first: the engine takes the first in force
@@ -344,6 +449,8 @@ def test_kinds_apply_as_documented():
     assert applied.fields == {
         ("p", "m", "flex:start_date"): "a",
         ("p", "m", "flex:input_mtok"): "b",
+        ("p", "m", "priority:input_mtok"): "g",
+        ("p", "m", "priority:variant"): "g",  # a tier the catalog lacked
         ("p", "m", "input_audio_mtok"): "c",
         ("p", "ft:m", "model"): "d",
         ("p", "m", "output_mtok"): "e",
@@ -360,3 +467,10 @@ def test_kinds_apply_as_documented():
         "m", usage, provider="p", timestamp=at("2025-07-01"), service_tier="flex"
     ).cost_usd == D("0.4")
     assert engine.price("ft:m:org::1", usage, provider="p").status == PRICED
+    assert [v.get("when") for v in models[1]["variants"] if v["context"] == {"service_tier": "priority"}] == [
+        {"start_date": "2026-01-01"},
+        None,
+    ]
+    for day, rate in (("2025-06-01", "1.5"), ("2026-06-01", "1.8")):
+        priced = engine.price("m", usage, provider="p", timestamp=at(day), service_tier="priority")
+        assert priced.cost_usd == D(rate)
