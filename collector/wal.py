@@ -156,6 +156,11 @@ class WriteAheadLog:
         """The sequence number after the last committed (durable, acknowledged) record."""
         return self._synced_seq
 
+    @property
+    def stored_positions(self) -> list[int]:
+        """Each reader's position as last checkpointed (empty when none were kept)."""
+        return list(self._reader_positions)
+
     def reader_positions(self, readers: int) -> list[int]:
         """Where each of ``readers`` readers goes on from: as last checkpointed when the log had as many
         readers, else the checkpoint for every one (what a reader had done past it is done again)."""

@@ -162,14 +162,15 @@ def day_of_calls(day: datetime, n: int) -> pa.Table:
 
 
 def generate(data_dir: Path, calls: int, days: int) -> None:
-    root = data_dir / TABLE
     first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     per_day = calls // days
     for d in range(days):
         n = per_day + (calls - per_day * days if d == days - 1 else 0)
         # two flushes per hour, as a running collector leaves many small files
         for part in (n // 2, n - n // 2):
-            write_partitioned(root, day_of_calls(first + timedelta(days=d), part).sort_by("start_time"))
+            write_partitioned(
+                data_dir, TABLE, day_of_calls(first + timedelta(days=d), part).sort_by("start_time")
+            )
 
 
 def time_queries(data_dir: Path, runs: int) -> tuple[float, dict[str, float]]:
@@ -221,7 +222,7 @@ def main() -> None:
         before_open, before = time_queries(data_dir, args.runs_before)
         before_bytes = disk_bytes(data_dir / TABLE)
         t = time.perf_counter()
-        stats = compact(data_dir, grace_s=0)
+        stats = compact(data_dir)
         compacted = time.perf_counter() - t
         files = len(list((data_dir / TABLE).rglob("*.parquet")))
         print(
