@@ -9,8 +9,9 @@ acknowledged only when the exporter's ``export()`` returned SUCCESS.
 
 What must hold after a graceful stop: every acknowledged span is in ``llm_calls`` exactly once; nothing is
 there that was never sent; each row has its span's exact cost, and ``sum(cost_usd)`` is the exact Decimal
-sum over the stored spans. A batch whose acknowledgement was lost in the kill may or may not be stored
-(it was durable but unanswered): acknowledged ⊆ stored ⊆ sent.
+sum over the stored spans; DuckDB's, pyarrow's, polars' and pandas' Hive readers of the files get the same.
+A batch whose acknowledgement was lost in the kill may or may not be stored (it was durable but unanswered):
+acknowledged ⊆ stored ⊆ sent.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.collector import Collector
+from tests.support.readers import assert_plain_readers_agree
 
 SENDERS = 4
 BATCHES_PER_SENDER = 50
@@ -208,3 +210,5 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
     [total] = collector.sql("SELECT sum(cost_usd) FROM llm_calls")
     assert Decimal(total) == sum(sent[key] for key in stored)
     assert Decimal(total) >= sum(acknowledged.values())
+    # the files as other engines read them: the same rows and sum, nothing stored twice by the replay
+    assert assert_plain_readers_agree(collector.data_dir) == (len(stored), Decimal(total))
