@@ -329,7 +329,7 @@ class ParquetWriter:
     ``worker``: (index, count) of the pipeline worker that writes; its files carry the log records they
     came from, so that a replay after a crash can take them out before writing them again."""
 
-    INDEX_SIZE = 100_000  # span ids of recent calls remembered with their file, in each of two generations
+    INDEX_SIZE = 50_000  # span ids of recent calls remembered with their file, in each of two generations
 
     def __init__(self, data_dir: str | Path, *, worker: tuple[int, int] | None = None) -> None:
         self.data_dir = Path(data_dir)

@@ -50,10 +50,11 @@ def calls(*specs):
 
 
 def test_readers_polling_while_compaction_swaps_folders_get_exact_sums_or_an_error(tmp_path):
-    """A writer adds late calls into past hours and days (one file a batch), compaction runs again and
-    again (every late file makes a day's folder swap), and readers of every engine poll. A read lists the
-    files, then opens them: one that opens a file a swap took away fails with an I/O error; every read that
-    succeeds equals the totals after some number of batches, never a duplicate or a gap."""
+    """A writer adds late calls into past hours and days (one file a batch) and every third batch replaces
+    a stored call by a richer record of it (a supersede: its file rewritten), compaction runs again and again
+    (every late file makes a day's folder swap), and readers of every engine poll. A read lists the files,
+    then opens them: one that opens a file a swap took away fails with an I/O error; every read that succeeds
+    equals the totals after some number of batches, never a duplicate or a gap."""
     rng = random.Random(7)
     span = int(NOW.timestamp() * 1e9 - HOUR_NS - T0)
     batches = []
@@ -65,10 +66,23 @@ def test_readers_polling_while_compaction_swaps_folders_get_exact_sums_or_an_err
     valid = [(0, Decimal(0))]
     writer = ParquetWriter(tmp_path)
 
+    stored = []
+
     def write(batch):
         writer.write(batch)
+        stored.extend(batch)
         rows, cost = valid[-1]
         valid.append((rows + len(batch), cost + sum(c.cost_usd for c in batch)))
+
+    def supersede(n):
+        old = stored.pop(rng.randrange(len(stored)))
+        [richer] = calls((10_000 + n, old.start_time_ns, "gpt-4o-mini", old.input_tokens, 500))
+        richer.trace_id = old.trace_id
+        old.duplicate_of = richer.span_id
+        writer.write([richer], superseded=[old])
+        stored.append(richer)
+        rows, cost = valid[-1]
+        valid.append((rows, cost - old.cost_usd + richer.cost_usd))
 
     for batch in batches[:30]:  # a history to compact
         write(batch)
@@ -98,8 +112,10 @@ def test_readers_polling_while_compaction_swaps_folders_get_exact_sums_or_an_err
     for thread in threads:
         thread.start()
     try:
-        for batch in batches[30:]:
+        for n, batch in enumerate(batches[30:]):
             write(batch)
+            if n % 3 == 0:
+                supersede(n)
             time.sleep(0.03)
         time.sleep(0.5)
     finally:
