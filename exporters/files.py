@@ -34,9 +34,9 @@ _LIBC = _libc()
 
 
 def _atomic_exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step, where the system can: Linux ``renameat2(RENAME_EXCHANGE)`` (3.15, on
-    ext4, xfs, btrfs, tmpfs ...; glibc 2.28 has the wrapper), macOS ``renamex_np(RENAME_SWAP)`` (APFS).
-    False where it cannot (no such call, or the file system refuses it)."""
+    """Swap two paths in one step, where the system can: Linux ``renameat2(RENAME_EXCHANGE)`` (since 3.15,
+    ext4 first, other file systems each on its own; glibc 2.28 has the wrapper), macOS
+    ``renamex_np(RENAME_SWAP)``. False where it cannot (no such call, or the file system refuses it)."""
     if _LIBC is None:
         return False
     old, new = os.fsencode(a), os.fsencode(b)
