@@ -33,7 +33,7 @@ _LEGACY_KEYS = {CALLS: ("trace_id", "span_id", "duplicate_of"), SPANS: ("trace_i
 
 def legacy_files(folder: Path) -> list[Path]:
     """The earlier layout's data files in a day's folder (its own and its hour folders')."""
-    found = []
+    found: list[Path] = []
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.is_dir() and entry.name.startswith("hour="):
             found.extend(
