@@ -54,3 +54,19 @@ def test_a_checkpointed_supersede_stays_and_is_compacted(tmp_path):
     assert [p.name[:4] for p in files_in(partition(tmp_path, "llm_calls", "2025-10-09"))] == ["day-"]
     assert assert_plain_readers_agree(tmp_path) == after == (2, other.cost_usd + richer.cost_usd)
     assert not list((tmp_path / ".storage" / "undo").rglob("*.parquet"))
+
+
+def test_compaction_leaves_a_workers_file_past_its_checkpoint_for_the_replay_to_take_out(tmp_path):
+    writer = ParquetWriter(tmp_path, worker=(1, 2))
+    [a] = calls((1, T0, "gpt-4o", 1000, 100))
+    [b] = calls((2, T0 + HOUR_NS, "gpt-4o", 2000, 100))
+    writer.write([a], seq=(0, 1))
+    writer.write([b], seq=(1, 2))
+    # worker 1 of 2 is checkpointed at 1: the second file's records would be processed again after a crash
+    at_one = Checkpoints(1, [2, 1])
+    compact(tmp_path, now=NOW, settled=at_one.settled)
+    folder = partition(tmp_path, "llm_calls", "2025-10-09")
+    names = [p.name for p in files_in(folder)]
+    assert [n[:4] for n in names] == ["day-", "part"] and "-w1of2-s1-2-" in names[1]
+    discard_unsettled(tmp_path, at_one.position)  # the crash, and the start before the replay
+    assert assert_plain_readers_agree(tmp_path) == (1, a.cost_usd)
