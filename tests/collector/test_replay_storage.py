@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import time
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from costspan.collector.pipeline import Pipeline
 from costspan.collector.wal import WriteAheadLog
 from costspan.collector.worker import Partition, PartitionProcessor, WorkerSettings
+from costspan.exporters.duckdb_views import connect
 from costspan.exporters.layout import dataset_files
+from costspan.processors._base import Processor, register
+from costspan.semconv import GenAICall
 from tests.collector import test_workers
 from tests.collector.test_workers import TRACES, logged
+from tests.support.otlp_requests import chat_request
 from tests.support.readers import assert_plain_readers_agree
 
 requests = test_workers.requests  # the fixture: requests of agents with two calls each, a trace split in two
@@ -75,3 +81,64 @@ def test_a_change_in_the_number_of_workers_brings_the_old_partitions_to_one_posi
     assert assert_plain_readers_agree(data) == expected
     again = WriteAheadLog(data / "wal")
     assert again.checkpoint == 2 and again.reader_positions(2) == [2, 2]
+
+
+@register("test_richer")
+def _richer_later(config, path):
+    """What dedupe hands storage when a richer record of a stored call arrives in a later batch: the stored
+    record, now a duplicate of the richer one, in the batch's ``superseded`` (here: a record with 300 output
+    tokens is a richer record of the first call of its trace)."""
+    first: dict[str, GenAICall] = {}
+
+    def mark(batch, counts):
+        superseded = []
+        for call in batch.calls:
+            if call is None:
+                continue
+            if call.output_tokens == 300 and call.trace_id in first:
+                stored = first.pop(call.trace_id)
+                stored.duplicate_of = call.span_id
+                superseded.append(stored)
+            else:
+                first.setdefault(call.trace_id, call)
+        return batch.with_columns(superseded=superseded)
+
+    return Processor("test_richer", mark)
+
+
+def richer_of_first_call(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
+    richer = ExportTraceServiceRequest()
+    richer.CopyFrom(request)
+    spans = richer.resource_spans[0].scope_spans[0].spans
+    del spans[1:]
+    span = spans[0]
+    span.span_id = (2**63 + 1).to_bytes(8, "big")
+    span.start_time_unix_nano += 10 * 10**9  # later: not the same request by its timing
+    span.end_time_unix_nano += 10 * 10**9
+    for attribute in span.attributes:
+        if attribute.key == "gen_ai.usage.output_tokens":
+            attribute.value.int_value = 300
+    return richer
+
+
+def test_a_worker_moves_a_superseded_call_and_a_crash_puts_it_back(tmp_path):
+    calls = chat_request(3)
+    wal = logged(tmp_path, [calls, richer_of_first_call(calls)])
+    settings = WorkerSettings(
+        str(tmp_path), Partition(0, 1), order=["normalize", "dedupe", "price", "test_richer"]
+    )
+    processor = PartitionProcessor(settings)
+    processor.process(0, 1)
+    before = assert_plain_readers_agree(tmp_path)
+    stored = [p.name for p in dataset_files(tmp_path, "llm_calls")]
+    processor.process(1, 2)
+    # the richer record took the first call's place in its file: three calls, one of them richer
+    assert [p.name for p in dataset_files(tmp_path, "llm_calls")] == stored
+    rows, cost = assert_plain_readers_agree(tmp_path)
+    assert rows == 3 and cost > before[1]
+    con = connect(tmp_path)
+    assert con.execute("SELECT count(*) FROM llm_calls_all WHERE duplicate_of IS NOT NULL").fetchone() == (1,)
+    # a crash before the second batch was checkpointed: its files out, the first call's file as it was
+    PartitionProcessor(settings).discard_unreported(1)
+    assert assert_plain_readers_agree(tmp_path) == before
+    assert wal.committed_seq == 2
