@@ -53,6 +53,16 @@ def _legacy_name(name: str) -> bool:
     return stem.startswith("compacted-") or (stem.startswith("part-") and "-" not in stem[5:])
 
 
+def _is_legacy(folder: Path) -> bool:
+    return any(e.name.startswith((".", "hour=")) for e in os.scandir(folder)) or bool(legacy_files(folder))
+
+
+def needs_migration(data_dir: str | Path) -> bool:
+    """Whether a day of the data directory is in the earlier layout (a collector has not started on it)."""
+    folders = [folder for dataset in (CALLS, SPANS) for _, folder in days(Path(data_dir), dataset)]
+    return any(_is_legacy(folder) for folder in folders)
+
+
 def migrate(data_dir: str | Path) -> int:
     """Move every day in the earlier layout into the current one; returns the number of days moved."""
     data_dir = Path(data_dir)
@@ -64,9 +74,7 @@ def migrate(data_dir: str | Path) -> int:
                 # the earlier retention's hidden folders, and temporary files: out of the dataset
                 os.rename(leftover, internal(data_dir, "trash") / f"{dataset}-{uuid.uuid4().hex}")
             for day, folder in days(data_dir, dataset):
-                if not any(
-                    e.name.startswith((".", "hour=")) for e in os.scandir(folder)
-                ) and not legacy_files(folder):
+                if not _is_legacy(folder):
                     continue
                 sources = legacy_files(folder)
                 rows = (

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from costspan.exporters.compaction import compact
 from costspan.exporters.duckdb_views import connect
 from costspan.exporters.layout import dataset_files, files_in, partition
-from costspan.exporters.migrate import migrate
+from costspan.exporters.migrate import migrate, needs_migration
 from costspan.exporters.parquet import ParquetWriter, rows_to_table, spans_to_table
 from costspan.processors import Span, SpanBatch, build_chain
 from tests.support.readers import READERS, assert_plain_readers_agree, view_totals
@@ -212,8 +212,9 @@ def test_a_data_directory_of_the_earlier_layout_is_moved_once(tmp_path):
     spans_hour.mkdir(parents=True)
     pq.write_table(spans_to_table(spans), spans_hour / f"part-{'e' * 32}.parquet")
 
+    assert needs_migration(tmp_path)
     assert migrate(tmp_path) == 3
-    assert migrate(tmp_path) == 0
+    assert migrate(tmp_path) == 0 and not needs_migration(tmp_path)
     assert assert_plain_readers_agree(tmp_path) == (
         5,
         sum((c.cost_usd for c in [*day_calls, *old_day]), Decimal(0)),
