@@ -35,11 +35,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from costspan.exporters.layout import WriterTag
 from costspan.exporters.migrate import migrate
 from costspan.exporters.prometheus import CostMetrics
-from costspan.exporters.replay import Checkpoints, discard_unsettled
+from costspan.exporters.replay import Checkpoints, discard_unsettled, highest_record
 
 from .queued_exporter import QueuedExporter
 from .receivers._sink import Backpressure
-from .wal import WriteAheadLog
+from .wal import WriteAheadLog, start_new_log_at
 from .worker import MAX_WORKERS, STOP, BatchReport, Partition, PartitionProcessor, WorkerSettings, run_worker
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,9 @@ class Pipeline:
         """``processors`` and ``order``: the processor chain, as :func:`costspan.processors.chain_from_config`
         takes it (each worker builds its own)."""
         self.data_dir = Path(data_dir)
+        # a log made anew beside stored files (its folder removed) numbers its records after theirs: the
+        # replay's rule tells files apart by the log records they came from
+        start_new_log_at(self.data_dir / "wal", highest_record(self.data_dir))
         self.wal = WriteAheadLog(self.data_dir / "wal")
         self.processors = dict(processors or {})
         self.order = list(order) if order is not None else None

@@ -242,6 +242,24 @@ class WriteAheadLog:
             return checkpoint, []
 
 
+def start_new_log_at(directory: str | Path, seq: int) -> bool:
+    """Number a log that does not exist yet from ``seq`` (its first record gets that sequence number); a log
+    that exists is left as it is. Returns whether it was numbered. Storage names files by the records they
+    came from, so a log made anew (its folder removed) must not number records as the earlier one did."""
+    folder = Path(directory)
+    checkpoint = folder / "checkpoint"
+    if seq <= 0 or checkpoint.exists() or (folder.is_dir() and _segments(folder)):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint.with_suffix(".tmp")
+    tmp.write_text(str(seq))
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(checkpoint)
+    fsync_path(folder)
+    return True
+
+
 class WALReader:
     """Reads committed records of a log that another process (or object) writes.
 

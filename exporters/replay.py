@@ -53,6 +53,18 @@ class Checkpoints:
         return tag.end <= self.position(tag)
 
 
+def highest_record(data_dir: str | Path) -> int:
+    """The end of the last log record any worker's file came from (0: none)."""
+    highest = 0
+    for dataset in DATASETS:
+        for _, folder in days(Path(data_dir), dataset):
+            for path in files_in(folder):
+                described = describe(path)
+                if described is not None and described.writer is not None:
+                    highest = max(highest, described.writer.end)
+    return highest
+
+
 def discard_unsettled(data_dir: str | Path, position: Position) -> int:
     """Take out of every dataset the files that a worker wrote from log records at or after
     ``position(writer)``, and put back what its supersedes in those batches replaced. Returns the number of

@@ -3,6 +3,7 @@ checkpoint are taken out before the replay writes them again, also when the numb
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -63,6 +64,19 @@ def test_a_replay_after_a_crash_stores_nothing_twice(tmp_path, requests):
     after = {p.name for p in dataset_files(data, "llm_calls")}
     assert {n for n in stored if "-s1-" in n} and not after & {n for n in stored if "-s1-" in n}
     assert WriteAheadLog(data / "wal").checkpoint == 2
+
+
+def test_a_log_made_anew_does_not_take_the_stored_files_for_its_own(tmp_path, requests):
+    expected = clean_run(tmp_path / "clean", requests)
+    data = tmp_path / "data"
+    wal = logged(data, requests)
+    PartitionProcessor(WorkerSettings(str(data), Partition(0, 1))).process(0, 2)
+    wal.advance(2, [2])
+    wal.close()
+    shutil.rmtree(data / "wal")  # an operator clears the log; the stored files name its records 0 and 1
+    run_pipeline(data, 1, 0)
+    assert assert_plain_readers_agree(data) == expected
+    assert WriteAheadLog(data / "wal").checkpoint == 2  # the new log numbers its records from 2
 
 
 def test_a_change_in_the_number_of_workers_brings_the_old_partitions_to_one_position(tmp_path, requests):
