@@ -6,9 +6,8 @@ decode and process their spans, write them to Parquet, and report each batch bac
 counts the batch's Prometheus sums, queues it to the secondary exporters, and only then checkpoints the
 worker's position. After a crash the records after a worker's position are processed again; what the
 worker had stored from them is taken out first (:mod:`costspan.exporters.replay`), so nothing is stored
-twice. When the log
-holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 / gRPC UNAVAILABLE)
-instead of the process growing.
+twice. When the log holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 /
+gRPC UNAVAILABLE) instead of the process growing.
 
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
 own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
@@ -143,8 +142,12 @@ class Pipeline:
         the new partitions go on. (Starting them all at the lowest position instead would process again,
         for every trace, records that some old worker had stored past it.)"""
         target = max(stored)
-        log.info("pipeline: %d workers, %d before: bringing the old partitions up to %d", self.workers,
-                 len(stored), target)  # fmt: skip
+        log.info(
+            "pipeline: %d workers, %d before: the old partitions first go on to %d",
+            self.workers,
+            len(stored),
+            target,
+        )
         for index, position in enumerate(stored):
             processor = PartitionProcessor(self._settings(Partition(index, len(stored))))
             while position < target:
