@@ -147,14 +147,15 @@ def compact(
         _clear_leftovers(data_dir, time.time())
         forget_settled(data_dir, is_settled)
         pending = pending_rewrites(data_dir, is_settled)
+
+        def mergeable(d: DataFile) -> bool:
+            """Not a file a replay would take out, nor one a replay would put an earlier version of back."""
+            if d.writer is not None and not is_settled(d.writer):
+                return False
+            return (d.path.parent.parent.name, d.path.parent.name, d.path.name) not in pending
+
         for dataset, (schema, key) in TABLES.items():
             for day, folder in days(data_dir, dataset):
-
-                def mergeable(d: DataFile, name: str = folder.name, ds: str = dataset) -> bool:
-                    if d.writer is not None and not is_settled(d.writer):
-                        return False
-                    return (ds, name, d.path.name) not in pending
-
                 try:
                     for name, sources in groups(files_in(folder), day, now, mergeable):
                         if replace(data_dir, dataset, day, sources, name, schema, key):
