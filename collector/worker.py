@@ -12,8 +12,8 @@ A worker reports each batch it has stored (:class:`BatchReport`) to the pipeline
 in the log, what it counted, the Prometheus sums of the batch and, when spans are forwarded, the enriched
 request. The pipeline applies the report and checkpoints the worker's position (:mod:`.pipeline`); a worker
 keeps no state on disk but its Parquet files. After a crash each worker goes on from its checkpointed
-position, and what it had stored past it is stored again: the ``llm_calls`` view keeps one row per trace and
-span id.
+position; its files name the log records they came from, and what it had stored from records past that
+position is taken out before it is stored again (:mod:`costspan.exporters.replay`).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from costspan.exporters.ancestry import AncestryWindow
 from costspan.exporters.otlp_forward import enriched_request
 from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostTally
+from costspan.exporters.replay import discard_unsettled
 from costspan.processors import SpanBatch, chain_from_config
 
 from .otlp import batch_from_request
@@ -97,8 +98,16 @@ class PartitionProcessor:
         self.partition = settings.partition
         self.reader = WALReader(Path(settings.data_dir) / "wal")
         self.chain = chain_from_config(settings.processors, settings.order)
-        self.writer = ParquetWriter(settings.data_dir)
+        self.writer = ParquetWriter(settings.data_dir, worker=(self.partition.index, self.partition.count))
         self.ancestry = AncestryWindow()
+
+    def discard_unreported(self, position: int) -> int:
+        """Take out what this worker stored from log records at or after ``position`` (a process of it that
+        crashed, or a batch that failed half-written), before they are processed again."""
+        me = (self.partition.count, self.partition.index)
+        return discard_unsettled(
+            self.settings.data_dir, lambda tag: position if (tag.workers, tag.worker) == me else None
+        )
 
     def process(self, start: int, end: int) -> BatchReport:
         """Records from ``start`` on (before ``end``, the committed end of the log), until the batch holds
@@ -136,7 +145,9 @@ class PartitionProcessor:
                 done = done.head(len(received))
             calls = [c for c in done.calls if c is not None]
             # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
-            self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
+            self.writer.write(
+                [*calls, *self.ancestry.bridge_spans(done)], done.superseded, seq=(start, last + 1)
+            )
             tally = CostTally.of(calls)
             if forwarding:
                 forward = enriched_request(requests, received, done, partition).SerializeToString()
@@ -156,6 +167,7 @@ def run_worker(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     processor = PartitionProcessor(settings)
+    processor.discard_unreported(start)
     configure_gc()
     conn.send(None)  # ready
     position = start
@@ -169,6 +181,11 @@ def run_worker(
                 log.exception("pipeline worker %d: processing failed; retrying", settings.partition.index)
                 conn.send(BatchReport(settings.partition.index, position, 0, 0, CostTally(), error=str(exc)))
                 time.sleep(RETRY_AFTER_ERROR_S)
+                # The batch is done again as after a crash: what it wrote is taken out, and the processors
+                # start afresh (their windows hold its records, which would be taken for re-sends). A failure
+                # here ends the process; the pipeline starts it again, and the new one does the same.
+                processor = PartitionProcessor(settings)
+                processor.discard_unreported(position)
                 continue
             position = report.end_seq
             conn.send(report)

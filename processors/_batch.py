@@ -94,8 +94,8 @@ class SpanBatch:
     # per-shape plans under the number, which is cheaper to look up than the tuple of keys
     shapes: list[tuple[str, ...]] | None = None
     shape_ids: list[int] | None = None
-    # records passed on as calls in an earlier batch that this batch showed to be duplicates of a richer
-    # record of the same call (dedupe): their stored rows move to the duplicates
+    # calls stored as calls in an earlier batch, now with duplicate_of set: a richer record of the same call
+    # is in this batch (filled by dedupe); storage moves their rows to the duplicates and puts it in place
     superseded: list[GenAICall] = field(default_factory=list)
 
     def shape(self, i: int) -> tuple[str, ...]:
