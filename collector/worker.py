@@ -125,10 +125,11 @@ class PartitionProcessor:
             rejected += invalid
             batches.append(batch)
             if partition.count > 1:
-                # The root spans of the other partitions' traces. Two instrumentations that share no context
-                # trace one call as two root spans in two traces, which dedupe matches across traces; these
-                # go through the chain beside this partition's spans (so that a twin of one of ours is
-                # seen, and the twins' owners decide alike), and are not stored here.
+                # The root spans of the other partitions' traces. An instrumentation that never makes its
+                # span current traces a call outside any span as a root beside the root of another
+                # instrumentation's trace of it, which dedupe pairs across traces; these go through the
+                # chain beside this partition's spans (so that a twin of one of ours is seen, and the twins'
+                # owners decide alike), and are not stored here.
                 foreign.append(valid_spans(batch_from_request(request, partition, roots_of_others=True))[0])
             if forwarding:
                 requests.append(request)
@@ -144,11 +145,15 @@ class PartitionProcessor:
             if len(done) > len(received):  # the other partitions' roots were there to be compared with
                 done = done.head(len(received))
             calls = [c for c in done.calls if c is not None]
+            # a record of another partition's trace that a record of ours supersedes is stored, and moved,
+            # by its own worker, which sees ours among its foreign roots and decides alike
+            superseded = [c for c in done.superseded if partition.holds(bytes.fromhex(c.trace_id))]
             # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
-            self.writer.write(
-                [*calls, *self.ancestry.bridge_spans(done)], done.superseded, seq=(start, last + 1)
-            )
-            tally = CostTally.of(calls)
+            self.writer.write([*calls, *self.ancestry.bridge_spans(done)], superseded, seq=(start, last + 1))
+            # Prometheus counted the superseded record's call when it was stored; counters cannot go down,
+            # so the record that replaces it adds nothing
+            replacing = {c.duplicate_of for c in done.superseded}
+            tally = CostTally.of([c for c in calls if c.span_id not in replacing] if replacing else calls)
             if forwarding:
                 forward = enriched_request(requests, received, done, partition).SerializeToString()
         return BatchReport(partition.index, last + 1, spans, rejected, tally, forward)
