@@ -25,6 +25,7 @@ import os
 import signal
 import time
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -48,6 +49,7 @@ from .wal import WALReader
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 8
+WARM_UP_SPANS = 50_000  # a new worker's dedupe window is filled with this many of the spans before it
 MAX_BATCH_SPANS = 4096  # a worker's spans per batch: one Parquet file per table and hour
 IDLE_POLL_S = 0.01  # how often an idle worker looks for newly committed records
 RETRY_AFTER_ERROR_S = 1.0
@@ -100,6 +102,36 @@ class PartitionProcessor:
         self.chain = chain_from_config(settings.processors, settings.order)
         self.writer = ParquetWriter(settings.data_dir, worker=(self.partition.index, self.partition.count))
         self.ancestry = AncestryWindow()
+
+    def warm_up(self, position: int) -> int:
+        """Fill dedupe's window from the log records before ``position`` that are still on disk (at most the
+        last :data:`WARM_UP_SPANS` of this partition's spans), through normalize and dedupe only, storing
+        nothing: after a restart, a re-sent span, or a record of a call whose twin was stored before it,
+        is still recognised. Returns the spans replayed."""
+        steps = [p for p in self.chain.processors if p.name in ("normalize", "dedupe")]
+        if [p.name for p in steps] != ["normalize", "dedupe"] or position <= 0:
+            return 0
+        partition = self.partition
+        reader = WALReader(self.reader.dir)
+        own: list[tuple[int, int]] = []  # (sequence number, this partition's spans) of each record
+        for seq, payload in reader.replay(0, position):
+            request = ExportTraceServiceRequest.FromString(payload)
+            own.append((seq, sum(partition.holds(s.trace_id) for rs in request.resource_spans
+                                 for ss in rs.scope_spans for s in ss.spans)))  # fmt: skip
+        start, total = position, 0
+        for seq, count in reversed(own):
+            if total + count > WARM_UP_SPANS:
+                break
+            start, total = seq, total + count
+        for _, payload in reader.replay(start, position):
+            request = ExportTraceServiceRequest.FromString(payload)
+            batch = valid_spans(batch_from_request(request, partition))[0]
+            if partition.count > 1:
+                foreign = valid_spans(batch_from_request(request, partition, roots_of_others=True))[0]
+                batch = SpanBatch.concat([batch, foreign])
+            for step in steps:
+                batch = step.function(batch, Counter())
+        return total
 
     def discard_unreported(self, position: int) -> int:
         """Take out what this worker stored from log records at or after ``position`` (a process of it that
@@ -173,6 +205,7 @@ def run_worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     processor = PartitionProcessor(settings)
     processor.discard_unreported(start)
+    processor.warm_up(start)
     configure_gc()
     conn.send(None)  # ready
     position = start
@@ -191,6 +224,7 @@ def run_worker(
                 # here ends the process; the pipeline starts it again, and the new one does the same.
                 processor = PartitionProcessor(settings)
                 processor.discard_unreported(position)
+                processor.warm_up(position)
                 continue
             position = report.end_seq
             conn.send(report)
