@@ -4,10 +4,10 @@ A receiver's request is acknowledged once it is in the write-ahead log (fsynced,
 processes (:mod:`.worker`), each owning a partition of the traces, read the log from their positions,
 decode and process their spans, write them to Parquet, and report each batch back here; the pipeline then
 counts the batch's Prometheus sums, queues it to the secondary exporters, and only then checkpoints the
-worker's position. After a crash the records after a worker's position are processed again; storage keeps
-at most one row per trace and span id in the ``llm_calls`` view, so nothing is counted twice. When the log
-holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 / gRPC UNAVAILABLE)
-instead of the process growing.
+worker's position. After a crash the records after a worker's position are processed again; what the
+worker had stored from them is taken out first (:mod:`costspan.exporters.replay`), so nothing is stored
+twice. When the log holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 /
+gRPC UNAVAILABLE) instead of the process growing.
 
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
 own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
@@ -31,12 +31,15 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from costspan.exporters.layout import WriterTag
+from costspan.exporters.migrate import migrate
 from costspan.exporters.prometheus import CostMetrics
+from costspan.exporters.replay import Checkpoints, discard_unsettled, highest_record
 
 from .queued_exporter import QueuedExporter
 from .receivers._sink import Backpressure
-from .wal import WriteAheadLog
-from .worker import MAX_WORKERS, STOP, BatchReport, Partition, WorkerSettings, run_worker
+from .wal import WriteAheadLog, start_new_log_at
+from .worker import MAX_WORKERS, STOP, BatchReport, Partition, PartitionProcessor, WorkerSettings, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ class Pipeline:
         """``processors`` and ``order``: the processor chain, as :func:`costspan.processors.chain_from_config`
         takes it (each worker builds its own)."""
         self.data_dir = Path(data_dir)
+        # a log made anew beside stored files (its folder removed) numbers its records after theirs: the
+        # replay's rule tells files apart by the log records they came from
+        start_new_log_at(self.data_dir / "wal", highest_record(self.data_dir))
         self.wal = WriteAheadLog(self.data_dir / "wal")
         self.processors = dict(processors or {})
         self.order = list(order) if order is not None else None
@@ -108,20 +114,57 @@ class Pipeline:
         return sum(1 for p in self._processes if p is not None and p.is_alive())
 
     def start(self) -> None:
+        migrate(self.data_dir)  # a data directory of an earlier version, once
+        self._recover()
         for index in range(self.workers):
             self._start_worker(index)
         self._listener.start()
         for exporter in self.exporters:
             exporter.start()
 
-    def _start_worker(self, index: int) -> None:
-        settings = WorkerSettings(
-            str(self.data_dir),
-            Partition(index, self.workers),
-            self.processors,
-            self.order,
-            forwarding=bool(self.exporters),
+    def settled(self, tag: WriterTag) -> bool:
+        """Whether a worker's file holds only records before the worker's durable checkpoint (compaction
+        merges only those: a replay after a crash writes the others again)."""
+        return Checkpoints(self.wal.checkpoint, self.wal.stored_positions).settled(tag)
+
+    def _recover(self) -> None:
+        """Before the workers start: take out what any worker stored past its checkpoint (the workers store
+        it again), and when the number of workers changed, bring the old partitions up to one position."""
+        stored = self.wal.stored_positions
+        discard_unsettled(self.data_dir, Checkpoints(self.wal.checkpoint, stored).position)
+        if len(stored) > 1 and len(stored) != self.workers and len(set(stored)) > 1:
+            self._finish_old_partitions(stored)
+            self.positions = self.wal.reader_positions(self.workers)
+
+    def _finish_old_partitions(self, stored: list[int]) -> None:
+        """Process each old partition from its position up to the furthest one, with the old number of
+        partitions, here and now: afterwards every stored file lies wholly before one position, from which
+        the new partitions go on. (Starting them all at the lowest position instead would process again,
+        for every trace, records that some old worker had stored past it.)"""
+        target = max(stored)
+        log.info(
+            "pipeline: %d workers, %d before: the old partitions first go on to %d",
+            self.workers,
+            len(stored),
+            target,
         )
+        for index, position in enumerate(stored):
+            processor = PartitionProcessor(self._settings(Partition(index, len(stored))))
+            while position < target:
+                report = processor.process(position, target)
+                if report.end_seq <= position:
+                    break  # the log ends before (it cannot: records after the checkpoint are kept)
+                self._count(report)
+                position = report.end_seq
+        self.wal.advance(target, [target] * self.workers)
+
+    def _settings(self, partition: Partition) -> WorkerSettings:
+        return WorkerSettings(
+            str(self.data_dir), partition, self.processors, self.order, forwarding=bool(self.exporters)
+        )
+
+    def _start_worker(self, index: int) -> None:
+        settings = self._settings(Partition(index, self.workers))
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=run_worker,
@@ -205,16 +248,21 @@ class Pipeline:
             self.counts["worker_restarts"] += 1
 
     def _apply(self, report: BatchReport) -> None:
-        with self._counts_lock:
-            if report.error is not None:
+        if report.error is not None:
+            with self._counts_lock:
                 self.counts["processing_errors"] += 1
-                return
+            return
+        self._count(report)
+        self.positions[report.partition] = report.end_seq  # checkpointed by _listen
+
+    def _count(self, report: BatchReport) -> None:
+        """A stored batch's sums to Prometheus, its enriched spans to the forward exporters' queues."""
+        with self._counts_lock:
             self.counts["spans_rejected"] += report.rejected
         if report.spans:
             self.metrics.add(report.tally)
             if report.forward is not None:
                 for exporter in self.exporters:
                     exporter.enqueue(report.forward, report.spans)
-        self.positions[report.partition] = report.end_seq  # checkpointed by _listen
         with self._counts_lock:
             self.counts["spans_processed"] += report.spans

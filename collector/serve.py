@@ -129,7 +129,12 @@ async def _serve(config: Any) -> int:
         return Response('{"status": "starting"}', status_code=503, media_type="application/json")
 
     # compaction of small files and retention, in the background
-    upkeep = Upkeep(directory, interval_s=config.compaction_interval_s, retention_days=config.retention_days)
+    upkeep = Upkeep(
+        directory,
+        interval_s=config.compaction_interval_s,
+        retention_days=config.retention_days,
+        settled=pipeline.settled,
+    )
 
     configure_gc()
     pipeline.start()

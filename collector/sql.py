@@ -45,8 +45,15 @@ def run(args: argparse.Namespace) -> int:
     import duckdb
 
     from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
+    if needs_migration(data_dir(args.data_dir)):
+        print(
+            "costspan sql: some days are in an earlier storage layout and are left out; "
+            "`costspan serve` moves them on its first start",
+            file=sys.stderr,
+        )
     for attempt in range(_ATTEMPTS):
         con = connect(data_dir(args.data_dir))
         try:

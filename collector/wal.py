@@ -156,6 +156,11 @@ class WriteAheadLog:
         """The sequence number after the last committed (durable, acknowledged) record."""
         return self._synced_seq
 
+    @property
+    def stored_positions(self) -> list[int]:
+        """Each reader's position as last checkpointed (empty when none were kept)."""
+        return list(self._reader_positions)
+
     def reader_positions(self, readers: int) -> list[int]:
         """Where each of ``readers`` readers goes on from: as last checkpointed when the log had as many
         readers, else the checkpoint for every one (what a reader had done past it is done again)."""
@@ -235,6 +240,24 @@ class WriteAheadLog:
             return checkpoint, [int(p) for p in rest.split()]
         except ValueError:  # none kept: every reader starts at the checkpoint
             return checkpoint, []
+
+
+def start_new_log_at(directory: str | Path, seq: int) -> bool:
+    """Number a log that does not exist yet from ``seq`` (its first record gets that sequence number); a log
+    that exists is left as it is. Returns whether it was numbered. Storage names files by the records they
+    came from, so a log made anew (its folder removed) must not number records as the earlier one did."""
+    folder = Path(directory)
+    checkpoint = folder / "checkpoint"
+    if seq <= 0 or checkpoint.exists() or (folder.is_dir() and _segments(folder)):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint.with_suffix(".tmp")
+    tmp.write_text(str(seq))
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(checkpoint)
+    fsync_path(folder)
+    return True
 
 
 class WALReader:

@@ -12,8 +12,8 @@ A worker reports each batch it has stored (:class:`BatchReport`) to the pipeline
 in the log, what it counted, the Prometheus sums of the batch and, when spans are forwarded, the enriched
 request. The pipeline applies the report and checkpoints the worker's position (:mod:`.pipeline`); a worker
 keeps no state on disk but its Parquet files. After a crash each worker goes on from its checkpointed
-position, and what it had stored past it is stored again: the ``llm_calls`` view keeps one row per trace and
-span id.
+position; its files name the log records they came from, and what it had stored from records past that
+position is taken out before it is stored again (:mod:`costspan.exporters.replay`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import os
 import signal
 import time
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -37,6 +38,7 @@ from costspan.exporters.ancestry import AncestryWindow
 from costspan.exporters.otlp_forward import enriched_request
 from costspan.exporters.parquet import ParquetWriter
 from costspan.exporters.prometheus import CostTally
+from costspan.exporters.replay import discard_unsettled
 from costspan.processors import SpanBatch, chain_from_config
 
 from .otlp import batch_from_request
@@ -47,6 +49,7 @@ from .wal import WALReader
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 8
+WARM_UP_SPANS = 50_000  # a new worker's dedupe window is filled with this many of the spans before it
 MAX_BATCH_SPANS = 4096  # a worker's spans per batch: one Parquet file per table and hour
 IDLE_POLL_S = 0.01  # how often an idle worker looks for newly committed records
 RETRY_AFTER_ERROR_S = 1.0
@@ -97,8 +100,46 @@ class PartitionProcessor:
         self.partition = settings.partition
         self.reader = WALReader(Path(settings.data_dir) / "wal")
         self.chain = chain_from_config(settings.processors, settings.order)
-        self.writer = ParquetWriter(settings.data_dir)
+        self.writer = ParquetWriter(settings.data_dir, worker=(self.partition.index, self.partition.count))
         self.ancestry = AncestryWindow()
+
+    def warm_up(self, position: int) -> int:
+        """Fill dedupe's window from the log records before ``position`` that are still on disk (at most the
+        last :data:`WARM_UP_SPANS` of this partition's spans), through normalize and dedupe only, storing
+        nothing: after a restart, a re-sent span, or a record of a call whose twin was stored before it,
+        is still recognised. Returns the spans replayed."""
+        steps = [p for p in self.chain.processors if p.name in ("normalize", "dedupe")]
+        if [p.name for p in steps] != ["normalize", "dedupe"] or position <= 0:
+            return 0
+        partition = self.partition
+        reader = WALReader(self.reader.dir)
+        own: list[tuple[int, int]] = []  # (sequence number, this partition's spans) of each record
+        for seq, payload in reader.replay(0, position):
+            request = ExportTraceServiceRequest.FromString(payload)
+            own.append((seq, sum(partition.holds(s.trace_id) for rs in request.resource_spans
+                                 for ss in rs.scope_spans for s in ss.spans)))  # fmt: skip
+        start, total = position, 0
+        for seq, count in reversed(own):
+            if total + count > WARM_UP_SPANS:
+                break
+            start, total = seq, total + count
+        for _, payload in reader.replay(start, position):
+            request = ExportTraceServiceRequest.FromString(payload)
+            batch = valid_spans(batch_from_request(request, partition))[0]
+            if partition.count > 1:
+                foreign = valid_spans(batch_from_request(request, partition, roots_of_others=True))[0]
+                batch = SpanBatch.concat([batch, foreign])
+            for step in steps:
+                batch = step.function(batch, Counter())
+        return total
+
+    def discard_unreported(self, position: int) -> int:
+        """Take out what this worker stored from log records at or after ``position`` (a process of it that
+        crashed, or a batch that failed half-written), before they are processed again."""
+        me = (self.partition.count, self.partition.index)
+        return discard_unsettled(
+            self.settings.data_dir, lambda tag: position if (tag.workers, tag.worker) == me else None
+        )
 
     def process(self, start: int, end: int) -> BatchReport:
         """Records from ``start`` on (before ``end``, the committed end of the log), until the batch holds
@@ -116,10 +157,11 @@ class PartitionProcessor:
             rejected += invalid
             batches.append(batch)
             if partition.count > 1:
-                # The root spans of the other partitions' traces. Two instrumentations that share no context
-                # trace one call as two root spans in two traces, which dedupe matches across traces; these
-                # go through the chain beside this partition's spans (so that a twin of one of ours is
-                # seen, and the twins' owners decide alike), and are not stored here.
+                # The root spans of the other partitions' traces. An instrumentation that never makes its
+                # span current traces a call outside any span as a root beside the root of another
+                # instrumentation's trace of it, which dedupe pairs across traces; these go through the
+                # chain beside this partition's spans (so that a twin of one of ours is seen, and the twins'
+                # owners decide alike), and are not stored here.
                 foreign.append(valid_spans(batch_from_request(request, partition, roots_of_others=True))[0])
             if forwarding:
                 requests.append(request)
@@ -135,9 +177,15 @@ class PartitionProcessor:
             if len(done) > len(received):  # the other partitions' roots were there to be compared with
                 done = done.head(len(received))
             calls = [c for c in done.calls if c is not None]
+            # a record of another partition's trace that a record of ours supersedes is stored, and moved,
+            # by its own worker, which sees ours among its foreign roots and decides alike
+            superseded = [c for c in done.superseded if partition.holds(bytes.fromhex(c.trace_id))]
             # calls to llm_calls; agent, tool ... spans, and the plain spans above them, to genai_spans
-            self.writer.write([*calls, *self.ancestry.bridge_spans(done)])
-            tally = CostTally.of(calls)
+            self.writer.write([*calls, *self.ancestry.bridge_spans(done)], superseded, seq=(start, last + 1))
+            # Prometheus counted the superseded record's call when it was stored; counters cannot go down,
+            # so the record that replaces it adds nothing
+            replacing = {c.duplicate_of for c in done.superseded}
+            tally = CostTally.of([c for c in calls if c.span_id not in replacing] if replacing else calls)
             if forwarding:
                 forward = enriched_request(requests, received, done, partition).SerializeToString()
         return BatchReport(partition.index, last + 1, spans, rejected, tally, forward)
@@ -156,6 +204,8 @@ def run_worker(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     processor = PartitionProcessor(settings)
+    processor.discard_unreported(start)
+    processor.warm_up(start)
     configure_gc()
     conn.send(None)  # ready
     position = start
@@ -169,6 +219,12 @@ def run_worker(
                 log.exception("pipeline worker %d: processing failed; retrying", settings.partition.index)
                 conn.send(BatchReport(settings.partition.index, position, 0, 0, CostTally(), error=str(exc)))
                 time.sleep(RETRY_AFTER_ERROR_S)
+                # The batch is done again as after a crash: what it wrote is taken out, and the processors
+                # start afresh (their windows hold its records, which would be taken for re-sends). A failure
+                # here ends the process; the pipeline starts it again, and the new one does the same.
+                processor = PartitionProcessor(settings)
+                processor.discard_unreported(position)
+                processor.warm_up(position)
                 continue
             position = report.end_seq
             conn.send(report)

@@ -18,9 +18,10 @@ Rollups, money in ``DECIMAL(38,12)``:
 - ``llm_call_ancestors``: each call with each stored ancestor span (``depth`` 1 is the parent).
 
 The views are built when a connection opens, from the files then on disk (open a new connection to see
-newer ones). Writers only add whole files under their final names; a partition holding exactly one
-compacted file is read as is, and every other partition (the current hour, or one in the middle of
-compaction; see :mod:`costspan.exporters.compaction`) is deduplicated by trace and span id in the query.
+newer ones). They read the datasets as any other engine reads them (:mod:`costspan.exporters.layout`):
+``llm_calls`` is the files of the ``llm_calls`` dataset as they are, ``llm_calls_all`` adds those of
+``llm_calls_duplicates``. Each record is stored once, in one file, at every moment (see
+:mod:`costspan.exporters.compaction` and :mod:`costspan.exporters.replay`), so no query deduplicates.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from .compaction import TABLES, is_clean, units
-from .parquet import SPANS_TABLE, TABLE
+from .layout import CALLS, DUPLICATES, SPANS, dataset_files
+from .parquet import SCHEMA, SPANS_SCHEMA
 
 MAX_DEPTH = 64  # the parent walk stops here: a corrupt parent chain must not loop
 
@@ -44,40 +46,28 @@ def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> None:
-    con.execute(f"CREATE OR REPLACE VIEW llm_calls_all AS {_unique_rows(con, Path(data_dir), TABLE)}")
-    con.execute("CREATE OR REPLACE VIEW llm_calls AS SELECT * FROM llm_calls_all WHERE duplicate_of IS NULL")
-    con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_unique_rows(con, Path(data_dir), SPANS_TABLE)}")
+    data_dir = Path(data_dir)
+    con.execute(f"CREATE OR REPLACE VIEW llm_calls AS {_rows(con, data_dir, CALLS, SCHEMA)}")
+    duplicates = _rows(con, data_dir, DUPLICATES, SCHEMA)
+    con.execute(
+        f"CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM llm_calls UNION ALL BY NAME ({duplicates})"
+    )
+    con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_rows(con, data_dir, SPANS, SPANS_SCHEMA)}")
     for statement in ROLLUPS:
         con.execute(statement)
 
 
-def _unique_rows(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str) -> str:
-    """A query for the table's rows, each stored span once."""
-    schema, key = TABLES[table]
-    clean: list[Path] = []
-    dirty: list[Path] = []
-    for files in units(data_dir / table):
-        (clean if is_clean(files) else dirty).extend(files)
-    parts = []
-    if clean:
-        parts.append(f"SELECT * FROM {_read(clean)}")
-    if dirty:
-        parts.append(
-            f"SELECT * FROM {_read(dirty)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY start_time) = 1"
-        )
-    if not parts:
+def _rows(con: duckdb.DuckDBPyConnection, data_dir: Path, dataset: str, schema: pa.Schema) -> str:
+    """A query for a dataset's rows: its files as they are (each record is stored once, in one file)."""
+    files = dataset_files(data_dir, dataset)
+    if not files:
         # no data yet: the same columns, no rows, so queries still run
-        con.register(f"_{table}_empty", schema.empty_table())
-        return f"SELECT * FROM _{table}_empty"
-    return " UNION ALL BY NAME ".join(f"({p})" for p in parts)
-
-
-def _read(files: list[Path]) -> str:
+        con.register(f"_{dataset}_empty", schema.empty_table())
+        return f"SELECT * FROM _{dataset}_empty"
     paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-    # The writer and compaction both write the table's schema, so the schema is read from the first file
+    # The writer and compaction both write the dataset's schema, so the schema is read from the first file
     # only: reading each file's (union_by_name) would cost a footer read per file whenever a view is bound.
-    return f"read_parquet([{paths}], hive_partitioning = false)"
+    return f"SELECT * FROM read_parquet([{paths}], hive_partitioning = false)"
 
 
 _ANCESTORS = f"""

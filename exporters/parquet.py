@@ -1,23 +1,23 @@
-"""The ``llm_calls`` and ``genai_spans`` tables as Parquet, Hive-partitioned by UTC date and hour.
+"""The stored datasets as Parquet, Hive-partitioned by UTC date (:mod:`costspan.exporters.layout`).
 
-``llm_calls`` has one row per LLM record; ``genai_spans`` one row per agent, tool, workflow or retrieval span,
-plus the plain spans (kind ``other``) that link a GenAI span to its GenAI ancestor (see
-:mod:`costspan.exporters.ancestry`), so that cost rolls up the span tree.
+``llm_calls`` has one row per call; ``llm_calls_duplicates`` (same columns) the other records of a call, with
+``duplicate_of`` set (a re-sent span, a second instrumentation's record of one call); ``genai_spans`` one row
+per agent, tool, workflow or retrieval span, plus the plain spans (kind ``other``) that link a GenAI span to
+its GenAI ancestor (see :mod:`costspan.exporters.ancestry`), so that cost rolls up the span tree. A plain
+reader of ``llm_calls`` sums the true spend.
 
-A flush writes one zstd-compressed file per table and partition under
-``<data dir>/<table>/date=YYYY-MM-DD/hour=HH/part-<uuid>.parquet``, first under a temporary name and then
-renamed, after an fsync, so a reader never sees a partial file and a written file survives a crash.
-Compaction later merges a partition's files into one ``compacted-<uuid>.parquet`` (see
-:mod:`costspan.exporters.compaction`). Money is ``DECIMAL(38,12)``; raw usage is stored beside it, so history
-can be repriced in SQL. Duplicates are stored too, with ``duplicate_of`` set: the ``llm_calls`` view leaves
-them out (see :mod:`costspan.exporters.duckdb_views`).
+A flush writes one zstd-compressed file per dataset and hour into the day's folder: first under a temporary
+name outside every dataset, fsynced, then renamed in (holding the partition's lock, shared) and the folder
+fsynced, so a reader never sees a partial file and a written file survives a crash. Compaction later merges
+a partition's files (:mod:`costspan.exporters.compaction`). Money is ``DECIMAL(38,12)``; raw usage is
+stored beside it, so history can be repriced in SQL.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from operator import attrgetter
@@ -32,10 +32,22 @@ from costspan.pricing import BUCKETS
 from costspan.semconv import LLM, GenAICall
 
 from .files import fsync_path
+from .layout import (
+    CALLS,
+    DUPLICATES,
+    INTERNAL,
+    SPANS,
+    WriterTag,
+    describe,
+    files_in,
+    internal,
+    partition,
+    partition_lock,
+)
 
-TABLE = "llm_calls"
-SPANS_TABLE = "genai_spans"
-FRESH_PREFIX = "part-"  # written by a flush; may hold a span twice (a batch processed again after a crash)
+TABLE = CALLS
+DUPLICATES_TABLE = DUPLICATES
+SPANS_TABLE = SPANS
 MONEY = pa.decimal128(38, 12)
 # A UTC time without a zone in the file (DuckDB TIMESTAMP, as the table's contract says): casting it to a date
 # or an hour is integer arithmetic, where a zoned one goes through the session's time zone for every row.
@@ -223,63 +235,237 @@ def spans_to_table(records: Iterable[GenAICall]) -> pa.Table:
     return pa.table(columns, schema=SPANS_SCHEMA)
 
 
-def partition_dir(root: Path, day: str, hour: str) -> Path:
-    return root / f"date={day}" / f"hour={hour}"
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``: columns in its order and types, a missing one as nulls (a file written before
+    the column existed), schema metadata dropped."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_file(folder: Path, name: str, table: pa.Table, metadata: dict[str, str] | None = None) -> Path:
-    """Write ``table`` to ``folder/name`` atomically: a temporary name, fsync, rename, fsync the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+def encode(table: pa.Table, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``table`` as zstd Parquet to ``path`` and fsync it."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    tmp = folder / f".tmp-{name}"
     # Times are written as deltas (rows are close in time, and sorted once compacted): a quarter of the
     # bytes to decode of plain 8-byte values, which makes grouping by day several times faster.
     pq.write_table(
         table,
-        tmp,
+        path,
         compression="zstd",
         use_dictionary=[name for name in table.column_names if name != "start_time"],
         column_encoding={"start_time": "DELTA_BINARY_PACKED"},
     )
-    fsync_path(tmp)
-    os.replace(tmp, folder / name)
-    fsync_path(folder)
+    fsync_path(path)
+
+
+def temporary(data_dir: Path, name: str) -> Path:
+    """A name to write a file under before it is renamed into its partition: outside every dataset, so no
+    reader ever lists a partial file. Left by a crash, it is removed by compaction's next run."""
+    return internal(data_dir, "tmp") / f"{uuid.uuid4().hex[:8]}-{name}"
+
+
+def put(data_dir: Path, dataset: str, day: str, tmp: Path, name: str) -> Path:
+    """Rename a written file into its partition, holding the partition's lock (shared)."""
+    folder = partition(data_dir, dataset, day)
+    with partition_lock(data_dir, dataset, day, exclusive=False):
+        created = not folder.is_dir()
+        if created:
+            folder.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, folder / name)
+        fsync_path(folder)
+        if created:
+            fsync_path(folder.parent)
     return folder / name
 
 
-def write_partitioned(root: Path, table: pa.Table) -> list[Path]:
-    """Write the rows of ``table`` as one fresh file per date and hour of ``start_time``."""
+def utc_hours(table: pa.Table) -> pa.Array:
+    """The hour since the epoch of each row's ``start_time`` (integer division, where formatting a date
+    costs a microsecond a row)."""
+    micros = table.column("start_time").cast(pa.int64())
+    if len(micros) and pc.min(micros).as_py() < 0:  # division truncates toward zero; before 1970, the floor
+        micros = pc.subtract(micros, pc.if_else(pc.less(micros, 0), _US_PER_HOUR - 1, 0))
+    return pc.divide(micros, _US_PER_HOUR)
+
+
+def write_partitioned(
+    data_dir: str | Path, dataset: str, table: pa.Table, writer: WriterTag | None = None
+) -> list[Path]:
+    """Write the rows of ``table`` as one fresh file per UTC hour of ``start_time``, into the day's folder
+    of ``dataset``; ``writer`` (a pipeline worker and the log records) goes into the file names."""
     if table.num_rows == 0:
         return []
-    # the hour since the epoch of each row: integer division, where formatting a date costs a microsecond
-    micros = table.column("start_time").cast(pa.int64())
-    if pc.min(micros).as_py() < 0:  # division truncates toward zero; an hour before 1970 is the floor
-        micros = pc.subtract(micros, pc.if_else(pc.less(micros, 0), _US_PER_HOUR - 1, 0))
-    hours = pc.divide(micros, _US_PER_HOUR)
+    data_dir = Path(data_dir)
+    hours = utc_hours(table)
     distinct = pc.unique(hours).to_pylist()
+    tag = writer.name_part() if writer is not None else ""
     written = []
     for hour in sorted(distinct):
         # a live stream's batch is nearly always within one hour: then it is written as it is
         rows = table if len(distinct) == 1 else table.filter(pc.equal(hours, hour))
         start = datetime.fromtimestamp(hour * 3600, UTC)
-        name = f"{FRESH_PREFIX}{uuid.uuid4().hex}.parquet"
-        written.append(write_file(partition_dir(root, f"{start:%Y-%m-%d}", f"{start:%H}"), name, rows))
+        name = f"part-{start:%H}-{tag}{uuid.uuid4().hex}.parquet"
+        tmp = temporary(data_dir, name)
+        encode(rows, tmp)
+        written.append(put(data_dir, dataset, f"{start:%Y-%m-%d}", tmp, name))
     return written
 
 
+def utc_day(start_time_ns: int) -> str:
+    return f"{datetime.fromtimestamp(start_time_ns // 1_000_000_000, UTC):%Y-%m-%d}"
+
+
+def undo_folder(data_dir: Path, dataset: str, writer: WriterTag) -> Path:
+    """Where a worker keeps the versions of files it replaced in a batch, until the batch is checkpointed
+    (:mod:`costspan.exporters.replay` puts them back after a crash)."""
+    return Path(data_dir, INTERNAL, "undo", dataset, writer.name_part().rstrip("-"))
+
+
 class ParquetWriter:
-    """Writes ``llm_calls`` and ``genai_spans`` files under a data directory."""
+    """Writes a batch's records into the datasets under a data directory.
 
-    def __init__(self, data_dir: str | Path, *, table: str = TABLE) -> None:
-        self.root = Path(data_dir) / table
-        self.spans_root = Path(data_dir) / SPANS_TABLE
+    ``worker``: (index, count) of the pipeline worker that writes; its files carry the log records they
+    came from, so that a replay after a crash can take them out before writing them again."""
 
-    def write(self, calls: Iterable[GenAICall]) -> list[Path]:
-        """Write the records of a batch: calls to ``llm_calls``, other GenAI spans to ``genai_spans``.
+    INDEX_SIZE = 50_000  # span ids of recent calls remembered with their file, in each of two generations
 
-        Returns the files written (one per table, date and hour)."""
-        records = list(calls)
-        written = write_partitioned(self.root, rows_to_table(records))
-        written += write_partitioned(self.spans_root, spans_to_table(records))
+    def __init__(self, data_dir: str | Path, *, worker: tuple[int, int] | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.worker = worker
+        # span id -> the llm_calls file it was written to: where a superseded call is looked for first
+        self._where: dict[str, Path] = {}
+        self._where_before: dict[str, Path] = {}
+
+    def write(
+        self,
+        records: Iterable[GenAICall],
+        superseded: Sequence[GenAICall] = (),
+        *,
+        seq: tuple[int, int] | None = None,
+    ) -> list[Path]:
+        """Write a batch's records: calls to ``llm_calls``, records with ``duplicate_of`` set to
+        ``llm_calls_duplicates``, other GenAI spans to ``genai_spans`` (a re-sent one, an exact repeat of a
+        stored span, is left out).
+
+        ``superseded``: calls this writer stored in an earlier batch, now with ``duplicate_of`` set (a richer
+        record of the same call is in this batch). Each stored row leaves ``llm_calls`` for the duplicates:
+        the file holding it is rewritten under its own name with the richer record in its place when both
+        are of the same day (a reader sees the one or the other, never both or neither), else without it.
+
+        ``seq``: the log records (first, end) the batch came from, when a pipeline worker writes.
+        Returns the files written (one per dataset and hour) and rewritten."""
+        writer = None
+        if seq is not None and self.worker is not None:
+            writer = WriterTag(self.worker[1], self.worker[0], seq[0], seq[1])
+        records = list(records)
+        calls = [c for c in records if c.kind == LLM and c.duplicate_of is None]
+        duplicates = [c for c in records if c.kind == LLM and c.duplicate_of is not None]
+        spans = [c for c in records if c.kind != LLM and c.duplicate_of is None]
+        placed: dict[Path, list[GenAICall]] = {}  # richer records that go into the file of the stored row
+        removed: dict[Path, list[GenAICall]] = {}  # stored rows that leave that file
+        if superseded:
+            richer = {(c.trace_id, c.span_id): c for c in calls}
+            for old in superseded:
+                path = self._locate(old)
+                if path is None:
+                    continue  # not stored as a call (retention removed it): it is only a duplicate now
+                removed.setdefault(path, []).append(old)
+                new = richer.get((old.trace_id, old.duplicate_of or ""))
+                if new is not None and utc_day(new.start_time_ns) == path.parent.name[5:]:
+                    placed.setdefault(path, []).append(richer.pop((new.trace_id, new.span_id)))
+            calls = list(richer.values()) if placed else calls
+        written = write_partitioned(self.data_dir, CALLS, rows_to_table(calls), writer)
+        self._remember(calls, written)
+        written += write_partitioned(
+            self.data_dir, DUPLICATES, rows_to_table([*duplicates, *superseded]), writer
+        )
+        written += write_partitioned(self.data_dir, SPANS, spans_to_table(spans), writer)
+        for path, olds in removed.items():
+            new_rows = placed.get(path, [])
+            if self._replace_rows(path, olds, new_rows, writer):
+                written.append(path)
+                for call in new_rows:
+                    self._where[call.span_id] = path
         return written
+
+    def _remember(self, calls: list[GenAICall], written: list[Path]) -> None:
+        if not written:
+            return
+        if len(written) == 1:
+            self._where.update(dict.fromkeys((c.span_id for c in calls), written[0]))
+        else:
+            by_hour = {(p.parent.name[5:], p.name[5:7]): p for p in written}
+            for call in calls:
+                hour = f"{call.start_time_ns // 3_600_000_000_000 % 24:02d}"
+                path = by_hour.get((utc_day(call.start_time_ns), hour))
+                if path is not None:
+                    self._where[call.span_id] = path
+        if len(self._where) > self.INDEX_SIZE:
+            self._where_before, self._where = self._where, {}
+
+    def _locate(self, call: GenAICall) -> Path | None:
+        """The ``llm_calls`` file holding ``call``'s row: the one it was written to when that file is still
+        there, else found by reading the span ids of its day's files (compaction renames files)."""
+        known = self._where.get(call.span_id) or self._where_before.get(call.span_id)
+        if known is not None and _holds(known, call):
+            return known
+        folder = partition(self.data_dir, CALLS, utc_day(call.start_time_ns))
+        for path in files_in(folder):
+            if path != known and _holds(path, call):
+                return path
+        return None
+
+    def _replace_rows(
+        self, path: Path, old: list[GenAICall], new: list[GenAICall], writer: WriterTag | None
+    ) -> bool:
+        """Rewrite ``path`` without the rows of ``old`` and with those of ``new``, under its own name,
+        holding the partition's lock. A pipeline worker first keeps the version it replaces (a hard link)
+        until the batch is checkpointed, so that a crash before that can put it back."""
+        day = path.parent.name[5:]
+        with partition_lock(self.data_dir, CALLS, day, exclusive=False):
+            try:
+                table = pq.read_table(path)
+            except FileNotFoundError:  # compaction merged it meanwhile: look again
+                again = self._locate(old[0])
+                if again is None or again == path:
+                    return False
+                return self._replace_rows(again, old, new, writer)
+            keys = pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), "/")
+            gone = pa.array([f"{c.trace_id}/{c.span_id}" for c in old], pa.string())
+            keep = pc.invert(
+                pc.and_(pc.is_in(keys, value_set=gone), pc.is_null(table.column("duplicate_of")))
+            )
+            metadata = table.schema.metadata
+            rows = pa.concat_tables([conform(table.filter(keep), SCHEMA), rows_to_table(new)])
+            kind = describe(path)
+            if kind is not None and kind.kind != "part":
+                rows = rows.sort_by("start_time")  # compacted files are in time order
+            if writer is not None:
+                keep_copy = undo_folder(self.data_dir, CALLS, writer) / path.parent.name / path.name
+                keep_copy.parent.mkdir(parents=True, exist_ok=True)
+                if not keep_copy.exists():  # the version before this batch: the one to put back
+                    os.link(path, keep_copy)
+                    fsync_path(keep_copy.parent)
+            tmp = temporary(self.data_dir, path.name)
+            encode(rows.replace_schema_metadata(metadata), tmp)
+            os.replace(tmp, path)
+            fsync_path(path.parent)
+        return True
+
+
+def _holds(path: Path, call: GenAICall) -> bool:
+    """Whether ``path`` holds ``call`` as a call (``duplicate_of`` empty)."""
+    try:
+        rows = pq.read_table(
+            path, columns=["trace_id", "duplicate_of"], filters=[("span_id", "=", call.span_id)]
+        )
+    except FileNotFoundError:
+        return False
+    return any(
+        t == call.trace_id and d is None
+        for t, d in zip(
+            rows.column("trace_id").to_pylist(), rows.column("duplicate_of").to_pylist(), strict=True
+        )
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry.context import Context
@@ -55,6 +56,8 @@ class Call:
         "metrics",
         "name",
         "output_tokens",
+        "provider_attributes",
+        "provider_cost",
         "reasoning_tokens",
         "request_model",
         "response_id",
@@ -112,6 +115,8 @@ class Call:
         self.cache_write_1h_tokens: int | None = None
         self.reasoning_tokens: int | None = None
         self.extra: dict[str, Any] | None = None  # other usage: costspan.usage.<catalog usage key>
+        self.provider_cost: Decimal | None = None  # what the provider billed (OpenRouter's usage.cost)
+        self.provider_attributes: dict[str, Any] | None = None  # usage no catalog unit prices, by its name
 
     def first_chunk(self) -> None:
         if self.first_chunk_s is None:
@@ -170,6 +175,13 @@ class Call:
         if self.extra:
             for key, value in self.extra.items():
                 attributes[A.COSTSPAN_USAGE_PREFIX + key] = value
+        if self.provider_attributes:
+            attributes.update(self.provider_attributes)
+        if self.provider_cost is not None:
+            # the draft convention's attributes, which the collector prices the call at
+            attributes[A.GEN_AI_USAGE_COST_AMOUNT] = float(self.provider_cost)
+            attributes[A.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+            attributes[A.GEN_AI_USAGE_COST_SOURCE] = "provider"
         if self.first_chunk_s is not None and self.streaming:
             attributes[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_s
         if cut_short:

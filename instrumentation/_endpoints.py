@@ -2,16 +2,29 @@
 
 A request is recognised before anything else is done with it, so an application's other HTTP traffic pays
 one dictionary lookup per request (results are cached by host and path).
+
+Known providers are recognised by host. Any other server (a vLLM or LM Studio server, a LiteLLM or corporate
+gateway) is recognised by the path endings of the OpenAI and Anthropic APIs, whatever prefix a gateway puts
+before them: such an endpoint is a call only when the request body has the API's shape as well
+(:func:`has_call_shape`: a JSON object with a ``model`` and the API's own members), and its provider is
+the one its model names (:func:`with_model_provider`), else ``openai-compatible`` / ``anthropic-compatible``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
-from costspan.semconv.providers import SELF_HOSTED, provider_for_host
+from costspan.semconv.providers import (
+    ANTHROPIC_COMPATIBLE,
+    OPENAI_COMPATIBLE,
+    SELF_HOSTED,
+    provider_for_host,
+    provider_for_model,
+)
 
 # Wire formats: how a request names its model and how a response reports usage.
 OPENAI = "openai"  # OpenAI and every OpenAI-compatible API
@@ -47,6 +60,30 @@ _OLLAMA_PATHS = (
     ("/api/embed", EMBEDDINGS, "embed"),
     ("/api/embeddings", EMBEDDINGS, "embed"),
 )
+# Path endings any server may serve the OpenAI or Anthropic API at, with or without a gateway's prefix
+# (/openai/v1/chat/completions, /api/v1/...) -> (operation, wire format, API). Anthropic's SDK always
+# calls {base_url}/v1/messages; a bare /messages is too common an application path to consider.
+_COMPATIBLE_PATHS = (
+    ("/chat/completions", CHAT, OPENAI, "chat_completions"),
+    ("/completions", TEXT_COMPLETION, OPENAI, "completions"),
+    ("/responses", CHAT, OPENAI, "responses"),
+    ("/embeddings", EMBEDDINGS, OPENAI, "embeddings"),
+    ("/v1/messages", CHAT, ANTHROPIC, "messages"),
+)
+_COMPATIBLE_SUFFIXES = tuple(suffix for suffix, *_ in _COMPATIBLE_PATHS)
+# What a request body of each API has besides "model": members, each as (a substring every body with it
+# has, tested first since most bodies lack it; the pattern that proves it a key: a key is followed by its
+# colon, a string value never is)
+_CALL_SHAPES: dict[str, tuple[tuple[bytes, re.Pattern[bytes]], ...]] = {
+    "chat_completions": ((b'"messages"', re.compile(rb'"messages"\s*:\s*\[')),),
+    "completions": ((b'"prompt"', re.compile(rb'"prompt"\s*:')),),
+    "responses": ((b'"', re.compile(rb'"(?:input|previous_response_id|prompt|conversation)"\s*:')),),
+    "embeddings": ((b'"input"', re.compile(rb'"input"\s*:')),),
+    "messages": (
+        (b'"max_tokens"', re.compile(rb'"max_tokens"\s*:')),
+        (b'"messages"', re.compile(rb'"messages"\s*:\s*\[')),
+    ),
+}
 # Gemini (and Vertex AI): .../models/{model}:{method}
 _GEMINI_PATH = re.compile(r"/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 # Bedrock Runtime: /model/{modelId}/converse or /converse-stream
@@ -83,6 +120,11 @@ class Endpoint:
     api: str  # chat_completions, responses, messages, converse ...
     model: str | None = None  # when the path names it (Gemini, Bedrock)
     streaming_path: bool = False  # the path itself asks for a stream (Gemini, Bedrock)
+    # recognised by its path alone, on a host that is no known provider's API (or not for this path): a
+    # call only when the request body has the API's shape (see has_call_shape)
+    by_shape: bool = False
+    # the host names no provider: ``provider`` is the default, and the model names the provider when it can
+    by_model: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +134,7 @@ class _Configured:
     port: int | None
     path: str
     provider: str
+    by_model: bool  # no provider configured, nor known by host: the model names it, when it can
 
 
 class EndpointTable:
@@ -140,26 +183,70 @@ class EndpointTable:
             ):
                 found = _by_format(_FORMAT_OF_PROVIDER.get(entry.provider, OPENAI), entry.provider, path)
                 if found is not None:
-                    return found
+                    return replace(found, by_model=True) if entry.by_model else found
         provider = provider_for_host(host)
-        if provider is None:
-            return None
-        if provider == SELF_HOSTED:
-            # Ollama's native API on its own port; any other local server only when configured
-            return _by_format(OLLAMA, "ollama", path) if port == OLLAMA_PORT else None
+        if provider is None or provider == SELF_HOSTED:
+            if port == OLLAMA_PORT:
+                # Ollama's native API on its own port, or its OpenAI-compatible one
+                return _by_format(OLLAMA, "ollama", path) or _compatible(path, "ollama", False)
+            return _compatible(path, None, True)
         if provider in _OPENAI_COMPATIBLE:
-            return _by_format(OPENAI, provider, path)
-        wire_format = _FORMAT_OF_PROVIDER.get(provider)
-        if provider == "gcp.vertex_ai":
-            wire_format = GEMINI
-        return _by_format(wire_format, provider, path) if wire_format else None
+            found = _by_format(OPENAI, provider, path)
+        else:
+            wire_format = GEMINI if provider == "gcp.vertex_ai" else _FORMAT_OF_PROVIDER.get(provider)
+            found = _by_format(wire_format, provider, path) if wire_format else None
+        # a provider's other API on the same host (Gemini's and Bedrock's OpenAI-compatible endpoints)
+        return found or _compatible(path, provider, False)
 
 
 def _parse_configured(url: str, provider: str) -> _Configured:
     parts = urlsplit(url if "://" in url else "http://" + url)
     host = (parts.hostname or "").lower()
-    resolved = provider or provider_for_host(host) or SELF_HOSTED
-    return _Configured(parts.scheme, host, parts.port, parts.path.rstrip("/"), resolved)
+    by_host = provider_for_host(host)
+    by_model = not provider and by_host in (None, SELF_HOSTED)
+    resolved = provider or by_host or SELF_HOSTED
+    return _Configured(parts.scheme, host, parts.port, parts.path.rstrip("/"), resolved, by_model)
+
+
+def _compatible(path: str, provider: str | None, by_model: bool) -> Endpoint | None:
+    """An OpenAI- or Anthropic-compatible endpoint by its path ending; ``provider`` ``None``: the default of
+    its API (``openai-compatible``, ``anthropic-compatible``)."""
+    if not path.endswith(_COMPATIBLE_SUFFIXES):  # most paths: one test, in C
+        return None
+    if path.endswith("/completions") and not path.endswith("/chat/completions") and "/chat/" in path:
+        return None  # a stored chat completion's messages, not a call
+    for suffix, operation, wire_format, api in _COMPATIBLE_PATHS:
+        if path.endswith(suffix):
+            provider = provider or (OPENAI_COMPATIBLE if wire_format == OPENAI else ANTHROPIC_COMPATIBLE)
+            return Endpoint(provider, operation, wire_format, api, by_shape=True, by_model=by_model)
+    return None
+
+
+def has_call_shape(endpoint: Endpoint, body: bytes) -> bool:
+    """Whether ``body`` is a request of ``endpoint``'s API, but for its ``model`` (the caller looks for it):
+    a JSON object with the API's members. A POST to an application's own ``/v1/messages`` is not."""
+    if not body[:64].lstrip().startswith(b"{"):
+        return False
+    for substring, pattern in _CALL_SHAPES.get(endpoint.api, ()):
+        if substring not in body or pattern.search(body) is None:
+            return False
+    return True
+
+
+def with_model_provider(endpoint: Endpoint, model: str | None) -> Endpoint:
+    """``endpoint`` with the provider ``model`` names, when its host names none (a gateway's ``gpt-4o`` is
+    OpenAI's model; an Anthropic-shaped call to a ``claude-*`` model is Anthropic's)."""
+    if not endpoint.by_model or not model:
+        return endpoint
+    provider = provider_for_model(model)
+    if provider is None or provider == endpoint.provider:
+        return endpoint
+    return _with_provider(endpoint, provider)
+
+
+@lru_cache(maxsize=1024)
+def _with_provider(endpoint: Endpoint, provider: str) -> Endpoint:
+    return replace(endpoint, provider=provider, by_model=False)
 
 
 def _by_format(wire_format: str, provider: str, path: str) -> Endpoint | None:

@@ -22,7 +22,7 @@ from opentelemetry.trace import Tracer
 from costspan.semconv import attributes as A
 
 from ._call import Call, error_type, start_call
-from ._endpoints import Endpoint, EndpointTable
+from ._endpoints import Endpoint, EndpointTable, has_call_shape, with_model_provider
 from ._failures import swallowed
 from ._metrics import ClientMetrics
 from ._others import traced_elsewhere
@@ -31,9 +31,11 @@ from ._response import UnknownEncoding, Watcher
 _MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.){1,512})"')
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 _MULTIPART_MODEL = re.compile(rb'name="model"\r\n\r\n([^\r\n]{1,512})\r\n')
-# OpenAI-compatible APIs that take stream_options.include_usage (Mistral and Perplexity always send usage
-# on a stream and may refuse unknown fields)
-_NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity"})
+# OpenAI-compatible APIs that report a stream's usage without stream_options.include_usage, and are left
+# alone: Mistral and Perplexity (usage on every chunk; they may refuse unknown fields), OpenRouter (usage in
+# the last event always; include_usage "deprecated and has no effect",
+# https://openrouter.ai/docs/use-cases/usage-accounting) and Groq (x_groq.usage in the last chunk)
+_NO_USAGE_INJECTION = frozenset({"mistral_ai", "perplexity", "openrouter", "groq"})
 _TAIL = 16 * 1024
 _LOWERED_NAME_AND_VALUE = itemgetter(1, 2)
 _INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
@@ -59,25 +61,26 @@ class Hook:
         endpoint = self.table.match(host, port, url.path)
         if endpoint is None or request.method != "POST":
             return None
-        parent = context.get_current()
-        other = traced_elsewhere(endpoint.wire_format, request.headers, parent)
-        if other is not None and endpoint.api != "chat_completions":
-            return None
         try:
             body = request.content
         except Exception:  # a streamed upload: not read here
             body = b""
+        model = endpoint.model
+        if endpoint.by_shape:
+            # found by its path alone: a call only when its body is the API's, with a model
+            if not has_call_shape(endpoint, body) or not (model := _request_model(endpoint, body)):
+                return None
+            endpoint = with_model_provider(endpoint, model)  # a gateway's gpt-4o is OpenAI's
+        parent = context.get_current()
+        other = traced_elsewhere(endpoint.wire_format, request.headers, parent)
+        if other is not None and endpoint.api != "chat_completions":
+            return None
         if other is not None and not self._lacks_stream_usage(endpoint, body):
             return None
         if other is not None and other is not True:
             return self._usage_for(other, request, body, endpoint, host, port)
-        model = endpoint.model
         if model is None:
-            found = _search(_MODEL, body) if body else None
-            if found is None and endpoint.api == "transcriptions" and body:
-                found = _MULTIPART_MODEL.search(body)
-            if found is not None:
-                model = _decode(found.group(1))
+            model = _request_model(endpoint, body)
         streaming = endpoint.streaming_path or (
             b'"stream"' in body and _search(_STREAM, body) is not None  # the test first: most calls have none
         )
@@ -153,6 +156,14 @@ def _content_headers(headers: Any) -> tuple[str, str]:
         found.get(b"content-type", b"").decode("latin-1"),
         found.get(b"content-encoding", b"").decode("latin-1"),
     )
+
+
+def _request_model(endpoint: Endpoint, body: bytes) -> str | None:
+    """The model a request body names."""
+    found = _search(_MODEL, body) if body else None
+    if found is None and endpoint.api == "transcriptions" and body:
+        found = _MULTIPART_MODEL.search(body)
+    return _decode(found.group(1)) if found is not None else None
 
 
 def _search(pattern: re.Pattern[bytes], body: bytes) -> re.Match[bytes] | None:

@@ -8,7 +8,10 @@ for each.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from costspan.semconv import attributes as A
 
 from ._call import Call
 from ._endpoints import ANTHROPIC, BEDROCK, GEMINI, OLLAMA
@@ -53,6 +56,14 @@ def read_openai(call: Call, obj: dict[str, Any]) -> None:
     usage = obj.get("usage")
     if isinstance(usage, dict):
         openai_usage(call, usage)
+        return
+    groq = obj.get("x_groq")
+    if isinstance(groq, dict):
+        # Groq's stream reports usage in the last chunk's x_groq object (Groq's API reference,
+        # https://console.groq.com/docs/api-reference; its fields: groq-typescript's CompletionUsage)
+        usage = groq.get("usage")
+        if isinstance(usage, dict):
+            openai_usage(call, usage)
 
 
 def openai_usage(call: Call, usage: dict[str, Any]) -> None:
@@ -85,6 +96,107 @@ def openai_usage(call: Call, usage: dict[str, Any]) -> None:
         reasoning = output_details.get("reasoning_tokens")
         if type(reasoning) is int:
             call.reasoning_tokens = reasoning
+            if type(output_tokens) is int and reasoning > output_tokens:
+                # a part larger than its whole: the output leaves reasoning out, as xAI's grok-3-mini
+                # counted it (later models count it in, as OpenAI does). The one sure sign: text_tokens is
+                # a modality's count to some providers, the visible text to others.
+                call.output_tokens = output_tokens + reasoning
+    if not usage.keys() <= _OPENAI_USAGE_KEYS:  # a test of a few keys, in C
+        _provider_usage(call, usage)
+
+
+# the members of OpenAI's usage objects (chat completions and embeddings; the Responses API, images, audio)
+_OPENAI_USAGE_KEYS = frozenset(
+    {
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+        "input_tokens",
+        "output_tokens",
+        "input_tokens_details",
+        "output_tokens_details",
+    }
+)
+
+
+def _provider_usage(call: Call, usage: dict[str, Any]) -> None:
+    """Usage members of OpenAI-compatible providers beyond OpenAI's, recognised by their names (a gateway
+    passes them on whatever its host is)."""
+    get = usage.get
+    # DeepSeek: prompt_tokens = prompt_cache_hit_tokens + prompt_cache_miss_tokens
+    # (https://api-docs.deepseek.com/guides/kv_cache; the sum as the deepseek-sdk crate's field docs state it)
+    hit = get("prompt_cache_hit_tokens")
+    if type(hit) is int and call.cache_read_tokens is None:
+        call.cache_read_tokens = hit
+    # OpenRouter: usage.cost is what the call cost, in credits (US dollars); with a key of the
+    # application's own (is_byok), cost_details.upstream_inference_cost is what the upstream provider
+    # charged on top (https://openrouter.ai/docs/use-cases/usage-accounting).
+    # Perplexity: usage.cost.total_cost, in US dollars (https://docs.perplexity.ai/api-reference).
+    cost = get("cost")
+    if isinstance(cost, dict):
+        cost = cost.get("total_cost")
+    amount = _money(cost)
+    if amount is not None:
+        details = get("cost_details")
+        if get("is_byok") is True and isinstance(details, dict):
+            upstream = _money(details.get("upstream_inference_cost"))
+            amount += upstream or 0
+        call.provider_cost = amount
+    if "num_search_queries" in usage or "citation_tokens" in usage or "search_context_size" in usage:
+        _perplexity_usage(call, usage)
+    # xAI: live search sources; no catalog unit prices them
+    sources = get("num_sources_used")
+    if type(sources) is int and sources > 0:
+        call.provider_attributes = {**(call.provider_attributes or {}), A.XAI_USAGE_NUM_SOURCES_USED: sources}
+    # Groq: seconds spent queued, reading the prompt, generating, and in all
+    timings = {
+        A.GROQ_USAGE_PREFIX + key: value
+        for key in _GROQ_TIMINGS
+        if isinstance(value := get(key), (int, float)) and not isinstance(value, bool)
+    }
+    if timings:
+        call.provider_attributes = {**(call.provider_attributes or {}), **timings}
+    # Mistral: seconds of audio input (UsageInfo.prompt_audio_seconds of Mistral's API spec), the catalog's
+    # input_audio_seconds
+    audio = get("prompt_audio_seconds")
+    if isinstance(audio, (int, float)) and not isinstance(audio, bool) and audio > 0:
+        call.extra = {**(call.extra or {}), "input_audio_seconds": audio}
+
+
+_GROQ_TIMINGS = ("queue_time", "prompt_time", "completion_time", "total_time")
+
+
+def _perplexity_usage(call: Call, usage: dict[str, Any]) -> None:
+    """Perplexity's completion_tokens leaves out reasoning and citation tokens (total_tokens = prompt +
+    completion), which sonar-deep-research bills apart, with its search queries
+    (https://docs.perplexity.ai/api-reference). In the canonical arithmetic both token counts are parts of
+    the output; the citations and searches are the catalog's output_citation_tokens and web_searches."""
+    reasoning = _int(usage.get("reasoning_tokens"))
+    citation = _int(usage.get("citation_tokens"))
+    searches = _int(usage.get("num_search_queries"))
+    if call.output_tokens is not None:
+        call.output_tokens += (reasoning or 0) + (citation or 0)
+    if reasoning:
+        call.reasoning_tokens = reasoning
+    extra = dict(call.extra or {})
+    if citation:
+        extra["output_citation_tokens"] = citation
+    if searches:
+        extra["web_searches"] = searches
+    call.extra = extra or None
+
+
+def _money(value: Any) -> Decimal | None:
+    """A non-negative amount as the JSON wrote it (a float's shortest text is the JSON's number)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def read_anthropic_message(call: Call, message: dict[str, Any]) -> None:

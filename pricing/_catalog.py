@@ -183,10 +183,12 @@ class Catalog:
     # User override catalogs: a model may be listed without a provider ("*"), and a reference with no
     # provider is looked up in every provider's models.
     search_all_providers: bool = False
+    corrections: str | None = None  # the version of the corrections laid over the source, see _corrections
 
     @property
     def version(self) -> str:
-        return f"{self.source}@{self.source_version}/{self.built_at[:10]}"
+        base = f"{self.source}@{self.source_version}/{self.built_at[:10]}"
+        return f"{base}+{self.corrections}" if self.corrections else base
 
     def provider(self, provider_id: str) -> Provider | None:
         """A provider by id, or failing that by its ``provider_match`` clause (lower-case input)."""
@@ -235,20 +237,28 @@ class Catalog:
                 providers=providers,
                 units=units,
                 path=path,
+                corrections=doc.get("corrections"),
             )
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise CatalogError(f"{where}: {exc.__class__.__name__}: {exc}") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> Catalog:
-        path = Path(path)
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            try:
-                doc = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"{path}: not JSON: {exc}") from exc
-        return cls.from_json(doc, path=str(path))
+        return cls.from_json(read_document(path), path=str(path))
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A catalog document as JSON, from a file (gzip when it ends in .gz)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        try:
+            doc = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise CatalogError(f"{path}: a catalog is a JSON object")
+    return doc
 
 
 def dump_catalog(doc: Mapping[str, Any], path: str | Path) -> None:

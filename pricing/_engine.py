@@ -124,9 +124,9 @@ class PricingEngine:
         rules = found.steps + plan.notes if found.steps else plan.notes
         overrides = self.overrides
         if overrides is not None:
-            owner, model_id = found.owner.id, found.model.id
-            if overrides.chargeback_rule(owner, model_id) is not None or any(
-                rule.applies(owner, model_id, at.date()) for rule in overrides.discounts
+            billed, model_id = found.provider.id, found.model.id
+            if overrides.chargeback_rule(billed, model_id) is not None or any(
+                rule.applies(billed, model_id, at.date()) for rule in overrides.discounts
             ):
                 return None
             if found.model.origin:
@@ -203,7 +203,7 @@ class PricingEngine:
             rules = (*rules, plan.cache_1h_note)
         overrides = self.overrides
         if overrides is not None:
-            amounts, applied = overrides.discount(found.owner.id, found.model.id, at, amounts)
+            amounts, applied = overrides.discount(found.provider.id, found.model.id, at, amounts)
             if applied:
                 rules = (*rules, *applied)
                 total = sum(amounts, _ZERO)
@@ -255,7 +255,7 @@ class PricingEngine:
     ) -> None:
         """What the team is charged internally: an internal rate card and/or a markup on the cost."""
         assert self.overrides is not None and result.cost_usd is not None
-        rule = self.overrides.chargeback_rule(found.owner.id, found.model.id)
+        rule = self.overrides.chargeback_rule(found.provider.id, found.model.id)
         if rule is None:
             return
         base = result.cost_usd

@@ -20,6 +20,11 @@ Four sections, all optional::
       - {model: "llama-*", prices: {input_mtok: 0.5, output_mtok: 1.5}}
 
 Price keys are the catalog's (``input_mtok``, ``cache_read_mtok``, ``web_searches_kcount`` ...), in USD.
+Provider names may be written in any convention the catalog lookups read (``azure``, ``azure.ai.openai``,
+``gcp.vertex_ai``, ``aws.bedrock`` ...): each is read as its catalog provider id (``Rules.provider_id``),
+as a collected span's provider is, so ``provider: azure`` covers spans that report ``azure.ai.openai``.
+Discounts and chargeback match the provider the call was made to (an Azure call priced at OpenAI's rates
+is an Azure call).
 Numbers are read as exact decimals from the file's text. Any mistake is an :class:`OverrideError` that
 names the file and line.
 """
@@ -37,6 +42,7 @@ from typing import Any
 
 from ._catalog import Catalog, CatalogError, Model, Provider, model_from_json
 from ._match import ClauseError, glob_clause
+from ._rules import Rules, default_rules
 from ._units import UnitRegistry
 from .yamlfile import Located, load_yaml
 
@@ -139,16 +145,20 @@ class Overrides:
 # -- loading ------------------------------------------------------------------------------------------
 
 
-def load_overrides(path: str | Path, units: UnitRegistry) -> Overrides:
-    """Parse and validate an override file against the catalog's unit registry."""
+def load_overrides(path: str | Path, units: UnitRegistry, rules: Rules | None = None) -> Overrides:
+    """Parse and validate an override file against the catalog's unit registry; provider names are read
+    by ``rules`` (default: costspan's), as catalog lookups read them."""
     doc, text = load_yaml(path, OverrideError)
-    return _Parser(str(path), units).parse(doc, hashlib.sha256(text.encode()).hexdigest())
+    return _Parser(str(path), units, rules or default_rules()).parse(
+        doc, hashlib.sha256(text.encode()).hexdigest()
+    )
 
 
 class _Parser:
-    def __init__(self, path: str, units: UnitRegistry) -> None:
+    def __init__(self, path: str, units: UnitRegistry, rules: Rules) -> None:
         self.path = path
         self.units = units
+        self.rules = rules
 
     def error(self, line: int, message: str) -> OverrideError:
         return OverrideError(f"{self.path}:{line}: {message}")
@@ -184,16 +194,16 @@ class _Parser:
         self.known_keys(item, {"model", "provider", "target", "target_provider"})
         return Alias(
             model=self.string(item, "model").lower(),
-            provider=self.optional_string(item, "provider"),
+            provider=self.provider(item, "provider"),
             target=self.string(item, "target").lower(),
-            target_provider=self.optional_string(item, "target_provider"),
+            target_provider=self.provider(item, "target_provider"),
             origin=f"{self.path}:{item.line}",
         )
 
     def model(self, item: Located) -> tuple[str, Model]:
         self.known_keys(item, {"id", "provider", "match", "name", "prices", "variants", "context_window"})
         model_id = self.string(item, "id")
-        provider = (self.optional_string(item, "provider") or "*").lower()
+        provider = self.provider(item, "provider") or "*"
         match = item.get("match", model_id)
         if isinstance(match, str):
             clause: Any = glob_clause(match.lower())
@@ -279,7 +289,7 @@ class _Parser:
         if start and end and end < start:
             raise self.error(item.key_lines["end_date"], "end_date is before start_date")
         return Discount(
-            provider=(self.optional_string(item, "provider") or "*").lower(),
+            provider=self.provider(item, "provider") or "*",
             model=(self.optional_string(item, "model") or "*").lower(),
             percent=percent,
             start_date=start,
@@ -303,7 +313,7 @@ class _Parser:
             else None
         )
         return Chargeback(
-            provider=(self.optional_string(item, "provider") or "*").lower(),
+            provider=self.provider(item, "provider") or "*",
             model=(self.optional_string(item, "model") or "*").lower(),
             markup_percent=markup,
             prices=prices,
@@ -340,6 +350,13 @@ class _Parser:
         if not isinstance(value, str) or not value.strip():
             raise self.error(item.key_lines.get(key, item.line), f"{key!r} is a non-empty string")
         return value.strip()
+
+    def provider(self, item: Located, key: str) -> str | None:
+        """A provider name read as its catalog id; a pattern (``*``, ``az*``) is kept, lower-cased."""
+        name = self.optional_string(item, key)
+        if name is None:
+            return None
+        return name.lower() if any(ch in name for ch in "*?[") else self.rules.provider_id(name)
 
     def optional_string(self, item: Located, key: str) -> str | None:
         return self.string(item, key) if item.get(key) is not None else None

@@ -64,15 +64,17 @@ class Resolver:
         if provider_ref == "litellm":  # LiteLLM reports itself; the real provider is the model's prefix
             provider_ref = None
         steps: list[str] = []
+        if provider_ref is not None:
+            canonical = self.rules.provider_id(provider_ref)
+            if canonical != provider_ref:
+                steps.append(f"provider '{provider_ref}' read as '{canonical}'")
+                provider_ref = canonical
         if self.overrides is not None:
+            # override files name providers by catalog id too (read by the same rule when loaded)
             aliased = self.overrides.alias_for(provider_ref, model_ref)
             if aliased is not None:
                 provider_ref, model_ref, origin = aliased
                 steps.append(f"alias {origin}")
-        aliases = self.rules.provider_aliases
-        if provider_ref is not None and provider_ref in aliases:
-            steps.append(f"provider '{provider_ref}' read as '{aliases[provider_ref]}'")
-            provider_ref = aliases[provider_ref]
         forms = list(candidates(provider_ref, model_ref, self.rules))
         # Exact forms in every catalog before any estimate: a second source that lists the model itself
         # beats pricing it as a related model.

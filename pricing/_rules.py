@@ -63,6 +63,13 @@ class Rules:
             },
         )
 
+    def provider_id(self, name: str) -> str:
+        """The catalog provider id for a provider name of any convention (``azure.ai.openai``,
+        ``az.ai.openai`` and ``azure_openai`` are ``azure``): the one rule by which catalog lookups and
+        override files read provider names."""
+        key = name.strip().lower()
+        return self.provider_aliases.get(key, key)
+
     def price_context(self, service_tier: str | None) -> dict[str, str]:
         """The catalog variant context for a reported service tier (``batch`` is a processing mode)."""
         if not service_tier:

@@ -1,9 +1,10 @@
-"""``costspan pricing``: quote, lookup, list and import, on the command line."""
+"""``costspan pricing``: quote, lookup, list, audit and import, on the command line."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -12,8 +13,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._catalog import Catalog, CatalogError, TieredPrice, dump_catalog
-from ._defaults import PRIMARY_SOURCE, imported_catalog_dir, installed_catalogs, load_engine
+from ._catalog import Catalog, CatalogError, TieredPrice, dump_catalog, read_document
+from ._corrections import CorrectionError
+from ._defaults import PRIMARY_SOURCE, embedded_catalog, imported_catalog_dir, installed_catalogs, load_engine
 from ._engine import PricingEngine
 from ._overrides import OverrideError
 from ._result import decimal_str
@@ -83,6 +85,27 @@ def register(subparsers: Any) -> None:
     _add_engine_options(listing)
     listing.set_defaults(handler=_list)
 
+    audit = commands.add_parser(
+        "audit",
+        help="compare the catalog with LiteLLM's prices and the published prices costspan's corrections cite",
+        description=(
+            "Compare every model of the primary catalog (as its source has it) with a second source, "
+            "LiteLLM's price file, and with the published prices of pricing/data/corrections.json. Each "
+            "disagreement is listed with its class and is settled (by the correction named) or open."
+        ),
+    )
+    audit.add_argument(
+        "--litellm",
+        metavar="FILE",
+        help="LiteLLM's model_prices_and_context_window.json (or a catalog imported from it); default: "
+        "<data dir>/pricing/litellm.json, else the installed litellm package's copy",
+    )
+    audit.add_argument("--at", help="compare the prices in force on this date (default: today)")
+    audit.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    audit.add_argument("--open", action="store_true", help="list only the open disagreements")
+    audit.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
+    audit.set_defaults(handler=_audit)
+
     imports = commands.add_parser(
         "import",
         help="import a price catalog: 'genai-prices' (the installed package), a genai-prices data.json, "
@@ -119,7 +142,7 @@ def _engine(args: argparse.Namespace) -> PricingEngine:
 def run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
-    except (UsageError, CatalogError, OverrideError, OSError) as exc:
+    except (UsageError, CatalogError, CorrectionError, OverrideError, OSError) as exc:
         print(f"costspan pricing: {exc}", file=sys.stderr)
         return 2
 
@@ -378,7 +401,7 @@ def _list(args: argparse.Namespace) -> int:
 def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Iterable[dict[str, Any]]:
     for catalog in engine.layers:
         if provider:
-            found = catalog.provider(engine.rules.provider_aliases.get(provider.lower(), provider))
+            found = catalog.provider(engine.rules.provider_id(provider))
             providers = [found] if found is not None else []
         else:
             providers = catalog.providers
@@ -397,12 +420,71 @@ def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Ite
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
+    _print_rows(rows, _LIST_COLUMNS)
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: Iterable[str]) -> None:
     if not rows:
         return
-    widths = {c: min(48, max(len(c), *(len(str(r[c])) for r in rows))) for c in _LIST_COLUMNS}
-    print("  ".join(c.ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
+    columns = tuple(columns)
+    widths = {c: min(48, max(len(c), *(len(str(r[c])) for r in rows))) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
-        print("  ".join(str(row[c])[:48].ljust(widths[c]) for c in _LIST_COLUMNS).rstrip())
+        print("  ".join(str(row[c])[:48].ljust(widths[c]) for c in columns).rstrip())
+
+
+# -- audit ------------------------------------------------------------------------------------------------
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from . import _audit as auditing
+    from ._corrections import default_corrections
+
+    folder = imported_catalog_dir(args.data_dir)
+    primary_file = folder / f"{PRIMARY_SOURCE}.json"
+    if primary_file.is_file():
+        doc = read_document(primary_file)
+    else:
+        doc = read_document(Path(embedded_catalog(corrected=False).path or ""))
+    second = auditing.load_second_source(args.litellm, folder)
+    if second is None:
+        raise UsageError(
+            "no second source: pass --litellm FILE (LiteLLM's model_prices_and_context_window.json), or "
+            "import it with 'costspan pricing import FILE'"
+        )
+    units = Catalog.from_json(doc).units
+    report = auditing.audit(doc, default_corrections(units), second, _at(args.at))
+    listed = list(auditing.rows(report, only_open=args.open))
+    if args.format == "json":
+        print(json.dumps({"summary": report.summary(), "disagreements": listed}, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=auditing.COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(listed)
+    else:
+        _print_audit_summary(report.summary())
+        if listed:
+            print()
+            _print_rows(listed, auditing.COLUMNS)
+    return 0
+
+
+def _print_audit_summary(summary: Mapping[str, Any]) -> None:
+    print(f"catalog        {summary['catalog']} (prices in force on {summary['at']})")
+    print(f"second source  {summary['second_source']}")
+    print(f"corrections    {summary['corrections']}")
+    print(
+        f"models         {summary['models_audited']} audited, "
+        f"{summary['models_paired_with_second_source']} with a second-source counterpart"
+    )
+    print(
+        f"disagreements  {summary['disagreements']}: {summary['settled']} settled by a correction, "
+        f"{summary['open']} open"
+    )
+    for cls, counts in summary["by_class"].items():
+        print(f"  {cls:14} {counts['found']:5} found {counts['settled']:5} settled {counts['open']:5} open")
+    for correction_id, provider, model in summary["stale_corrections"]:
+        print(f"stale          {correction_id}: nothing to change for {provider}/{model}")
 
 
 # -- import -----------------------------------------------------------------------------------------------
@@ -419,8 +501,9 @@ def _import(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UsageError(f"{args.source}: no such file (a source is 'genai-prices' or a JSON file)")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            data = path.read_bytes()
+            raw = json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+        except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
             raise UsageError(f"{path}: not JSON: {exc}") from exc
         if genai_prices.looks_like_genai_prices(raw):
             doc = genai_prices.import_file(path)

@@ -94,6 +94,9 @@ class SpanBatch:
     # per-shape plans under the number, which is cheaper to look up than the tuple of keys
     shapes: list[tuple[str, ...]] | None = None
     shape_ids: list[int] | None = None
+    # calls stored as calls in an earlier batch, now with duplicate_of set: a richer record of the same call
+    # is in this batch (filled by dedupe); storage moves their rows to the duplicates and puts it in place
+    superseded: list[GenAICall] = field(default_factory=list)
 
     def shape(self, i: int) -> tuple[str, ...]:
         return self.shapes[i] if self.shapes is not None else tuple(self.attributes[i])
@@ -138,6 +141,7 @@ class SpanBatch:
             calls=self.calls[:n],
             shapes=None if self.shapes is None else self.shapes[:n],
             shape_ids=None if self.shape_ids is None else self.shape_ids[:n],
+            superseded=self.superseded,
         )
 
     @classmethod

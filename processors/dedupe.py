@@ -1,16 +1,26 @@
-"""dedupe: one real call counted once.
+"""dedupe: one real call counted once, and two real calls never counted as one.
 
-Two ways a call is seen twice:
+Two records are the same call only on proof (docs/processing.md, "dedupe"):
 
-- the same span delivered again (an exporter's retry, a replayed file): same trace and span id;
-- two instrumentations of one call (the anthropic SDK's own span and an HTTP span under it; OpenLLMetry and
-  OpenInference both installed): LLM records in one trace whose intervals nest, with compatible provider,
-  model and usage.
+- the same span delivered again (an exporter's retry, a replayed file): the same trace and span id;
+- two instrumentations' records of one request: one is the nearest LLM-record ancestor of the other in the
+  span tree (the anthropic SDK's own span and an HTTP span under it; OpenLLMetry's span and OpenInference's
+  inside it), and nothing they both report tells them apart: provider, model, operation, response id,
+  output tokens and outcome (an SDK span of a call that succeeded is the twin of the attempt that
+  succeeded, not of a failed attempt before it).
 
-The richest record (most usage figures, then the most specific dialect) is kept; the others get
-``duplicate_of`` set to its span id and stay in the batch, so storage keeps them visibly and sums skip them.
-Missing fields of the kept record (server address, response id, service tier) are filled from its
-duplicates. A bounded window of recent records catches duplicates that arrive in a later batch.
+Never evidence on their own: timing, model, usage or a response id. Concurrent siblings, calls in sequence,
+and records in different traces are separate calls, however alike (servers with short or recycled response
+ids exist, and fan-out makes identical calls at the same instant).
+
+Of the records of one call, the richest (most usage figures, then the most specific dialect) is kept, the
+others get ``duplicate_of`` set to its span id and stay, so storage keeps them visibly and sums skip them.
+The choice depends on the records only, never on the batches they came in: when a richer record arrives
+after the one already passed on as the call, the earlier one becomes the duplicate and is listed in the
+batch's ``superseded``, so the exporters move its stored row (:mod:`costspan.exporters.parquet`).
+
+A bounded window remembers the recent spans (ids, parents, LLM records by trace) so that twins and re-sends
+arriving in later batches are recognised.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ _DIALECT_RANK: Final = {
     D.OTEL_GENAI: 5,
     D.OPENLLMETRY: 4,
     D.OPENINFERENCE: 4,
+    D.VERCEL_AI: 4,
     D.OPENLIT: 3,
     D.LOGFIRE: 3,
     D.LANGFUSE: 2,
@@ -41,11 +52,32 @@ _MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
 # remembered per trace; an agent loop beyond that is compared within its batches
 _CALLS_PER_TRACE: Final = 1_000
-_SLACK_NS: Final = 5_000_000  # instrumentations wrap each other within a few milliseconds
+# Instrumentations that never make their span of a call current while the request is made, by (scope, span
+# name): their records and another instrumentation's record of the same request are not nested. Checked with
+# the real libraries (tests/fixtures/genai and tests/collector/test_dedupe_workload_e2e.py):
+# opentelemetry-instrumentation-anthropic 0.62.4 for every call; opentelemetry-instrumentation-openai 0.62.4
+# for the Responses API; openinference-instrumentation-anthropic 3.1.0 for messages.stream, whose request is
+# made when the stream is entered, after its span was current.
+_UNLINKED_WRAPPERS: Final = frozenset(
+    {
+        ("opentelemetry.instrumentation.anthropic", "anthropic.chat"),
+        ("opentelemetry.instrumentation.anthropic", "anthropic.completion"),
+        ("opentelemetry.instrumentation.openai.v1", "openai.response"),
+        ("openinference.instrumentation.anthropic", "messages.stream"),
+        ("openinference.instrumentation.anthropic", "beta.messages.stream"),
+    }
+)
+_WRAPPER_DIALECTS: Final = frozenset({D.OPENLLMETRY, D.OPENINFERENCE})  # a cheap test before the one above
+_SUMS_CALLS: Final = "wraps "  # the flag of a record over several calls
+_SLACK_NS: Final = 5_000_000  # a wrapped stream's record may end this much after its wrapper's
+_RECENT_CALLS: Final = 20_000  # LLM records remembered for the wrappers above, across traces
+# How far up the span tree a record looks for the instrumentation that wraps it. Wrappers nest directly or
+# with a framework span or two between; a corrupt parent chain must not loop.
+_MAX_HOPS: Final = 8
 
 
 class _Window:
-    """Recent records, to recognise re-sends and duplicates across batches; bounded in size."""
+    """Recent spans, to recognise re-sends and twins across batches; bounded in size."""
 
     def __init__(self, max_spans: int, max_traces: int) -> None:
         self.max_spans = max_spans
@@ -57,13 +89,25 @@ class _Window:
         # trace id is compared on a hit.
         self.spans: dict[str, str] = {}
         self.older_spans: dict[str, str] = {}
+        # Span id -> parent span id of the spans of traces with LLM records, in the same two generations: the
+        # links between a call's records when a framework span lies between them.
+        self.parents: dict[str, str | None] = {}
+        self.older_parents: dict[str, str | None] = {}
         self.traces: dict[str, list[GenAICall]] = {}
+        # recent LLM records of every trace, by (service, output tokens): see _pair_unlinked
+        self.recent: dict[tuple[Any, ...], list[GenAICall]] = {}
+        self.older_recent: dict[tuple[Any, ...], list[GenAICall]] = {}
+        self.recent_count = 0
+        # the wrappers of _UNLINKED_WRAPPERS among them that are not paired yet, by span id; the records
+        # paired with one, and its span id (one wrapper a record)
+        self.wrappers: dict[str, GenAICall] = {}
+        self.paired: dict[str, str] = {}
 
     def add_all(self, fresh: list[GenAICall]) -> None:
         """Remembers the batch's new LLM records by trace (their span ids are in already), then trims."""
         traces = self.traces
         for call in fresh:
-            if call.kind == LLM and call.duplicate_of is None:
+            if call.kind == LLM:
                 calls = traces.get(call.trace_id)
                 if calls is None:
                     calls = traces[call.trace_id] = []
@@ -72,14 +116,53 @@ class _Window:
         if len(self.spans) > self.max_spans:
             self.older_spans = self.spans
             self.spans = {}
+        if len(self.parents) > self.max_spans:
+            self.older_parents = self.parents
+            self.parents = {}
         # Plain dicts keep insertion order, so the oldest traces are the first. They are let go in chunks,
         # by copying the newest: deleting one by one from the front leaves holes that each later lookup of
         # the first entry walks over.
         if len(traces) > self.max_traces + self.max_traces // 2:
             self.traces = dict(islice(traces.items(), len(traces) - self.max_traces, None))
 
-    def calls_of(self, trace_id: str) -> list[GenAICall]:
-        return self.traces.get(trace_id, [])
+    def remember_recent(self, fresh: list[GenAICall]) -> None:
+        """The batch's LLM records, by service and output tokens, for :func:`_pair_unlinked`, in two
+        generations as the span ids are: the newest :data:`_RECENT_CALLS` are always remembered."""
+        recent = self.recent
+        added = 0
+        for call in fresh:
+            if call.kind == LLM and type(call.output_tokens) is int:
+                key = (call.service_name, call.output_tokens)
+                calls = recent.get(key)
+                if calls is None:
+                    recent[key] = [call]
+                else:
+                    calls.append(call)
+                added += 1
+        self.recent_count += added
+        if self.recent_count > _RECENT_CALLS:
+            self.older_recent = recent
+            self.recent = {}
+            self.recent_count = 0
+            if len(self.wrappers) > _RECENT_CALLS:  # never paired (their twin was not traced): let go
+                self.wrappers = dict(islice(self.wrappers.items(), len(self.wrappers) // 2, None))
+            if len(self.paired) > _RECENT_CALLS:
+                self.paired = dict(islice(self.paired.items(), len(self.paired) // 2, None))
+
+    def recent_under(self, key: tuple[Any, ...]) -> list[GenAICall]:
+        newer, older = self.recent.get(key), self.older_recent.get(key)
+        if older is None:
+            return newer or []
+        return older if newer is None else [*newer, *older]
+
+    def parent_of(self, span_id: str) -> tuple[bool, str | None]:
+        """(known, parent span id) of a remembered span."""
+        parents = self.parents
+        if span_id in parents:
+            return True, parents[span_id]
+        if span_id in self.older_parents:
+            return True, self.older_parents[span_id]
+        return False, None
 
 
 def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch:
@@ -108,112 +191,290 @@ def dedupe(batch: SpanBatch, counts: Counter[str], window: _Window) -> SpanBatch
             else:
                 calls.append(call)
     traces = window.traces
+    if by_trace or traces:
+        _remember_parents(batch, by_trace, window)
+    superseded: list[GenAICall] = []
+    # the wrappers that break context first: a record they enclose is then one of a pair when the tree
+    # shows both beneath a third instrumentation's record
+    window.remember_recent(fresh)
+    _pair_unlinked(batch, window, counts, superseded, fresh)
     for trace_id, calls in by_trace.items():
         if len(calls) > 1 or trace_id in traces:
-            _merge_overlapping(calls, window.calls_of(trace_id), counts)
-    if len(by_trace) > 1:
-        _merge_across_traces(by_trace, counts)
+            _merge_nested(calls, traces.get(trace_id, []), window, counts, superseded)
     window.add_all(fresh)
+    if superseded:
+        return batch.with_columns(superseded=[*batch.superseded, *superseded])
     return batch
 
 
-def _merge_overlapping(calls: list[GenAICall], earlier: list[GenAICall], counts: Counter[str]) -> None:
-    """Group the records that describe one call; mark all but the richest of each group."""
-    calls.sort(key=lambda c: (c.start_time_ns, -c.end_time_ns))
-    pool = [c for c in earlier if c.duplicate_of is None] + calls
-    for call in calls:
-        if call.duplicate_of is not None:
+def _pair_unlinked(
+    batch: SpanBatch,
+    window: _Window,
+    counts: Counter[str],
+    superseded: list[GenAICall],
+    fresh: list[GenAICall],
+) -> None:
+    """Records of instrumentations known never to make their span current (:data:`_UNLINKED_WRAPPERS`): the
+    record of the same request by another instrumentation beneath them is not their child but a sibling, or
+    the root of a trace of its own. Such a wrapper is paired with the record, of another dialect and the
+    same service, whose interval it encloses and that reports the same provider, model, usage and response
+    id (where both report one); among several, the closest in time. Concurrent calls alike in all that may
+    pair crosswise, which leaves the count and the cost right. Either may come first: a wrapper looks among
+    the recent records, and a record among the recent wrappers not yet paired."""
+    wrappers, paired = window.wrappers, window.paired
+    new: set[str] | None = None
+    for i, call in enumerate(batch.calls):
+        if call is None or call.kind != LLM or call.duplicate_of is not None:
             continue
-        start, end = call.start_time_ns - _SLACK_NS, call.end_time_ns + _SLACK_NS
-        for other in pool:
-            # most pairs in a trace are sequential calls: reject disjoint intervals before anything else
-            if other.start_time_ns > end or other.end_time_ns < start or other is call:
-                continue
-            if other.duplicate_of is not None or not _same_call(call, other):
-                continue
-            keep, drop = (call, other) if _richness(call) > _richness(other) else (other, call)
-            if _among(drop, earlier) and not _among(keep, earlier):
-                # the duplicate was already passed on in an earlier batch: keep that one, and count it
-                keep, drop = drop, keep
-                counts["late_richer"] += 1
-            _absorb(keep, drop)
-            counts[f"duplicate.{drop.dialect}"] += 1
-            if drop is call:
-                break
-
-
-def _merge_across_traces(by_trace: dict[str, list[GenAICall]], counts: Counter[str]) -> None:
-    """Two instrumentations that do not share context (OpenLLMetry's Responses API spans, for one) trace
-    one call in two traces when no application span is around them. Such root records are matched by the
-    response id when both have one, and otherwise only when two dialects of the same service report the
-    same model and the same input and output tokens in intervals that mostly overlap. Concurrent calls
-    alike in all that may pair up crosswise, which leaves the count and the cost right."""
-    by_response: dict[str, GenAICall] = {}
-    by_usage: dict[tuple[Any, ...], list[GenAICall]] = {}
-    for calls in by_trace.values():
-        for call in calls:
-            # Only a root span can be another instrumentation's twin in a trace of its own: below any
-            # application span, both instrumentations share the application's trace.
-            if call.duplicate_of is not None or call.parent_span_id is not None:
-                continue
-            if call.response_id:
-                other = by_response.get(call.response_id)
-                if other is not None and other.trace_id != call.trace_id:
-                    _keep_richer(call, other, counts, "response id")
+        is_wrapper = (
+            call.dialect in _WRAPPER_DIALECTS and (batch.scope_name[i], batch.name[i]) in _UNLINKED_WRAPPERS
+        )
+        if call.span_id in paired:
+            continue
+        if is_wrapper:
+            wrappers[call.span_id] = call
+        elif not wrappers:
+            continue
+        best: GenAICall | None = None
+        for key in _nearby_keys(call):
+            for other in window.recent_under(key):
+                if other is call or (other.span_id in wrappers) == is_wrapper or other.span_id in paired:
                     continue
-                by_response[call.response_id] = call
-            if type(call.input_tokens) is int and type(call.output_tokens) is int:
-                key = (call.service_name, call.input_tokens, call.output_tokens, call.operation)
-                by_usage.setdefault(key, []).append(call)
-    for group in by_usage.values():
-        for i, call in enumerate(group):
-            for other in group[i + 1 :]:
-                if (
-                    call.duplicate_of is None
-                    and other.duplicate_of is None
-                    and other.trace_id != call.trace_id
-                    and other.dialect != call.dialect
-                    and _mostly_overlap(call, other)
-                    and (not call.provider or not other.provider or call.provider == other.provider)
-                    and _models_match(call.model, other.model)
-                ):
-                    _keep_richer(call, other, counts, "timing and usage")
+                wrapper, inner = (call, other) if is_wrapper else (other, call)
+                if _encloses(wrapper, inner) and (best is None or _closer(call, other, best)):
+                    best = other
+        if best is None:
+            continue
+        wrapper, inner = (call, best) if is_wrapper else (best, call)
+        del wrappers[wrapper.span_id]
+        paired[inner.span_id] = wrapper.span_id
+        if new is None:
+            new = {c.span_id for c in fresh}
+        _keep_richest([call, _call_of(best, window)], new, counts, superseded)
+        counts["unlinked_twins"] += 1
 
 
-def _mostly_overlap(a: GenAICall, b: GenAICall) -> bool:
-    """The intervals share at least half of the shorter one (wrappers add their own few milliseconds)."""
-    shared = min(a.end_time_ns, b.end_time_ns) - max(a.start_time_ns, b.start_time_ns)
-    shorter = min(a.end_time_ns - a.start_time_ns, b.end_time_ns - b.start_time_ns)
-    return shared >= 0 and shared * 2 >= shorter
+def _encloses(wrapper: GenAICall, inner: GenAICall) -> bool:
+    # Both must report usage: without it (an HTTP-level record) nothing ties the pair to one request. The
+    # wrapper's span is not current, so the other record hangs where the wrapper hangs: beside it under
+    # the same parent, or, where the wrapper is a root, as the root of a trace of its own.
+    parent = wrapper.parent_span_id
+    return (
+        inner.parent_span_id == parent
+        and (parent is None or inner.trace_id == wrapper.trace_id)
+        and type(inner.output_tokens) is int
+        and type(wrapper.output_tokens) is int
+        and inner.dialect != wrapper.dialect
+        and inner.service_name == wrapper.service_name
+        # the wrapper calls what it wraps, so it starts first; a stream's records may end in either order
+        and inner.start_time_ns >= wrapper.start_time_ns
+        and inner.end_time_ns <= wrapper.end_time_ns + _SLACK_NS
+        and _same_request(wrapper, inner)
+    )
 
 
-def _keep_richer(a: GenAICall, b: GenAICall, counts: Counter[str], how: str) -> None:
-    # The span id settles a tie, so that the choice does not depend on the order the twins were read in:
-    # the collector's pipeline workers each see both twins of a pair, and store only their own.
-    keep, drop = (a, b) if (_richness(a), a.span_id) > (_richness(b), b.span_id) else (b, a)
-    _absorb(keep, drop)
-    drop.flag(f"the same call as span {keep.span_id} of trace {keep.trace_id}, matched by {how}")
-    counts[f"duplicate.{drop.dialect}"] += 1
-    counts["across_traces"] += 1
+def _call_of(record: GenAICall, window: _Window) -> GenAICall:
+    """The record kept for the call ``record`` is a duplicate of (itself when it is not one)."""
+    for _ in range(4):
+        keeper = record.duplicate_of
+        if keeper is None:
+            return record
+        found = next((c for c in window.traces.get(record.trace_id, ()) if c.span_id == keeper), None)
+        if found is None:
+            return record
+        record = found
+    return record
 
 
-def _among(call: GenAICall, calls: list[GenAICall]) -> bool:
-    return any(c is call for c in calls)
+def _nearby_keys(call: GenAICall) -> tuple[tuple[Any, ...], ...]:
+    """The keys of :attr:`_Window.recent` under which a twin of ``call`` may be: its output tokens may
+    differ by one between dialects (OpenLLMetry's Anthropic streams); a record without them has none."""
+    output = call.output_tokens
+    if type(output) is not int:
+        return ()
+    return ((call.service_name, output), (call.service_name, output - 1), (call.service_name, output + 1))
 
 
-def _same_call(a: GenAICall, b: GenAICall) -> bool:
-    if a.trace_id != b.trace_id:
-        return False
-    # one interval inside the other: one instrumentation wraps the other, or both wrap the same call
-    a_in_b = a.start_time_ns + _SLACK_NS >= b.start_time_ns and a.end_time_ns <= b.end_time_ns + _SLACK_NS
-    b_in_a = b.start_time_ns + _SLACK_NS >= a.start_time_ns and b.end_time_ns <= a.end_time_ns + _SLACK_NS
-    if not (a_in_b or b_in_a):
-        return False
+def _closer(call: GenAICall, a: GenAICall, b: GenAICall) -> bool:
+    return (abs(a.start_time_ns - call.start_time_ns), a.span_id) < (
+        abs(b.start_time_ns - call.start_time_ns),
+        b.span_id,
+    )
+
+
+def _remember_parents(batch: SpanBatch, by_trace: dict[str, list[GenAICall]], window: _Window) -> None:
+    """The parent of every span of a trace that has LLM records, here or in the window: a plain span between
+    two records of one call may come in another batch than either."""
+    parents, traces = window.parents, window.traces
+    for trace_id, span_id, parent in zip(batch.trace_id, batch.span_id, batch.parent_span_id, strict=True):
+        if trace_id in by_trace or trace_id in traces:
+            parents[span_id] = parent
+
+
+def _merge_nested(
+    calls: list[GenAICall],
+    earlier: list[GenAICall],
+    window: _Window,
+    counts: Counter[str],
+    superseded: list[GenAICall],
+) -> None:
+    """Pair each LLM record of a trace with the instrumentation record that wraps it, group the pairs, and
+    keep the richest record of each group. Only pairs with a record of this batch are new: the others were
+    settled when their last record came."""
+    new = {c.span_id for c in calls}
+    records = {c.span_id: c for c in calls}
+    if earlier:
+        records.update((c.span_id, c) for c in earlier)
+    # each record's nearest LLM-record ancestor, and the records directly wrapped by each
+    wrapped: dict[str, list[GenAICall]] = {}
+    for call in records.values():
+        parent = call.parent_span_id
+        if parent is None:
+            continue
+        outer = records.get(parent)
+        if outer is None:
+            outer = _nearest_llm_ancestor(call, records, window)
+        if outer is not None:
+            wrapped.setdefault(outer.span_id, []).append(call)
+    if not wrapped:
+        return
+    # union-find over twin pairs: an SDK span, the framework span around it and the HTTP span beneath it
+    # are one call
+    group_of: dict[str, str] = {}
+
+    def root(span_id: str) -> str:
+        while (up := group_of.get(span_id, span_id)) != span_id:
+            span_id = up
+        return span_id
+
+    for outer_id, inner in wrapped.items():
+        if outer_id not in new and all(c.span_id not in new for c in inner):
+            continue
+        outer = records[outer_id]
+        twin, calls_beneath = _twin_among(outer, inner)
+        if calls_beneath:
+            _count_beneath(outer, calls_beneath, new, counts, superseded)
+        elif twin is not None:
+            # a record already marked as another's duplicate stands for that one's call
+            a, b = root(_kept_id(outer, records)), root(_kept_id(twin, records))
+            if a != b:
+                group_of[max(a, b)] = min(a, b)
+    if not group_of:
+        return
+    # records already marked as duplicates of one of these records join its group (not a wrapper of
+    # several calls, which is none of them)
+    involved = set(group_of) | set(group_of.values())
+    for call in records.values():
+        keeper = call.duplicate_of
+        if (
+            keeper is not None
+            and keeper in involved
+            and call.span_id not in involved
+            and not any(f.startswith(_SUMS_CALLS) for f in call.flags)
+        ):
+            a, b = root(keeper), call.span_id
+            group_of[max(a, b)] = min(a, b)
+    groups: dict[str, list[GenAICall]] = {}
+    for span_id in list(group_of):
+        groups.setdefault(root(span_id), []).append(records[span_id])
+    for head, members in groups.items():
+        if all(m.span_id != head for m in members):
+            members.append(records[head])
+        _keep_richest(members, new, counts, superseded)
+
+
+def _kept_id(record: GenAICall, records: dict[str, GenAICall]) -> str:
+    """The span id of the record kept for ``record``'s call, among ``records``."""
+    for _ in range(4):
+        keeper = record.duplicate_of
+        if keeper is None or keeper not in records:
+            break
+        record = records[keeper]
+    return record.span_id
+
+
+def _nearest_llm_ancestor(
+    call: GenAICall, records: dict[str, GenAICall], window: _Window
+) -> GenAICall | None:
+    parent = call.parent_span_id
+    for _ in range(_MAX_HOPS):
+        if parent is None:
+            return None
+        found = records.get(parent)
+        if found is not None:
+            return found
+        known, parent = window.parent_of(parent)
+        if not known:
+            return None  # the chain is not (yet) known: a later batch may hold it
+    return None
+
+
+def _twin_among(outer: GenAICall, inner: list[GenAICall]) -> tuple[GenAICall | None, list[GenAICall]]:
+    """Which of the records directly wrapped by ``outer`` is the same request: (the twin, or None; and the
+    calls ``outer`` merely sums, when it wraps several).
+
+    An SDK call that retried wraps every attempt; its span reports the outcome of the last, so a call that
+    succeeded is the twin of the attempt that succeeded, and one that failed of the last attempt that
+    failed. The other attempts are records of their own. A record over several successful requests (a
+    framework's step that called twice) is not one request: the calls beneath it are counted, and it is
+    not, unless exactly one of them reports its usage (then that one is its twin and the others calls of
+    their own)."""
+    # one record per call: two records beneath it may already be one call (a wrapper that breaks context
+    # and the record it encloses); the one kept, where it is among them, stands for it
+    calls: dict[str, GenAICall] = {}
+    for c in sorted(inner, key=lambda c: c.duplicate_of is not None):
+        calls.setdefault(c.duplicate_of or c.span_id, c)
+    inner = list(calls.values())
+    failed = outer.error_type is not None
+    if not failed:
+        alike = [c for c in inner if c.error_type is None and _same_target(outer, c)]
+        if len(alike) > 1:
+            exact = [c for c in alike if _same_request(outer, c) and c.output_tokens == outer.output_tokens]
+            return (exact[0], []) if len(exact) == 1 else (None, alike)
+    matching = [c for c in inner if _same_request(outer, c)]
+    same_outcome = [c for c in matching if (c.error_type is not None) == failed]
+    if not same_outcome:
+        # an HTTP-level record knows no error of the SDK's (a response it could not parse, say)
+        same_outcome = [c for c in matching if c.error_type is None]
+    if not same_outcome:
+        return None, []
+    return max(same_outcome, key=lambda c: (c.end_time_ns, c.span_id)), []
+
+
+def _count_beneath(
+    outer: GenAICall,
+    beneath: list[GenAICall],
+    new: set[str],
+    counts: Counter[str],
+    superseded: list[GenAICall],
+) -> None:
+    """``outer`` sums the calls beneath it: they are counted, it is not."""
+    if outer.duplicate_of is not None:
+        return
+    last = max(beneath, key=lambda c: (c.end_time_ns, c.span_id))
+    outer.duplicate_of = last.span_id
+    outer.flag(f"{_SUMS_CALLS}{len(beneath)} calls, each counted by its own record")
+    if outer.span_id in new:
+        counts["wrapper"] += 1
+    else:
+        superseded.append(outer)
+        counts["superseded"] += 1
+
+
+def _same_target(a: GenAICall, b: GenAICall) -> bool:
+    """Whether the records name the same provider, model and operation, where both name them."""
     if a.provider and b.provider and a.provider != b.provider:
         return False
     if not _models_match(a.model, b.model):
         return False
-    if a.operation and b.operation and a.operation != b.operation:
+    return not (a.operation and b.operation and a.operation != b.operation)
+
+
+def _same_request(a: GenAICall, b: GenAICall) -> bool:
+    """Whether nothing that both records report tells them apart."""
+    if not _same_target(a, b):
+        return False
+    if a.response_id and b.response_id and a.response_id != b.response_id:
         return False
     # Usage, where both report it, must agree: output never depends on the dialect's arithmetic. Two
     # instrumentations of one stream may differ by one token (OpenLLMetry's Anthropic streams count one
@@ -233,12 +494,42 @@ def _models_match(a: str | None, b: str | None) -> bool:
     return a == b or a.startswith(b) or b.startswith(a) or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
 
 
-def _richness(call: GenAICall) -> tuple[int, int, int]:
-    return (call.usage_count(), _DIALECT_RANK.get(call.dialect, 1), -call.start_time_ns)
+def _keep_richest(
+    members: list[GenAICall], new: set[str], counts: Counter[str], superseded: list[GenAICall]
+) -> None:
+    """Mark all records of one call but the richest as its duplicates (``new``: the span ids of this batch's
+    records). A record of an earlier batch that was passed on as the call, and is not the richest, is
+    superseded; one stored as a duplicate stays one."""
+    candidates = [m for m in members if m.span_id in new or m.duplicate_of is None]
+    if not candidates:
+        return
+    keep = candidates[0] if len(candidates) == 1 else max(candidates, key=_richness)
+    keep.duplicate_of = None  # a record of this batch that an earlier pairing had marked
+    for member in members:
+        if member is keep:
+            continue
+        if member.span_id not in new:
+            if member.duplicate_of is None:
+                member.duplicate_of = keep.span_id
+                member.flag(f"superseded by span {keep.span_id}, a richer record of the same call")
+                superseded.append(member)
+                counts["superseded"] += 1
+            continue
+        if member.duplicate_of is None:
+            counts[f"duplicate.{member.dialect}"] += 1
+        member.duplicate_of = keep.span_id
+        if keep.span_id in new:
+            # the kept record is priced after this: what only the duplicate reported counts (server address,
+            # response id ...). One passed on in an earlier batch is left as it was stored.
+            _absorb(keep, member)
+
+
+def _richness(call: GenAICall) -> tuple[int, int, int, str]:
+    # The span id settles a tie, so that the choice never depends on the order records arrive in.
+    return (call.usage_count(), _DIALECT_RANK.get(call.dialect, 1), -call.start_time_ns, call.span_id)
 
 
 def _absorb(keep: GenAICall, drop: GenAICall) -> None:
-    drop.duplicate_of = keep.span_id
     for name in _MERGED_FIELDS:
         if getattr(keep, name) is None and getattr(drop, name) is not None:
             setattr(keep, name, getattr(drop, name))

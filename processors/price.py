@@ -4,7 +4,8 @@ The cost, its breakdown and its provenance go on the record (``cost_usd``, ``cos
 ``pricing_status``, ``cost_source`` ...); exporters write them as the ``llm_calls`` columns and, on
 forwarded spans, as ``gen_ai.usage.cost.*`` and ``costspan.cost.*`` attributes
 (:func:`costspan.semconv.enrich.cost_attributes`). A cost the provider billed wins. An unknown model, a
-call without usage and nonsense counts are statuses, never drops. A model on a local server (Ollama, vLLM)
+call without usage and nonsense counts are statuses, never drops; a failed attempt without usage costs
+zero (``failed``). A model on a local server (Ollama, vLLM)
 that neither the catalog nor an override prices costs zero, with status ``self_hosted``; a local gateway
 in front of a provider names a model the catalog knows, and is priced as that provider's.
 """
@@ -37,6 +38,9 @@ from ._base import ConfigError, Processor, check_keys, register
 from ._batch import SpanBatch
 
 SELF_HOSTED_STATUS: Final = "self_hosted"
+# An attempt that failed (a 429, a 5xx, a timeout) and reported no usage: providers bill none, so it costs
+# zero, said so (an SDK's retry of it is a record of its own, and carries the call's cost).
+FAILED_STATUS: Final = "failed"
 _ZERO: Final = Decimal(0)
 _NS_PER_DAY: Final = 86_400 * 1_000_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,6 +59,13 @@ def price(batch: SpanBatch, counts: Counter[str], engine: PricingEngine) -> Span
         model = call.response_model or call.request_model
         named = named_counts(call)
         if call.other_usage is None and call.provider_cost is None:
+            if call.error_type is not None and named == NOTHING_NAMED:
+                call.pricing_status = FAILED_STATUS
+                call.cost_usd = _ZERO
+                call.cost_source = SOURCE_LOCAL
+                call.catalog_version = version
+                statuses[FAILED_STATUS] = statuses.get(FAILED_STATUS, 0) + 1
+                continue
             if not model and named == NOTHING_NAMED:
                 # an HTTP-level record: a call happened, with neither model nor usage. What
                 # PricingEngine.price says of it, without building a result (one span in five, under calls)

@@ -2,7 +2,8 @@
 
 Content attributes of every dialect (``gen_ai.input.messages``, ``gen_ai.output.messages``,
 ``gen_ai.system_instructions``, ``gen_ai.prompt.*``, ``gen_ai.completion.*``, ``input.value``,
-``output.value``, ``llm.input_messages.*``, Langfuse's input and output ...) and content-carrying span
+``output.value``, ``llm.input_messages.*``, Langfuse's input and output, the AI SDK's ``ai.prompt`` and
+``ai.response.text``, pydantic-ai's messages ...) and content-carrying span
 events are removed from GenAI spans; the batch gets new attribute mappings, the originals are not touched.
 Optionally a keyed hash (HMAC-SHA256) of the input goes on the record as ``input_hash``, so repeated
 identical prompts can be counted, a caching opportunity, without storing any text.
@@ -48,6 +49,11 @@ CONTENT_KEYS: Final = frozenset(
         A.LANGFUSE_OBSERVATION_OUTPUT,
         A.LANGFUSE_TRACE_INPUT,
         A.LANGFUSE_TRACE_OUTPUT,
+        A.PYDANTIC_AI_ALL_MESSAGES,
+        A.PYDANTIC_AI_FINAL_RESULT,
+        A.PYDANTIC_AI_TOOL_ARGUMENTS,
+        A.PYDANTIC_AI_TOOL_RESPONSE,
+        *A.AI_CONTENT,
         "gen_ai.request.messages",
         "gen_ai.response.text",
         "llm.prompt_template.variables",

@@ -1,20 +1,30 @@
 """costspan.semconv: GenAI attribute names of every instrumentation dialect, and the canonical call record.
 
 ``to_call`` turns a span of any dialect (OpenTelemetry GenAI conventions old and new, OpenLLMetry,
-OpenInference, OpenLIT, Logfire, Langfuse, the anthropic SDK's own spans, plain HTTP client spans to a
-provider) into a :class:`GenAICall` in the canonical arithmetic.
+OpenInference, OpenLIT, Logfire and pydantic-ai, Langfuse, the AI SDK's ai.* spans, the anthropic SDK's own
+spans, plain HTTP client spans to a provider) into a :class:`GenAICall` in the canonical arithmetic.
 """
 
 from . import attributes
 from .dialects import DIALECTS, detect, to_call
 from .enrich import cost_attributes
-from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
+from .providers import (
+    ANTHROPIC_COMPATIBLE,
+    OPENAI_COMPATIBLE,
+    SELF_HOSTED,
+    canonical_provider,
+    provider_for_host,
+    provider_for_model,
+    provider_for_url,
+)
 from .record import AGENT, LLM, OTHER, RETRIEVAL, TOOL, WORKFLOW, GenAICall
 
 __all__ = [
     "AGENT",
+    "ANTHROPIC_COMPATIBLE",
     "DIALECTS",
     "LLM",
+    "OPENAI_COMPATIBLE",
     "OTHER",
     "RETRIEVAL",
     "SELF_HOSTED",
@@ -26,6 +36,7 @@ __all__ = [
     "cost_attributes",
     "detect",
     "provider_for_host",
+    "provider_for_model",
     "provider_for_url",
     "to_call",
 ]

@@ -131,13 +131,30 @@ GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"  # OpenLIT's cost, a double in US
 GEN_AI_APPLICATION_NAME: Final = "gen_ai.application_name"
 GEN_AI_ENVIRONMENT: Final = "gen_ai.environment"
 
-# -- Logfire ------------------------------------------------------------------------------------------
+# -- Logfire and pydantic-ai ---------------------------------------------------------------------------
 OPERATION_COST: Final = "operation.cost"  # USD, from genai-prices
+# pydantic-ai's RequestUsage.opentelemetry_attributes: the provider's usage details beside the OpenTelemetry
+# counts (input includes cache reads and writes; reasoning is part of output)
+GEN_AI_USAGE_DETAILS_PREFIX: Final = "gen_ai.usage.details."
+GEN_AI_USAGE_DETAILS_CACHE_READ_TOKENS: Final = "gen_ai.usage.details.cache_read_tokens"
+GEN_AI_USAGE_DETAILS_CACHE_WRITE_TOKENS: Final = "gen_ai.usage.details.cache_write_tokens"
+GEN_AI_USAGE_DETAILS_EPHEMERAL_1H: Final = "gen_ai.usage.details.ephemeral_1h_input_tokens"  # Anthropic
+GEN_AI_USAGE_DETAILS_REASONING_TOKENS: Final = "gen_ai.usage.details.reasoning_tokens"
+GEN_AI_USAGE_DETAILS_INPUT_AUDIO_TOKENS: Final = "gen_ai.usage.details.input_audio_tokens"
+GEN_AI_USAGE_DETAILS_CACHE_AUDIO_READ_TOKENS: Final = "gen_ai.usage.details.cache_audio_read_tokens"
+GEN_AI_USAGE_DETAILS_OUTPUT_AUDIO_TOKENS: Final = "gen_ai.usage.details.output_audio_tokens"
+# pydantic-ai's message content: the agent run's messages and result, a tool call's arguments and result
+PYDANTIC_AI_ALL_MESSAGES: Final = "pydantic_ai.all_messages"
+PYDANTIC_AI_FINAL_RESULT: Final = "final_result"
+PYDANTIC_AI_TOOL_ARGUMENTS: Final = "tool_arguments"
+PYDANTIC_AI_TOOL_RESPONSE: Final = "tool_response"
 
 # -- Langfuse (OpenTelemetry-based SDKs) ---------------------------------------------------------------
 # generation | embedding | span | agent | tool ...
 LANGFUSE_OBSERVATION_TYPE: Final = "langfuse.observation.type"
 LANGFUSE_OBSERVATION_MODEL: Final = "langfuse.observation.model.name"
+# JSON object; its OpenAI integration adds the response's service_tier
+LANGFUSE_OBSERVATION_MODEL_PARAMETERS: Final = "langfuse.observation.model.parameters"
 LANGFUSE_OBSERVATION_USAGE_DETAILS: Final = "langfuse.observation.usage_details"  # JSON object
 LANGFUSE_OBSERVATION_COST_DETAILS: Final = "langfuse.observation.cost_details"  # JSON object
 LANGFUSE_OBSERVATION_INPUT: Final = "langfuse.observation.input"
@@ -151,11 +168,59 @@ LANGFUSE_TRACE_INPUT: Final = "langfuse.trace.input"
 LANGFUSE_TRACE_OUTPUT: Final = "langfuse.trace.output"
 LANGFUSE_ENVIRONMENT: Final = "langfuse.environment"
 
+# -- the AI SDK (Vercel, the npm package ``ai``) with experimental_telemetry ------------------------------
+# ai.generateText | ai.generateText.doGenerate | ai.streamText.doStream | ai.embed.doEmbed | ai.toolCall ...
+AI_OPERATION_ID: Final = "ai.operationId"
+AI_MODEL_PROVIDER: Final = "ai.model.provider"  # openai.chat | openai.responses | anthropic.messages ...
+AI_MODEL_ID: Final = "ai.model.id"  # the requested model
+AI_RESPONSE_MODEL: Final = "ai.response.model"
+AI_RESPONSE_ID: Final = "ai.response.id"
+AI_RESPONSE_MS_TO_FIRST_CHUNK: Final = "ai.response.msToFirstChunk"
+AI_RESPONSE_PROVIDER_METADATA: Final = "ai.response.providerMetadata"  # JSON: the provider's own usage
+AI_TELEMETRY_FUNCTION_ID: Final = "ai.telemetry.functionId"
+AI_TOOL_CALL_NAME: Final = "ai.toolCall.name"
+AI_USAGE_PROMPT_TOKENS: Final = "ai.usage.promptTokens"  # up to ai 4, and generateText in ai 5
+AI_USAGE_COMPLETION_TOKENS: Final = "ai.usage.completionTokens"  # likewise
+AI_USAGE_INPUT_TOKENS: Final = "ai.usage.inputTokens"  # ai 5+
+AI_USAGE_OUTPUT_TOKENS: Final = "ai.usage.outputTokens"  # ai 5+
+AI_USAGE_CACHED_INPUT_TOKENS: Final = "ai.usage.cachedInputTokens"  # ai 5+
+AI_USAGE_REASONING_TOKENS: Final = "ai.usage.reasoningTokens"  # ai 5+
+AI_USAGE_TOKENS: Final = "ai.usage.tokens"  # embeddings
+# ai 6+: the input count includes cache reads and writes whatever the provider's own arithmetic
+AI_USAGE_INPUT_NO_CACHE_TOKENS: Final = "ai.usage.inputTokenDetails.noCacheTokens"
+AI_USAGE_INPUT_CACHE_READ_TOKENS: Final = "ai.usage.inputTokenDetails.cacheReadTokens"
+AI_USAGE_INPUT_CACHE_WRITE_TOKENS: Final = "ai.usage.inputTokenDetails.cacheWriteTokens"
+AI_USAGE_OUTPUT_REASONING_TOKENS: Final = "ai.usage.outputTokenDetails.reasoningTokens"
+# message content (removed by the redact processor unless configured)
+AI_CONTENT: Final = (
+    "ai.prompt",
+    "ai.prompt.messages",
+    "ai.prompt.tools",
+    "ai.response.text",
+    "ai.response.reasoning",
+    "ai.response.toolCalls",
+    "ai.response.object",
+    "ai.response.files",
+    "ai.toolCall.args",
+    "ai.toolCall.result",
+    "ai.value",
+    "ai.values",
+    "ai.embedding",
+    "ai.embeddings",
+    "ai.documents",
+    "ai.ranking",
+)
+
 # -- the anthropic SDK's own spans (instrumentation scope com.anthropic.sdk.python) ----------------------
 ANTHROPIC_SCOPE: Final = "com.anthropic.sdk.python"
 ANTHROPIC_CACHE_CREATION_5M: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_CACHE_CREATION_1H: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 ANTHROPIC_RESPONSE_SERVICE_TIER: Final = "anthropic.response.service_tier"  # standard | priority | batch
+# Providers' usage fields no catalog unit prices, kept under the provider's name as costspan's
+# instrumentation read them: xAI's live search sources (num_sources_used, as the xai-openapi crate types
+# xAI's API), Groq's server timings in seconds (groq-typescript's CompletionUsage, from Groq's API spec)
+XAI_USAGE_NUM_SOURCES_USED: Final = "x_ai.usage.num_sources_used"
+GROQ_USAGE_PREFIX: Final = "groq.usage."  # + queue_time | prompt_time | completion_time | total_time
 
 # -- what costspan writes -----------------------------------------------------------------------------
 # the draft GenAI cost convention

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from . import attributes as A
 from . import record as R
-from .providers import SELF_HOSTED, canonical_provider, provider_for_host, provider_for_url
+from .providers import SELF_HOSTED, ai_sdk_provider, canonical_provider, provider_for_host, provider_for_url
 
 OTEL_GENAI: Final = "otel_genai"
 OPENLLMETRY: Final = "openllmetry"
@@ -27,6 +27,7 @@ OPENLIT: Final = "openlit"
 LOGFIRE: Final = "logfire"
 LANGFUSE: Final = "langfuse"
 ANTHROPIC_SDK: Final = "anthropic_sdk"
+VERCEL_AI: Final = "vercel_ai"  # the AI SDK's (npm ``ai``) own ai.* spans
 HTTP: Final = "http"  # a plain HTTP client span to a provider's API: the call happened, its usage is unknown
 
 
@@ -66,7 +67,20 @@ class Dialect:
         A.ANTHROPIC_RESPONSE_SERVICE_TIER,
     )
     reported_cost: tuple[str, ...] = ()
+    # usage beyond the token counts: (catalog usage key, attribute key)
+    extra_usage: tuple[tuple[str, str], ...] = ()
 
+
+_OPENINFERENCE_EXTRA: Final = (
+    ("input_audio_tokens", A.LLM_TOKEN_COUNT_PROMPT_AUDIO),
+    ("output_audio_tokens", A.LLM_TOKEN_COUNT_COMPLETION_AUDIO),
+)
+_PYDANTIC_AI_EXTRA: Final = (
+    ("input_audio_tokens", A.GEN_AI_USAGE_DETAILS_INPUT_AUDIO_TOKENS),
+    ("cache_audio_read_tokens", A.GEN_AI_USAGE_DETAILS_CACHE_AUDIO_READ_TOKENS),
+    ("output_audio_tokens", A.GEN_AI_USAGE_DETAILS_OUTPUT_AUDIO_TOKENS),
+)
+_DEFAULT: Final = Dialect("")
 
 # Where each dialect keeps its fields. Keys not named fall back to the OpenTelemetry names above.
 DIALECTS: Final[dict[str, Dialect]] = {
@@ -77,7 +91,16 @@ DIALECTS: Final[dict[str, Dialect]] = {
         operation=(A.GEN_AI_OPERATION_NAME, A.LLM_REQUEST_TYPE),
     ),
     OPENLIT: Dialect(OPENLIT, reported_cost=(A.GEN_AI_USAGE_COST,)),
-    LOGFIRE: Dialect(LOGFIRE, reported_cost=(A.OPERATION_COST,)),
+    # pydantic-ai writes the 1.41 counts and, as older releases did alone, gen_ai.usage.details.*
+    LOGFIRE: Dialect(
+        LOGFIRE,
+        cache_read_tokens=(*_DEFAULT.cache_read_tokens, A.GEN_AI_USAGE_DETAILS_CACHE_READ_TOKENS),
+        cache_write_tokens=(*_DEFAULT.cache_write_tokens, A.GEN_AI_USAGE_DETAILS_CACHE_WRITE_TOKENS),
+        cache_write_1h_tokens=(A.ANTHROPIC_CACHE_CREATION_1H, A.GEN_AI_USAGE_DETAILS_EPHEMERAL_1H),
+        reasoning_tokens=(*_DEFAULT.reasoning_tokens, A.GEN_AI_USAGE_DETAILS_REASONING_TOKENS),
+        reported_cost=(A.OPERATION_COST,),
+        extra_usage=_PYDANTIC_AI_EXTRA,
+    ),
     OPENINFERENCE: Dialect(
         OPENINFERENCE,
         provider=(A.LLM_PROVIDER, A.LLM_SYSTEM),
@@ -93,10 +116,34 @@ DIALECTS: Final[dict[str, Dialect]] = {
         reasoning_tokens=(A.LLM_TOKEN_COUNT_COMPLETION_REASONING,),
         service_tier=(),
         reported_cost=(A.LLM_COST_TOTAL,),
+        extra_usage=_OPENINFERENCE_EXTRA,
     ),
     LANGFUSE: Dialect(
         LANGFUSE,
         request_model=(A.LANGFUSE_OBSERVATION_MODEL, A.GEN_AI_REQUEST_MODEL),
+    ),
+    # ai 4 wrote promptTokens / completionTokens, ai 5 inputTokens / outputTokens (but promptTokens still on
+    # generateText), ai 6+ the inputTokenDetails / outputTokenDetails; cache and reasoning counts of older
+    # releases are in ai.response.providerMetadata (see _ai_sdk_usage)
+    VERCEL_AI: Dialect(
+        VERCEL_AI,
+        provider=(A.AI_MODEL_PROVIDER, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM),
+        operation=(),
+        request_model=(A.AI_MODEL_ID, A.GEN_AI_REQUEST_MODEL),
+        response_model=(A.AI_RESPONSE_MODEL, A.GEN_AI_RESPONSE_MODEL),
+        response_id=(A.AI_RESPONSE_ID, A.GEN_AI_RESPONSE_ID),
+        input_tokens=(
+            A.AI_USAGE_INPUT_TOKENS,
+            A.AI_USAGE_PROMPT_TOKENS,
+            A.AI_USAGE_TOKENS,
+            A.GEN_AI_USAGE_INPUT_TOKENS,
+        ),
+        output_tokens=(A.AI_USAGE_OUTPUT_TOKENS, A.AI_USAGE_COMPLETION_TOKENS, A.GEN_AI_USAGE_OUTPUT_TOKENS),
+        cache_read_tokens=(A.AI_USAGE_INPUT_CACHE_READ_TOKENS, A.AI_USAGE_CACHED_INPUT_TOKENS),
+        cache_write_tokens=(A.AI_USAGE_INPUT_CACHE_WRITE_TOKENS,),
+        cache_write_1h_tokens=(),
+        reasoning_tokens=(A.AI_USAGE_OUTPUT_REASONING_TOKENS, A.AI_USAGE_REASONING_TOKENS),
+        service_tier=(),
     ),
     HTTP: Dialect(HTTP),
 }
@@ -174,6 +221,7 @@ _MARKERS: Final = (
     (A.TRACELOOP_SPAN_KIND, OPENLLMETRY),
     (A.GEN_AI_USAGE_COST, OPENLIT),
     (A.OPERATION_COST, LOGFIRE),
+    (A.AI_OPERATION_ID, VERCEL_AI),  # before gen_ai.*: ai 4 and 5 write gen_ai.system beside ai.*
     (A.GEN_AI_OPERATION_NAME, OTEL_GENAI),
     (A.GEN_AI_PROVIDER_NAME, OTEL_GENAI),
     (A.GEN_AI_SYSTEM, OTEL_GENAI),
@@ -276,10 +324,9 @@ _NAME_KEYS: Final = (
     A.TRACELOOP_ENTITY_NAME,
     A.OPENINFERENCE_TOOL_NAME,
     A.OPENINFERENCE_AGENT_NAME,
-)
-_OPENINFERENCE_EXTRA: Final = (
-    ("input_audio_tokens", A.LLM_TOKEN_COUNT_PROMPT_AUDIO),
-    ("output_audio_tokens", A.LLM_TOKEN_COUNT_COMPLETION_AUDIO),
+    A.AI_TOOL_CALL_NAME,
+    A.AI_TELEMETRY_FUNCTION_ID,
+    A.AI_OPERATION_ID,
 )
 
 
@@ -320,19 +367,19 @@ def _build_reader(scope_name: str | None, shape: tuple[str, ...]) -> _Reader:
         provider=first(d.provider),
         server=first(_HTTP_HOST_KEYS),
         name=first(_NAME_KEYS),
-        extra_usage=_extra_usage(name, shape),
+        extra_usage=_extra_usage(d, shape),
         reported_cost=first(d.reported_cost),
-        ttft=A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in keys,
+        ttft=A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in keys or A.AI_RESPONSE_MS_TO_FIRST_CHUNK in keys,
         streaming=first((A.GEN_AI_IS_STREAMING, A.LLM_IS_STREAMING, "gen_ai.request.stream")),
         provider_cost=A.GEN_AI_USAGE_COST_SOURCE in keys,
     )
 
 
-def _extra_usage(dialect: str, shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _extra_usage(d: Dialect, shape: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """(catalog usage key, attribute key) of usage beyond the token counts."""
-    if dialect == OPENINFERENCE:
+    if d.extra_usage:
         keys = frozenset(shape)
-        return tuple(p for p in _OPENINFERENCE_EXTRA if p[1] in keys)
+        return tuple(p for p in d.extra_usage if p[1] in keys)
     prefix = A.COSTSPAN_USAGE_PREFIX
     return tuple(
         (key[len(prefix) :], key)
@@ -383,7 +430,10 @@ def to_call(
     call.response_id = _text_at(attrs, reader.response_id)
     call.service_tier = _text_at(attrs, reader.service_tier)
     call.error_type = _text_at(attrs, reader.error_type)
-    provider = canonical_provider(attrs[reader.provider]) if reader.provider is not None else None
+    provider = None
+    if reader.provider is not None:
+        value = attrs[reader.provider]
+        provider = ai_sdk_provider(value) if dialect_name == VERCEL_AI else canonical_provider(value)
     if kind != R.LLM:
         if reader.name is not None:
             call.name = _str(attrs[reader.name])
@@ -404,11 +454,15 @@ def to_call(
     call.provider = provider
     call.server_address = server
     if reader.ttft:
-        ttft = attrs[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+        ttft = attrs.get(A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        if ttft is None and (ms := attrs.get(A.AI_RESPONSE_MS_TO_FIRST_CHUNK)) is not None:
+            ttft = ms / 1000 if isinstance(ms, (int, float)) and not isinstance(ms, bool) else None
         if isinstance(ttft, (int, float)) and not isinstance(ttft, bool):
             call.time_to_first_chunk_s = float(ttft)
     if reader.streaming is not None and isinstance(streaming := attrs[reader.streaming], bool):
         call.streaming = streaming
+    elif dialect_name == VERCEL_AI:
+        call.streaming = str(attrs.get(A.AI_OPERATION_ID)).endswith(".doStream")
     if dialect_name == LANGFUSE:
         _langfuse_usage(call, attrs)
     else:
@@ -424,6 +478,8 @@ def to_call(
             value = _quantity(attrs[key], call, usage_key)
             if value:
                 call.other_usage = {**(call.other_usage or {}), usage_key: value}
+        if dialect_name == VERCEL_AI:
+            _ai_sdk_usage(call, attrs)
         _to_canonical_input(call)
     if reader.reported_cost is not None:
         cost = attrs[reader.reported_cost]
@@ -448,6 +504,10 @@ def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[
         return _OPENINFERENCE_KINDS.get(str(attrs.get(A.OPENINFERENCE_SPAN_KIND)), (None, None))
     if dialect_name == LANGFUSE:
         found = _LANGFUSE_TYPES.get(str(attrs.get(A.LANGFUSE_OBSERVATION_TYPE)))
+        if found is not None:
+            return found
+    if dialect_name == VERCEL_AI:
+        found = _ai_sdk_kind(attrs.get(A.AI_OPERATION_ID))
         if found is not None:
             return found
     if dialect_name == HTTP:
@@ -482,32 +542,209 @@ def _to_canonical_input(call: R.GenAICall) -> None:
         call.flag("input_tokens excluded cache tokens (the provider's raw count); cache tokens added")
 
 
+# The AI SDK: only the provider call spans (doGenerate, doStream, doEmbed) are calls. The span around them
+# (ai.generateText, ai.streamText, ai.embed ...) carries the usage of all its steps again: a workflow.
+_AI_SDK_CALLS: Final = {"doGenerate": R.CHAT, "doStream": R.CHAT, "doEmbed": R.EMBEDDINGS}
+_AI_SDK_TOOL_CALL: Final = "ai.toolCall"
+
+
+def _ai_sdk_kind(operation_id: Any) -> tuple[str, str | None] | None:
+    if not isinstance(operation_id, str):
+        return None
+    if operation_id == _AI_SDK_TOOL_CALL:
+        return R.TOOL, None
+    step = operation_id.rpartition(".")[2]
+    if step in _AI_SDK_CALLS:
+        return R.LLM, _AI_SDK_CALLS[step]
+    return R.WORKFLOW, None
+
+
+def _ai_sdk_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
+    """What the AI SDK's counts leave out, from the provider's own usage in ``ai.response.providerMetadata``.
+
+    Before ai 6 (no ``inputTokenDetails``) @ai-sdk/anthropic passed Anthropic's input count, which excludes
+    cache reads and writes, and kept the cache counts in the metadata (``cacheReadInputTokens`` in ai 4, the
+    raw ``usage`` in ai 5); ai 4's @ai-sdk/openai kept the cached and reasoning counts there too.
+    """
+    metadata = _json_object(attrs.get(A.AI_RESPONSE_PROVIDER_METADATA), call, "ai.response.providerMetadata")
+    if metadata is None:
+        return
+    openai = metadata.get("openai")
+    if isinstance(openai, Mapping):
+        if call.service_tier is None and isinstance(tier := openai.get("serviceTier"), str):
+            call.service_tier = tier
+        if call.cache_read_tokens is None:
+            call.cache_read_tokens = _count(openai.get("cachedPromptTokens"), call, "cache_read_tokens")
+        if call.reasoning_tokens is None:
+            call.reasoning_tokens = _count(openai.get("reasoningTokens"), call, "reasoning_tokens")
+    anthropic = metadata.get("anthropic")
+    if not isinstance(anthropic, Mapping):
+        return
+    usage = anthropic.get("usage")
+    usage = usage if isinstance(usage, Mapping) else {}
+    if call.service_tier is None and isinstance(tier := usage.get("service_tier"), str):
+        call.service_tier = tier
+    read = _count(_first(usage, ("cache_read_input_tokens",)), call, "cache_read_tokens")
+    if read is None:
+        read = _count(anthropic.get("cacheReadInputTokens"), call, "cache_read_tokens")
+    write = _count(_first(usage, ("cache_creation_input_tokens",)), call, "cache_write_tokens")
+    if write is None:
+        write = _count(anthropic.get("cacheCreationInputTokens"), call, "cache_write_tokens")
+    creation = usage.get("cache_creation")
+    if isinstance(creation, Mapping) and call.cache_write_1h_tokens is None:
+        call.cache_write_1h_tokens = _count(
+            creation.get("ephemeral_1h_input_tokens"), call, "cache_write_1h_tokens"
+        )
+    if call.cache_read_tokens is None:
+        call.cache_read_tokens = read
+    if call.cache_write_tokens is None:
+        call.cache_write_tokens = write
+    if A.AI_USAGE_INPUT_NO_CACHE_TOKENS not in attrs and type(call.input_tokens) is int:
+        # Anthropic's raw input count: the canonical one adds what was read from and written to the cache
+        call.input_tokens += (read if type(read) is int else 0) + (write if type(write) is int else 0)
+
+
+# Langfuse keeps usage as a JSON object. Its OpenAI integration writes OpenAI's usage object as it came
+# (chat completions' prompt_tokens / completion_tokens with their *_details, or the Responses API's
+# input_tokens / output_tokens with theirs): totals that include their details, as the canonical record's do.
+# Anything else is Langfuse's own usage types, each priced on its own (langfuse/langfuse,
+# packages/shared/src/server/ingestion/types.ts, which turns OpenAI's details into input_<key> /
+# output_<key> and subtracts them from input / output; its default model prices price input_cached_tokens,
+# input_cache_read, cache_read_input_tokens, input_cache_creation, cache_creation_input_tokens apart from
+# input): there ``input`` excludes the cache and every other input_* detail, and ``output`` every output_*
+# detail, reasoning included. Those are added back.
+_OPENAI_USAGE_KEYS: Final = (
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+    "input_tokens_details",
+    "output_tokens_details",
+)
+_LANGFUSE_CACHE_READ: Final = ("input_cached_tokens", "input_cache_read", "cache_read_input_tokens")
+_LANGFUSE_CACHE_WRITE: Final = (
+    "input_cache_creation",
+    "cache_creation_input_tokens",
+    "input_cache_write_tokens",
+)
+_LANGFUSE_CACHE_WRITE_1H: Final = ("input_cache_creation_1h", "input_ephemeral_1h_input_tokens")
+_LANGFUSE_CACHE_WRITE_5M: Final = ("input_cache_creation_5m", "input_ephemeral_5m_input_tokens")
+_LANGFUSE_REASONING: Final = ("output_reasoning_tokens", "output_reasoning")
+# other units the catalog prices, each a part of input or output: (catalog usage key, Langfuse keys)
+_LANGFUSE_EXTRA: Final = (
+    ("input_audio_tokens", ("input_audio_tokens", "input_audio")),
+    ("output_audio_tokens", ("output_audio_tokens", "output_audio")),
+)
+# keys that are no part of input or output of their own: a split of another key, or a tier
+_LANGFUSE_NOT_PARTS: Final = frozenset(
+    (*_LANGFUSE_CACHE_WRITE_1H, *_LANGFUSE_CACHE_WRITE_5M, "input", "output", "input_tokens", "output_tokens")
+)
+
+
 def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
-    """Langfuse keeps usage as a JSON object under ``langfuse.observation.usage_details``."""
-    raw = attrs.get(A.LANGFUSE_OBSERVATION_USAGE_DETAILS)
+    """Usage from ``langfuse.observation.usage_details``; cost from ``cost_details``, an estimate."""
+    if call.service_tier is None and A.LANGFUSE_OBSERVATION_MODEL_PARAMETERS in attrs:
+        parameters = _json_object(
+            attrs[A.LANGFUSE_OBSERVATION_MODEL_PARAMETERS], call, "langfuse model parameters"
+        )
+        if parameters is not None and isinstance(tier := parameters.get("service_tier"), str):
+            call.service_tier = tier
+    cost = _json_object(attrs.get(A.LANGFUSE_OBSERVATION_COST_DETAILS), call, "langfuse cost_details")
+    if cost is not None:
+        total = cost.get("total")
+        if total is None:
+            total = sum(v for v in cost.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total):
+            call.reported_cost = float(total)
+    raw = _json_object(attrs.get(A.LANGFUSE_OBSERVATION_USAGE_DETAILS), call, "langfuse usage_details")
+    if raw is None:
+        return
+    if any(key in raw for key in _OPENAI_USAGE_KEYS):
+        _openai_usage(call, raw)
+    else:
+        _langfuse_usage_types(call, raw)
+
+
+def _openai_usage(call: R.GenAICall, usage: Mapping[str, Any]) -> None:
+    """OpenAI's usage object (chat completions or the Responses API): its totals include their details."""
+    input_details = _first(usage, ("prompt_tokens_details", "input_tokens_details"))
+    output_details = _first(usage, ("completion_tokens_details", "output_tokens_details"))
+    input_details = input_details if isinstance(input_details, Mapping) else {}
+    output_details = output_details if isinstance(output_details, Mapping) else {}
+    call.input_tokens = _count(_first(usage, ("prompt_tokens", "input_tokens")), call, "input_tokens")
+    call.output_tokens = _count(_first(usage, ("completion_tokens", "output_tokens")), call, "output_tokens")
+    call.cache_read_tokens = _count(input_details.get("cached_tokens"), call, "cache_read_tokens")
+    call.cache_write_tokens = _count(input_details.get("cache_write_tokens"), call, "cache_write_tokens")
+    call.reasoning_tokens = _count(output_details.get("reasoning_tokens"), call, "reasoning_tokens")
+    audio = (("input_audio_tokens", input_details), ("output_audio_tokens", output_details))
+    for usage_key, details in audio:
+        value = _count(details.get("audio_tokens"), call, usage_key)
+        if value:
+            call.other_usage = {**(call.other_usage or {}), usage_key: value}
+
+
+def _langfuse_usage_types(call: R.GenAICall, usage: Mapping[str, Any]) -> None:
+    """Langfuse's own usage types, each apart from the others: converted to the canonical arithmetic."""
+    counted: set[str] = set()
+
+    def take(keys: tuple[str, ...], name: str) -> Any:
+        for key in keys:
+            if usage.get(key) is not None:
+                counted.add(key)
+                return _count(usage[key], call, name)
+        return None
+
+    base_input = take(("input", "input_tokens", "prompt"), "input_tokens")
+    base_output = take(("output", "output_tokens", "completion"), "output_tokens")
+    read = take(_LANGFUSE_CACHE_READ, "cache_read_tokens")
+    write = take(_LANGFUSE_CACHE_WRITE, "cache_write_tokens")
+    one_hour = take(_LANGFUSE_CACHE_WRITE_1H, "cache_write_1h_tokens")
+    if write is None and one_hour is not None:
+        five_minutes = take(_LANGFUSE_CACHE_WRITE_5M, "cache_write_tokens")
+        if type(one_hour) is int and type(five_minutes or 0) is int:
+            write = one_hour + (five_minutes or 0)
+    reasoning = take(_LANGFUSE_REASONING, "reasoning_tokens")
+    for usage_key, keys in _LANGFUSE_EXTRA:
+        value = take(keys, usage_key)
+        if value:
+            call.other_usage = {**(call.other_usage or {}), usage_key: value}
+    # every other input_* / output_* detail was subtracted from input / output too
+    input_parts = [read, write, (call.other_usage or {}).get("input_audio_tokens")]
+    output_parts = [reasoning, (call.other_usage or {}).get("output_audio_tokens")]
+    for key, value in usage.items():
+        if key in counted or key in _LANGFUSE_NOT_PARTS or "priority" in key or type(value) is not int:
+            continue
+        if key.startswith("input_"):
+            input_parts.append(value)
+        elif key.startswith("output_"):
+            output_parts.append(value)
+    call.input_tokens = _with_parts(base_input, input_parts)
+    call.output_tokens = _with_parts(base_output, output_parts)
+    call.cache_read_tokens = read
+    call.cache_write_tokens = write
+    call.cache_write_1h_tokens = one_hour
+    call.reasoning_tokens = reasoning
+
+
+def _with_parts(base: Any, parts: list[Any]) -> Any:
+    """``base`` plus the whole-number ``parts``; ``base`` as it came when it is not a whole number."""
+    if base is not None and type(base) is not int:
+        return base
+    found = [p for p in parts if type(p) is int]
+    if base is None and not found:
+        return None
+    return (base or 0) + sum(found)
+
+
+def _json_object(raw: Any, call: R.GenAICall, what: str) -> Mapping[str, Any] | None:
+    """A JSON object attribute, parsed; flagged when it is not JSON."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except ValueError:
-            call.flag("langfuse usage_details is not JSON")
-            return
-    if not isinstance(raw, Mapping):
-        return
-    call.input_tokens = _count(_first(raw, ("input", "prompt_tokens", "input_tokens")), call, "input_tokens")
-    call.output_tokens = _count(
-        _first(raw, ("output", "completion_tokens", "output_tokens")), call, "output_tokens"
-    )
-    call.cache_read_tokens = _count(
-        _first(raw, ("input_cached_tokens", "cache_read_input_tokens", "input_cache_read")), call,
-        "cache_read_tokens",
-    )  # fmt: skip
-    call.cache_write_tokens = _count(
-        _first(raw, ("cache_creation_input_tokens", "input_cache_creation")), call, "cache_write_tokens"
-    )
-    call.reasoning_tokens = _count(
-        _first(raw, ("output_reasoning_tokens", "reasoning_tokens", "output_reasoning")), call,
-        "reasoning_tokens",
-    )  # fmt: skip
+            call.flag(f"{what} is not JSON")
+            return None
+    return raw if isinstance(raw, Mapping) else None
 
 
 # -- values --------------------------------------------------------------------------------------------

@@ -142,14 +142,13 @@ class GenAICall:
 
     def usage_count(self) -> int:
         """How many usage figures the record carries: the richer of two duplicates has more."""
-        return sum(
-            v is not None
-            for v in (
-                self.input_tokens,
-                self.output_tokens,
-                self.cache_read_tokens,
-                self.cache_write_tokens,
-                self.cache_write_1h_tokens,
-                self.reasoning_tokens,
-            )
-        ) + len(self.other_usage or ())
+        other = self.other_usage
+        return (
+            (self.input_tokens is not None)
+            + (self.output_tokens is not None)
+            + (self.cache_read_tokens is not None)
+            + (self.cache_write_tokens is not None)
+            + (self.cache_write_1h_tokens is not None)
+            + (self.reasoning_tokens is not None)
+            + (len(other) if other else 0)
+        )

@@ -130,7 +130,8 @@ def _langfuse(
         "langfuse.observation.type": "generation",
         "langfuse.observation.model.name": model,
         "langfuse.observation.usage_details": (
-            f'{{"input": {inp}, "output": {out}, "input_cached_tokens": {cached}}}'
+            # Langfuse's usage types: input excludes the cached tokens counted beside it
+            f'{{"input": {inp - cached}, "output": {out}, "input_cached_tokens": {cached}}}'
         ),
         "langfuse.user.id": f"user-{rng.randrange(5000)}",
         "langfuse.observation.input": "hi",

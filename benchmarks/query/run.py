@@ -5,16 +5,15 @@
 
 What is measured. ``--calls`` LLM calls over ``--days`` days, generated column by column with pyarrow (no
 per-row Python) and written through the collector's own writer (``write_partitioned``: the ``llm_calls``
-schema, Hive partitions by date and hour, zstd, atomic renames), one day at a time so memory stays bounded,
-two flushes per hour. Realistic cardinalities: 12 models of 5 providers, 8 teams, 30 features, 10,000
-customers (a few large ones, a long tail), 50,000 users, 6 services; costs are exact DECIMAL(38,12) from
-each model's per-token prices. Then the five queries run as a user runs them with ``costspan sql``: on a
-connection from ``costspan.exporters.duckdb_views.connect``, against the ``llm_calls`` view, after one
-warm-up run, ``--runs`` times each after compaction and ``--runs-before`` times before it (a query then
-takes seconds); the median is printed. Side by side: the same queries before compaction (two files per hour;
-every partition deduplicated by trace and span id in the query) and after it (one compacted file per
-hour, known free of repeated spans, read as is). Also printed: the time to open a connection (list the
-partitions and build the views), bytes on disk per call, and how long generation and compaction took.
+schema, Hive partitions by date with the hour in the file name, zstd, atomic renames), one day at a time so
+memory stays bounded, two flushes per hour. Realistic cardinalities: 12 models of 5 providers, 8 teams, 30
+features, 10,000 customers (a few large ones, a long tail), 50,000 users, 6 services; costs are exact
+DECIMAL(38,12) from each model's per-token prices. Then the five queries run as a user runs them with
+``costspan sql``: on a connection from ``costspan.exporters.duckdb_views.connect``, against the ``llm_calls``
+view, after one warm-up run, ``--runs`` times each after compaction and ``--runs-before`` times before it (a
+query then takes seconds); the median is printed. Side by side: the same queries before compaction (two files
+per hour) and after it (one compacted file per past day). Also printed: the time to open a connection (list
+the partitions and build the views), bytes on disk per call, and how long generation and compaction took.
 The project's goal: each query under 200 ms median on a 2-core machine, after compaction.
 """
 
@@ -162,14 +161,15 @@ def day_of_calls(day: datetime, n: int) -> pa.Table:
 
 
 def generate(data_dir: Path, calls: int, days: int) -> None:
-    root = data_dir / TABLE
     first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
     per_day = calls // days
     for d in range(days):
         n = per_day + (calls - per_day * days if d == days - 1 else 0)
         # two flushes per hour, as a running collector leaves many small files
         for part in (n // 2, n - n // 2):
-            write_partitioned(root, day_of_calls(first + timedelta(days=d), part).sort_by("start_time"))
+            write_partitioned(
+                data_dir, TABLE, day_of_calls(first + timedelta(days=d), part).sort_by("start_time")
+            )
 
 
 def time_queries(data_dir: Path, runs: int) -> tuple[float, dict[str, float]]:
@@ -221,7 +221,7 @@ def main() -> None:
         before_open, before = time_queries(data_dir, args.runs_before)
         before_bytes = disk_bytes(data_dir / TABLE)
         t = time.perf_counter()
-        stats = compact(data_dir, grace_s=0)
+        stats = compact(data_dir)
         compacted = time.perf_counter() - t
         files = len(list((data_dir / TABLE).rglob("*.parquet")))
         print(

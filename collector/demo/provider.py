@@ -71,6 +71,7 @@ REASONING_TOKENS = 64
 EMBEDDING_DIMENSIONS = 1536
 MAX_EMBEDDING_DIMENSIONS = 4096
 MAX_CHOICES = 8
+FAIL_ATTEMPTS_HEADER = "x-fail-attempts"  # tests: refuse this many attempts of a request with a 429
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDLE_TIMEOUT_S = 30.0
 ANTHROPIC_ORGANIZATION_ID = "00000000-0000-4000-8000-00000000c057"
@@ -607,6 +608,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length > 0 else b""
         body: Any = None
+        if self._failing_attempt():
+            # a rate limit the SDK retries after a millisecond: the request of a failed attempt, unbilled
+            self.server.provider_server.record(RecordedRequest("POST", path, self._headers(), None, 429))
+            self._send_json(429, _error_body(path, 429, "rate limited"), {"retry-after-ms": "1"})
+            return
         try:
             try:
                 body = json.loads(raw) if raw else None
@@ -633,6 +639,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(reply.status, reply.body, reply.headers)
         else:
             self._send_events(reply.events, reply.headers)
+
+    def _failing_attempt(self) -> bool:
+        """The first N attempts of a request whose ``x-fail-attempts`` header says N are refused; the SDKs
+        count their attempts in ``x-stainless-retry-count``."""
+        try:
+            failing = int(self.headers.get(FAIL_ATTEMPTS_HEADER) or 0)
+            attempt = int(self.headers.get("x-stainless-retry-count") or 0)
+        except ValueError:
+            return False
+        return attempt < failing
 
     def _headers(self) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -40,6 +40,7 @@ an entry with no usable price is skipped and counted.
 from __future__ import annotations
 
 import copy
+import gzip
 import hashlib
 import json
 import re
@@ -56,6 +57,7 @@ from .._catalog import new_catalog_document
 from .._units import EXTRA_UNITS
 
 SOURCE = "litellm"
+PACKAGED_FILE = "model_prices_and_context_window_backup.json"  # the copy in LiteLLM's wheel
 
 # LiteLLM provider names that have a costspan catalog provider. Others keep their LiteLLM name.
 PROVIDER_IDS: dict[str, str] = {
@@ -221,6 +223,8 @@ def import_file_with_report(
     """
     path = Path(path)
     data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
     raw = json.loads(data.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
     if not looks_like_litellm(raw):
         raise ValueError(f"{path}: a LiteLLM price file is a JSON object of models with litellm_provider")
@@ -425,6 +429,11 @@ def _model(key: str, entry: Any, price_keys: set[str], skipped: Counter[str]) ->
                 comments.append(comment)
         elif name == _TIERED:
             _tiered_pricing(value, mode, prices, price_keys)
+        elif (
+            name == "input_cost_per_image" and mode == "image_generation" and "output_cost_per_image" in entry
+        ):
+            # the entry prices its generated images apart: this one is the price of an input image
+            _field(name, value, None, prices, price_keys)
         else:
             _field(name, value, mode, prices, price_keys)
     standard = prices.price_set(None)

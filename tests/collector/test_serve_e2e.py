@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from tests.support.collector import Collector
+from tests.support.readers import assert_plain_readers_agree
 
 
 def provider_with(exporter) -> TracerProvider:
@@ -86,6 +87,7 @@ def test_kill_9_and_restart_lose_nothing_and_double_nothing(tmp_path):
         restarted.wait_for(
             "SELECT count(*), count(DISTINCT trace_id) FROM llm_calls", [f"{acknowledged},{acknowledged}"]
         )
+        assert assert_plain_readers_agree(tmp_path / "data")[0] == acknowledged
     finally:
         restarted.kill(signal.SIGTERM)
 

@@ -91,8 +91,8 @@ def test_agent_tree_rolls_up_and_is_compacted_in_the_background(tmp_path):
         data = tmp_path / "data"
         deadline = time.monotonic() + 60
         while not (
-            list(data.glob("llm_calls/date=*/compacted-*.parquet"))
-            and list(data.glob("genai_spans/date=*/compacted-*.parquet"))
+            list(data.glob("llm_calls/date=*/day-*.parquet"))
+            and list(data.glob("genai_spans/date=*/day-*.parquet"))
         ):
             assert time.monotonic() < deadline, "the collector did not compact the past day"
             time.sleep(0.2)

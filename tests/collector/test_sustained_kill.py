@@ -9,8 +9,9 @@ acknowledged only when the exporter's ``export()`` returned SUCCESS.
 
 What must hold after a graceful stop: every acknowledged span is in ``llm_calls`` exactly once; nothing is
 there that was never sent; each row has its span's exact cost, and ``sum(cost_usd)`` is the exact Decimal
-sum over the stored spans. A batch whose acknowledgement was lost in the kill may or may not be stored
-(it was durable but unanswered): acknowledged ⊆ stored ⊆ sent.
+sum over the stored spans; DuckDB's, pyarrow's, polars' and pandas' Hive readers of the files get the same.
+A batch whose acknowledgement was lost in the kill may or may not be stored (it was durable but unanswered):
+acknowledged ⊆ stored ⊆ sent.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import httpx2 as httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -34,6 +36,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.collector import Collector
+from tests.support.readers import assert_plain_readers_agree
 
 SENDERS = 4
 BATCHES_PER_SENDER = 50
@@ -55,13 +58,14 @@ def tokens(n: int) -> tuple[int, int]:
 class Sender(threading.Thread):
     """Sends batches of GenAI spans through one real OTLP exporter; keeps what was sent and acknowledged."""
 
-    def __init__(self, index: int, exporter: SpanExporter) -> None:
+    def __init__(self, index: int, exporter: SpanExporter, start_ns: int | None = None) -> None:
         super().__init__(name=f"sender-{index}", daemon=True)
         self.index = index
         self.exporter = exporter
         self.sent: dict[SpanKey, Decimal] = {}
         self.acknowledged: dict[SpanKey, Decimal] = {}
         self.failed_batches = 0
+        self.start_ns = start_ns  # the spans' start, a millisecond apart (default: now)
 
     def run(self) -> None:
         finished = InMemorySpanExporter()
@@ -83,8 +87,14 @@ class Sender(threading.Thread):
                     "gen_ai.usage.input_tokens": inp,
                     "gen_ai.usage.output_tokens": out,
                 }
-                with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
-                    pass
+                if self.start_ns is None:
+                    with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
+                        pass
+                else:
+                    start = self.start_ns + n * 1_000_000
+                    tracer.start_span("chat gpt-4o", attributes=attributes, start_time=start).end(
+                        start + 500_000
+                    )
                 costs.append(inp * INPUT_PRICE + out * OUTPUT_PRICE)
             spans = finished.get_finished_spans()
             batch = {
@@ -111,9 +121,18 @@ def wal_bytes(collector: Collector) -> float:
     return health(collector, "costspan_collector_wal_pending_bytes")
 
 
+COMPACTING = "collector, compacting the day its spans are in"
+
+
 @pytest.fixture
-def collector(tmp_path):
-    running = Collector(tmp_path / "data").start()
+def collector(tmp_path, request):
+    args: tuple[str, ...] = ()
+    if request.node.callspec.params.get("victim") == COMPACTING:
+        config = tmp_path / "collector.yaml"
+        config.write_text("exporters:\n  parquet:\n    compaction_interval_s: 0.3\n")
+        args = ("--config", str(config))
+    running = Collector(tmp_path / "data").start(*args)
+    running.args = args  # type: ignore[attr-defined]  # the same at a restart
     yield running
     if running.proc and running.proc.poll() is None:
         running.kill()
@@ -139,14 +158,46 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("victim", ["collector", "pipeline worker"])
+class DuplicateWatch(threading.Thread):
+    """Reads the ``llm_calls`` files with DuckDB's Hive reader again and again while the collector writes,
+    compacts and replays: no read that succeeds may hold a record twice."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(name="duplicate-watch", daemon=True)
+        self.pattern = f"{data_dir / 'llm_calls'}/**/*.parquet"
+        self.stop = threading.Event()
+        self.reads: list[tuple[int, int]] = []
+        self.failures = 0
+
+    def run(self) -> None:
+        con = duckdb.connect(":memory:")
+        while not self.stop.wait(0.1):
+            try:
+                counted = con.execute(
+                    "SELECT count(*), count(DISTINCT (trace_id, span_id)) "
+                    "FROM read_parquet(?, hive_partitioning = true)",
+                    [self.pattern],
+                ).fetchone()
+            except duckdb.Error:  # no file yet, or one listed and then swapped away by compaction
+                self.failures += 1
+                continue
+            self.reads.append(counted)
+
+
+@pytest.mark.parametrize("victim", ["collector", "pipeline worker", COMPACTING])
 def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_nothing(collector, victim):
+    # the compacting case sends spans of two days ago: the collector compacts their day while it writes it
+    start_ns = time.time_ns() - 2 * 86_400 * 10**9 if victim == COMPACTING else None
     senders = [
-        Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=15))
+        Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=15), start_ns)
         if i % 2 == 0
-        else Sender(i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=15))
+        else Sender(
+            i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=15), start_ns
+        )
         for i in range(SENDERS)
     ]
+    watch = DuplicateWatch(collector.data_dir)
+    watch.start()
     for sender in senders:
         sender.start()
 
@@ -157,7 +208,7 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
     assert collector.proc is not None
     workers = pipeline_workers(collector.proc.pid)
     assert workers, "the collector runs its pipeline in worker processes"
-    if victim == "collector":
+    if victim != "pipeline worker":
         collector.kill()  # SIGKILL, while the senders are sending
         assert any(s.is_alive() for s in senders), "the kill must land in the middle of the load"
         deadline = time.monotonic() + 10
@@ -165,7 +216,7 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
             assert time.monotonic() < deadline, "pipeline workers outlived the collector"
             time.sleep(0.05)
         acknowledged_before_kill = sum(len(s.acknowledged) for s in senders)
-        collector.start()  # the same data directory and ports; the exporters retry meanwhile
+        collector.start(*collector.args)  # the same data directory and ports; the exporters retry meanwhile
     else:
         assert health(collector, "costspan_collector_pipeline_workers") == len(workers)
         os.kill(workers[0], signal.SIGKILL)  # the collector starts it again; it goes on from its position
@@ -192,6 +243,12 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
         time.sleep(0.2)
     collector.kill(signal.SIGTERM)
     assert collector.proc is not None and collector.proc.returncode == 0
+    watch.stop.set()
+    watch.join(30)
+    print(f"duplicate watch: {len(watch.reads)} reads, {watch.failures} failed")
+    assert len(watch.reads) >= 5 and all(rows == distinct for rows, distinct in watch.reads), watch.reads
+    if victim == COMPACTING:
+        assert list(collector.data_dir.glob("llm_calls/date=*/day-*.parquet")), "the day was not compacted"
 
     rows = collector.sql("SELECT trace_id, span_id, cost_usd FROM llm_calls")
     stored: dict[SpanKey, Decimal] = {}
@@ -208,3 +265,5 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
     [total] = collector.sql("SELECT sum(cost_usd) FROM llm_calls")
     assert Decimal(total) == sum(sent[key] for key in stored)
     assert Decimal(total) >= sum(acknowledged.values())
+    # the files as other engines read them: the same rows and sum, nothing stored twice by the replay
+    assert assert_plain_readers_agree(collector.data_dir) == (len(stored), Decimal(total))

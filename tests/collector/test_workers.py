@@ -129,17 +129,19 @@ def test_each_readers_position_is_kept_with_the_checkpoint(tmp_path):
     assert [seq for seq, _ in again.replay()] == list(range(12, 30))
 
 
-def twins(pairs: int) -> ExportTraceServiceRequest:
-    """A request of ``pairs`` calls, each traced by OpenLLMetry and by OpenInference as two root spans in
-    two traces of their own (instrumentations that share no context)."""
+def kv(key, value):
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def twins(pairs: int) -> ExportTraceServiceRequest:
+    """A request of ``pairs`` Responses API calls, each traced by OpenLLMetry (whose span of such a call is
+    never current) and by OpenInference as two root spans in two traces of their own."""
     from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
     from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
-
-    def kv(key, value):
-        if isinstance(value, int):
-            return KeyValue(key=key, value=AnyValue(int_value=value))
-        return KeyValue(key=key, value=AnyValue(string_value=value))
 
     dialects = {
         "opentelemetry.instrumentation.openai.v1": lambda i: {
@@ -169,7 +171,7 @@ def twins(pairs: int) -> ExportTraceServiceRequest:
                 ProtoSpan(
                     trace_id=(i * 2 + d + 1).to_bytes(16, "big"),
                     span_id=(i * 2 + d + 1).to_bytes(8, "big"),
-                    name="chat gpt-4o",
+                    name="openai.response" if d == 0 else "Response",
                     kind=ProtoSpan.SPAN_KIND_CLIENT,
                     start_time_unix_nano=start,  # twins alike in all but span id: a tie to settle
                     end_time_unix_nano=start + 500_000_000,
@@ -223,3 +225,70 @@ def test_the_pipeline_survives_a_failed_checkpoint_and_stores_everything(tmp_pat
     con = connect(tmp_path)
     assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == TRACES * 2
     assert WriteAheadLog(tmp_path / "wal").checkpoint == len(requests)
+
+
+def nested_twin_requests() -> list[ExportTraceServiceRequest]:
+    """One Anthropic call in two requests: costspan's record of it first, then the anthropic SDK's own span
+    around it (which ends later), with the one-hour cache-write split that only it reports."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+    usage = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4-5",
+        "gen_ai.usage.input_tokens": 3000,
+        "gen_ai.usage.output_tokens": 200,
+        "gen_ai.usage.cache_creation.input_tokens": 2000,
+    }
+    t0 = 1_760_000_000_000_000_000
+    requests = []
+    for scope, span_id, parent, start, end, extra in (
+        ("costspan.instrumentation", 2, 1, t0 + 10**6, t0 + 9 * 10**8, {}),
+        ("com.anthropic.sdk.python", 1, 0, t0, t0 + 10**9,
+         {"anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 1500}),
+    ):  # fmt: skip
+        span = ProtoSpan(
+            trace_id=(7).to_bytes(16, "big"),
+            span_id=span_id.to_bytes(8, "big"),
+            parent_span_id=parent.to_bytes(8, "big") if parent else b"",
+            name="chat claude-sonnet-4-5",
+            kind=ProtoSpan.SPAN_KIND_CLIENT,
+            start_time_unix_nano=start,
+            end_time_unix_nano=end,
+            attributes=[kv(k, v) for k, v in {**usage, **extra}.items()],
+        )
+        resource_spans = ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])
+        resource_spans.scope_spans[0].scope.name = scope
+        resource_spans.resource.attributes.append(kv("service.name", "support-bot"))
+        requests.append(ExportTraceServiceRequest(resource_spans=[resource_spans]))
+    return requests
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_restarted_worker_still_knows_the_records_stored_before(tmp_path, warm):
+    """The richer twin of a call arrives after a restart: the new worker's dedupe window is filled from the
+    log before its position, so the stored record is superseded rather than counted beside it."""
+    wal = logged(tmp_path, nested_twin_requests())
+    settings = WorkerSettings(str(tmp_path), Partition(0, 1))
+    assert PartitionProcessor(settings).process(0, 1).end_seq == 1  # then the worker stops
+    restarted = PartitionProcessor(settings)
+    if warm:
+        assert restarted.warm_up(1) == 1
+    restarted.process(1, wal.committed_seq)
+    con = connect(tmp_path)
+    calls = con.execute("SELECT span_id, cache_write_1h_tokens FROM llm_calls").fetchall()
+    if warm:
+        assert calls == [("0000000000000001", 1500)]
+        assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 2
+    else:
+        assert len(calls) == 2  # what a worker without the warm-up would count: the call twice
+    # a span re-sent after the restart is recognised too
+    if warm:
+        wal.commit(wal.append(nested_twin_requests()[0].SerializeToString()))
+        again = PartitionProcessor(settings)
+        again.warm_up(2)
+        again.process(2, wal.committed_seq)
+        con = connect(tmp_path)
+        assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 3

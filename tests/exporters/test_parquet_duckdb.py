@@ -61,11 +61,14 @@ def test_rows_partitions_exact_money_and_views(tmp_path):
         chat("a4" * 8, T0 + 6 * 10**9, inp=-3),
     )
     files = ParquetWriter(tmp_path).write([c for c in calls if c is not None])
-    assert sorted(str(f.relative_to(tmp_path).parent) for f in files) == [
-        "llm_calls/date=2025-10-09/hour=08",
-        "llm_calls/date=2025-10-09/hour=10",
+    # one file per dataset and hour, in the day's folder; the hour in the name
+    assert sorted(f"{f.relative_to(tmp_path).parent}/{f.name[:7]}" for f in files) == [
+        "llm_calls/date=2025-10-09/part-08",
+        "llm_calls/date=2025-10-09/part-10",
+        "llm_calls_duplicates/date=2025-10-09/part-08",
     ]
-    assert not list(tmp_path.rglob(".tmp-*"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".storage"]
+    assert not list((tmp_path / ".storage" / "tmp").iterdir())
     assert pq.read_schema(files[0]).field("cost_usd").type == SCHEMA.field("cost_usd").type
 
     con = connect(tmp_path)
@@ -120,18 +123,16 @@ def test_each_row_goes_to_the_file_of_its_own_utc_date_and_hour(tmp_path):
         1_759_968_000_000_000 - 1,  # 2025-10-08 23:59:59.999999
     ]
     table = pa.table({"start_time": pa.array(micros, pa.timestamp("us")), "row": list(range(len(micros)))})
-    files = write_partitioned(tmp_path, table)
+    files = write_partitioned(tmp_path, "t", table)
     placed = {
-        row: str(f.relative_to(tmp_path).parent)
-        for f in files
-        for row in pq.read_table(f).column("row").to_pylist()
+        row: f"{f.parent.name}/{f.name[:7]}" for f in files for row in pq.read_table(f)["row"].to_pylist()
     }
     assert placed == {
-        0: "date=1969-12-31/hour=23",
-        1: "date=1970-01-01/hour=00",
-        2: "date=2025-10-09/hour=07",
-        3: "date=2025-10-09/hour=08",
-        4: "date=2025-10-08/hour=23",
+        0: "date=1969-12-31/part-23",
+        1: "date=1970-01-01/part-00",
+        2: "date=2025-10-09/part-07",
+        3: "date=2025-10-09/part-08",
+        4: "date=2025-10-08/part-23",
     }
-    single = write_partitioned(tmp_path / "one", table.slice(3, 1))
-    assert [f.parent.name for f in single] == ["hour=08"]
+    single = write_partitioned(tmp_path / "one", "t", table.slice(3, 1))
+    assert [f.name[:7] for f in single] == ["part-08"]

@@ -22,6 +22,7 @@ from costspan.pricing import (
     Usage,
     embedded_catalog,
 )
+from costspan.pricing._corrections import default_corrections
 
 D = Decimal
 AUG_2025 = datetime(2025, 8, 1, 12, tzinfo=UTC)
@@ -366,8 +367,8 @@ def test_fine_tuned_models(engine):
     )
     assert r.status == PRICED and r.cost_usd == D("1.5")
     # a fine-tune the catalog has no entry for is priced at its base model and flagged as an estimate
-    est = price(engine, "ft:gpt-4.1-nano-2025-04-14:acme::x1", "openai", input_tokens=1_000_000)
-    assert est.status == ESTIMATED and est.model.startswith("gpt-4.1-nano")
+    est = price(engine, "ft:open-mistral-7b:587a6b29:20240514:7e773925", "mistral", input_tokens=1_000_000)
+    assert est.status == ESTIMATED and est.model == "mistral-7b"
     assert est.rules[0] == "fine-tuned model priced at its base model's rates"
 
 
@@ -406,7 +407,9 @@ def test_provider_reported_cost_wins(engine):
 
 def test_every_result_carries_the_catalog_version(engine):
     for r in (price(engine, "gpt-4o", "openai", input_tokens=1), price(engine, "nope", None, input_tokens=1)):
-        assert r.catalog_version == "genai-prices@0.2.3/" + embedded_catalog().built_at[:10]
+        assert r.catalog_version == (
+            "genai-prices@0.2.3/" + embedded_catalog().built_at[:10] + "+" + default_corrections().version
+        )
 
 
 def test_timestamps_in_other_zones_are_converted_to_utc(engine):

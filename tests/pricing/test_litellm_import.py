@@ -209,6 +209,16 @@ def test_per_second_per_character_and_per_image_units():
     assert _prices("openai", "low/1024-x-1024/gpt-image-1") == {"output_image_each": Decimal("0.011")}
 
 
+def test_an_image_generation_entry_that_prices_its_output_images_apart_has_an_input_image_price():
+    # LiteLLM 1.110.2's gemini-3-pro-image-preview: input_cost_per_image 0.0011, output_cost_per_image 0.134
+    catalog = Catalog.from_json(
+        litellm.import_file(FIXTURE.with_name("litellm_model_prices_1.110.2.json.gz"))
+    )
+    prices = _model("google", "gemini-3-pro-image-preview", catalog).prices[0].prices
+    assert prices["output_image_each"] == Decimal("0.134")
+    assert prices["input_image_each"] == Decimal("0.0011")
+
+
 def test_per_request_per_query_and_web_search_prices():
     assert _prices("perplexity", "perplexity/pplx-7b-online") == {
         "requests_kcount": Decimal("5"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -192,3 +194,87 @@ def test_decimal_prices_are_read_exactly(tmp_path):
     # 0.123456789012 as a binary float is 0.12345678901199999...; the override keeps the written digits
     r = engine.price("tiny", Usage(input_tokens=99_999_999))
     assert r.cost_usd == D("0.123456789012") * 99_999_999 / 1_000_000
+
+
+# -- provider names in override files are read as catalog lookups read them --------------------------
+
+COLLECTED_SPAN = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "genai" / "otel_genai_openai" / "openai_chat.json"
+)
+
+
+def _collected_azure_batch(deployment: str):
+    """A span as the OpenTelemetry GenAI instrumentation of the openai SDK writes it (captured, see
+    tests/fixtures/genai), for a call to an Azure OpenAI deployment: provider ``azure.ai.openai`` (the
+    semantic conventions' name) and the deployment's name as the model."""
+    from costspan.collector.otlp import batch_from_request, request_from_json
+
+    doc = json.loads(COLLECTED_SPAN.read_text())
+    span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    for attribute in span["attributes"]:
+        if attribute["key"] == "gen_ai.provider.name":
+            attribute["value"] = {"stringValue": "azure.ai.openai"}
+        elif attribute["key"] in ("gen_ai.request.model", "gen_ai.response.model"):
+            attribute["value"] = {"stringValue": deployment}
+        elif attribute["key"] in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
+            attribute["value"] = {"intValue": "1000000"}
+    return batch_from_request(request_from_json(doc))
+
+
+def test_readme_alias_prices_a_collected_azure_span(tmp_path):
+    """The README's override example (``provider: azure``) prices a collected span whose provider is
+    ``azure.ai.openai``, through the collector's own processor chain."""
+    from costspan.processors import chain_from_config
+    from costspan.semconv import LLM
+
+    path = tmp_path / "prices.yaml"
+    path.write_text('aliases:\n  - {model: "prod-gpt4o-*", provider: azure, target: gpt-4o-2024-08-06}\n')
+    chain = chain_from_config({"price": {"overrides": str(path)}})
+    calls = [
+        c for c in chain(_collected_azure_batch("prod-gpt4o-eastus")).calls if c is not None and c.kind == LLM
+    ]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call.provider == "azure.ai.openai"
+    assert call.pricing_status == PRICED, call.flags
+    assert call.pricing_model == "gpt-4o" and call.cost_usd == D("12.5")  # $2.50 + $10 per 1M
+
+
+@pytest.mark.parametrize("written", ["azure", "azure.ai.openai", "az.ai.openai", "Azure_OpenAI"])
+def test_override_provider_names_of_every_convention(tmp_path, written):
+    engine = engine_with(
+        tmp_path,
+        f"""
+        aliases:
+          - {{model: "prod-gpt4o-*", provider: "{written}", target: gpt-4o-2024-08-06}}
+        models:
+          - {{id: house-model, provider: "{written}", prices: {{input_mtok: 1, output_mtok: 1}}}}
+        discounts:
+          - {{provider: "{written}", model: "house-*", percent: 50}}
+        """,
+    )
+    for reported in ("azure", "azure.ai.openai", "az.ai.openai"):
+        aliased = engine.price("prod-gpt4o-eastus", MILLION_EACH, provider=reported)
+        assert aliased.status == PRICED and aliased.cost_usd == D("12.5"), (reported, aliased.detail)
+        custom = engine.price("house-model", MILLION_EACH, provider=reported)
+        assert custom.status == PRICED and custom.cost_usd == D("1"), (
+            reported,
+            custom.detail,
+        )  # 2 at 50% off
+    assert engine.price("prod-gpt4o-eastus", MILLION_EACH, provider="openai").status == "unknown_model"
+
+
+def test_discount_names_the_provider_called_not_the_one_whose_prices_it_borrows(tmp_path):
+    # Azure has no list of its own for gpt-4o and falls back to OpenAI's prices; a discount negotiated
+    # with Azure applies to Azure calls, one negotiated with OpenAI does not.
+    engine = engine_with(
+        tmp_path,
+        """
+        discounts:
+          - {provider: azure.ai.openai, model: "gpt-4o*", percent: 10}
+        """,
+    )
+    azure = engine.price("gpt-4o", MILLION_EACH, provider="azure.ai.openai")
+    openai = engine.price("gpt-4o", MILLION_EACH, provider="openai")
+    assert azure.cost_usd == D("11.25") and any(r.startswith("discount 10%") for r in azure.rules)
+    assert openai.cost_usd == D("12.5")

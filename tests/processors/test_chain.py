@@ -181,14 +181,16 @@ def test_two_instrumentations_one_output_token_apart_are_one_call():
 
 
 def test_duplicate_arriving_in_a_later_batch():
+    # the inner record is exported first (a child ends before its parent); the wrapper comes later
     chain = build_chain()
-    chain(SpanBatch.from_spans([chat("a1" * 8, start=0, end=1000)]))
+    chain(SpanBatch.from_spans([chat("a1" * 8, start=2, end=990, parent="b2" * 8)]))
     later = chain(
         SpanBatch.from_spans(
-            [chat("b2" * 8, start=2, end=990, scope="opentelemetry.instrumentation.openai.v1")]
+            [chat("b2" * 8, start=0, end=1000, scope="opentelemetry.instrumentation.openai.v1")]
         )
     )
     assert later.calls[0].duplicate_of == "a1" * 8
+    assert later.superseded == []
 
 
 def test_statuses_never_drop():
@@ -387,31 +389,38 @@ def test_configuration_errors_name_the_key(name, config, message):
     assert message in str(err.value)
 
 
-def test_twins_in_separate_traces():
-    def root(trace, span_id, scope, **attrs):
-        span = chat(span_id, start=0, end=1000, scope=scope, **attrs)
+def test_twins_in_separate_traces_only_beneath_a_wrapper_known_to_break_context():
+    def root(trace, span_id, scope, start=0, end=1000, **attrs):
+        span = chat(span_id, start=start, end=end, scope=scope, **attrs)
         span.trace_id = trace
         return span
 
-    openllmetry = root("1" * 32, "f1" * 8, "opentelemetry.instrumentation.openai.v1")
-    openinference = root(
-        "2" * 32,
-        "f2" * 8,
-        "openinference.instrumentation.openai",
-        **{
-            "openinference.span.kind": "LLM",
-            "llm.system": "openai",
-            "llm.model_name": "gpt-4o",
-            "llm.token_count.prompt": 1000,
-            "llm.token_count.completion": 100,
-        },
+    openinference = {
+        "openinference.span.kind": "LLM",
+        "llm.system": "openai",
+        "llm.model_name": "gpt-4o",
+        "llm.token_count.prompt": 1000,
+        "llm.token_count.completion": 100,
+    }
+    # OpenLLMetry never makes its Responses API span current: OpenInference's record of the same request
+    # is the root of a trace of its own
+    wrapper = root("1" * 32, "f1" * 8, "opentelemetry.instrumentation.openai.v1")
+    wrapper.name = "openai.response"
+    inner = root(
+        "2" * 32, "f2" * 8, "openinference.instrumentation.openai", start=2, end=998, **openinference
     )
-    batch = run(openllmetry, openinference)
+    batch = run(wrapper, inner)
     assert sorted(c.duplicate_of is None for c in batch.calls) == [False, True]
+    # the same two records, but from an instrumentation that links its spans: not nested, so two calls
+    linked = root("3" * 32, "f3" * 8, "opentelemetry.instrumentation.openai.v1")
+    other = root(
+        "4" * 32, "f4" * 8, "openinference.instrumentation.openai", start=2, end=998, **openinference
+    )
+    assert [c.duplicate_of for c in run(linked, other).calls] == [None, None]
     # two concurrent calls seen by one instrumentation are two calls, however alike
     same = run(
-        root("3" * 32, "f3" * 8, "opentelemetry.instrumentation.openai.v1"),
-        root("4" * 32, "f4" * 8, "opentelemetry.instrumentation.openai.v1"),
+        root("5" * 32, "f5" * 8, "opentelemetry.instrumentation.openai.v1"),
+        root("6" * 32, "f6" * 8, "opentelemetry.instrumentation.openai.v1"),
     )
     assert [c.duplicate_of for c in same.calls] == [None, None]
 

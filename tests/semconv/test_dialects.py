@@ -4,6 +4,8 @@ are checked in tests/processors/test_captured.py."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from costspan.semconv import (
@@ -18,6 +20,7 @@ from costspan.semconv import (
     to_call,
 )
 from costspan.semconv import attributes as A
+from costspan.semconv.providers import ai_sdk_provider
 
 T0 = 1_750_000_000_000_000_000
 
@@ -185,20 +188,95 @@ def test_openlit_and_logfire_costs_are_kept_as_estimates():
     assert (logfire.dialect, logfire.reported_cost) == ("logfire", 0.5)
 
 
-def test_langfuse_usage_details_json():
+def test_langfuse_usage_types_exclude_their_details():
+    # Langfuse's own usage types are priced apart (langfuse/langfuse packages/shared/src/server/ingestion/
+    # types.ts subtracts OpenAI's details from input / output): input excludes the cache, output reasoning
     call = call_of(
         {
             "langfuse.observation.type": "generation",
             "langfuse.observation.model.name": "gpt-4o",
-            "langfuse.observation.usage_details": '{"input": 400, "output": 20, "input_cached_tokens": 100}',
+            "langfuse.observation.usage_details": json.dumps(
+                {"input": 400, "output": 20, "input_cached_tokens": 100, "output_reasoning_tokens": 8}
+            ),
+            "langfuse.observation.cost_details": '{"input": 0.001, "output": 0.0002, "total": 0.0012}',
             "langfuse.user.id": "u-1",
         },
         scope="langfuse-sdk",
     )
     assert call.dialect == "langfuse" and call.kind == LLM
-    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (400, 20, 100)
+    assert (call.input_tokens, call.cache_read_tokens) == (500, 100)
+    assert (call.output_tokens, call.reasoning_tokens) == (28, 8)
+    assert call.reported_cost == 0.0012 and call.provider_cost is None  # Langfuse's estimate, not a bill
     broken = call_of({"langfuse.observation.type": "generation", "langfuse.observation.usage_details": "{"})
     assert broken.flags == ("langfuse usage_details is not JSON",)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        # Anthropic's usage as Langfuse's docs pass it: input_tokens excludes cache reads and writes
+        (
+            {"input_tokens": 20, "output_tokens": 13, "cache_read_input_tokens": 1024,
+             "cache_creation_input_tokens": 135},
+            (1179, 13, 1024, 135, None, None),
+        ),
+        # LangChain's usage metadata through Langfuse's callback handler: input_<detail>, subtracted
+        (
+            {"input": 20, "output": 10, "input_cache_read": 1024, "input_cache_creation": 135,
+             "output_reasoning": 4, "total": 1193},
+            (1179, 14, 1024, 135, None, 4),
+        ),
+        # 5-minute and 1-hour writes only
+        (
+            {"input": 10, "output": 1, "input_cache_creation_5m": 100, "input_cache_creation_1h": 50},
+            (160, 1, None, 150, 50, None),
+        ),
+        # an embedding: langfuse.openai writes {"input": prompt_tokens}
+        ({"input": 7}, (7, None, None, None, None, None)),
+    ],
+)  # fmt: skip
+def test_langfuse_usage_types_to_canonical(usage, expected):
+    call = call_of(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "claude-sonnet-4-5",
+            "langfuse.observation.usage_details": json.dumps(usage),
+        },
+        scope="langfuse-sdk",
+    )
+    fields = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    got = (*(getattr(call, f) for f in fields), call.cache_write_1h_tokens, call.reasoning_tokens)
+    assert got == expected
+
+
+def test_langfuse_openai_usage_objects_include_their_details():
+    # langfuse.openai writes OpenAI's usage object as it came; its totals include cache and reasoning
+    chat = {
+        "prompt_tokens": 1034,
+        "completion_tokens": 77,
+        "total_tokens": 1111,
+        "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 3},
+        "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0},
+    }
+    responses = {
+        "input_tokens": 1038,
+        "input_tokens_details": {"cached_tokens": 1024},
+        "output_tokens": 77,
+        "output_tokens_details": {"reasoning_tokens": 64},
+        "total_tokens": 1115,
+    }
+    for usage, input_tokens in ((chat, 1034), (responses, 1038)):
+        call = call_of(
+            {
+                "langfuse.observation.type": "generation",
+                "langfuse.observation.usage_details": json.dumps(usage),
+            }
+        )
+        assert (call.input_tokens, call.cache_read_tokens) == (input_tokens, 1024)
+        assert (call.output_tokens, call.reasoning_tokens) == (77, 64)
+    assert call_of(
+        {"langfuse.observation.type": "generation", "langfuse.observation.usage_details": json.dumps(chat)}
+    ).other_usage == {"input_audio_tokens": 3}
 
 
 def test_anthropic_sdk_one_hour_cache_writes():
@@ -355,3 +433,173 @@ def test_a_forwarded_cost_is_compared_not_taken_unless_the_provider_billed_it():
     assert (forwarded.input_tokens, forwarded.output_tokens) == (1000, 100)  # priced again from these
     billed = call_of({**usage, "gen_ai.usage.cost.source": "provider"})
     assert str(billed.provider_cost) == "0.0035" and billed.reported_cost is None
+
+
+# -- the AI SDK (npm ai): spans as ai 4, 5 and 7 write them (captures: tests/fixtures/genai/vercel_ai_*) --
+
+
+def ai_sdk_call(operation_id, usage, metadata=None, provider="anthropic.messages", **extra):
+    attrs = {
+        "operation.name": operation_id,
+        "ai.operationId": operation_id,
+        "ai.model.provider": provider,
+        "ai.model.id": "claude-sonnet-4-5",
+        "gen_ai.system": provider,
+        "ai.response.model": "claude-sonnet-4-5-20250929",
+        **usage,
+        **extra,
+    }
+    if metadata is not None:
+        attrs["ai.response.providerMetadata"] = json.dumps(metadata)
+    return call_of(attrs, scope="ai")
+
+
+def test_ai_sdk_4_anthropic_input_excludes_the_cache_kept_in_provider_metadata():
+    # ai 4 with @ai-sdk/anthropic 1: promptTokens is Anthropic's input_tokens (no cache reads or writes),
+    # the cache counts are in the provider metadata only; more uncached input than cached, so no guess would
+    # have caught it
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.promptTokens": 5000, "ai.usage.completionTokens": 40},
+        {"anthropic": {"cacheCreationInputTokens": 200, "cacheReadInputTokens": 1000}},
+    )
+    assert (call.kind, call.dialect, call.operation, call.provider) == (LLM, "vercel_ai", "chat", "anthropic")
+    assert (call.request_model, call.response_model) == ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929")
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert call.output_tokens == 40 and call.streaming is False and not call.flags
+
+
+def test_ai_sdk_5_anthropic_cached_input_tokens_and_the_raw_usage():
+    call = ai_sdk_call(
+        "ai.streamText.doStream",
+        {"ai.usage.inputTokens": 5000, "ai.usage.outputTokens": 40, "ai.usage.cachedInputTokens": 1000},
+        {
+            "anthropic": {
+                "usage": {
+                    "input_tokens": 5000,
+                    "cache_creation_input_tokens": 200,
+                    "cache_read_input_tokens": 1000,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 150, "ephemeral_1h_input_tokens": 50},
+                }
+            }
+        },
+        **{"ai.response.msToFirstChunk": 76.5},
+    )
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert call.cache_write_1h_tokens == 50
+    assert call.streaming is True and call.time_to_first_chunk_s == 0.0765
+
+
+def test_ai_sdk_and_langfuse_service_tier():
+    # the tier the response reports, from the AI SDK's provider metadata or Langfuse's model parameters
+    flex = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.inputTokens": 10, "ai.usage.outputTokens": 2},
+        {"openai": {"responseId": "resp_1", "serviceTier": "flex"}},
+        provider="openai.responses",
+    )
+    langfuse = call_of(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "o4-mini",
+            "langfuse.observation.model.parameters": '{"temperature": 1, "service_tier": "priority"}',
+        }
+    )
+    assert (flex.service_tier, langfuse.service_tier) == ("flex", "priority")
+
+
+def test_ai_sdk_7_input_token_details_include_the_cache():
+    # ai 6+ (LanguageModelV3): inputTokens includes cache reads and writes, with their details beside it
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {
+            "ai.usage.inputTokens": 6200,
+            "ai.usage.outputTokens": 40,
+            "ai.usage.cachedInputTokens": 1000,
+            "ai.usage.inputTokenDetails.noCacheTokens": 5000,
+            "ai.usage.inputTokenDetails.cacheReadTokens": 1000,
+            "ai.usage.inputTokenDetails.cacheWriteTokens": 200,
+            "ai.usage.outputTokenDetails.reasoningTokens": 12,
+        },
+        {"anthropic": {"usage": {"input_tokens": 5000, "cache_creation": {"ephemeral_1h_input_tokens": 50}}}},
+    )
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert (call.cache_write_1h_tokens, call.output_tokens, call.reasoning_tokens) == (50, 40, 12)
+
+
+def test_ai_sdk_4_openai_cached_and_reasoning_counts_from_provider_metadata():
+    call = ai_sdk_call(
+        "ai.generateText.doGenerate",
+        {"ai.usage.promptTokens": 1034, "ai.usage.completionTokens": 77},
+        {"openai": {"reasoningTokens": 64, "cachedPromptTokens": 1024, "acceptedPredictionTokens": 0}},
+        provider="openai.chat",
+    )
+    assert call.provider == "openai" and call.input_tokens == 1034  # OpenAI's count includes the cache
+    assert (call.cache_read_tokens, call.output_tokens, call.reasoning_tokens) == (1024, 77, 64)
+
+
+def test_ai_sdk_span_around_the_provider_call_is_a_workflow_and_tool_calls_are_tools():
+    usage = {"ai.usage.promptTokens": 10, "ai.usage.completionTokens": 5}
+    outer = ai_sdk_call("ai.generateText", usage, **{"ai.telemetry.functionId": "support-triage"})
+    unnamed = ai_sdk_call("ai.streamText", usage)
+    embed = ai_sdk_call("ai.embed.doEmbed", {"ai.usage.tokens": 5}, provider="openai.embedding")
+    tool = call_of({"ai.operationId": "ai.toolCall", "ai.toolCall.name": "lookup_order"}, scope="ai")
+    assert (outer.kind, outer.name, outer.input_tokens) == (WORKFLOW, "support-triage", None)
+    assert (unnamed.kind, unnamed.name) == (WORKFLOW, "ai.streamText")
+    assert (embed.kind, embed.operation, embed.input_tokens, embed.provider) == (
+        LLM,
+        "embeddings",
+        5,
+        "openai",
+    )
+    assert (tool.kind, tool.name) == (TOOL, "lookup_order")
+
+
+@pytest.mark.parametrize(
+    ("value", "provider"),
+    [
+        ("openai.chat", "openai"),
+        ("openai.responses", "openai"),
+        ("anthropic.messages", "anthropic"),
+        ("google.generative-ai", "gcp.gemini"),
+        ("google.vertex.chat", "gcp.vertex_ai"),
+        ("vertex.anthropic.messages", "gcp.vertex_ai"),
+        ("amazon-bedrock", "aws.bedrock"),
+        ("azure.responses", "azure.ai.openai"),
+        ("mistral.chat", "mistral_ai"),
+        ("groq.chat", "groq"),
+        ("xai.chat", "x_ai"),
+        ("gateway", None),  # the model id names the provider: openai/gpt-4o
+    ],
+)
+def test_ai_sdk_provider_names(value, provider):
+    assert ai_sdk_provider(value) == provider
+
+
+# -- pydantic-ai (scope pydantic-ai, read as Logfire's) ----------------------------------------------------
+
+
+def test_pydantic_ai_usage_details():
+    # pydantic-ai's RequestUsage.opentelemetry_attributes: input includes the cache, details beside it
+    call = call_of(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 6200,
+            "gen_ai.usage.output_tokens": 40,
+            "gen_ai.usage.details.cache_read_tokens": 1000,
+            "gen_ai.usage.details.cache_write_tokens": 200,
+            "gen_ai.usage.details.ephemeral_1h_input_tokens": 50,
+            "gen_ai.usage.details.reasoning_tokens": 12,
+            "gen_ai.usage.details.input_audio_tokens": 30,
+            "operation.cost": 0.02,
+        },
+        scope="pydantic-ai",
+    )
+    assert call.dialect == "logfire" and call.reported_cost == 0.02
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (6200, 1000, 200)
+    assert (call.cache_write_1h_tokens, call.reasoning_tokens) == (50, 12)
+    assert call.other_usage == {"input_audio_tokens": 30}
+    agent = call_of({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "agent"}, "pydantic-ai")
+    assert agent.kind == AGENT
