@@ -52,25 +52,29 @@ _MERGED_FIELDS: Final = ("provider", "server_address", "response_id", "response_
                   "time_to_first_chunk_s", "streaming", "request_model")  # fmt: skip
 # remembered per trace; an agent loop beyond that is compared within its batches
 _CALLS_PER_TRACE: Final = 1_000
-# Instrumentations that never make their span of a call current while the request is made, by (scope, span
-# name): their records and another instrumentation's record of the same request are not nested. Checked with
-# the real libraries (tests/fixtures/genai and tests/collector/test_dedupe_workload_e2e.py):
+# Instrumentations that never make their span of a call current while the request is made: scope -> the span
+# names concerned (None: every span of the scope). Their records and another instrumentation's record of the
+# same request are not nested. Checked with the real libraries (tests/fixtures/genai,
+# tests/collector/test_dedupe_workload_e2e.py, tests/instrumentation/test_end_to_end.py):
 # opentelemetry-instrumentation-anthropic 0.62.4 for every call; opentelemetry-instrumentation-openai 0.62.4
 # for the Responses API; openinference-instrumentation-anthropic 3.1.0 for messages.stream, whose request is
-# made when the stream is entered, after its span was current.
-_UNLINKED_WRAPPERS: Final = frozenset(
-    {
-        ("opentelemetry.instrumentation.anthropic", "anthropic.chat"),
-        ("opentelemetry.instrumentation.anthropic", "anthropic.completion"),
-        ("opentelemetry.instrumentation.openai.v1", "openai.response"),
-        ("openinference.instrumentation.anthropic", "messages.stream"),
-        ("openinference.instrumentation.anthropic", "beta.messages.stream"),
-    }
-)
+# made when the stream is entered, after its span was current; opentelemetry-instrumentation-bedrock 0.62.4
+# for converse_stream (its spans are all named "chat <model>": one that has a record beneath it is linked,
+# and not taken for a wrapper).
+_UNLINKED_WRAPPERS: Final[dict[str, frozenset[str] | None]] = {
+    "opentelemetry.instrumentation.anthropic": frozenset({"anthropic.chat", "anthropic.completion"}),
+    "opentelemetry.instrumentation.openai.v1": frozenset({"openai.response"}),
+    "openinference.instrumentation.anthropic": frozenset({"messages.stream", "beta.messages.stream"}),
+    "opentelemetry.instrumentation.bedrock": None,
+}
 _WRAPPER_DIALECTS: Final = frozenset({D.OPENLLMETRY, D.OPENINFERENCE})  # a cheap test before the one above
 _SUMS_CALLS: Final = "wraps "  # the flag of a record over several calls
-_SLACK_NS: Final = 5_000_000  # a wrapped stream's record may end this much after its wrapper's
 _RECENT_CALLS: Final = 20_000  # LLM records remembered for the wrappers above, across traces
+# Bedrock model ids: an inference profile's region, then the model's vendor (us.anthropic.claude-...)
+_BEDROCK_REGIONS: Final = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"})
+_BEDROCK_VENDORS: Final = frozenset(
+    {"anthropic", "amazon", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "qwen", "writer"}
+)
 # How far up the span tree a record looks for the instrumentation that wraps it. Wrappers nest directly or
 # with a framework span or two between; a corrupt parent chain must not loop.
 _MAX_HOPS: Final = 8
@@ -102,6 +106,7 @@ class _Window:
         # paired with one, and its span id (one wrapper a record)
         self.wrappers: dict[str, GenAICall] = {}
         self.paired: dict[str, str] = {}
+        self.paired_wrappers: dict[str, str] = {}  # the other way: wrapper span id -> record span id
 
     def add_all(self, fresh: list[GenAICall]) -> None:
         """Remembers the batch's new LLM records by trace (their span ids are in already), then trims."""
@@ -148,6 +153,9 @@ class _Window:
                 self.wrappers = dict(islice(self.wrappers.items(), len(self.wrappers) // 2, None))
             if len(self.paired) > _RECENT_CALLS:
                 self.paired = dict(islice(self.paired.items(), len(self.paired) // 2, None))
+                self.paired_wrappers = dict(
+                    islice(self.paired_wrappers.items(), len(self.paired_wrappers) // 2, None)
+                )
 
     def recent_under(self, key: tuple[Any, ...]) -> list[GenAICall]:
         newer, older = self.recent.get(key), self.older_recent.get(key)
@@ -218,19 +226,23 @@ def _pair_unlinked(
     record of the same request by another instrumentation beneath them is not their child but a sibling, or
     the root of a trace of its own. Such a wrapper is paired with the record, of another dialect and the
     same service, whose interval it encloses and that reports the same provider, model, usage and response
-    id (where both report one); among several, the closest in time. Concurrent calls alike in all that may
+    id (where both report one), and that started while the wrapper was open; among several, the closest in
+    time. Concurrent calls alike in all that may
     pair crosswise, which leaves the count and the cost right. Either may come first: a wrapper looks among
     the recent records, and a record among the recent wrappers not yet paired."""
     wrappers, paired = window.wrappers, window.paired
     new: set[str] | None = None
+    parents: set[str] | None = None
     for i, call in enumerate(batch.calls):
         if call is None or call.kind != LLM or call.duplicate_of is not None:
             continue
-        is_wrapper = (
-            call.dialect in _WRAPPER_DIALECTS and (batch.scope_name[i], batch.name[i]) in _UNLINKED_WRAPPERS
-        )
         if call.span_id in paired:
             continue
+        is_wrapper = False
+        if call.dialect in _WRAPPER_DIALECTS and batch.scope_name[i] in _UNLINKED_WRAPPERS:
+            if parents is None:
+                parents = {c.parent_span_id for c in fresh if c.kind == LLM and c.parent_span_id}
+            is_wrapper = _breaks_context(batch.scope_name[i], batch.name[i], call, parents, window)
         if is_wrapper:
             wrappers[call.span_id] = call
         elif not wrappers:
@@ -248,9 +260,20 @@ def _pair_unlinked(
         wrapper, inner = (call, best) if is_wrapper else (best, call)
         del wrappers[wrapper.span_id]
         paired[inner.span_id] = wrapper.span_id
+        window.paired_wrappers[wrapper.span_id] = inner.span_id
         if new is None:
             new = {c.span_id for c in fresh}
-        _keep_richest([call, _call_of(best, window)], new, counts, superseded)
+        # The wrapper's record is always the duplicate: the other record's call, whatever the tree beneath it
+        # holds, is decided where that record is, so that two workers (each seeing the other's root) agree.
+        keeper = _call_of(inner, window).span_id
+        if wrapper.span_id in new:
+            wrapper.duplicate_of = keeper
+            counts[f"duplicate.{wrapper.dialect}"] += 1
+        elif wrapper.duplicate_of is None:
+            wrapper.duplicate_of = keeper
+            wrapper.flag(f"superseded by span {keeper}, the record it wraps, which arrived later")
+            superseded.append(wrapper)
+            counts["superseded"] += 1
         counts["unlinked_twins"] += 1
 
 
@@ -266,10 +289,27 @@ def _encloses(wrapper: GenAICall, inner: GenAICall) -> bool:
         and type(wrapper.output_tokens) is int
         and inner.dialect != wrapper.dialect
         and inner.service_name == wrapper.service_name
-        # the wrapper calls what it wraps, so it starts first; a stream's records may end in either order
-        and inner.start_time_ns >= wrapper.start_time_ns
-        and inner.end_time_ns <= wrapper.end_time_ns + _SLACK_NS
+        # the wrapper calls what it wraps, so that starts while the wrapper is open; a stream's records may
+        # end in either order, each instrumentation closing its own when it sees the stream end
+        and wrapper.start_time_ns <= inner.start_time_ns <= wrapper.end_time_ns
         and _same_request(wrapper, inner)
+    )
+
+
+def _breaks_context(
+    scope: str | None, name: str, call: GenAICall, parents: set[str], window: _Window
+) -> bool:
+    """Whether ``call`` is the record of a wrapper that breaks context: of a scope and span name listed in
+    :data:`_UNLINKED_WRAPPERS`, and with no record beneath it (one there shows this span was current;
+    ``parents``: the parent span ids of the batch's LLM records)."""
+    if scope not in _UNLINKED_WRAPPERS:
+        return False
+    names = _UNLINKED_WRAPPERS[scope]
+    if names is not None and name not in names:
+        return False
+    span_id = call.span_id
+    return span_id not in parents and all(
+        c.parent_span_id != span_id for c in window.traces.get(call.trace_id, ())
     )
 
 
@@ -380,7 +420,7 @@ def _merge_nested(
     for head, members in groups.items():
         if all(m.span_id != head for m in members):
             members.append(records[head])
-        _keep_richest(members, new, counts, superseded)
+        _keep_richest(members, new, counts, superseded, window.paired_wrappers)
 
 
 def _kept_id(record: GenAICall, records: dict[str, GenAICall]) -> str:
@@ -489,18 +529,39 @@ def _same_request(a: GenAICall, b: GenAICall) -> bool:
 def _models_match(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return True
-    a, b = a.lower(), b.lower()
+    a, b = _model_name(a), _model_name(b)
     # a response model is often the dated snapshot of the requested alias (gpt-4o -> gpt-4o-2024-08-06)
-    return a == b or a.startswith(b) or b.startswith(a) or a.rsplit("/", 1)[-1] == b.rsplit("/", 1)[-1]
+    return a == b or a.startswith(b) or b.startswith(a)
+
+
+def _model_name(model: str) -> str:
+    """A model id without what instrumentations of one call disagree on: a gateway's ``provider/`` prefix,
+    and Bedrock's inference-profile region and vendor (``us.anthropic.claude-...``; OpenLLMetry drops
+    the vendor, the others keep it)."""
+    name = model.lower().rsplit("/", 1)[-1]
+    head, _, rest = name.partition(".")
+    if rest and head in _BEDROCK_REGIONS:
+        name = rest
+        head, _, rest = name.partition(".")
+    if rest and head in _BEDROCK_VENDORS:
+        name = rest
+    return name
 
 
 def _keep_richest(
-    members: list[GenAICall], new: set[str], counts: Counter[str], superseded: list[GenAICall]
+    members: list[GenAICall],
+    new: set[str],
+    counts: Counter[str],
+    superseded: list[GenAICall],
+    wrappers: Mapping[str, str] | frozenset[str] = frozenset(),
 ) -> None:
     """Mark all records of one call but the richest as its duplicates (``new``: the span ids of this batch's
-    records). A record of an earlier batch that was passed on as the call, and is not the richest, is
-    superseded; one stored as a duplicate stays one."""
-    candidates = [m for m in members if m.span_id in new or m.duplicate_of is None]
+    records; ``wrappers``: those of context-breaking wrappers paired with the record they wrap, never kept).
+    A record of an earlier batch that was passed on as the call, and is not the richest, is superseded; one
+    stored as a duplicate stays one."""
+    candidates = [
+        m for m in members if (m.span_id in new or m.duplicate_of is None) and m.span_id not in wrappers
+    ]
     if not candidates:
         return
     keep = candidates[0] if len(candidates) == 1 else max(candidates, key=_richness)

@@ -33,6 +33,7 @@ _ALIASES: Final = {
     "google": "gcp.gen_ai",
     "bedrock": "aws.bedrock",
     "aws_bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",  # OpenInference's llm.provider for Amazon Bedrock
     "mistralai": "mistral_ai",
     "mistral": "mistral_ai",
     "azure": "azure.ai.openai",

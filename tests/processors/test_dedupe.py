@@ -324,3 +324,15 @@ def test_what_is_kept_does_not_depend_on_batching(seed):
         for span_id in moved:
             del stored[span_id]  # its stored row left llm_calls
         assert stored == expected
+
+
+def test_bedrock_model_ids_of_one_call_match_across_instrumentations():
+    from costspan.processors.dedupe import _models_match
+
+    assert _models_match("us.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4-20250514-v1:0")
+    assert _models_match(
+        "anthropic.claude-3-5-haiku-20241022-v1:0", "global.anthropic.claude-3-5-haiku-20241022-v1:0"
+    )
+    assert _models_match("openai/gpt-4o", "gpt-4o-2024-08-06")
+    assert not _models_match("us.anthropic.claude-sonnet-4-20250514-v1:0", "us.meta.llama3-70b-instruct-v1:0")
+    assert not _models_match("gpt-4o", "claude-sonnet-4-5")
