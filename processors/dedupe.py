@@ -11,7 +11,9 @@ Two records are the same call only on proof (docs/processing.md, "dedupe"):
 
 Never evidence on their own: timing, model, usage or a response id. Concurrent siblings, calls in sequence,
 and records in different traces are separate calls, however alike (servers with short or recycled response
-ids exist, and fan-out makes identical calls at the same instant).
+ids exist, and fan-out makes identical calls at the same instant). The one exception is by name:
+instrumentations known never to make their span current (:data:`_UNLINKED_WRAPPERS`), whose record is
+paired with the record beside it that it was open around (:func:`_pair_unlinked`).
 
 Of the records of one call, the richest (most usage figures, then the most specific dialect) is kept, the
 others get ``duplicate_of`` set to its span id and stay, so storage keeps them visibly and sums skip them.
