@@ -70,18 +70,27 @@ def http(span_id, *, status=200, **kw):
     return span(span_id, name="POST", scope="opentelemetry.instrumentation.httpx", **kw, **attrs)
 
 
+# one Claude call with a cache write, as every instrumentation of it reports its usage
+ANTHROPIC_CALL = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.usage.input_tokens": 3000,
+    "gen_ai.usage.output_tokens": 200,
+    "gen_ai.usage.cache_creation.input_tokens": 2000,
+}
+
+
 def native(span_id, *, one_hour=None, **kw):
-    attrs = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "anthropic",
-        "gen_ai.request.model": "claude-sonnet-4-5",
-        "gen_ai.usage.input_tokens": 3000,
-        "gen_ai.usage.output_tokens": 200,
-        "gen_ai.usage.cache_creation.input_tokens": 2000,
-    }
+    attrs = dict(ANTHROPIC_CALL)
     if one_hour is not None:
         attrs["anthropic.usage.cache_creation.ephemeral_1h_input_tokens"] = one_hour
     return span(span_id, scope="com.anthropic.sdk.python", name="anthropic.messages.create", **kw, **attrs)
+
+
+def chat_anthropic(span_id, **kw):
+    """costspan's record of the call (or another dialect's, given its scope): no one-hour split."""
+    return span(span_id, start=kw.pop("start", 5), end=kw.pop("end", 990), **kw, **ANTHROPIC_CALL)
 
 
 def ids(n, prefix):
@@ -187,18 +196,6 @@ def test_a_richer_twin_in_a_later_batch_supersedes_the_stored_record():
     assert call.duplicate_of is None and call.cache_write_1h_tokens == 500
     assert [s.span_id for s in later.superseded] == ["i4" * 8]
     assert later.superseded[0].duplicate_of == "n4" * 8
-
-
-def chat_anthropic(span_id, **kw):
-    attrs = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "anthropic",
-        "gen_ai.request.model": "claude-sonnet-4-5",
-        "gen_ai.usage.input_tokens": 3000,
-        "gen_ai.usage.output_tokens": 200,
-        "gen_ai.usage.cache_creation.input_tokens": 2000,
-    }
-    return span(span_id, start=kw.pop("start", 5), end=kw.pop("end", 990), **kw, **attrs)
 
 
 def _stack(sid: str, clock: int, trace: str, parent: str) -> list[Span]:
