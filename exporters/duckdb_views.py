@@ -35,14 +35,27 @@ from .layout import CALLS, DUPLICATES, SPANS, dataset_files
 from .parquet import SCHEMA, SPANS_SCHEMA
 
 MAX_DEPTH = 64  # the parent walk stops here: a corrupt parent chain must not loop
+_CONNECT_ATTEMPTS = 5
 
 
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views over ``data_dir``."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")  # timestamps are shown, and cast to dates, in UTC
-    create_views(con, data_dir)
-    return con
+    """An in-memory DuckDB connection with the views over ``data_dir``.
+
+    A view is bound to the files listed when it is made, and binding reads the first file's schema: if
+    compaction swapped that day's folder in between, the file is gone (an I/O error), so the files are
+    listed again, a few times."""
+    for attempt in range(_CONNECT_ATTEMPTS):
+        con = duckdb.connect(":memory:")
+        con.execute("SET TimeZone = 'UTC'")  # timestamps are shown, and cast to dates, in UTC
+        try:
+            create_views(con, data_dir)
+        except duckdb.IOException:
+            con.close()
+            if attempt + 1 == _CONNECT_ATTEMPTS:
+                raise
+            continue
+        return con
+    raise AssertionError("unreachable")
 
 
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> None:

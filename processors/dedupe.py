@@ -345,11 +345,14 @@ def _closer(call: GenAICall, a: GenAICall, b: GenAICall) -> bool:
 
 
 def _remember_parents(batch: SpanBatch, by_trace: dict[str, list[GenAICall]], window: _Window) -> None:
-    """The parent of every span of a trace that has LLM records, here or in the window: a plain span between
-    two records of one call may come in another batch than either."""
+    """The parent of every span that is no LLM record, of a trace that has LLM records here or in the window:
+    a plain span between two records of one call may come in another batch than either (a record carries
+    its own parent)."""
     parents, traces = window.parents, window.traces
-    for trace_id, span_id, parent in zip(batch.trace_id, batch.span_id, batch.parent_span_id, strict=True):
-        if trace_id in by_trace or trace_id in traces:
+    for trace_id, span_id, parent, call in zip(
+        batch.trace_id, batch.span_id, batch.parent_span_id, batch.calls, strict=True
+    ):
+        if (call is None or call.kind != LLM) and (trace_id in by_trace or trace_id in traces):
             parents[span_id] = parent
 
 

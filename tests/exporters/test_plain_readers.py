@@ -226,3 +226,26 @@ def test_a_data_directory_of_the_earlier_layout_is_moved_once(tmp_path):
     assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone() == (6,)
     assert con.execute("SELECT count(*) FROM genai_spans").fetchone() == (1,)
     assert not list(tmp_path.glob("*/date=*/hour=*")) and not list(root.glob(".*"))
+
+
+def test_views_made_while_a_swap_takes_a_listed_file_away_list_the_files_again(tmp_path, monkeypatch):
+    # the moment a compaction swap falls between listing a day's files and binding the view to them: the
+    # first listing names a file that is gone by then
+    from costspan.exporters import duckdb_views
+
+    ParquetWriter(tmp_path).write(
+        calls((1, T0, "gpt-4o-mini", 100, 7), (2, T0 + 10**9, "gpt-4o-mini", 200, 7))
+    )
+    listings = []
+
+    def listing_a_file_taken_away(data_dir, dataset):
+        files = dataset_files(data_dir, dataset)
+        listings.append(dataset)
+        if len(listings) == 1:
+            return [*files, files[0].with_name("part-00-gone.parquet")]
+        return files
+
+    monkeypatch.setattr(duckdb_views, "dataset_files", listing_a_file_taken_away)
+    con = connect(tmp_path)
+    assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 2
+    assert len(listings) > 3  # the views were made again from a new listing
