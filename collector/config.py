@@ -265,12 +265,10 @@ class _Reader:
                     config.compaction_interval_s = float(interval)
         service = self.mapping(doc, "service", {"pipelines", "workers"})
         if service is not None and service.get("workers") is not None:
-            workers = service["workers"]
-            if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
-                raise self.error(
-                    service, "workers", f"workers: a whole number of worker processes, 1 to {MAX_WORKERS}"
-                )
-            config.workers = workers
+            try:
+                config.workers = worker_count(service["workers"])
+            except ValueError as exc:
+                raise self.error(service, "workers", f"workers: {exc}") from None
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
         if traces is not None and traces.get("processors") is not None:
@@ -399,10 +397,26 @@ class _Reader:
         value = node.get("endpoint")
         if value is None:
             return None
-        host, _, port = str(value).rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise self.error(node, "endpoint", f"{what}.endpoint: host:port; got {value!r}")
-        return str(value)
+        try:
+            return listen_address(str(value))
+        except ValueError as exc:
+            raise self.error(node, "endpoint", f"{what}.endpoint: {exc}") from None
+
+
+def listen_address(value: str) -> str:
+    """``host:port`` where a receiver or the admin server listens, as given; ValueError if it is not one (a
+    port out of range would otherwise be taken for "any free port")."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"host:port, a port from 1 to 65535; got {value!r}")
+    return value
+
+
+def worker_count(value: Any) -> int:
+    """A number of pipeline worker processes; ValueError if it is not 1 to MAX_WORKERS."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f"a whole number of worker processes, 1 to {MAX_WORKERS}; got {value!r}")
+    return value
 
 
 def _line_of_path(doc: Any, message: str) -> int:

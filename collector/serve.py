@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,29 @@ def _split(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _flag_mistake(args: argparse.Namespace) -> str | None:
+    """The first flag whose value the configuration file would refuse, and why."""
+    from .config import listen_address, worker_count
+
+    checks: list[tuple[str, Callable[[Any], Any], Any]] = [
+        (flag, listen_address, value)
+        for flag, value in (
+            ("--grpc-address", args.grpc_address),
+            ("--http-address", args.http_address),
+            ("--admin-address", args.admin_address),
+        )
+        if value is not None
+    ]
+    if args.workers is not None:
+        checks.append(("--workers", worker_count, args.workers))
+    for flag, check, value in checks:
+        try:
+            check(value)
+        except ValueError as exc:
+            return f"{flag}: {exc}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -51,13 +75,17 @@ def run(args: argparse.Namespace) -> int:
     except ConfigFileError as exc:
         print(f"costspan serve: {exc}", file=sys.stderr)
         return 2
-    # flags win over the file, the file over the defaults
+    # flags win over the file, the file over the defaults; each flag is checked as the file's key is
+    mistake = _flag_mistake(args)
+    if mistake is not None:
+        print(f"costspan serve: {mistake}", file=sys.stderr)
+        return 2
     config.data_dir = args.data_dir or config.data_dir
     config.grpc_endpoint = args.grpc_address or config.grpc_endpoint
     config.http_endpoint = args.http_address or config.http_endpoint
     config.admin_endpoint = args.admin_address or config.admin_endpoint
     config.bearer_token = args.token or os.environ.get("COSTSPAN_TOKEN") or config.bearer_token
-    config.workers = args.workers or config.workers
+    config.workers = args.workers if args.workers is not None else config.workers
     try:
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
@@ -48,14 +49,23 @@ def run(args: argparse.Namespace) -> int:
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
-    if needs_migration(data_dir(args.data_dir)):
+    directory = data_dir(args.data_dir)
+    if not directory.is_dir():
+        # a mistyped --data-dir, or the default (relative) read from another folder: not "0 calls"
+        print(
+            f"costspan sql: no data directory at {directory.resolve()} (give --data-dir or "
+            "$COSTSPAN_DATA_DIR: where `costspan serve` keeps its data)",
+            file=sys.stderr,
+        )
+        return 2
+    if needs_migration(directory):
         print(
             "costspan sql: some days are in an earlier storage layout and are left out; "
             "`costspan serve` moves them on its first start",
             file=sys.stderr,
         )
     for attempt in range(_ATTEMPTS):
-        con = connect(data_dir(args.data_dir))
+        con = connect(directory)
         try:
             statement = con.extract_statements(args.query)
             if len(statement) != 1 or statement[0].type.name != "SELECT":
@@ -77,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
         finally:
             con.close()
-    write_rows(names, rows, args.format, sys.stdout)
+    try:
+        write_rows(names, rows, args.format, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped early (`costspan sql ... | head`): nothing more to say. Python would report the
+        # pipe again when it flushes stdout at exit, so stdout goes to /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return 0
 
 

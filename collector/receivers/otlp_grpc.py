@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ._auth import authorized
 from ._limiter import MemoryLimiter, Reservation
 from ._sink import Backpressure, Sink, invalid_spans
 
@@ -45,7 +46,7 @@ async def _authorize(context: grpc.aio.ServicerContext, settings: GrpcSettings) 
     if settings.bearer_token is None:
         return
     metadata = dict(context.invocation_metadata() or ())
-    if metadata.get("authorization") != f"Bearer {settings.bearer_token}":
+    if not authorized(metadata.get("authorization"), settings.bearer_token):
         settings.counts["refused_unauthenticated"] += 1
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
 

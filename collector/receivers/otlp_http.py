@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from costspan.collector.otlp import OTLPDecodeError, request_from_json
 
+from ._auth import authorized
 from ._limiter import MemoryLimiter, Reservation
 from ._sink import Backpressure, Sink, invalid_spans
 from .events import EventError, events_to_request
@@ -146,7 +147,7 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
 def _authorize(request: Request, settings: ReceiverSettings) -> None:
     if settings.bearer_token is None:
         return
-    if request.headers.get("authorization") != f"Bearer {settings.bearer_token}":
+    if not authorized(request.headers.get("authorization"), settings.bearer_token):
         raise _Refused(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 

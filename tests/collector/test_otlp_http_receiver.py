@@ -212,3 +212,11 @@ def test_bearer_token():
         )
         assert ok.status_code == 200
         assert ExportTraceServiceResponse.FromString(ok.content).ByteSize() == 0
+
+
+def test_the_bearer_token_is_compared_whole():
+    from costspan.collector.receivers._auth import authorized
+
+    assert authorized("Bearer s3cret", "s3cret")
+    for header in (None, "", "Bearer s3cre", "Bearer s3cret2", "bearer s3cret", "s3cret", "Bearer sécret"):
+        assert not authorized(header, "s3cret"), header

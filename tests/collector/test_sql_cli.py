@@ -64,5 +64,45 @@ def test_sql_formats_and_read_only(tmp_path):
     assert refused.returncode == 2 and "read-only" in refused.stderr
     broken = sql("SELECT nope FROM llm_calls", data_dir=tmp_path)
     assert broken.returncode == 2 and "nope" in broken.stderr
+    (tmp_path / "fresh").mkdir()  # a collector's data directory before its first call
     empty = sql("SELECT count(*) AS n FROM llm_calls", data_dir=tmp_path / "fresh")
     assert empty.returncode == 0 and "0" in empty.stdout
+
+
+def test_a_data_directory_that_does_not_exist_is_an_error_not_zero_rows(tmp_path):
+    out = subprocess.run(
+        [str(COSTSPAN), "sql", "--data-dir", str(tmp_path / "typo"), "SELECT count(*) FROM llm_calls"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert f"no data directory at {tmp_path / 'typo'}" in out.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    # `costspan sql ... | head -1`: the pipe closes while rows are still being written
+    proc = subprocess.Popen(
+        [str(COSTSPAN), "sql", "--data-dir", str(tmp_path), "--format", "csv", "SELECT * FROM range(200000)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout.readline().rstrip() == b"range"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
+
+
+def test_serve_refuses_flags_the_configuration_file_would_refuse(tmp_path):
+    for flags, message in (
+        (["--grpc-address", "127.0.0.1:99999"], "--grpc-address: host:port, a port from 1 to 65535"),
+        (["--admin-address", "9464"], "--admin-address: host:port"),
+        (["--workers", "0"], "--workers: a whole number of worker processes, 1 to 8; got 0"),
+    ):
+        out = subprocess.run(
+            [str(COSTSPAN), "serve", "--data-dir", str(tmp_path), *flags],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and message in out.stderr, (flags, out.stderr)
