@@ -188,13 +188,29 @@ def replace(
         merged = read_unique(sources, schema, key)
     except (FileNotFoundError, duckdb.IOException):
         return False  # a supersede or a replay's clean-up was faster: the next run
+    return swap_day(data_dir, dataset, day, folder, merged, name, seen)
+
+
+def swap_day(
+    data_dir: Path,
+    dataset: str,
+    day: date,
+    folder: Path,
+    rows: pa.Table,
+    name: str,
+    replaced: dict[Path, tuple[int, int, int]],
+) -> bool:
+    """Swap ``folder``, a day of ``dataset``, for a new folder holding ``rows`` as ``name`` (none when there
+    are none) and every file of the old one but those ``replaced``, in one step under the day's exclusive
+    lock: a writer's file added meanwhile is carried over. ``replaced`` maps each file to its (inode, mtime,
+    size) when it was read; False, and nothing changed, when one changed or went since."""
     staging = internal(data_dir, "staging", dataset) / f"{folder.name}-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
-        if merged.num_rows:
-            encode(merged, staging / name)
+        if rows.num_rows:
+            encode(rows, staging / name)
         with partition_lock(data_dir, dataset, day, exclusive=True):
-            for source, before in seen.items():
+            for source, before in replaced.items():
                 try:
                     st = source.stat()
                 except FileNotFoundError:
@@ -202,7 +218,7 @@ def replace(
                 if (st.st_ino, st.st_mtime_ns, st.st_size) != before:
                     return False
             for path in files_in(folder):
-                if path not in seen:
+                if path not in replaced:
                     os.link(path, staging / path.name)  # written meanwhile, or not merged
             fsync_path(staging)
             exchange(folder, staging)

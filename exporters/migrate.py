@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import pyarrow.compute as pc
 
-from .compaction import one_upkeep, read_unique
-from .files import exchange, fsync_path
-from .layout import CALLS, DUPLICATES, SPANS, days, files_in, internal, partition_lock
+from .compaction import one_upkeep, read_unique, swap_day
+from .layout import CALLS, DUPLICATES, SPANS, days, internal
 from .parquet import SCHEMA, SPANS_SCHEMA, encode, put, temporary
 
 log = logging.getLogger(__name__)
@@ -88,19 +86,9 @@ def migrate(data_dir: str | Path) -> int:
                         tmp = temporary(data_dir, LEGACY_NAME)
                         encode(duplicates, tmp)
                         put(data_dir, DUPLICATES, str(day), tmp, LEGACY_NAME)
-                staging = internal(data_dir, "staging", dataset) / f"{folder.name}-{uuid.uuid4().hex}"
-                staging.mkdir()
-                try:
-                    if rows.num_rows:
-                        encode(rows, staging / LEGACY_NAME)
-                    with partition_lock(data_dir, dataset, day, exclusive=True):
-                        for path in files_in(folder):  # already in the current layout
-                            os.link(path, staging / path.name)
-                        fsync_path(staging)
-                        exchange(folder, staging)
-                        fsync_path(folder.parent)
-                finally:
-                    shutil.rmtree(staging, ignore_errors=True)
+                # the earlier layout's files lie in hour folders, which the swap leaves behind; the day's
+                # files already in the current layout are carried over
+                swap_day(data_dir, dataset, day, folder, rows, LEGACY_NAME, {})
                 moved += 1
     if moved:
         log.info("storage: %d days moved from the earlier layout (hour folders, inline duplicates)", moved)
