@@ -267,7 +267,7 @@ def _pair_unlinked(
             new = {c.span_id for c in fresh}
         # The wrapper's record is always the duplicate: the other record's call, whatever the tree beneath it
         # holds, is decided where that record is, so that two workers (each seeing the other's root) agree.
-        keeper = _call_of(inner, window).span_id
+        keeper = _kept(inner, {c.span_id: c for c in window.traces.get(inner.trace_id, ())}).span_id
         if wrapper.span_id in new:
             wrapper.duplicate_of = keeper
             counts[f"duplicate.{wrapper.dialect}"] += 1
@@ -313,19 +313,6 @@ def _breaks_context(
     return span_id not in parents and all(
         c.parent_span_id != span_id for c in window.traces.get(call.trace_id, ())
     )
-
-
-def _call_of(record: GenAICall, window: _Window) -> GenAICall:
-    """The record kept for the call ``record`` is a duplicate of (itself when it is not one)."""
-    for _ in range(4):
-        keeper = record.duplicate_of
-        if keeper is None:
-            return record
-        found = next((c for c in window.traces.get(record.trace_id, ()) if c.span_id == keeper), None)
-        if found is None:
-            return record
-        record = found
-    return record
 
 
 def _nearby_keys(call: GenAICall) -> tuple[tuple[Any, ...], ...]:
@@ -401,7 +388,7 @@ def _merge_nested(
             _count_beneath(outer, calls_beneath, new, counts, superseded)
         elif twin is not None:
             # a record already marked as another's duplicate stands for that one's call
-            a, b = root(_kept_id(outer, records)), root(_kept_id(twin, records))
+            a, b = root(_kept(outer, records).span_id), root(_kept(twin, records).span_id)
             if a != b:
                 group_of[max(a, b)] = min(a, b)
     if not group_of:
@@ -428,14 +415,15 @@ def _merge_nested(
         _keep_richest(members, new, counts, superseded, window.paired_wrappers)
 
 
-def _kept_id(record: GenAICall, records: dict[str, GenAICall]) -> str:
-    """The span id of the record kept for ``record``'s call, among ``records``."""
+def _kept(record: GenAICall, records: Mapping[str, GenAICall]) -> GenAICall:
+    """The record kept for the call ``record`` is a duplicate of, among ``records`` (itself when it is none,
+    or its keeper is not among them)."""
     for _ in range(4):
         keeper = record.duplicate_of
         if keeper is None or keeper not in records:
             break
         record = records[keeper]
-    return record.span_id
+    return record
 
 
 def _nearest_llm_ancestor(
