@@ -241,6 +241,11 @@ def test_kill_9_under_sustained_load_loses_nothing_acknowledged_and_doubles_noth
     while wal_bytes(collector) > 0:
         assert time.monotonic() < deadline, "the pipeline did not catch up with its write-ahead log"
         time.sleep(0.2)
+    # a fast run can be over before the watch has read much: let it read the settled files a few times too
+    deadline = time.monotonic() + 30
+    while len(watch.reads) < 5:
+        assert time.monotonic() < deadline, f"the duplicate watch could not read: {watch.failures} failures"
+        time.sleep(0.1)
     collector.kill(signal.SIGTERM)
     assert collector.proc is not None and collector.proc.returncode == 0
     watch.stop.set()
