@@ -28,7 +28,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--grpc-address", help="OTLP/gRPC host:port (default 127.0.0.1:4317)")
     serve.add_argument("--http-address", help="OTLP/HTTP host:port (default 127.0.0.1:4318)")
     serve.add_argument("--admin-address", help="admin HTTP host:port (default 127.0.0.1:9464)")
-    serve.add_argument("--token", help="require this bearer token on every receiver ($COSTSPAN_TOKEN)")
+    serve.add_argument(
+        "--token",
+        help="require this bearer token on every receiver, or any of several: old,new ($COSTSPAN_TOKEN)",
+    )
     serve.add_argument(
         "--workers", type=int, help="pipeline worker processes (default: one per core, at most 8)"
     )
@@ -43,6 +46,7 @@ def _split(address: str) -> tuple[str, int]:
 def _flag_mistake(args: argparse.Namespace) -> str | None:
     """The first flag whose value the configuration file would refuse, and why."""
     from .config import listen_address, worker_count
+    from .receivers._auth import parse_tokens
 
     checks: list[tuple[str, Callable[[Any], Any], Any]] = [
         (flag, listen_address, value)
@@ -55,6 +59,8 @@ def _flag_mistake(args: argparse.Namespace) -> str | None:
     ]
     if args.workers is not None:
         checks.append(("--workers", worker_count, args.workers))
+    if args.token is not None:
+        checks.append(("--token", parse_tokens, args.token))
     for flag, check, value in checks:
         try:
             check(value)
@@ -64,7 +70,6 @@ def _flag_mistake(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
 
     from .config import CollectorConfig, ConfigFileError, load_config
@@ -84,12 +89,47 @@ def run(args: argparse.Namespace) -> int:
     config.grpc_endpoint = args.grpc_address or config.grpc_endpoint
     config.http_endpoint = args.http_address or config.http_endpoint
     config.admin_endpoint = args.admin_address or config.admin_endpoint
-    config.bearer_token = args.token or os.environ.get("COSTSPAN_TOKEN") or config.bearer_token
+    try:
+        config.bearer_tokens = _tokens(args.token, config.bearer_tokens)
+    except ValueError as exc:
+        print(f"costspan serve: $COSTSPAN_TOKEN: {exc}", file=sys.stderr)
+        return 2
     config.workers = args.workers if args.workers is not None else config.workers
     try:
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:
         return 0
+
+
+def _tokens(flag: str | None, configured: tuple[str, ...]) -> tuple[str, ...]:
+    """The receivers' bearer tokens: the flag's, else $COSTSPAN_TOKEN's, else the file's."""
+    import os
+
+    from .receivers._auth import parse_tokens
+
+    return parse_tokens(flag or os.environ.get("COSTSPAN_TOKEN") or "") or configured
+
+
+def _guard_admin(admin: Any, tokens: tuple[str, ...]) -> None:
+    """Every admin route but the probes asks for one of ``tokens`` (when there are any). The probes stay
+    open: they tell only whether the collector is up and ready, and a kubelet or load balancer should not
+    have to hold the secret that guards the metrics."""
+    from fastapi import Request, Response
+
+    from .receivers._auth import authorized
+
+    if not tokens:
+        return
+
+    @admin.middleware("http")
+    async def bearer_token(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        if request.url.path in ("/healthz", "/readyz") or authorized(
+            request.headers.get("authorization"), tokens
+        ):
+            return await call_next(request)
+        return Response(
+            "missing or wrong bearer token\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 async def _serve(config: Any) -> int:
@@ -109,6 +149,7 @@ async def _serve(config: Any) -> int:
     from .receivers.otlp_grpc import GrpcSettings, create_server
     from .receivers.otlp_http import ReceiverSettings, create_app
     from .runtime import configure_gc
+    from .tls import describe
 
     directory = data_dir(config.data_dir)
     forwarders = [
@@ -132,14 +173,17 @@ async def _serve(config: Any) -> int:
     )
     limiter = MemoryLimiter(config.max_in_flight_bytes)
     registry = pipeline.metrics.registry
-    token = config.bearer_token
+    tokens = config.bearer_tokens
     http_settings = ReceiverSettings(
-        bearer_token=token, max_body_bytes=config.max_body_bytes, limiter=limiter
+        bearer_tokens=tokens, max_body_bytes=config.max_body_bytes, limiter=limiter
     )
-    grpc_settings = GrpcSettings(bearer_token=token, max_message_bytes=config.max_body_bytes, limiter=limiter)
+    grpc_settings = GrpcSettings(
+        bearer_tokens=tokens, max_message_bytes=config.max_body_bytes, limiter=limiter
+    )
     registry.register(HealthMetrics(pipeline, limiter, (http_settings.counts, grpc_settings.counts)))
 
     admin = FastAPI(title="costspan admin", docs_url=None, redoc_url=None, openapi_url=None)
+    _guard_admin(admin, config.admin_bearer_tokens)
     ready = asyncio.Event()
 
     @admin.get("/metrics")
@@ -169,17 +213,23 @@ async def _serve(config: Any) -> int:
     upkeep.start()
     grpc_server = None
     if config.grpc_endpoint:
-        grpc_server, _ = create_server(pipeline.submit, config.grpc_endpoint, grpc_settings)
-        await grpc_server.start()
-    apps = [(admin, config.admin_endpoint)]
-    if config.http_endpoint:
-        apps.append((create_app(pipeline.submit, http_settings), config.http_endpoint))
-    servers = []
-    for app, address in apps:
-        host, port = _split(address)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        grpc_server, _ = create_server(
+            pipeline.submit, config.grpc_endpoint, grpc_settings, tls=config.grpc_tls
         )
+        await grpc_server.start()
+    apps = [(admin, config.admin_endpoint, config.admin_tls)]
+    if config.http_endpoint:
+        apps.append((create_app(pipeline.submit, http_settings), config.http_endpoint, config.http_tls))
+    servers = []
+    for app, address, tls in apps:
+        host, port = _split(address)
+        options = tls.uvicorn_options() if tls is not None else {}
+        server_config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", **options
+        )
+        if tls is not None:
+            tls.apply_min_version(server_config)
+        server = uvicorn.Server(server_config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
         servers.append(server)
     tasks = [asyncio.create_task(s.serve()) for s in servers]
@@ -194,9 +244,9 @@ async def _serve(config: Any) -> int:
     ready.set()
     log.info(
         "serving: OTLP/gRPC %s, OTLP/HTTP %s, admin %s, data %s, %d pipeline workers%s",
-        config.grpc_endpoint or "off",
-        config.http_endpoint or "off",
-        config.admin_endpoint,
+        describe(config.grpc_endpoint, config.grpc_tls),
+        describe(config.http_endpoint, config.http_tls),
+        describe(config.admin_endpoint, config.admin_tls),
         directory,
         pipeline.workers,
         "".join(f", forwarding to {f.settings.endpoint} ({f.name})" for f in config.forward),

@@ -46,7 +46,7 @@ def test_a_full_configuration(tmp_path, monkeypatch):
     )
     config = load_config(path)
     assert config.grpc_endpoint is None and config.http_endpoint == "0.0.0.0:14318"
-    assert config.max_body_bytes == 1048576 and config.bearer_token == "t0k"
+    assert config.max_body_bytes == 1048576 and config.bearer_tokens == ("t0k",)
     assert config.processors["price"]["overrides"] == str(tmp_path / "prices.yaml")
     assert config.label_limits == {"feature": 100} and config.data_dir == "/var/lib/costspan"
     assert [p.name for p in config.build_chain().processors] == [
