@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from tests.support.certs import Pki, make_pki
 from tests.support.collector import Collector
 from tests.support.otlp_requests import chat_request
+from tests.support.prometheus import PrometheusServer
 
 TOKEN_A, TOKEN_B, ADMIN_TOKEN = "t0ken-a", "t0ken-b", "adm1n-t0ken"
 
@@ -228,3 +229,23 @@ def test_admin_metrics_over_tls_need_the_admin_token_and_the_probes_do_not(colle
         httpx.get(f"{url}/healthz", verify=tls_1_2)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{collector.admin}/healthz")
+
+
+def test_prometheus_scrapes_the_admin_server_over_tls_with_the_token(collector, pki, tmp_path):
+    """The scrape configuration deploy/README.md gives, run by a real Prometheus."""
+    token_file = tmp_path / "costspan-admin-token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    scrape = {
+        "scheme": "https",
+        "tls_config": {"ca_file": str(pki.ca)},
+        "authorization": {"credentials_file": str(token_file)},
+    }
+    prometheus = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{collector.admin}"], scrape=scrape)
+    prometheus.start()
+    try:
+        prometheus.wait_for(
+            'up{job="costspan"}', lambda result: bool(result) and result[0]["value"][1] == "1"
+        )
+        assert prometheus.query("costspan_collector_pipeline_workers")
+    finally:
+        prometheus.stop()
