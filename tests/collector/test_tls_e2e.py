@@ -207,6 +207,16 @@ def test_http_refuses_plaintext_a_missing_or_foreign_client_certificate_and_a_wr
     stored_once(collector, request)
 
 
+def unauthenticated(metrics: str) -> float:
+    """costspan_collector_requests_refused_total{reason="unauthenticated"} in a /metrics page."""
+    line = next(
+        m
+        for m in metrics.splitlines()
+        if m.startswith('costspan_collector_requests_refused_total{reason="unauth')
+    )
+    return float(line.rsplit(" ", 1)[1])
+
+
 def test_admin_metrics_over_tls_need_the_admin_token_and_the_probes_do_not(collector, pki):
     url = f"https://127.0.0.1:{collector.admin}"
     server_only = client_context(pki)
@@ -214,12 +224,21 @@ def test_admin_metrics_over_tls_need_the_admin_token_and_the_probes_do_not(colle
         f"{url}/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, verify=server_only
     )
     assert metrics.status_code == 200 and "costspan_collector_spans_received_total" in metrics.text
-    # the count of refused requests is the receivers' own: tokens refused over gRPC and HTTP show there
     for header in (None, "Bearer wrong", f"Bearer {TOKEN_A}"):  # a receiver token is not the admin's
         answer = httpx.get(
             f"{url}/metrics", headers={"authorization": header} if header else {}, verify=server_only
         )
         assert answer.status_code == 401 and "costspan" not in answer.text
+    # a receiver's refusal of a wrong token is counted
+    before = unauthenticated(metrics.text)
+    mutual = client_context(pki, pki.client_cert, pki.client_key)
+    wrong = {"content-type": "application/x-protobuf", "authorization": "Bearer wrong"}
+    traces = f"https://127.0.0.1:{collector.http}/v1/traces"
+    assert httpx.post(traces, content=b"", headers=wrong, verify=mutual).status_code == 401
+    again = httpx.get(
+        f"{url}/metrics", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, verify=server_only
+    )
+    assert unauthenticated(again.text) == before + 1
     for probe in ("/healthz", "/readyz"):
         assert httpx.get(f"{url}{probe}", verify=server_only).status_code == 200
     # min_version "1.3": a client that goes no higher than TLS 1.2 is refused
