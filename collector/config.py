@@ -351,14 +351,11 @@ class _Reader:
                 "version on servers; it negotiates TLS 1.2 or 1.3)",
             )
         base = Path(self.path).resolve().parent
-        files = {
-            key: str(base / str(node[key])) if node.get(key) is not None else None
-            for key in ("cert_file", "key_file", "client_ca_file")
-        }
+        client_ca = node.get("client_ca_file")
         tls = ServerTLS(
-            cert_file=str(files["cert_file"]),
-            key_file=str(files["key_file"]),
-            client_ca_file=files["client_ca_file"],
+            cert_file=str(base / str(cert)),
+            key_file=str(base / str(key)),
+            client_ca_file=str(base / str(client_ca)) if client_ca is not None else None,
             min_version=version,
         )
         try:
