@@ -7,7 +7,8 @@
         http:
           endpoint: 127.0.0.1:4318
           max_body_bytes: 20971520
-          tls: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt, min_version: "1.3"}
+          tls: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt, min_version: "1.3",
+                reload_interval: 1h}             # the files are read again for new connections
         bearer_token_env: COSTSPAN_TOKEN         # require "Authorization: Bearer <value of the variable>"
         # or several variables, [COSTSPAN_TOKEN, COSTSPAN_TOKEN_NEXT]; a value may hold "old,new" too
     processors:
@@ -323,7 +324,9 @@ class _Reader:
 
     def tls(self, parent: Located, what: str, grpc: bool = False) -> ServerTLS | None:
         """A listener's ``tls`` settings, its files read and checked now (:mod:`costspan.collector.tls`)."""
-        node = self.mapping(parent, "tls", {"cert_file", "key_file", "client_ca_file", "min_version"})
+        node = self.mapping(
+            parent, "tls", {"cert_file", "key_file", "client_ca_file", "min_version", "reload_interval"}
+        )
         if node is None:
             return None
         where = f"{what}.tls"
@@ -350,6 +353,9 @@ class _Reader:
                 f'{where}.min_version: the gRPC receiver takes only "1.2" (grpcio sets no minimum '
                 "version on servers; it negotiates TLS 1.2 or 1.3)",
             )
+        reload = self.duration(node, "reload_interval", where) if "reload_interval" in node else None
+        if reload is not None and reload <= 0:
+            raise self.error(node, "reload_interval", f"{where}.reload_interval: a positive duration")
         base = Path(self.path).resolve().parent
         client_ca = node.get("client_ca_file")
         tls = ServerTLS(
@@ -357,6 +363,7 @@ class _Reader:
             key_file=str(base / str(key)),
             client_ca_file=str(base / str(client_ca)) if client_ca is not None else None,
             min_version=version,
+            reload_interval_s=reload,
         )
         try:
             tls.check()

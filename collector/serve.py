@@ -228,7 +228,7 @@ async def _serve(config: Any) -> int:
             app, host=host, port=port, log_level="warning", lifespan="off", **options
         )
         if tls is not None:
-            tls.apply_min_version(server_config)
+            tls.complete(server_config)
         server = uvicorn.Server(server_config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop everything
         servers.append(server)

@@ -6,20 +6,28 @@ Configured as the OpenTelemetry Collector's server ``tls`` settings (``config/co
 them). The gRPC receiver takes only ``"1.2"``: grpcio offers no minimum version for servers (grpc/grpc
 issue 37305), and its core negotiates TLS 1.2 or 1.3.
 
-The files are read and checked once, when the configuration is loaded, so a mistake is reported with the
-file and line before anything listens; they are not read again while the collector runs (a new certificate
-takes a restart, which loses nothing: acknowledged spans are in the write-ahead log).
+The files are read and checked when the configuration is loaded, so a mistake is reported with the file and
+line before anything listens. With ``reload_interval`` (a duration, as in the OpenTelemetry Collector) they
+are read again on the first handshake after each interval: a renewed certificate, key or client CA is used
+for new connections without a restart. Files that do not make a valid server context (a certificate written
+before its key) are logged and the previous ones kept until the next interval. Without it, a new
+certificate takes a restart, which loses nothing: acknowledged spans are in the write-ahead log.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import grpc
     import uvicorn
+
+log = logging.getLogger("costspan.tls")
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 DEFAULT_MIN_VERSION = "1.2"
@@ -42,6 +50,7 @@ class ServerTLS:
     key_file: str
     client_ca_file: str | None = None
     min_version: str = DEFAULT_MIN_VERSION
+    reload_interval_s: float | None = None  # None: the files are read once
 
     @property
     def mutual(self) -> bool:
@@ -90,26 +99,59 @@ class ServerTLS:
             options.update(ssl_ca_certs=self.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
         return options
 
-    def apply_min_version(self, config: uvicorn.Config) -> None:
-        """uvicorn has no minimum version setting: its context is built by ``load()`` and set here."""
+    def complete(self, config: uvicorn.Config) -> None:
+        """What uvicorn has no setting for, on the context its ``load()`` builds: the minimum version, and
+        the reload (each handshake is handed the newest context from the server name callback, which runs
+        whether or not the client names a server)."""
         if not config.loaded:
             config.load()
-        assert config.ssl is not None
-        config.ssl.minimum_version = MIN_VERSIONS[self.min_version]
+        context = config.ssl
+        assert context is not None
+        context.minimum_version = MIN_VERSIONS[self.min_version]
+        if self.reload_interval_s is None:
+            return
+        alpn = getattr(config.http_protocol_class, "alpn_protocols", None)
+        reloader = _Reloader(self.reload_interval_s, context, lambda: self._http_context(alpn))
+
+        def newest(connection: ssl.SSLObject, _name: str | None, _context: ssl.SSLContext) -> None:
+            connection.context = reloader.current()
+
+        context.sni_callback = newest
+
+    def _http_context(self, alpn: list[str] | None) -> ssl.SSLContext:
+        context = self.ssl_context()
+        if alpn:
+            context.set_alpn_protocols(alpn)
+        return context
 
     def grpc_credentials(self) -> grpc.ServerCredentials:
         import grpc
 
-        with open(self.cert_file, "rb") as cert, open(self.key_file, "rb") as key:
-            pair = (key.read(), cert.read())
-        roots = None
-        if self.client_ca_file is not None:
-            with open(self.client_ca_file, "rb") as ca:
-                roots = ca.read()
-        return grpc.ssl_server_credentials([pair], root_certificates=roots, require_client_auth=self.mutual)
+        if self.reload_interval_s is None:
+            return grpc.ssl_server_credentials(
+                [self._grpc_pair()], root_certificates=self._grpc_roots(), require_client_auth=self.mutual
+            )
+        reloader = _Reloader(self.reload_interval_s, self._grpc_configuration(), self._grpc_configuration)
+        return grpc.dynamic_ssl_server_credentials(
+            reloader.current(), reloader.changed, require_client_authentication=self.mutual
+        )
+
+    def _grpc_configuration(self) -> grpc.ServerCertificateConfiguration:
+        import grpc
+
+        pair, roots = self._grpc_pair(), self._grpc_roots()
+        self.ssl_context()  # the same checks as at start: a key that does not match is not taken
+        return grpc.ssl_server_certificate_configuration([pair], root_certificates=roots)
+
+    def _grpc_pair(self) -> tuple[bytes, bytes]:
+        return _read(self.key_file, "key_file"), _read(self.cert_file, "cert_file")
+
+    def _grpc_roots(self) -> bytes | None:
+        return _read(self.client_ca_file, "client_ca_file") if self.client_ca_file is not None else None
 
     def describe(self) -> str:
-        return f"TLS {self.min_version}+" + (", client certificates required" if self.mutual else "")
+        reload = f", reloaded every {self.reload_interval_s:g}s" if self.reload_interval_s is not None else ""
+        return f"TLS {self.min_version}+" + (", client certificates required" if self.mutual else "") + reload
 
 
 def describe(endpoint: str | None, tls: ServerTLS | None) -> str:
@@ -117,6 +159,44 @@ def describe(endpoint: str | None, tls: ServerTLS | None) -> str:
     if endpoint is None:
         return "off"
     return f"{endpoint} ({tls.describe()})" if tls is not None else endpoint
+
+
+@dataclass
+class _Reloader:
+    """The newest server context or gRPC certificate configuration, made again from the files at most once
+    an interval, when a handshake asks. A failure keeps the previous one, logged."""
+
+    interval_s: float
+    newest: Any
+    make: Any  # () -> a new context or configuration; raises TLSFileError or OSError
+    due: float = field(default=0.0)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fresh: bool = False  # a configuration made since gRPC last asked
+
+    def __post_init__(self) -> None:
+        self.due = time.monotonic() + self.interval_s
+
+    def current(self) -> Any:
+        self._reload_if_due()
+        return self.newest
+
+    def changed(self) -> Any:
+        """gRPC's fetcher: a new certificate configuration, or None for no change."""
+        self._reload_if_due()
+        with self.lock:
+            fresh, self.fresh = self.fresh, False
+        return self.newest if fresh else None
+
+    def _reload_if_due(self) -> None:
+        with self.lock:
+            if time.monotonic() < self.due:
+                return
+            self.due = time.monotonic() + self.interval_s
+            try:
+                self.newest = self.make()
+                self.fresh = True
+            except (TLSFileError, OSError) as exc:
+                log.warning("TLS files not reloaded, the previous ones stay in use: %s", exc)
 
 
 class _EncryptedKey(Exception):

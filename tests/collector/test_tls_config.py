@@ -55,7 +55,9 @@ def test_tls_on_every_listener_and_several_tokens(folder, monkeypatch):
         """
         receivers:
           otlp:
-            grpc: {endpoint: "0.0.0.0:4317", tls: {cert_file: server.crt, key_file: server.key}}
+            grpc:
+              endpoint: "0.0.0.0:4317"
+              tls: {cert_file: server.crt, key_file: server.key, reload_interval: 1h}
             http:
               endpoint: "0.0.0.0:4318"
               tls: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt, min_version: 1.3}
@@ -71,11 +73,12 @@ def test_tls_on_every_listener_and_several_tokens(folder, monkeypatch):
     assert config.admin_bearer_tokens == ("admin-token",)
     assert config.grpc_tls is not None and not config.grpc_tls.mutual
     assert config.grpc_tls.cert_file == str(folder / "server.crt")  # relative to the file
+    assert config.grpc_tls.reload_interval_s == 3600 and config.admin_tls.reload_interval_s is None
     assert config.http_tls is not None and config.http_tls.mutual and config.http_tls.min_version == "1.3"
     assert config.admin_tls is not None and config.admin_tls.min_version == "1.2"
     checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
-    assert "gRPC 0.0.0.0:4317 (TLS 1.2+)" in checked.stdout
+    assert "gRPC 0.0.0.0:4317 (TLS 1.2+, reloaded every 3600s)" in checked.stdout
     assert "HTTP 0.0.0.0:4318 (TLS 1.3+, client certificates required), 3 bearer tokens" in checked.stdout
     assert "admin 0.0.0.0:9464 (TLS 1.2+), 1 bearer token;" in checked.stdout
     assert "token" not in checked.stdout.replace("bearer token", "")  # no token is shown
@@ -133,6 +136,20 @@ MISTAKES = [
         'min_version: "1.3"}\n',
         4,
         'the gRPC receiver takes only "1.2"',
+    ),
+    (
+        _http_tls(
+            "        cert_file: server.crt\n        key_file: server.key\n        reload_interval: 0s\n"
+        ),
+        8,
+        "http.tls.reload_interval: a positive duration",
+    ),
+    (
+        _http_tls(
+            "        cert_file: server.crt\n        key_file: server.key\n        reload_interval: soon\n"
+        ),
+        8,
+        "http.tls.reload_interval: a duration such as 5s",
     ),
     (
         "admin:\n  tls: {cert_file: server.crt, key_file: missing.key}\n",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import ssl
+import time
 from textwrap import dedent
 
 import grpc
@@ -268,3 +269,68 @@ def test_prometheus_scrapes_the_admin_server_over_tls_with_the_token(collector, 
         assert prometheus.query("costspan_collector_pipeline_workers")
     finally:
         prometheus.stop()
+
+
+def test_renewed_certificates_are_taken_up_without_a_restart(tmp_path):
+    """reload_interval: new server certificate, key and client CA files are used for new connections; a key
+    that does not match its certificate yet (written first) is not taken, the previous files stay in use."""
+    old, new = make_pki(tmp_path / "old"), make_pki(tmp_path / "new")
+    directory = tmp_path / "collector"
+    directory.mkdir()
+    files = {"server.crt": "server_cert", "server.key": "server_key", "ca.crt": "ca"}
+
+    def install(pki: Pki, *names: str) -> None:
+        for name in names or files:
+            (directory / name).write_bytes(getattr(pki, files[name]).read_bytes())
+
+    install(old)
+    tls = "{cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt, reload_interval: 200ms}"
+    config = directory / "costspan.yaml"
+    config.write_text(
+        f"receivers:\n  otlp:\n    grpc: {{endpoint: 127.0.0.1:4317, tls: {tls}}}\n"
+        f"    http: {{endpoint: 127.0.0.1:4318, tls: {tls}}}\n"
+    )
+    collector = Collector(directory / "data").start("--config", str(config))
+    try:
+
+        def accepted(pki: Pki) -> tuple[bool, bool]:
+            """Whether a client of ``pki`` (trusting its CA, with its client certificate) is served."""
+            request = chat_request(1)
+            channel, stub = grpc_stub(collector, grpc_credentials(pki, pki.client_cert, pki.client_key))
+            with channel:
+                try:
+                    stub.Export(request, timeout=5)
+                    over_grpc = True
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE:  # not a refused connection
+                        raise
+                    over_grpc = False
+            try:
+                answer = httpx.post(
+                    f"https://127.0.0.1:{collector.http}/v1/traces",
+                    content=request.SerializeToString(),
+                    headers={"content-type": "application/x-protobuf"},
+                    verify=client_context(pki, pki.client_cert, pki.client_key),
+                )
+                over_http = answer.status_code == 200
+            except httpx.TransportError:
+                over_http = False
+            return over_grpc, over_http
+
+        def wait_until(expected: tuple[bool, bool], pki: Pki) -> None:
+            deadline = time.monotonic() + 15
+            while (found := accepted(pki)) != expected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert found == expected
+
+        assert accepted(old) == (True, True)
+        assert accepted(new) == (False, False)
+        install(new, "server.key")  # the new key beside the old certificate: not a pair, not taken
+        time.sleep(0.5)
+        assert accepted(old) == (True, True)
+        install(new, "server.crt", "ca.crt")
+        wait_until((True, True), new)
+        assert accepted(old) == (False, False)  # the old server certificate and client CA are gone
+    finally:
+        collector.kill(signal.SIGTERM)
+    assert b"TLS files not reloaded" in collector.proc.stderr.read()

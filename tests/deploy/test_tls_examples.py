@@ -47,7 +47,7 @@ def test_the_readme_example(pki, tmp_path):
     config = tmp_path / "costspan.yaml"
     config.write_text(block)
     shown = check(config)
-    assert "gRPC 0.0.0.0:4317 (TLS 1.2+, client certificates required)" in shown
+    assert "gRPC 0.0.0.0:4317 (TLS 1.2+, client certificates required, reloaded every 3600s)" in shown
     assert "HTTP 0.0.0.0:4318 (TLS 1.3+), 2 bearer tokens" in shown
 
 
