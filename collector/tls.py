@@ -20,6 +20,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +94,7 @@ class ServerTLS:
         return context
 
     def uvicorn_options(self) -> dict[str, Any]:
-        """``uvicorn.Config`` keyword arguments for this TLS; ``apply_min_version`` completes them."""
+        """``uvicorn.Config`` keyword arguments for this TLS; ``complete`` does the rest."""
         options: dict[str, Any] = {"ssl_certfile": self.cert_file, "ssl_keyfile": self.key_file}
         if self.client_ca_file is not None:
             options.update(ssl_ca_certs=self.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
@@ -168,7 +169,7 @@ class _Reloader:
 
     interval_s: float
     newest: Any
-    make: Any  # () -> a new context or configuration; raises TLSFileError or OSError
+    make: Callable[[], Any]  # a new context or configuration; raises TLSFileError or OSError
     due: float = field(default=0.0)
     lock: threading.Lock = field(default_factory=threading.Lock)
     fresh: bool = False  # a configuration made since gRPC last asked
