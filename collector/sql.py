@@ -12,9 +12,14 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 _ATTEMPTS = 3
+_ONLY_VIEWS = (
+    "costspan sql reads only the stored data, through its views (llm_calls, genai_spans, cost_by_* ...): "
+    "no other file, URL or extension"
+)
 _DESCRIPTION = """\
-Run SQL with DuckDB over the Parquet files in the data directory. Read-only: statements that
-would change data are refused. Views:
+Run SQL with DuckDB over the Parquet files in the data directory. One read-only query over the views
+below: statements that would change data are refused, and so is any other file, URL or extension (the
+connection reads only the views' files, and its settings are locked). Views:
 
   llm_calls           one row per call, duplicates left out: sum(cost_usd) is the true spend
   llm_calls_all       every stored call, duplicates of another call included (duplicate_of)
@@ -82,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             if attempt + 1 == _ATTEMPTS:
                 print(f"costspan sql: {exc}", file=sys.stderr)
                 return 2
+        except duckdb.PermissionException as exc:
+            print(f"costspan sql: {exc}\n{_ONLY_VIEWS}", file=sys.stderr)
+            return 2
         except duckdb.Error as exc:
             print(f"costspan sql: {exc}", file=sys.stderr)
             return 2
