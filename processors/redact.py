@@ -22,6 +22,7 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from costspan.semconv import attributes as A
@@ -131,6 +132,9 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
         attrs = attributes[i]
         if hash_key is not None and call.kind == "llm":
             call.input_hash = input_hash(attrs, hash_key)
+            if call.input_hash is None:  # the text was removed before the write-ahead log, hashed there
+                logged = attrs.get(A.COSTSPAN_INPUT_HASH)
+                call.input_hash = logged if isinstance(logged, str) else None
             counts["hashed"] += call.input_hash is not None
         if keep_content:
             continue
@@ -149,8 +153,15 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
     return batch.with_columns(attributes=attributes, events=events)
 
 
-@register("redact")
-def _factory(config: Mapping[str, Any], path: str) -> Processor:
+@dataclass(frozen=True)
+class RedactSettings:
+    keep_content: bool = False
+    hash_key: bytes | None = None
+
+
+def settings_of(config: Mapping[str, Any], path: str) -> RedactSettings:
+    """A redact processor's configuration, checked (also read by the write-ahead log's content filter,
+    :mod:`costspan.collector.content_filter`, which applies this module's rule before a request is logged)."""
     check_keys(config, {"keep_content", "input_hash_key_env"}, path)
     keep = config.get("keep_content", False)
     if not isinstance(keep, bool):
@@ -164,4 +175,12 @@ def _factory(config: Mapping[str, Any], path: str) -> Processor:
         if not secret:
             raise ConfigError(f"{path}.input_hash_key_env: environment variable {key_env} is not set")
         hash_key = secret.encode()
-    return Processor("redact", lambda batch, counts: redact(batch, counts, hash_key, keep))
+    return RedactSettings(keep, hash_key)
+
+
+@register("redact")
+def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    settings = settings_of(config, path)
+    return Processor(
+        "redact", lambda batch, counts: redact(batch, counts, settings.hash_key, settings.keep_content)
+    )
