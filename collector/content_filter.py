@@ -116,31 +116,25 @@ def may_carry_content(encoded: bytes) -> bool:
 def remove_content(request: ExportTraceServiceRequest, hash_key: bytes | None = None) -> bool:
     """Remove content attributes from each span, and empty content events' attributes, in place (what the
     redact processor removes). With ``hash_key``, a span with input text gets its keyed hash as
-    ``costspan.input.hash``. Returns whether anything changed."""
+    ``costspan.input.hash`` (replacing one the client sent). Returns whether anything changed."""
     changed = False
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 attributes = span.attributes
-                content = [i for i, kv in enumerate(attributes) if is_content_key(kv.key)]
-                if content:
-                    if hash_key is not None:
-                        _add_input_hash(span, hash_key)
-                    for i in reversed(content):
+                drop = [i for i, kv in enumerate(attributes) if is_content_key(kv.key)]
+                if drop:
+                    # hashed while the text is still there
+                    digest = input_hash(attributes_of(attributes), hash_key) if hash_key is not None else None
+                    if digest is not None:
+                        drop += [i for i, kv in enumerate(attributes) if kv.key == A.COSTSPAN_INPUT_HASH]
+                    for i in sorted(drop, reverse=True):
                         del attributes[i]
+                    if digest is not None:
+                        attributes.add(key=A.COSTSPAN_INPUT_HASH).value.string_value = digest
                     changed = True
                 for event in span.events:
                     if event.name in CONTENT_EVENTS and len(event.attributes):
                         del event.attributes[:]
                         changed = True
     return changed
-
-
-def _add_input_hash(span: Any, hash_key: bytes) -> None:
-    digest = input_hash(attributes_of(span.attributes), hash_key)  # the values as the processors see them
-    if digest is None:
-        return
-    for i in reversed(range(len(span.attributes))):
-        if span.attributes[i].key == A.COSTSPAN_INPUT_HASH:  # one the client sent is not taken
-            del span.attributes[i]
-    span.attributes.add(key=A.COSTSPAN_INPUT_HASH).value.string_value = digest

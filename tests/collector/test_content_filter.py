@@ -150,12 +150,13 @@ def test_the_input_hash_is_made_before_the_log_as_the_processor_makes_it(monkeyp
     processors = {"redact": {"input_hash_key_env": "COSTSPAN_TEST_HASH_KEY"}}
     content_filter = ContentFilter.for_chain(processors)
     assert content_filter.remove and content_filter.hash_key == b"k3y"
-    attrs = {**CHAT, "gen_ai.input.messages": SECRET, "costspan.input.hash": "sent-by-the-client"}
+    # the client's own hash first, so that taking it out moves the attributes after it
+    attrs = {"costspan.input.hash": "sent-by-the-client", **CHAT, "gen_ai.input.messages": SECRET}
     expected = input_hash({"gen_ai.input.messages": SECRET}, b"k3y")
     logged, _ = content_filter.before_log(request_with(attrs), request_with(attrs).SerializeToString())
     assert SECRET.encode() not in logged.SerializeToString()
     batch = batch_from_request(logged)
-    assert batch.attributes[0]["costspan.input.hash"] == expected
+    assert batch.attributes[0] == {**CHAT, "costspan.input.hash": expected}
     done = build_chain(["normalize", ("redact", processors["redact"])])(batch)
     assert done.calls[0].input_hash == expected
     # without the filter the processor hashes the text itself: the same
