@@ -1,6 +1,6 @@
 """Prompt and response content does not rest on disk: a real `costspan serve`, content sent through the
-OpenTelemetry SDK's exporters (OTLP/HTTP protobuf and gRPC), OTLP JSON and /v1/events, then every byte of
-every file under the data directory searched for it."""
+OpenTelemetry SDK's exporters (OTLP/HTTP protobuf and gRPC, both gzipped), OTLP JSON and /v1/events, then
+every byte of every file under the data directory searched for it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import uuid
 from pathlib import Path
 from textwrap import dedent
 
+import grpc
 import httpx2 as httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -41,7 +43,11 @@ def send_over_http_protobuf(collector: Collector, marker: str) -> None:
     """The official GenAI semantic conventions' attributes and a content event, and a plain child span."""
     provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
     provider.add_span_processor(
-        SimpleSpanProcessor(HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces"))
+        SimpleSpanProcessor(
+            HttpExporter(
+                endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", compression=Compression.Gzip
+            )
+        )
     )
     tracer = provider.get_tracer("opentelemetry.instrumentation.openai_v2")
     attrs = {
@@ -60,7 +66,11 @@ def send_over_grpc(collector: Collector, marker: str) -> None:
     """OpenLLMetry's indexed prompt and completion attributes and its prompt event."""
     provider = TracerProvider(resource=Resource.create({"service.name": "support-bot"}))
     provider.add_span_processor(
-        SimpleSpanProcessor(GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True))
+        SimpleSpanProcessor(
+            GrpcExporter(
+                endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, compression=grpc.Compression.Gzip
+            )
+        )
     )
     tracer = provider.get_tracer("opentelemetry.instrumentation.openai.v1")
     attrs = {
