@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import connect, files_gone
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
@@ -82,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
             names = [d[0] for d in cursor.description or ()]
             rows = cursor.fetchall()
             break
-        except duckdb.IOException as exc:
-            # compaction or retention removed a file this query had listed: list the files again
-            if attempt + 1 == _ATTEMPTS:
-                print(f"costspan sql: {exc}", file=sys.stderr)
-                return 2
-        except duckdb.PermissionException as exc:
-            print(f"costspan sql: {exc}\n{_ONLY_VIEWS}", file=sys.stderr)
+        except (duckdb.IOException, duckdb.PermissionException) as exc:
+            # compaction or retention removed a file this query had listed (an I/O error, or a permission
+            # error: the path is no file the connection may read any more): list the files again
+            swapped = isinstance(exc, duckdb.IOException) or files_gone(con)
+            if swapped and attempt + 1 < _ATTEMPTS:
+                continue
+            hint = f"\n{_ONLY_VIEWS}" if isinstance(exc, duckdb.PermissionException) else ""
+            print(f"costspan sql: {exc}{hint}", file=sys.stderr)
             return 2
         except duckdb.Error as exc:
             print(f"costspan sql: {exc}", file=sys.stderr)

@@ -87,6 +87,15 @@ def lock(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
     con.execute("SET lock_configuration = true")
 
 
+def files_gone(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a file the connection was locked to is gone (compaction or retention took it away since): a
+    query over it then fails with an I/O error or, the path being no file it may read any more, with a
+    permission error; a new connection lists the files again."""
+    setting = con.execute("SELECT current_setting('allowed_paths')").fetchone()
+    paths = setting[0] if setting else []
+    return any(not os.path.exists(path) for path in paths or ())
+
+
 def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> list[Path]:
     """Make the views over ``data_dir``; returns the files they read."""
     data_dir = Path(data_dir)

@@ -3,6 +3,7 @@ extension, no setting changed back. Real files, the real CLI, real DuckDB."""
 
 from __future__ import annotations
 
+import argparse
 import http.server
 import os
 import shutil
@@ -251,3 +252,35 @@ def test_a_fresh_data_directory_is_locked_too(tmp_path: Path) -> None:
         con.execute("SELECT * FROM read_csv('/etc/passwd')").fetchall()
     with pytest.raises(duckdb.InvalidInputException):
         con.execute("SET enable_external_access = true")
+
+
+def test_a_file_swapped_away_after_the_views_were_made_is_listed_again(stored: Path, monkeypatch, capsys):
+    """Compaction replaces a day's files by a new one between the listing and the query: the locked
+    connection reports the path it may no longer read as a permission error; costspan sql lists again."""
+    from costspan.collector import sql as sql_command
+    from costspan.exporters import duckdb_views
+
+    listed = dataset_files(stored, CALLS)[0]
+    compacted = listed.with_name("day-0123456789abcdef0123456789abcdef.parquet")
+    con = connect(stored)
+    listed.rename(compacted)  # the same rows under the compacted file's name
+    error = refusal(con, "SELECT count(*) FROM llm_calls")
+    assert isinstance(error, duckdb.PermissionException) and duckdb_views.files_gone(con)
+    compacted.rename(listed)
+    assert not duckdb_views.files_gone(connect(stored))
+
+    made = []
+    real_connect = duckdb_views.connect
+
+    def connect_then_swap(data_dir: Path) -> duckdb.DuckDBPyConnection:
+        connection = real_connect(data_dir)
+        if not made:
+            listed.rename(compacted)
+        made.append(connection)
+        return connection
+
+    monkeypatch.setattr(duckdb_views, "connect", connect_then_swap)
+    args = argparse.Namespace(query="SELECT count(*) AS n FROM llm_calls", data_dir=str(stored), format="csv")
+    assert sql_command.run(args) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "5"]
+    assert len(made) == 2  # the first connection's query failed, the second listed the compacted file
