@@ -8,6 +8,10 @@ events are removed from GenAI spans; the batch gets new attribute mappings, the 
 Optionally a keyed hash (HMAC-SHA256) of the input goes on the record as ``input_hash``, so repeated
 identical prompts can be counted, a caching opportunity, without storing any text.
 
+The same lists decide what the collector takes out of a request before its write-ahead log holds it
+(:mod:`costspan.collector.content_filter`), where the input hash is then made and logged as
+``costspan.input.hash``, which this processor takes when the text is gone.
+
 Configuration::
 
     redact:
