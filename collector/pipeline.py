@@ -36,6 +36,7 @@ from costspan.exporters.migrate import migrate
 from costspan.exporters.prometheus import CostMetrics
 from costspan.exporters.replay import Checkpoints, discard_unsettled, highest_record
 
+from .content_filter import ContentFilter
 from .queued_exporter import QueuedExporter
 from .receivers._sink import Backpressure
 from .wal import WriteAheadLog, start_new_log_at
@@ -74,6 +75,7 @@ class Pipeline:
         self.wal = WriteAheadLog(self.data_dir / "wal")
         self.processors = dict(processors or {})
         self.order = list(order) if order is not None else None
+        self.content_filter = ContentFilter.for_chain(self.processors, self.order)
         self.workers = workers or default_workers()
         self.metrics = metrics or CostMetrics()
         self.max_pending_bytes = max_pending_bytes
@@ -98,6 +100,7 @@ class Pipeline:
             with self._counts_lock:
                 self.counts["refused_backpressure"] += 1
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
+        request, encoded = self.content_filter.before_log(request, encoded)  # content never rests in the log
         seq = self.wal.append(request.SerializeToString() if encoded is None else encoded)
         self.wal.commit(seq)
         committed = self.wal.committed_seq
