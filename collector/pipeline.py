@@ -7,7 +7,8 @@ counts the batch's Prometheus sums, queues it to the secondary exporters, and on
 worker's position. After a crash the records after a worker's position are processed again; what the
 worker had stored from them is taken out first (:mod:`costspan.exporters.replay`), so nothing is stored
 twice. When the log holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 /
-gRPC UNAVAILABLE) instead of the process growing.
+gRPC UNAVAILABLE) instead of the process growing; so are they when the log cannot be written (a full or
+failing disk: :class:`~.wal.DiskError`), until a write succeeds again.
 
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
 own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
@@ -22,6 +23,7 @@ import logging
 import multiprocessing as mp
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
@@ -38,7 +40,7 @@ from costspan.exporters.replay import Checkpoints, discard_unsettled, highest_re
 
 from .queued_exporter import QueuedExporter
 from .receivers._sink import Backpressure
-from .wal import WriteAheadLog, start_new_log_at
+from .wal import DiskError, WriteAheadLog, start_new_log_at
 from .worker import MAX_WORKERS, STOP, BatchReport, Partition, PartitionProcessor, WorkerSettings, run_worker
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 DRAIN_TIMEOUT_S = 30.0  # at stop, processing what the log holds takes at most this long
 RESTART_DELAY_S = 1.0  # before a worker process that died is started again
+DISK_RETRY_AFTER_S = 2.0  # what a request refused for a failing disk is told to wait
+DISK_PROBE_INTERVAL_S = 1.0
 
 
 def default_workers() -> int:
@@ -80,6 +84,7 @@ class Pipeline:
         self.exporters = list(exporters)  # the secondary ones, each behind its queue
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()  # receivers submit from many threads
+        self._disk_failed_at: float | None = None  # when a write to the log last failed (monotonic clock)
         self._context = mp.get_context("spawn")  # never fork a process that runs gRPC's threads
         self._committed = self._context.RawValue("q", self.wal.committed_seq)  # read by every worker
         self.positions = self.wal.reader_positions(self.workers)  # where each worker is in the log
@@ -98,8 +103,15 @@ class Pipeline:
             with self._counts_lock:
                 self.counts["refused_backpressure"] += 1
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
-        seq = self.wal.append(request.SerializeToString() if encoded is None else encoded)
-        self.wal.commit(seq)
+        try:
+            ticket = self.wal.append(request.SerializeToString() if encoded is None else encoded)
+            self.wal.commit(ticket)
+        except DiskError as exc:
+            self._disk_refused(exc)
+            raise Backpressure(DISK_RETRY_AFTER_S, f"the collector cannot write its log: {exc}") from exc
+        if self._disk_failed_at is not None:
+            self._disk_failed_at = None
+            log.info("pipeline: the write-ahead log is written again")
         committed = self.wal.committed_seq
         if committed > self._committed.value:  # the workers may go on to here
             self._committed.value = committed
@@ -107,6 +119,29 @@ class Pipeline:
         with self._counts_lock:
             self.counts["requests_logged"] += 1
             self.counts["spans_received"] += spans
+
+    def _disk_refused(self, exc: DiskError) -> None:
+        with self._counts_lock:
+            self.counts["refused_disk"] += 1
+        if self._disk_failed_at is None:  # once per episode: under load every request fails alike
+            log.error("pipeline: cannot write the write-ahead log (%s); refusing requests retryably", exc)
+        self._disk_failed_at = time.monotonic()
+
+    @property
+    def disk_failing(self) -> bool:
+        """Whether the last write to the log failed (its disk is full or failing). Cleared by the next request
+        the log takes, or by a probe write that succeeds (at most one a second): a collector that ``/readyz``
+        took out of a load balancer's rotation gets no request to clear it with."""
+        failed_at = self._disk_failed_at
+        if failed_at is None:
+            return False
+        if time.monotonic() - failed_at >= DISK_PROBE_INTERVAL_S:
+            if self.wal.writable():
+                self._disk_failed_at = None
+                log.info("pipeline: the write-ahead log's disk takes writes again")
+                return False
+            self._disk_failed_at = time.monotonic()
+        return True
 
     # -- the workers --------------------------------------------------------------------------------------
 
