@@ -24,7 +24,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -91,6 +91,11 @@ class Pipeline:
         self._processes: list[BaseProcess | None] = [None] * self.workers
         self._conns: list[Connection | None] = [None] * self.workers
         self._stopped: set[int] = set()
+        # per worker, its stored batches not yet queued to every forward exporter (a full disk), in order,
+        # each with the exporters it has still to reach: the worker's position waits for them
+        self._held: list[deque[tuple[BatchReport, list[QueuedExporter]]]] = [
+            deque() for _ in range(self.workers)
+        ]
         self._stop = threading.Event()
         self._listener = threading.Thread(target=self._listen, name="costspan-pipeline", daemon=True)
 
@@ -249,12 +254,8 @@ class Pipeline:
                     self._stopped.add(index)
                     self._conns[index] = None
                 elif isinstance(message, BatchReport):
-                    try:
-                        self._apply(message)
-                    except Exception:  # a disk error while queueing: the worker's position stays
-                        log.exception("pipeline: applying worker %d's batch failed", index)
-                        with self._counts_lock:
-                            self.counts["processing_errors"] += 1
+                    self._apply(message)  # a batch it cannot queue yet is held (the worker's position stays)
+            self._queue_held()
             # One checkpoint per round, after the round's batches are counted and queued (nothing is written
             # when no worker moved); one that fails is written by the next round.
             try:
@@ -287,17 +288,44 @@ class Pipeline:
             with self._counts_lock:
                 self.counts["processing_errors"] += 1
             return
-        self._count(report)
-        self.positions[report.partition] = report.end_seq  # checkpointed by _listen
+        self._count_stored(report)
+        forward_to = list(self.exporters) if report.spans and report.forward is not None else []
+        self._held[report.partition].append((report, forward_to))
+        self._queue_held(report.partition)
 
-    def _count(self, report: BatchReport) -> None:
-        """A stored batch's sums to Prometheus, its enriched spans to the forward exporters' queues."""
+    def _queue_held(self, partition: int | None = None) -> None:
+        """Queue each worker's held batches, oldest first, to the exporters they have not reached; a worker's
+        position (checkpointed by _listen) passes a batch once every exporter has it. A queue that cannot be
+        written (a full disk) holds the rest back until a later round: nothing is skipped or queued twice."""
+        for index in range(self.workers) if partition is None else (partition,):
+            held = self._held[index]
+            try:
+                while held:
+                    report, forward_to = held[0]
+                    while forward_to:
+                        forward_to[0].enqueue(report.forward, report.spans)  # type: ignore[arg-type]
+                        forward_to.pop(0)
+                    held.popleft()
+                    self.positions[index] = report.end_seq
+            except Exception as exc:
+                log.warning(
+                    "pipeline: queueing worker %d's batch to forward failed (%s); trying again", index, exc
+                )
+                with self._counts_lock:
+                    self.counts["processing_errors"] += 1
+
+    def _count_stored(self, report: BatchReport) -> None:
+        """A stored batch's sums to Prometheus."""
         with self._counts_lock:
             self.counts["spans_rejected"] += report.rejected
         if report.spans:
             self.metrics.add(report.tally)
-            if report.forward is not None:
-                for exporter in self.exporters:
-                    exporter.enqueue(report.forward, report.spans)
         with self._counts_lock:
             self.counts["spans_processed"] += report.spans
+
+    def _count(self, report: BatchReport) -> None:
+        """A stored batch's sums to Prometheus, its enriched spans to the forward exporters' queues."""
+        self._count_stored(report)
+        if report.spans and report.forward is not None:
+            for exporter in self.exporters:
+                exporter.enqueue(report.forward, report.spans)

@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,8 +23,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from costspan.collector.pipeline import Pipeline
+from costspan.collector.queued_exporter import QueuedExporter, RetrySettings
 from costspan.collector.receivers._sink import Backpressure
 from costspan.collector.wal import DiskError, WriteAheadLog
+from costspan.collector.worker import BatchReport
+from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder
+from costspan.exporters.prometheus import CostTally
+from tests.support.collector import free_port
+from tests.support.health import wait_until
+from tests.support.otlp_requests import chat_request
+from tests.support.otlp_sink import OTLPSink
 
 
 class Faults:
@@ -317,3 +326,44 @@ def test_a_really_full_file_system(small_fs):
     found = stored(small_fs / "wal", segment_bytes=128 * 1024)
     assert [p for _, p in found] == acknowledged
     assert [seq for seq, _ in found] == list(range(len(acknowledged)))
+
+
+def forwarder(directory: Path, endpoint: str) -> QueuedExporter:
+    fast = RetrySettings(initial_interval=0.02, max_interval=0.05, max_elapsed_time=0)
+    return QueuedExporter(
+        "otlp", OTLPForwarder(ForwardSettings(endpoint=endpoint, timeout_s=5)), directory, retry=fast
+    )
+
+
+def test_a_batch_the_forward_queue_cannot_take_is_held_not_skipped(tmp_path, faults):
+    exporter = forwarder(tmp_path / "q", f"http://127.0.0.1:{free_port()}")  # not started: it keeps all
+    pipeline = Pipeline(tmp_path / "data", workers=1, exporters=[exporter])
+    payloads = [chat_request(3).SerializeToString() for _ in range(3)]
+    faults.write_error = errno.ENOSPC
+    pipeline._apply(BatchReport(0, 4, 3, 0, CostTally(), forward=payloads[0]))
+    pipeline._apply(BatchReport(0, 7, 3, 0, CostTally(), forward=payloads[1]))
+    assert pipeline.positions == [0]  # the worker's position waits: a checkpoint now would lose them
+    assert exporter.queue.pending_records == 0 and pipeline.counts["processing_errors"] == 2
+    faults.clear()
+    pipeline._apply(BatchReport(0, 9, 3, 0, CostTally(), forward=payloads[2]))
+    assert pipeline.positions == [9]
+    assert [p for _, p in exporter.pending()] == payloads  # each once, in order
+    assert pipeline.counts["spans_processed"] == 9  # counted once each, when stored
+
+
+def test_a_sent_record_whose_checkpoint_cannot_be_written_is_not_sent_again(tmp_path, faults):
+    sink = OTLPSink().start()
+    exporter = forwarder(tmp_path / "q", sink.endpoint)
+    try:
+        exporter.enqueue(chat_request(2).SerializeToString(), 2)
+        faults.fsync_error = errno.ENOSPC  # the queue's checkpoint cannot be written
+        exporter.start()
+        wait_until(lambda: len(sink.spans) == 2)
+        time.sleep(1.2)  # the consumer goes round a few times meanwhile
+        assert exporter.queue.checkpoint == 0 and len(sink.spans) == 2
+        faults.clear()
+        wait_until(lambda: exporter.queue.checkpoint == 1)
+        assert len(sink.spans) == 2 and exporter.counts["sent_spans"] == 2
+    finally:
+        exporter.stop()
+        sink.stop()
