@@ -260,6 +260,10 @@ class Pipeline:
             # when no worker moved); one that fails is written by the next round.
             try:
                 self.wal.advance(min(self.positions), self.positions)
+            except DiskError as exc:  # a full disk: the same each round until space returns
+                log.warning("pipeline: checkpointing failed (%s); trying again", exc)
+                with self._counts_lock:
+                    self.counts["processing_errors"] += 1
             except Exception:
                 log.exception("pipeline: checkpointing failed; trying again")
                 with self._counts_lock:

@@ -24,6 +24,8 @@ def test_a_full_disk_loses_nothing_acknowledged_and_doubles_nothing(tmp_path):
     assert result.http_refusal[0] == 503 and result.http_refusal[1] is not None, result.http_refusal
     assert result.grpc_refusal[0] == "UNAVAILABLE" and result.grpc_refusal[1], result.grpc_refusal
     assert result.readyz_full == 503
+    free, size = result.disk_when_full
+    assert size == 16 * 1024 * 1024 and free < 64 * 1024  # the gauges the low-space alert reads
     assert result.readyz_after == 200
     assert result.acknowledged_after_free >= 400  # it went on by itself once space returned
     assert result.lost == 0, log

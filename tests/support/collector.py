@@ -26,6 +26,8 @@ def free_port() -> int:
 
 
 class Collector:
+    READY = "/readyz"  # what start() waits for to answer 200
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.grpc, self.http, self.admin = free_port(), free_port(), free_port()
@@ -53,7 +55,7 @@ class Collector:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read().decode()
             try:
-                if httpx.get(f"http://127.0.0.1:{self.admin}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.admin}{self.READY}", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -89,6 +89,12 @@ def fill(path: Path) -> int:
     return written
 
 
+class AliveCollector(Collector):
+    """Started once it is alive: restarted on a full disk, its ``/readyz`` rightly answers 503."""
+
+    READY = "/healthz"
+
+
 class Sender(threading.Thread):
     """Sends batches of priced chat spans through one real OTLP exporter until told to stop; keeps what it
     sent and what was acknowledged."""
@@ -147,6 +153,7 @@ class Round:
     http_refusal: tuple[int, str | None] = (0, None)  # status, Retry-After
     grpc_refusal: tuple[str, float | None] = ("", None)  # code, RetryInfo delay
     readyz_full: int = 0
+    disk_when_full: tuple[float, float] = (0, 0)  # the data directory's free bytes and size, as /metrics says
     readyz_after: int = 0
     acknowledged_after_free: int = 0
     seconds: float = 0.0
@@ -255,7 +262,7 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
     result = Round()
     drains: list[_Drain] = []
     with small_filesystem(workdir / "fs") as mount:
-        collector = Collector(mount / "data")
+        collector = AliveCollector(mount / "data")
         try:
             _start(collector, drains)
             senders = [
@@ -280,6 +287,11 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             _wait(lambda: _refused_disk(collector) > 0, 30, "the collector refused for its disk")
             result.refused_disk = _refused_disk(collector)
             result.readyz_full = _readyz(collector)
+            samples = health(collector)
+            result.disk_when_full = (
+                value(samples, "costspan_collector_data_dir_free_bytes"),
+                value(samples, "costspan_collector_data_dir_size_bytes"),
+            )
             result.http_refusal, result.grpc_refusal = probe_refusals(collector, probe_sent, probe_acked)
             if restart_while_full:
                 collector.kill(signal.SIGKILL)  # a crash while full: the restart keeps what was acknowledged
@@ -313,6 +325,11 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             result.lost = len(acked - rows.keys())
             result.doubled = sum(n - 1 for n in rows.values())
             result.unknown = len(rows.keys() - sent)
+        except AssertionError as exc:  # with what the collector said
+            if collector.proc is not None and collector.proc.poll() is None:
+                collector.kill(signal.SIGKILL)
+            said = "\n".join(line for drain in drains for line in drain.lines[-60:])
+            raise AssertionError(f"{exc}\n--- the collector's log ---\n{said}") from exc
         finally:
             if collector.proc is not None and collector.proc.poll() is None:
                 collector.kill(signal.SIGKILL)
