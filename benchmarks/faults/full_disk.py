@@ -9,8 +9,9 @@ the ballast is deleted, the exporters' retries go on; once the log is processed,
 ``llm_calls`` rows of the Parquet files.
 
 Printed per round: spans sent, acknowledged (the exporter's export() returned SUCCESS) and stored; lost
-(acknowledged, not stored) and doubled (a span's rows beyond its first); requests refused for the disk before
-the restart; the HTTP and gRPC answers to a request sent while full; and the round's seconds. Exits 1 when any
+(acknowledged, not stored) and doubled (a span's rows beyond its first); requests refused for the disk (both
+collectors); batches the restarted collector's workers failed to store and retried; the HTTP and gRPC
+answers to a request sent while full; and the round's seconds. Exits 1 when any
 round lost or doubled a span.
 """
 
@@ -34,7 +35,7 @@ def main() -> int:
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)  # the exporters' retries are the scenario
     header = (
         f"{'round':>5} {'sent':>7} {'acked':>7} {'stored':>7} {'lost':>5} {'doubled':>7} "
-        f"{'refused':>7} {'http':>9} {'grpc':>16} {'s':>5}"
+        f"{'refused':>7} {'retried':>7} {'http':>9} {'grpc':>16} {'s':>5}"
     )
     print(header)
     totals = {"sent": 0, "acknowledged": 0, "stored": 0, "lost": 0, "doubled": 0, "unknown": 0}
@@ -51,7 +52,7 @@ def main() -> int:
         grpc = f"{r.grpc_refusal[0]}/{r.grpc_refusal[1]:g}s" if r.grpc_refusal[1] else r.grpc_refusal[0]
         print(
             f"{n:>5} {r.sent:>7} {r.acknowledged:>7} {r.stored:>7} {r.lost:>5} {r.doubled:>7} "
-            f"{r.refused_disk:>7.0f} {http:>9} {grpc:>16} {r.seconds:>5.1f}",
+            f"{r.refused_disk:>7.0f} {r.processing_errors:>7.0f} {http:>9} {grpc:>16} {r.seconds:>5.1f}",
             flush=True,
         )
     print(

@@ -149,7 +149,8 @@ class Round:
     lost: int = 0  # acknowledged, not stored
     doubled: int = 0  # rows beyond the first of a span
     unknown: int = 0  # stored, never sent
-    refused_disk: float = 0  # refusals counted (reason disk) before the restart
+    refused_disk: float = 0  # requests refused for the disk (reason disk), both collectors together
+    processing_errors: float = 0  # batches a worker of the restarted collector failed to store, and retried
     http_refusal: tuple[int, str | None] = (0, None)  # status, Retry-After
     grpc_refusal: tuple[str, float | None] = ("", None)  # code, RetryInfo delay
     readyz_full: int = 0
@@ -285,7 +286,6 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             ballast = mount / "ballast"
             fill(ballast)
             _wait(lambda: _refused_disk(collector) > 0, 30, "the collector refused for its disk")
-            result.refused_disk = _refused_disk(collector)
             result.readyz_full = _readyz(collector)
             samples = health(collector)
             result.disk_when_full = (
@@ -294,12 +294,14 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             )
             result.http_refusal, result.grpc_refusal = probe_refusals(collector, probe_sent, probe_acked)
             if restart_while_full:
+                result.refused_disk += _refused_disk(collector)
                 collector.kill(signal.SIGKILL)  # a crash while full: the restart keeps what was acknowledged
                 _start(collector, drains)
                 fill(mount / "ballast-2")  # whatever the restart freed (files past a checkpoint) is taken too
                 _wait(
                     lambda: _refused_disk(collector) > 0, 30, "the restarted collector refused for its disk"
                 )
+            result.refused_disk += _refused_disk(collector)
             at_free = acknowledged()
             ballast.unlink()
             with contextlib.suppress(FileNotFoundError):
@@ -317,6 +319,8 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
                 "the pipeline processed its write-ahead log",
             )
             result.readyz_after = _readyz(collector)
+            errors = "costspan_collector_exporter_errors_total"
+            result.processing_errors = value(health(collector), errors, exporter="parquet", kind="retryable")
             collector.kill(signal.SIGTERM)
             sent = probe_sent.union(*(s.sent for s in senders))
             acked = probe_acked.union(*(s.acknowledged for s in senders))
