@@ -45,6 +45,11 @@ MAGIC = b"\xc5\x70"
 _HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of the payload
 RECORD_OVERHEAD = _HEADER.size
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+# A segment is removed only once the next one has started and the checkpoint passed it: on a small file system
+# one segment of the default size could take the whole disk and never be freed. Segments are at most this
+# share of the file system (but not under MIN_SEGMENT_BYTES).
+SEGMENT_SHARE_OF_DISK = 16
+MIN_SEGMENT_BYTES = 1024 * 1024
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
@@ -78,7 +83,7 @@ class WriteAheadLog:
     def __init__(self, directory: str | Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.segment_bytes = segment_bytes
+        self.segment_bytes = _fit_segment(self.dir, segment_bytes)
         self._lock = threading.Lock()
         # held while the segment is fsynced (a commit), rotated or closed: one fsync of a file at a time, so
         # that no second fsync is told "done" for pages whose write-back failed and was reported to the first
@@ -119,7 +124,7 @@ class WriteAheadLog:
         if segments:
             first, path = segments[-1]
             size = path.stat().st_size
-            if size < segment_bytes:
+            if size < self.segment_bytes:
                 self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
                 try:
                     os.fsync(self._fd)  # what an earlier process wrote and did not sync is durable from here
@@ -443,6 +448,16 @@ class WALReader:
                     self._cursor = (seq + 1, first, next_offset)
                     yield seq, payload
                 seq += 1
+
+
+def _fit_segment(directory: Path, segment_bytes: int) -> int:
+    """``segment_bytes``, or less on a file system too small for it (:data:`SEGMENT_SHARE_OF_DISK`)."""
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return segment_bytes
+    share = fs.f_blocks * fs.f_frsize // SEGMENT_SHARE_OF_DISK
+    return min(segment_bytes, max(share, MIN_SEGMENT_BYTES))
 
 
 def _segments(directory: Path) -> list[tuple[int, Path]]:

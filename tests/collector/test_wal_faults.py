@@ -30,6 +30,7 @@ from costspan.collector.worker import BatchReport
 from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder
 from costspan.exporters.prometheus import CostTally
 from tests.support.collector import free_port
+from tests.support.full_disk import MountRefused, small_filesystem
 from tests.support.health import wait_until
 from tests.support.otlp_requests import chat_request
 from tests.support.otlp_sink import OTLPSink
@@ -367,3 +368,19 @@ def test_a_sent_record_whose_checkpoint_cannot_be_written_is_not_sent_again(tmp_
     finally:
         exporter.stop()
         sink.stop()
+
+
+def test_on_a_small_file_system_segments_are_small_enough_to_be_freed(tmp_path):
+    # one segment of the default 64 MiB would take a 16 MiB disk whole, and a segment is removed only once
+    # the next one starts: the log could not free what it had processed
+    try:
+        with small_filesystem(tmp_path / "fs", "16m") as mount:
+            wal = WriteAheadLog(mount / "wal")
+            assert wal.segment_bytes == 1024 * 1024  # a sixteenth of the disk
+            for i in range(320):  # 19 MB in all
+                wal.commit(wal.append(bytes([i % 256]) * 60_000))
+                wal.advance(i + 1)  # processed as it comes: finished segments go
+            wal.close()
+            assert sum(segment_sizes(mount / "wal")) <= 1024 * 1024
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {exc}")
