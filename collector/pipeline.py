@@ -50,6 +50,12 @@ DRAIN_TIMEOUT_S = 30.0  # at stop, processing what the log holds takes at most t
 RESTART_DELAY_S = 1.0  # before a worker process that died is started again
 DISK_RETRY_AFTER_S = 2.0  # what a request refused for a failing disk is told to wait
 DISK_PROBE_INTERVAL_S = 1.0
+# Requests are refused (reason disk) while less than this share of the data directory's file system is free
+# (at most DISK_RESERVE_MAX_BYTES): what is left lets the workers store what the log holds, and checkpoint, so
+# that the log drains and frees its segments instead of filling the disk until nothing can move.
+DISK_RESERVE_SHARE = 0.02
+DISK_RESERVE_MAX_BYTES = 256 * 1024 * 1024
+SPACE_CHECK_INTERVAL_S = 0.05
 
 
 def default_workers() -> int:
@@ -85,6 +91,8 @@ class Pipeline:
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()  # receivers submit from many threads
         self._disk_failed_at: float | None = None  # when a write to the log last failed (monotonic clock)
+        self._space_checked_at = float("-inf")
+        self._short_of_space: str | None = None  # why there is too little free space, as last checked
         self._context = mp.get_context("spawn")  # never fork a process that runs gRPC's threads
         self._committed = self._context.RawValue("q", self.wal.committed_seq)  # read by every worker
         self.positions = self.wal.reader_positions(self.workers)  # where each worker is in the log
@@ -108,6 +116,10 @@ class Pipeline:
             with self._counts_lock:
                 self.counts["refused_backpressure"] += 1
             raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
+        short = self._space_left()
+        if short is not None:
+            self._disk_refused(DiskError(short))
+            raise Backpressure(DISK_RETRY_AFTER_S, f"the collector's disk is full: {short}")
         try:
             ticket = self.wal.append(request.SerializeToString() if encoded is None else encoded)
             self.wal.commit(ticket)
@@ -132,6 +144,24 @@ class Pipeline:
             log.error("pipeline: cannot write the write-ahead log (%s); refusing requests retryably", exc)
         self._disk_failed_at = time.monotonic()
 
+    def _space_left(self, *, fresh: bool = False) -> str | None:
+        """Why the data directory's file system has too little space left (:data:`DISK_RESERVE_SHARE`), or
+        None; looked at no more than every :data:`SPACE_CHECK_INTERVAL_S` unless ``fresh``."""
+        now = time.monotonic()
+        if fresh or now - self._space_checked_at >= SPACE_CHECK_INTERVAL_S:
+            self._space_checked_at = now
+            try:
+                fs = os.statvfs(self.data_dir)
+            except OSError:  # cannot tell: the writes will
+                self._short_of_space = None
+            else:
+                free = fs.f_bavail * fs.f_frsize
+                reserve = min(int(fs.f_blocks * fs.f_frsize * DISK_RESERVE_SHARE), DISK_RESERVE_MAX_BYTES)
+                self._short_of_space = (
+                    f"{free} bytes free, under the {reserve} kept in reserve" if free < reserve else None
+                )
+        return self._short_of_space
+
     @property
     def disk_failing(self) -> bool:
         """Whether the last write to the log failed (its disk is full or failing). Cleared by the next request
@@ -141,7 +171,7 @@ class Pipeline:
         if failed_at is None:
             return False
         if time.monotonic() - failed_at >= DISK_PROBE_INTERVAL_S:
-            if self.wal.writable():
+            if self._space_left(fresh=True) is None and self.wal.writable():
                 self._disk_failed_at = None
                 log.info("pipeline: the write-ahead log's disk takes writes again")
                 return False

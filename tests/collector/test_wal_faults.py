@@ -30,7 +30,7 @@ from costspan.collector.worker import BatchReport
 from costspan.exporters.otlp_forward import ForwardSettings, OTLPForwarder
 from costspan.exporters.prometheus import CostTally
 from tests.support.collector import free_port
-from tests.support.full_disk import MountRefused, small_filesystem
+from tests.support.full_disk import MountRefused, fill, small_filesystem
 from tests.support.health import wait_until
 from tests.support.otlp_requests import chat_request
 from tests.support.otlp_sink import OTLPSink
@@ -382,5 +382,29 @@ def test_on_a_small_file_system_segments_are_small_enough_to_be_freed(tmp_path):
                 wal.advance(i + 1)  # processed as it comes: finished segments go
             wal.close()
             assert sum(segment_sizes(mount / "wal")) <= 1024 * 1024
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {exc}")
+
+
+def test_requests_are_refused_while_the_disk_is_nearly_full_so_the_log_can_drain(tmp_path):
+    # with 2% of the disk kept free, the workers can still store what the log holds and checkpoint
+    try:
+        with small_filesystem(tmp_path / "fs", "16m") as mount:
+            pipeline = Pipeline(mount / "data", workers=1)
+            pipeline.submit(_request(1))
+            ballast = mount / "ballast"
+            fill(ballast)
+            with ballast.open("r+b") as fh:  # leave 128 KiB: a request fits, but it is under the reserve
+                fh.truncate(ballast.stat().st_size - 128 * 1024)
+            time.sleep(0.1)
+            with pytest.raises(Backpressure, match="reserve"):
+                pipeline.submit(_request(2))
+            assert pipeline.counts["refused_disk"] == 1 and pipeline.disk_failing
+            ballast.unlink()
+            time.sleep(0.1)
+            pipeline.submit(_request(3))
+            assert not pipeline.disk_failing
+            pipeline.wal.close()
+            assert len(stored(mount / "data" / "wal")) == 2
     except MountRefused as exc:
         pytest.skip(f"cannot mount a small tmpfs (needs root): {exc}")
