@@ -153,12 +153,17 @@ class WriteAheadLog:
     def _needs_rotation(self, size: int) -> bool:
         return self._fd < 0 or (self._offset + size > self.segment_bytes and self._offset > 0)
 
-    def _write(self, record: bytes) -> Ticket:
-        """Write a record at the segment's end (holding the lock)."""
+    def _repair(self) -> None:
+        """Cut the segment back to its durable end if a failure left it longer (holding the lock): nothing is
+        written after, and no segment is closed on, bytes that are not durable records."""
         if self._broken is not None:
             self._cut()
             if self._broken is not None:
                 raise DiskError(f"write-ahead log cannot be cut back after a failure: {self._broken}")
+
+    def _write(self, record: bytes) -> Ticket:
+        """Write a record at the segment's end (holding the lock)."""
+        self._repair()
         try:
             written = 0
             while written < len(record):  # a write to a file that is filling up may be short
@@ -247,7 +252,8 @@ class WriteAheadLog:
     def _rotate(self) -> None:
         """Close the segment (durable first) and start the next (holding both locks). On failure the log is
         as it was: the full segment stays open, and the next append tries again."""
-        if self._fd >= 0 and (self.next_seq > self._synced_seq or self._offset > self._durable_offset):
+        self._repair()
+        if self._fd >= 0 and self.next_seq > self._synced_seq:
             try:
                 os.fsync(self._fd)
             except OSError as exc:

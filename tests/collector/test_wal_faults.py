@@ -408,3 +408,32 @@ def test_requests_are_refused_while_the_disk_is_nearly_full_so_the_log_can_drain
             assert len(stored(mount / "data" / "wal")) == 2
     except MountRefused as exc:
         pytest.skip(f"cannot mount a small tmpfs (needs root): {exc}")
+
+
+def test_a_segment_that_cannot_be_cut_back_is_neither_written_on_nor_closed(tmp_path, faults, monkeypatch):
+    # the fsync fails, and so does the truncation after it: the segment holds whole records that were never
+    # durable. No append may follow them, and no rotation may close the segment on them: a reopened log
+    # would count them and number the next segment's records twice.
+    wal = WriteAheadLog(tmp_path, segment_bytes=64)
+    wal.commit(wal.append(b"a" * 20))
+    lost = wal.append(b"b" * 20)
+    real_ftruncate = os.ftruncate
+    truncate_fails = True
+
+    def ftruncate(fd: int, length: int) -> None:
+        if truncate_fails:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_ftruncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    faults.fsync_error = errno.EIO
+    with pytest.raises(DiskError):
+        wal.commit(lost)
+    faults.clear()
+    for payload in (b"c" * 5, b"d" * 40):  # one that fits, one that would rotate
+        with pytest.raises(DiskError, match="cut back"):
+            wal.append(payload)
+    truncate_fails = False
+    wal.commit(wal.append(b"e" * 40))  # rotates, after the cut
+    wal.close()
+    assert stored(tmp_path, segment_bytes=64) == [(0, b"a" * 20), (1, b"e" * 40)]
