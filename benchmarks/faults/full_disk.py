@@ -10,7 +10,7 @@ the ballast is deleted, the exporters' retries go on; once the log is processed,
 
 Printed per round: spans sent, acknowledged (the exporter's export() returned SUCCESS) and stored; lost
 (acknowledged, not stored) and doubled (a span's rows beyond its first); requests refused for the disk (both
-collectors); batches the restarted collector's workers failed to store and retried; the HTTP and gRPC
+collectors); worker batches that failed to store and were retried (both collectors); the HTTP and gRPC
 answers to a request sent while full; and the round's seconds. Exits 1 when any
 round lost or doubled a span.
 """

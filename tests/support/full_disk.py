@@ -150,7 +150,7 @@ class Round:
     doubled: int = 0  # rows beyond the first of a span
     unknown: int = 0  # stored, never sent
     refused_disk: float = 0  # requests refused for the disk (reason disk), both collectors together
-    processing_errors: float = 0  # batches a worker of the restarted collector failed to store, and retried
+    processing_errors: float = 0  # batches the workers failed to store and retried (both collectors)
     http_refusal: tuple[int, str | None] = (0, None)  # status, Retry-After
     grpc_refusal: tuple[str, float | None] = ("", None)  # code, RetryInfo delay
     readyz_full: int = 0
@@ -184,6 +184,11 @@ def _start(collector: Collector, drains: list[_Drain]) -> None:
 
 def _refused_disk(collector: Collector) -> float:
     return value(health(collector), "costspan_collector_requests_refused_total", reason="disk")
+
+
+def _processing_errors(collector: Collector) -> float:
+    errors = "costspan_collector_exporter_errors_total"
+    return value(health(collector), errors, exporter="parquet", kind="retryable")
 
 
 def _readyz(collector: Collector) -> int:
@@ -295,6 +300,7 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             result.http_refusal, result.grpc_refusal = probe_refusals(collector, probe_sent, probe_acked)
             if restart_while_full:
                 result.refused_disk += _refused_disk(collector)
+                result.processing_errors += _processing_errors(collector)
                 collector.kill(signal.SIGKILL)  # a crash while full: the restart keeps what was acknowledged
                 _start(collector, drains)
                 fill(mount / "ballast-2")  # whatever the restart freed (files past a checkpoint) is taken too
@@ -319,8 +325,7 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
                 "the pipeline processed its write-ahead log",
             )
             result.readyz_after = _readyz(collector)
-            errors = "costspan_collector_exporter_errors_total"
-            result.processing_errors = value(health(collector), errors, exporter="parquet", kind="retryable")
+            result.processing_errors += _processing_errors(collector)
             collector.kill(signal.SIGTERM)
             sent = probe_sent.union(*(s.sent for s in senders))
             acked = probe_acked.union(*(s.acknowledged for s in senders))
