@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.full_disk import MountRefused, run_round
+from tests.support.full_disk import MountRefused, run_round, run_self_fill
 
 
 def test_a_full_disk_loses_nothing_acknowledged_and_doubles_nothing(tmp_path):
@@ -31,4 +31,17 @@ def test_a_full_disk_loses_nothing_acknowledged_and_doubles_nothing(tmp_path):
     assert result.lost == 0, log
     assert result.doubled == 0
     assert result.unknown == 0
+    assert result.acknowledged <= result.stored <= result.sent
+
+
+def test_a_collector_that_fills_its_own_disk_drains_and_goes_on(tmp_path):
+    # 3 MiB left, and a load of 4 KiB spans: the log takes the space. The collector refuses before the last
+    # bytes (2% of the disk is kept), stores what it logged, frees its log's segments and goes on by itself.
+    try:
+        result = run_self_fill(tmp_path)
+    except MountRefused as exc:
+        pytest.skip(f"a small tmpfs cannot be mounted here (the test needs root): {exc}")
+    assert result.refused_disk > 0
+    assert result.acknowledged_after_free >= 400
+    assert result.lost == 0 and result.doubled == 0 and result.unknown == 0
     assert result.acknowledged <= result.stored <= result.sent

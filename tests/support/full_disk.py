@@ -106,6 +106,7 @@ class Sender(threading.Thread):
         self.sent: set[SpanKey] = set()
         self.acknowledged: set[SpanKey] = set()
         self.failed_batches = 0
+        self.padding = 0  # bytes of a non-content attribute on each span
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -125,6 +126,8 @@ class Sender(threading.Thread):
                     "gen_ai.usage.input_tokens": 100 + n % 997,
                     "gen_ai.usage.output_tokens": 1 + n % 211,
                 }
+                if self.padding:
+                    attributes["app.padding"] = "x" * self.padding
                 with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
                     pass
             spans = finished.get_finished_spans()
@@ -335,6 +338,75 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             result.doubled = sum(n - 1 for n in rows.values())
             result.unknown = len(rows.keys() - sent)
         except AssertionError as exc:  # with what the collector said
+            if collector.proc is not None and collector.proc.poll() is None:
+                collector.kill(signal.SIGKILL)
+            said = "\n".join(line for drain in drains for line in drain.lines[-60:])
+            raise AssertionError(f"{exc}\n--- the collector's log ---\n{said}") from exc
+        finally:
+            if collector.proc is not None and collector.proc.poll() is None:
+                collector.kill(signal.SIGKILL)
+            for drain in drains:
+                drain.join(5)
+                result.log.extend(drain.lines)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def run_self_fill(workdir: Path, headroom: int = 3 * 1024 * 1024) -> Round:
+    """The collector fills its own disk: a ballast leaves ``headroom`` bytes, and the load's write-ahead log
+    takes them. The collector refuses short of the last bytes, stores what it logged, frees its processed
+    segments and takes requests again, without help; the load then stops and everything is counted."""
+    began = time.monotonic()
+    result = Round()
+    drains: list[_Drain] = []
+    with small_filesystem(workdir / "fs") as mount:
+        collector = AliveCollector(mount / "data")
+        try:
+            _start(collector, drains)
+            ballast = mount / "ballast"
+            fill(ballast)
+            with ballast.open("r+b") as fh:
+                fh.truncate(max(0, ballast.stat().st_size - headroom))
+            senders = [
+                Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=20))
+                if i % 2 == 0
+                else Sender(
+                    i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=20)
+                )
+                for i in range(4)
+            ]
+            for sender in senders:
+                sender.padding = 4096
+                sender.start()
+            _wait(lambda: _refused_disk(collector) > 0, 60, "the collector refused for its disk")
+            at_refusal = sum(len(s.acknowledged) for s in senders)
+            _wait(
+                lambda: sum(len(s.acknowledged) for s in senders) >= at_refusal + 400,
+                60,
+                "the collector took requests again after refusing",
+            )
+            result.acknowledged_after_free = sum(len(s.acknowledged) for s in senders) - at_refusal
+            for sender in senders:
+                sender.stop.set()
+            for sender in senders:
+                sender.join(60)
+                assert not sender.is_alive(), f"{sender.name} did not finish"
+            _wait(
+                lambda: value(health(collector), "costspan_collector_wal_pending_bytes") == 0,
+                60,
+                "the pipeline processed its write-ahead log",
+            )
+            result.refused_disk = _refused_disk(collector)
+            result.processing_errors = _processing_errors(collector)
+            collector.kill(signal.SIGTERM)
+            sent = set().union(*(s.sent for s in senders))
+            acked = set().union(*(s.acknowledged for s in senders))
+            rows = stored_rows(collector.data_dir)
+            result.sent, result.acknowledged, result.stored = len(sent), len(acked), len(rows)
+            result.lost = len(acked - rows.keys())
+            result.doubled = sum(n - 1 for n in rows.values())
+            result.unknown = len(rows.keys() - sent)
+        except AssertionError as exc:
             if collector.proc is not None and collector.proc.poll() is None:
                 collector.kill(signal.SIGKILL)
             said = "\n".join(line for drain in drains for line in drain.lines[-60:])
