@@ -7,7 +7,7 @@ so the hot path only bumps plain counters:
 - ``costspan_collector_spans_rejected_total``: spans without valid ids (partial success);
 - ``costspan_collector_requests_refused_total{reason}``: requests refused, retryably for ``memory_limit``
   (the receivers hold too many bytes), ``wal_full`` (too many unprocessed bytes in the log) and ``disk`` (the
-  log could not be written: a full or failing disk), for good for
+  log could not be written, or its disk is under the free space kept in reserve), for good for
   ``invalid`` (HTTP 400), ``unauthenticated``, ``too_large`` (HTTP 413) and ``unsupported`` (HTTP 415);
 - ``costspan_collector_spans_written_total``: spans processed into Parquet and the cost counters;
 - ``costspan_collector_wal_pending_bytes`` / ``costspan_collector_wal_disk_bytes``: the log's unprocessed
