@@ -128,7 +128,7 @@ class Pipeline:
             raise Backpressure(DISK_RETRY_AFTER_S, f"the collector cannot write its log: {exc}") from exc
         if self._disk_failed_at is not None:
             self._disk_failed_at = None
-            log.info("pipeline: the write-ahead log is written again")
+            log.info("pipeline: the write-ahead log takes requests again")
         committed = self.wal.committed_seq
         if committed > self._committed.value:  # the workers may go on to here
             self._committed.value = committed
@@ -141,7 +141,7 @@ class Pipeline:
         with self._counts_lock:
             self.counts["refused_disk"] += 1
         if self._disk_failed_at is None:  # once per episode: under load every request fails alike
-            log.error("pipeline: cannot write the write-ahead log (%s); refusing requests retryably", exc)
+            log.error("pipeline: refusing requests (retryably) for the disk: %s", exc)
         self._disk_failed_at = time.monotonic()
 
     def _space_left(self, *, fresh: bool = False) -> str | None:
