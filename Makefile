@@ -19,7 +19,7 @@ PPY := $(PVENV)/bin/python
 PSTAMP := $(PVENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean
+	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fault-disk
 
 $(STAMP): $(PACKAGE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,11 @@ bench-ingest: $(STAMP)
 
 bench-query: $(STAMP)
 	$(PY) benchmarks/query/run.py
+
+# A full disk under load, 20 rounds: spans acknowledged, stored, lost and doubled per round (root: it mounts a
+# small tmpfs for each round).
+fault-disk: $(STAMP)
+	$(PY) benchmarks/faults/full_disk.py --rounds 20
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

@@ -196,6 +196,8 @@ async def _serve(config: Any) -> int:
 
     @admin.get("/readyz")
     def readyz() -> Response:
+        if pipeline.disk_failing:  # its log cannot be written: requests are refused (retryably)
+            return Response('{"status": "disk_failing"}', status_code=503, media_type="application/json")
         if ready.is_set():
             return Response('{"status": "ready"}', media_type="application/json")
         return Response('{"status": "starting"}', status_code=503, media_type="application/json")

@@ -28,6 +28,8 @@ def free_port() -> int:
 
 
 class Collector:
+    READY = "/readyz"  # what start() waits for to answer 200
+
     def __init__(self, data_dir: Path, admin_ca: Path | None = None) -> None:
         self.data_dir = data_dir
         self.grpc, self.http, self.admin = free_port(), free_port(), free_port()
@@ -59,7 +61,7 @@ class Collector:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read().decode()
             try:
-                ready = httpx.get(f"{self.admin_url}/readyz", timeout=1, verify=self.admin_verify)
+                ready = httpx.get(f"{self.admin_url}{self.READY}", timeout=1, verify=self.admin_verify)
                 if ready.status_code == 200:
                     return self
             except httpx.TransportError:
