@@ -70,6 +70,7 @@ class WriteAheadLog:
         self._synced_seq = self.next_seq
         self._file = None
         self._file_first = 0
+        self._closed = False  # at stop: an append after it would open a segment nobody processes or closes
         # sequence number, size and arrival time (wall clock; records found at start count as arriving then)
         # of the records after the checkpoint: what the pipeline still has to process
         started = time.time()
@@ -91,6 +92,8 @@ class WriteAheadLog:
             raise WALError(f"a record of {len(payload)} bytes is over {MAX_RECORD_BYTES}")
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self._closed:
+                raise WALError("the write-ahead log is closed: the collector is stopping")
             if self._file is None or (
                 self._file.tell() + len(record) > self.segment_bytes and self._file.tell()
             ):
@@ -218,6 +221,7 @@ class WriteAheadLog:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._file is not None:
                 self._file.flush()
                 os.fsync(self._file.fileno())
