@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
 DRAIN_TIMEOUT_S = 30.0  # at stop, processing what the log holds takes at most this long
-EXIT_WAIT_S = 2.0  # for a worker process to exit, or the listener to apply the last reports
+EXIT_WAIT_S = 5.0  # past a stop's time: for a worker to finish the batch in hand, the listener to apply it
 FINISH_BATCH_S = 5.0  # at most this much of a stop's time is left for the workers' batches in hand
 RESTART_DELAY_S = 1.0  # before a worker process that died is started again
 
