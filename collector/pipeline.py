@@ -9,6 +9,13 @@ worker had stored from them is taken out first (:mod:`costspan.exporters.replay`
 twice. When the log holds more unprocessed bytes than allowed, receivers are answered retryably (HTTP 503 /
 gRPC UNAVAILABLE) instead of the process growing.
 
+A stop (:meth:`Pipeline.stop`, once the receivers have answered what they accepted) first closes the intake:
+a request still arriving is refused retryably, and one being logged is waited for. Only then does it read the
+end of the log, which the workers drain to. Before, the end was read while a request could still be
+between its append and its answer: the workers stopped short of it and the log was closed, and then the
+request was acknowledged. An append after the close even opened a new segment. Nothing is appended after
+:meth:`WriteAheadLog.close` now.
+
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
 own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
 to each of them before the checkpoint advances, and their consumers send on their own time, so a target that

@@ -152,6 +152,11 @@ async def _serve(config: Any) -> int:
         settled=pipeline.settled,
     )
 
+    # from here a signal stops what has started in order (during the start too, once it is done)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     grpc_server = None
     if config.grpc_endpoint:  # grpc binds on its own, told not to share the port; it was checked free
         grpc_server, _ = create_server(pipeline.submit, config.grpc_endpoint, grpc_settings)
@@ -177,10 +182,6 @@ async def _serve(config: Any) -> int:
         listening.append((server, sock))
     servers = [server for server, _ in listening]
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in listening]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     while not all(s.started for s in servers):
         if any(t.done() for t in tasks):
             break
