@@ -11,10 +11,9 @@ gRPC UNAVAILABLE) instead of the process growing.
 
 A stop (:meth:`Pipeline.stop`, once the receivers have answered what they accepted) first closes the intake:
 a request still arriving is refused retryably, and one being logged is waited for. Only then does it read the
-end of the log, which the workers drain to. Before, the end was read while a request could still be
-between its append and its answer: the workers stopped short of it and the log was closed, and then the
-request was acknowledged. An append after the close even opened a new segment. Nothing is appended after
-:meth:`WriteAheadLog.close` now.
+end of the log, which the workers drain to. Otherwise a request between its append and its answer would be
+acknowledged after the workers had stopped short of it and the log was closed. Nothing is appended after
+:meth:`WriteAheadLog.close`.
 
 Parquet is the primary store and owns the checkpoint. Secondary exporters (OTLP forward) sit behind their
 own persistent queues (:mod:`costspan.collector.queued_exporter`): each processed batch is queued, enriched,
