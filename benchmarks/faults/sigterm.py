@@ -84,7 +84,8 @@ def one_round(args: argparse.Namespace, sig: int, workdir: Path, grace: float) -
                 raise RuntimeError("the load did not get under way")
             time.sleep(0.01)
         code, stop_s, stderr = signal_and_wait(collector, sig, grace + 30)
-        acked_at_stop = {key for s in senders for key in s.acknowledged}
+        time.sleep(0.5)  # the senders take in the last answers; nothing is acknowledged while it is down
+        acked_at_stop = {key for s in senders for key in list(s.acknowledged)}
         at_stop = None
         if sig == signal.SIGTERM:
             stored_then, _ = stored_once(collector.sql(QUERY))
