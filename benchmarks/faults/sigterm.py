@@ -16,6 +16,7 @@ stopped with SIGTERM. Per round:
 
     python benchmarks/faults/sigterm.py                    # 20 rounds of SIGTERM, then 20 of kill -9
     python benchmarks/faults/sigterm.py --signals term --rounds 5 --senders 8
+    python benchmarks/faults/sigterm.py --signals term --workers 1 --grace 1  # stops out of time
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def signal_and_wait(collector: Collector, sig: int, timeout: float) -> tuple[int
 def one_round(args: argparse.Namespace, sig: int, workdir: Path, grace: float) -> dict[str, object]:
     data = workdir / "data"
     config = workdir / "collector.yaml"
-    config.write_text(f"service:\n  shutdown_grace_period: {grace:g}s\n")
+    config.write_text(f"service:\n  shutdown_grace_period: {grace:g}s\n  workers: {args.workers}\n")
     collector = Collector(data).start("--config", str(config))
     senders = [
         Sender(
@@ -126,6 +127,7 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=6, help="exporters, half gRPC, half HTTP (default 6)")
     parser.add_argument("--batches", type=int, default=20, help="batches per sender (default 20)")
     parser.add_argument("--spans", type=int, default=100, help="spans per batch (default 100)")
+    parser.add_argument("--workers", type=int, default=2, help="pipeline workers (default 2)")
     parser.add_argument("--grace", type=float, default=30.0, help="service.shutdown_grace_period, seconds")
     args = parser.parse_args()
     logging.getLogger("opentelemetry").setLevel(logging.ERROR)  # the exporters' retries while it is down
