@@ -93,6 +93,15 @@ bench-query: $(STAMP)
 fault-disk: $(STAMP)
 	$(PY) benchmarks/faults/full_disk.py --rounds 20
 
+# A real collector stopped under load from gRPC and HTTP exporters, 20 rounds each: per round the spans
+# acknowledged, stored, lost and doubled (benchmarks/faults/sigterm.py --help for the options).
+.PHONY: fault-sigterm fault-kill9
+fault-sigterm: $(STAMP)
+	$(PY) benchmarks/faults/sigterm.py --signals term,kill
+
+fault-kill9: $(STAMP)
+	$(PY) benchmarks/faults/sigterm.py --signals kill
+
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json

@@ -32,6 +32,8 @@
     admin: {endpoint: 127.0.0.1:9464, tls: {...}, bearer_token_env: COSTSPAN_ADMIN_TOKEN}  # token: /metrics
     service:
       workers: 2                               # pipeline worker processes (default: one per core, max 8)
+      shutdown_grace_period: 30s               # SIGTERM/SIGINT: finish the requests in hand and process
+                                               # the log within this (1s to 60m); the rest after a restart
       pipelines:
         traces:
           processors: [normalize, dedupe, price, attribute, redact]
@@ -82,6 +84,12 @@ DEFAULT_MAX_WAL_PENDING_BYTES = 256 * 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DEFAULT_COMPACTION_INTERVAL_S = 300.0
+# A stop finishes the requests in hand and processes what the log holds within this; the rest of the log is
+# processed after the next start. 30 s is Kubernetes' default terminationGracePeriodSeconds: within it the
+# collector exits by itself, before the SIGKILL.
+DEFAULT_SHUTDOWN_GRACE_S = 30.0
+MIN_SHUTDOWN_GRACE_S = 1.0
+MAX_SHUTDOWN_GRACE_S = 3600.0
 
 
 class ConfigFileError(ValueError):
@@ -119,6 +127,7 @@ class CollectorConfig:
     retention_days: int | None = None  # None: keep forever
     compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     workers: int | None = None  # pipeline worker processes; None: one per core
+    shutdown_grace_period_s: float = DEFAULT_SHUTDOWN_GRACE_S
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -271,12 +280,14 @@ class _Reader:
                             "compaction_interval_s: a positive number of seconds",
                         )
                     config.compaction_interval_s = float(interval)
-        service = self.mapping(doc, "service", {"pipelines", "workers"})
+        service = self.mapping(doc, "service", {"pipelines", "workers", "shutdown_grace_period"})
         if service is not None and service.get("workers") is not None:
             try:
                 config.workers = worker_count(service["workers"])
             except ValueError as exc:
                 raise self.error(service, "workers", f"workers: {exc}") from None
+        if service is not None and service.get("shutdown_grace_period") is not None:
+            config.shutdown_grace_period_s = self.grace_period(service)
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
         if traces is not None and traces.get("processors") is not None:
@@ -470,6 +481,18 @@ class _Reader:
         if match is None:
             raise self.error(node, key, f"{where}.{key}: a duration such as 5s, 500ms or 2m; got {value!r}")
         return float(match.group(1)) * _SECONDS[match.group(2)]
+
+    def grace_period(self, service: Located) -> float:
+        """``service.shutdown_grace_period``: how long a stop may take (see costspan.collector.serve)."""
+        seconds = self.duration(service, "shutdown_grace_period", "service")
+        if not MIN_SHUTDOWN_GRACE_S <= seconds <= MAX_SHUTDOWN_GRACE_S:
+            raise self.error(
+                service,
+                "shutdown_grace_period",
+                f"service.shutdown_grace_period: from {MIN_SHUTDOWN_GRACE_S:g}s to "
+                f"{MAX_SHUTDOWN_GRACE_S / 60:g}m; got {service['shutdown_grace_period']!r}",
+            )
+        return seconds
 
     def size(self, node: Located, key: str, minimum: int, where: str = "") -> int:
         value = node[key]

@@ -114,6 +114,7 @@ class WriteAheadLog:
         self._epoch = 0
         self._failed_epochs: dict[int, int] = {}  # a failed epoch -> the end of its durable records
         self._broken: OSError | None = None  # the cut after a failure did not succeed: try it again first
+        self._closed = False  # at stop: an append after it would open a segment nobody processes or closes
         # sequence number, size and arrival time (wall clock; records found at start count as arriving then)
         # of the records after the checkpoint: what the pipeline still has to process
         started = time.time()
@@ -143,9 +144,13 @@ class WriteAheadLog:
             raise WALError(f"a record of {len(payload)} bytes is over {MAX_RECORD_BYTES}")
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self._closed:
+                raise WALError("the write-ahead log is closed: the collector is stopping")
             if not self._needs_rotation(len(record)):
                 return self._write(record)
         with self._sync_lock, self._lock:  # a rotation fsyncs the segment it closes
+            if self._closed:
+                raise WALError("the write-ahead log is closed: the collector is stopping")
             if self._needs_rotation(len(record)):
                 self._rotate()
             return self._write(record)
@@ -378,6 +383,7 @@ class WriteAheadLog:
 
     def close(self) -> None:
         with self._sync_lock, self._lock:
+            self._closed = True
             if self._fd < 0:
                 return
             try:

@@ -54,7 +54,8 @@ MAX_BATCH_SPANS = 4096  # a worker's spans per batch: one Parquet file per table
 IDLE_POLL_S = 0.01  # how often an idle worker looks for newly committed records
 RETRY_AFTER_ERROR_S = 1.0  # after a batch failed; doubled at each failure in a row, up to the next
 MAX_RETRY_DELAY_S = 5.0  # a full disk is retried this often until space returns
-STOP = "stop"
+STOP = "stop"  # process what is committed, then exit
+STOP_NOW = "stop now"  # the stop's grace is running out: exit after the batch in hand (the rest stays logged)
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,9 @@ def run_worker(
     settings: WorkerSettings, conn: Connection, committed: Any, start: int, parent_pid: int
 ) -> None:
     """A worker process's main loop: process what is committed after ``start``, report each batch, and at
-    :data:`STOP` process what is left (the receivers have stopped) and exit. ``committed`` is a shared
-    integer, the sequence number after the last committed record, which the pipeline raises."""
+    :data:`STOP` process what is left (the receivers have stopped) and exit; at :data:`STOP_NOW`, exit once
+    the batch in hand is stored and reported. ``committed`` is a shared integer, the sequence number after
+    the last committed record, which the pipeline raises."""
     _die_with_parent(parent_pid)
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the pipeline stops its workers
     # itself, once the receivers are closed, so that they drain the log first.
@@ -253,6 +255,8 @@ def run_worker(
             return
         if message == STOP:
             stopping = True
+        elif message == STOP_NOW:
+            break
     conn.send(STOP)
 
 

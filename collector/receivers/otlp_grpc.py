@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ..listeners import ListenError
 from ..tls import ServerTLS
 from ._auth import authorized
 from ._limiter import MemoryLimiter, Reservation
@@ -196,13 +197,19 @@ def create_server(
         options=(
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # grpc shares a port with any process that asks by default: a second collector on this port
+            # would take half the calls into its own data directory (costspan.collector.listeners)
+            ("grpc.so_reuseport", 0),
         )
     )
     _register(server, _Traces(sink, settings), trace_service_pb2, "Trace")
     _register(server, _Metrics(settings), metrics_service_pb2, "Metrics")
     _register(server, _Logs(settings), logs_service_pb2, "Logs")
-    if tls is not None:
-        port = server.add_secure_port(address, tls.grpc_credentials())
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if tls is not None:
+            port = server.add_secure_port(address, tls.grpc_credentials())
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc says only that it failed
+        raise ListenError(f"{address} (OTLP/gRPC): cannot listen: {exc}") from None
     return server, port
