@@ -111,7 +111,10 @@ class Pipeline:
         self._counts_lock = threading.Lock()  # receivers submit from many threads
         self._disk_failed_at: float | None = None  # when a write to the log last failed (monotonic clock)
         self._space_checked_at = float("-inf")
-        self._short_of_space: str | None = None  # why there is too little free space, as last checked
+        # the free bytes above the reserve as last looked at, less what the log took since: between two looks
+        # a burst of requests must not write the reserve away (the workers need it to drain the log)
+        self._space_above_reserve: int | None = None
+        self._space_lock = threading.Lock()
         self._context = mp.get_context("spawn")  # never fork a process that runs gRPC's threads
         self._committed = self._context.RawValue("q", self.wal.committed_seq)  # read by every worker
         self._committed_lock = threading.Lock()  # only this process writes it, from many threads
@@ -145,7 +148,7 @@ class Pipeline:
                 with self._counts_lock:
                     self.counts["refused_backpressure"] += 1
                 raise Backpressure(1.0, "the collector's write-ahead log is full; retry shortly")
-            short = self._space_left()
+            short = self._space_left(taking=len(encoded) if encoded is not None else request.ByteSize())
             if short is not None:
                 self._disk_refused(DiskError(short))
                 raise Backpressure(DISK_RETRY_AFTER_S, f"the collector's disk is full: {short}")
@@ -177,23 +180,29 @@ class Pipeline:
             log.error("pipeline: refusing requests (retryably) for the disk: %s", exc)
         self._disk_failed_at = time.monotonic()
 
-    def _space_left(self, *, fresh: bool = False) -> str | None:
-        """Why the data directory's file system has too little space left (:data:`DISK_RESERVE_SHARE`), or
-        None; looked at no more than every :data:`SPACE_CHECK_INTERVAL_S` unless ``fresh``."""
+    def _space_left(self, *, fresh: bool = False, taking: int = 0) -> str | None:
+        """Why the data directory's file system has too little space left (:data:`DISK_RESERVE_SHARE`) for
+        ``taking`` more bytes, or None (then they are counted as taken); the file system is looked at no more
+        than every :data:`SPACE_CHECK_INTERVAL_S` unless ``fresh``."""
         now = time.monotonic()
-        if fresh or now - self._space_checked_at >= SPACE_CHECK_INTERVAL_S:
-            self._space_checked_at = now
-            try:
-                fs = os.statvfs(self.data_dir)
-            except OSError:  # cannot tell: the writes will
-                self._short_of_space = None
-            else:
-                free = fs.f_bavail * fs.f_frsize
-                reserve = min(int(fs.f_blocks * fs.f_frsize * DISK_RESERVE_SHARE), DISK_RESERVE_MAX_BYTES)
-                self._short_of_space = (
-                    f"{free} bytes free, under the {reserve} kept in reserve" if free < reserve else None
-                )
-        return self._short_of_space
+        with self._space_lock:
+            if fresh or now - self._space_checked_at >= SPACE_CHECK_INTERVAL_S:
+                self._space_checked_at = now
+                try:
+                    fs = os.statvfs(self.data_dir)
+                except OSError:  # cannot tell: the writes will
+                    self._space_above_reserve = None
+                else:
+                    free = fs.f_bavail * fs.f_frsize
+                    reserve = min(int(fs.f_blocks * fs.f_frsize * DISK_RESERVE_SHARE), DISK_RESERVE_MAX_BYTES)
+                    self._space_above_reserve = free - reserve
+            above = self._space_above_reserve
+            if above is None:
+                return None
+            if above < taking or above <= 0:
+                return f"{max(0, above)} bytes free above the reserve kept for storing what the log holds"
+            self._space_above_reserve = above - taking
+            return None
 
     @property
     def disk_failing(self) -> bool:

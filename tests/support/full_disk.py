@@ -30,20 +30,14 @@ import duckdb
 import grpc
 import httpx2 as httpx
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.collector import Collector
 from tests.support.health import health, value
+from tests.support.load import Sender, SpanKey, exporter
 from tests.support.otlp_requests import chat_request
 
-SpanKey = tuple[str, str]  # (trace id, span id) as lower-case hex
 FS_SIZE = "16m"
 SPANS_PER_BATCH = 20
 
@@ -93,53 +87,6 @@ class AliveCollector(Collector):
     """Started once it is alive: restarted on a full disk, its ``/readyz`` rightly answers 503."""
 
     READY = "/healthz"
-
-
-class Sender(threading.Thread):
-    """Sends batches of priced chat spans through one real OTLP exporter until told to stop; keeps what it
-    sent and what was acknowledged."""
-
-    def __init__(self, index: int, exporter: SpanExporter) -> None:
-        super().__init__(name=f"sender-{index}", daemon=True)
-        self.index = index
-        self.exporter = exporter
-        self.sent: set[SpanKey] = set()
-        self.acknowledged: set[SpanKey] = set()
-        self.failed_batches = 0
-        self.padding = 0  # bytes of a non-content attribute on each span
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        finished = InMemorySpanExporter()
-        provider = TracerProvider(resource=Resource.create({"service.name": f"load-{self.index}"}))
-        provider.add_span_processor(SimpleSpanProcessor(finished))
-        tracer = provider.get_tracer("costspan.instrumentation")
-        n = 0
-        while not self.stop.is_set():
-            finished.clear()
-            for _ in range(SPANS_PER_BATCH):
-                n += 1
-                attributes = {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": "openai",
-                    "gen_ai.request.model": "gpt-4o",
-                    "gen_ai.usage.input_tokens": 100 + n % 997,
-                    "gen_ai.usage.output_tokens": 1 + n % 211,
-                }
-                if self.padding:
-                    attributes["app.padding"] = "x" * self.padding
-                with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
-                    pass
-            spans = finished.get_finished_spans()
-            batch = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}") for s in spans}
-            self.sent |= batch
-            if self.exporter.export(spans) is SpanExportResult.SUCCESS:
-                self.acknowledged |= batch
-            else:
-                self.failed_batches += 1
-            self.stop.wait(0.01)
-        self.exporter.shutdown()
-        provider.shutdown()
 
 
 @dataclass
@@ -275,10 +222,13 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
         try:
             _start(collector, drains)
             senders = [
-                Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=20))
-                if i % 2 == 0
-                else Sender(
-                    i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=20)
+                Sender(
+                    i,
+                    exporter("grpc", collector.grpc, 20)
+                    if i % 2 == 0
+                    else exporter("http", collector.http, 20),
+                    batches=None,
+                    spans_per_batch=SPANS_PER_BATCH,
                 )
                 for i in range(4)
             ]
@@ -368,15 +318,18 @@ def run_self_fill(workdir: Path, headroom: int = 3 * 1024 * 1024) -> Round:
             with ballast.open("r+b") as fh:
                 fh.truncate(max(0, ballast.stat().st_size - headroom))
             senders = [
-                Sender(i, GrpcExporter(endpoint=f"127.0.0.1:{collector.grpc}", insecure=True, timeout=20))
-                if i % 2 == 0
-                else Sender(
-                    i, HttpExporter(endpoint=f"http://127.0.0.1:{collector.http}/v1/traces", timeout=20)
+                Sender(
+                    i,
+                    exporter("grpc", collector.grpc, 20)
+                    if i % 2 == 0
+                    else exporter("http", collector.http, 20),
+                    batches=None,
+                    spans_per_batch=SPANS_PER_BATCH,
                 )
                 for i in range(4)
             ]
             for sender in senders:
-                sender.padding = 4096
+                sender.padding = 4096  # the log fills the disk in seconds
                 sender.start()
             _wait(lambda: _refused_disk(collector) > 0, 60, "the collector refused for its disk")
             at_refusal = sum(len(s.acknowledged) for s in senders)

@@ -37,7 +37,8 @@ def exporter(protocol: str, port: int, timeout: float = 15) -> SpanExporter:
 
 
 class Sender(threading.Thread):
-    """Sends batches of GenAI spans through one real OTLP exporter; keeps what was sent and acknowledged."""
+    """Sends batches of GenAI spans through one real OTLP exporter; keeps what was sent and acknowledged.
+    ``batches=None`` sends until :attr:`stop` is set, a little apart."""
 
     def __init__(
         self,
@@ -45,18 +46,26 @@ class Sender(threading.Thread):
         exporter: SpanExporter,
         start_ns: int | None = None,
         *,
-        batches: int = 50,
+        batches: int | None = 50,
         spans_per_batch: int = 40,
+        padding: int = 0,
     ) -> None:
         super().__init__(name=f"sender-{index}", daemon=True)
         self.index = index
         self.exporter = exporter
         self.batches = batches
         self.spans_per_batch = spans_per_batch
+        self.padding = padding  # bytes of a non-content attribute on each span (fills a disk faster)
         self.sent: dict[SpanKey, Decimal] = {}
         self.acknowledged: dict[SpanKey, Decimal] = {}
         self.failed_batches = 0
         self.start_ns = start_ns  # the spans' start, a millisecond apart (default: now)
+        self.stop = threading.Event()
+
+    def _more(self, sent_batches: int) -> bool:
+        if self.batches is not None:
+            return sent_batches < self.batches
+        return not self.stop.wait(0.01 if sent_batches else 0)
 
     def run(self) -> None:
         finished = InMemorySpanExporter()
@@ -64,7 +73,9 @@ class Sender(threading.Thread):
         provider.add_span_processor(SimpleSpanProcessor(finished))
         tracer = provider.get_tracer("costspan.instrumentation")
         n = 0
-        for _ in range(self.batches):
+        sent_batches = 0
+        while self._more(sent_batches):
+            sent_batches += 1
             finished.clear()
             costs = []
             for _ in range(self.spans_per_batch):
@@ -78,6 +89,8 @@ class Sender(threading.Thread):
                     "gen_ai.usage.input_tokens": inp,
                     "gen_ai.usage.output_tokens": out,
                 }
+                if self.padding:
+                    attributes["app.padding"] = "x" * self.padding
                 if self.start_ns is None:
                     with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
                         pass
