@@ -5,20 +5,15 @@ OTLP/JSON differs from protobuf's canonical JSON mapping: trace and span ids are
 integers, and unknown fields are ignored. :func:`request_from_json` turns the ids back into bytes before
 handing the document to protobuf's parser, so both encodings share :func:`batch_from_request`.
 
-:func:`decode_json` is how every JSON body is read (OTLP/JSON and ``/v1/events``), with one set of rules:
-UTF-8 (RFC 8259, section 8.1), at most :data:`MAX_JSON_DEPTH` levels of nesting, no ``NaN`` or ``Infinity``
-literals (which RFC 8259 does not allow), and a ``\\u`` escape of a lone UTF-16 surrogate (valid JSON
-syntax, but no character) read as U+FFFD, as Go's ``encoding/json`` reads it: the call is kept, and no
-string that cannot be encoded as UTF-8 reaches protobuf or Parquet.
+Every JSON body (OTLP/JSON and ``/v1/events``) is read by :func:`decode_json`, with the rules of
+:mod:`costspan.semconv.json_text`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zlib import crc32
 
 from google.protobuf import json_format
@@ -27,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from costspan.processors import SpanBatch
+from costspan.semconv import json_text
 
 if TYPE_CHECKING:
     from .worker import Partition
@@ -35,63 +31,17 @@ _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 M = TypeVar("M", bound=Message)
 
 
-# An OTLP/JSON span attribute nested 30 deep (as deep as protobuf's own limit lets a binary request nest
-# AnyValues) is about 130 levels of JSON: each AnyValue takes four (value, kvlistValue, values, the pair).
-MAX_JSON_DEPTH: Final = 160
-
-# Escapes are read left to right: an escaped backslash, a surrogate pair (one character), a lone surrogate.
-_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
-_ESCAPES: Final = re.compile(
-    r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
-)
-
-
 class OTLPDecodeError(ValueError):
     """A request body that is not valid OTLP; the receiver answers 400 with this message."""
 
 
 def decode_json(body: bytes) -> Any:
-    """A JSON request body as Python values, or :class:`OTLPDecodeError` saying why it cannot be one."""
+    """A JSON request body as Python values (:func:`costspan.semconv.json_text.loads`, the one reader of
+    JSON text), or :class:`OTLPDecodeError` saying why it cannot be one."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise OTLPDecodeError(f"the body is not UTF-8: {exc}") from None
-    if _SURROGATE_ESCAPE.search(body):
-        text = _ESCAPES.sub(_lone_surrogate_replaced, text)
-    try:
-        doc = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:
-        raise OTLPDecodeError(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except OTLPDecodeError:
-        raise
-    except ValueError as exc:  # JSONDecodeError; an integer of more digits than Python converts
-        raise OTLPDecodeError(f"the body is not JSON: {exc}") from None
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth_over(doc, MAX_JSON_DEPTH):
-        raise OTLPDecodeError(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
-    return doc
-
-
-def _lone_surrogate_replaced(escape: re.Match[str]) -> str:
-    text = escape.group()
-    return "\\ufffd" if len(text) == 6 else text
-
-
-def _no_constant(name: str) -> Any:
-    raise OTLPDecodeError(f"the body is not JSON: {name} is not a JSON number")
-
-
-def _depth_over(doc: Any, limit: int) -> bool:
-    # iterative: the document may be as deep as the parser's own recursion allowed
-    stack = [(doc, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth >= limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
+        return json_text.loads(body)
+    except json_text.JSONTextError as exc:
+        raise OTLPDecodeError(str(exc)) from None
 
 
 def request_from_json(doc: Mapping[str, Any]) -> ExportTraceServiceRequest:
@@ -229,7 +179,6 @@ def value_of(value: AnyValue) -> Any:
 
 
 __all__ = [
-    "MAX_JSON_DEPTH",
     "OTLPDecodeError",
     "attributes_of",
     "batch_from_request",
