@@ -219,6 +219,12 @@ def json_bomb() -> bytes:
     return gzip.compress(b'{"resourceSpans": [' + b" " * (LIMIT + 1024) + b"]}", compresslevel=9)
 
 
+@cache
+def json_flood() -> bytes:
+    """A JSON array of six million empty objects: 18 MiB, within the size limit."""
+    return b"[" + b"{}," * 6_000_000 + b"{}]"
+
+
 # -- hostile values --------------------------------------------------------------------------------------
 
 _UNICODE = (

@@ -24,7 +24,7 @@ from typing import Any
 
 import grpc
 
-from .cases import GRPC_METHODS, LIMIT, PROTOBUF, Case, case, gzip_bomb, json_bomb, traces_request
+from .cases import GRPC_METHODS, LIMIT, PROTOBUF, Case, case, gzip_bomb, json_bomb, json_flood, traces_request
 
 CRASH_GRPC = {"INTERNAL", "UNKNOWN", "DATA_LOSS"}
 
@@ -167,6 +167,14 @@ def bomb_run(http_port: int, grpc_port: int, rounds: int = 4, parallel: int = 8)
         ),
         Case("http", "/v1/traces", big, {"content-type": PROTOBUF}),
         Case("grpc", GRPC_METHODS["traces"], grpc_bomb, grpc_gzip=True),
+        # within the size limit, but millions of JSON objects once decoded
+        Case("http", "/v1/events", json_flood(), {"content-type": "application/json"}),
+        Case(
+            "http",
+            "/v1/traces",
+            b'{"resourceSpans":' + json_flood() + b"}",
+            {"content-type": "application/json"},
+        ),
     ]
     tally = Tally()
     lock = threading.Lock()

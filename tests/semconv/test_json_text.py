@@ -43,3 +43,12 @@ def test_nesting_past_the_limit_is_refused_whatever_its_depth():
 def test_what_is_not_json_is_refused_with_a_message(body, message):
     with pytest.raises(JSONTextError, match=message):
         loads(body)
+
+
+def test_a_body_of_millions_of_small_values_is_refused_before_it_is_decoded():
+    with pytest.raises(JSONTextError, match="more than 200000 objects and arrays"):
+        loads(b"[" + b"{}," * 1_000_000 + b"{}]")
+    with pytest.raises(JSONTextError, match="more than 1000000 values"):
+        loads(b"[" + b"0," * 2_000_000 + b"0]")
+    # what is inside strings is not counted
+    assert loads(json.dumps(["{[,"] * 150_000).encode()) == ["{[,"] * 150_000
