@@ -19,7 +19,7 @@ PPY := $(PVENV)/bin/python
 PSTAMP := $(PVENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fuzz
+	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fault-disk fuzz
 
 $(STAMP): $(PACKAGE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,20 @@ bench-query: $(STAMP)
 FUZZ_ARGS ?=
 fuzz: $(STAMP)
 	$(PY) -m tests.fuzz.run $(FUZZ_ARGS)
+
+# A full disk under load, 20 rounds: spans acknowledged, stored, lost and doubled per round (root: it mounts a
+# small tmpfs for each round).
+fault-disk: $(STAMP)
+	$(PY) benchmarks/faults/full_disk.py --rounds 20
+
+# A real collector stopped under load from gRPC and HTTP exporters, 20 rounds each: per round the spans
+# acknowledged, stored, lost and doubled (benchmarks/faults/sigterm.py --help for the options).
+.PHONY: fault-sigterm fault-kill9
+fault-sigterm: $(STAMP)
+	$(PY) benchmarks/faults/sigterm.py --signals term,kill
+
+fault-kill9: $(STAMP)
+	$(PY) benchmarks/faults/sigterm.py --signals kill
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

@@ -4,8 +4,13 @@
     receivers:
       otlp:
         grpc: {endpoint: 127.0.0.1:4317}        # null turns a protocol off
-        http: {endpoint: 127.0.0.1:4318, max_body_bytes: 20971520}
+        http:
+          endpoint: 127.0.0.1:4318
+          max_body_bytes: 20971520
+          tls: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt, min_version: "1.3",
+                reload_interval: 1h}             # the files are read again for new connections
         bearer_token_env: COSTSPAN_TOKEN         # require "Authorization: Bearer <value of the variable>"
+        # or several variables, [COSTSPAN_TOKEN, COSTSPAN_TOKEN_NEXT]; a value may hold "old,new" too
     processors:
       price: {overrides: prices.yaml}
       attribute: {defaults: {environment: production}}
@@ -24,9 +29,11 @@
     memory_limiter:
       max_in_flight_bytes: 134217728           # request bytes the receivers hold at once
       max_wal_pending_bytes: 268435456         # unprocessed bytes in the write-ahead log
-    admin: {endpoint: 127.0.0.1:9464}
+    admin: {endpoint: 127.0.0.1:9464, tls: {...}, bearer_token_env: COSTSPAN_ADMIN_TOKEN}  # token: /metrics
     service:
       workers: 2                               # pipeline worker processes (default: one per core, max 8)
+      shutdown_grace_period: 30s               # SIGTERM/SIGINT: finish the requests in hand and process
+                                               # the log within this (1s to 60m); the rest after a restart
       pipelines:
         traces:
           processors: [normalize, dedupe, price, attribute, redact]
@@ -37,6 +44,8 @@ line and key (``costspan config check FILE``). Parquet (the primary store) and P
 ``/metrics``) always run; an ``otlp`` exporter configured but left out of the pipeline's ``exporters`` list
 is an error, as for processors. Forwarded spans
 must pass the ``redact`` processor, so prompt content leaves only where ``keep_content`` says it may.
+A listener's ``tls`` is the OpenTelemetry Collector's (see :mod:`costspan.collector.tls`); its paths, like
+every path in the file, are relative to the file.
 """
 
 from __future__ import annotations
@@ -62,7 +71,9 @@ from costspan.pricing.yamlfile import Located, load_yaml
 from costspan.processors import Chain, ConfigError, chain_from_config
 
 from .queued_exporter import DEFAULT_QUEUE_BYTES, RetrySettings
+from .receivers._auth import parse_tokens
 from .receivers._limiter import DEFAULT_MAX_IN_FLIGHT_BYTES
+from .tls import DEFAULT_MIN_VERSION, MIN_VERSIONS, ServerTLS, TLSFileError, describe
 from .worker import MAX_WORKERS
 
 DEFAULT_GRPC = "127.0.0.1:4317"
@@ -73,6 +84,12 @@ DEFAULT_MAX_WAL_PENDING_BYTES = 256 * 1024 * 1024
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DEFAULT_COMPACTION_INTERVAL_S = 300.0
+# A stop finishes the requests in hand and processes what the log holds within this; the rest of the log is
+# processed after the next start. 30 s is Kubernetes' default terminationGracePeriodSeconds: within it the
+# collector exits by itself, before the SIGKILL.
+DEFAULT_SHUTDOWN_GRACE_S = 30.0
+MIN_SHUTDOWN_GRACE_S = 1.0
+MAX_SHUTDOWN_GRACE_S = 3600.0
 
 
 class ConfigFileError(ValueError):
@@ -96,7 +113,11 @@ class CollectorConfig:
     http_endpoint: str | None = DEFAULT_HTTP
     admin_endpoint: str = DEFAULT_ADMIN
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    bearer_token: str | None = None
+    bearer_tokens: tuple[str, ...] = ()  # the receivers accept any one; none: no token is asked for
+    grpc_tls: ServerTLS | None = None
+    http_tls: ServerTLS | None = None
+    admin_tls: ServerTLS | None = None
+    admin_bearer_tokens: tuple[str, ...] = ()  # the admin server's, for all but /healthz and /readyz
     processors: Mapping[str, Any] = field(default_factory=dict)
     pipeline: list[str] | None = None
     label_limits: dict[str, int] = field(default_factory=dict)
@@ -106,6 +127,7 @@ class CollectorConfig:
     retention_days: int | None = None  # None: keep forever
     compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     workers: int | None = None  # pipeline worker processes; None: one per core
+    shutdown_grace_period_s: float = DEFAULT_SHUTDOWN_GRACE_S
     source: str | None = None
 
     def build_chain(self) -> Chain:
@@ -177,11 +199,13 @@ class _Reader:
         otlp = self.mapping(receivers, "otlp", {"grpc", "http", "bearer_token_env"}) if receivers else None
         if otlp is not None:
             if "grpc" in otlp:
-                grpc = self.mapping(otlp, "grpc", {"endpoint"})
+                grpc = self.mapping(otlp, "grpc", {"endpoint", "tls"})
                 config.grpc_endpoint = self.endpoint(grpc, "grpc") if grpc is not None else None
+                config.grpc_tls = self.tls(grpc, "grpc", grpc=True) if grpc is not None else None
             if "http" in otlp:
-                http = self.mapping(otlp, "http", {"endpoint", "max_body_bytes"})
+                http = self.mapping(otlp, "http", {"endpoint", "max_body_bytes", "tls"})
                 config.http_endpoint = self.endpoint(http, "http") if http is not None else None
+                config.http_tls = self.tls(http, "http") if http is not None else None
                 if http is not None and "max_body_bytes" in http:
                     size = http["max_body_bytes"]
                     if not isinstance(size, int) or isinstance(size, bool) or size < 1024:
@@ -189,19 +213,12 @@ class _Reader:
                             http, "max_body_bytes", "max_body_bytes: a whole number of bytes, at least 1024"
                         )
                     config.max_body_bytes = size
-            if otlp.get("bearer_token_env") is not None:
-                variable = str(otlp["bearer_token_env"])
-                token = os.environ.get(variable)
-                if not token:
-                    raise self.error(
-                        otlp,
-                        "bearer_token_env",
-                        f"bearer_token_env: environment variable {variable} is not set",
-                    )
-                config.bearer_token = token
-        admin = self.mapping(doc, "admin", {"endpoint"})
+            config.bearer_tokens = self.tokens(otlp)
+        admin = self.mapping(doc, "admin", {"endpoint", "tls", "bearer_token_env"})
         if admin is not None:
             config.admin_endpoint = self.endpoint(admin, "admin") or DEFAULT_ADMIN
+            config.admin_tls = self.tls(admin, "admin")
+            config.admin_bearer_tokens = self.tokens(admin)
         processors = doc.get("processors")
         if processors is not None:
             if not isinstance(processors, Located):
@@ -263,12 +280,14 @@ class _Reader:
                             "compaction_interval_s: a positive number of seconds",
                         )
                     config.compaction_interval_s = float(interval)
-        service = self.mapping(doc, "service", {"pipelines", "workers"})
+        service = self.mapping(doc, "service", {"pipelines", "workers", "shutdown_grace_period"})
         if service is not None and service.get("workers") is not None:
             try:
                 config.workers = worker_count(service["workers"])
             except ValueError as exc:
                 raise self.error(service, "workers", f"workers: {exc}") from None
+        if service is not None and service.get("shutdown_grace_period") is not None:
+            config.shutdown_grace_period_s = self.grace_period(service)
         pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
         traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
         if traces is not None and traces.get("processors") is not None:
@@ -286,6 +305,82 @@ class _Reader:
                 "(redact: {keep_content: true} forwards content on purpose)",
             )
         return config
+
+    def tokens(self, node: Located) -> tuple[str, ...]:
+        """The tokens in the variables ``bearer_token_env`` names (one name or a list); each variable holds
+        one token or several separated by commas. The error never shows a token."""
+        names = node.get("bearer_token_env")
+        if names is None:
+            return ()
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+            raise self.error(
+                node, "bearer_token_env", "bearer_token_env: an environment variable, or a list of them"
+            )
+        tokens: list[str] = []
+        for variable in names:
+            try:
+                found = parse_tokens(os.environ.get(variable, ""))
+            except ValueError as exc:
+                raise self.error(
+                    node, "bearer_token_env", f"bearer_token_env: environment variable {variable}: {exc}"
+                ) from None
+            if not found:
+                raise self.error(
+                    node, "bearer_token_env", f"bearer_token_env: environment variable {variable} is not set"
+                )
+            tokens.extend(t for t in found if t not in tokens)
+        return tuple(tokens)
+
+    def tls(self, parent: Located, what: str, grpc: bool = False) -> ServerTLS | None:
+        """A listener's ``tls`` settings, its files read and checked now (:mod:`costspan.collector.tls`)."""
+        node = self.mapping(
+            parent, "tls", {"cert_file", "key_file", "client_ca_file", "min_version", "reload_interval"}
+        )
+        if node is None:
+            return None
+        where = f"{what}.tls"
+        cert, key = node.get("cert_file"), node.get("key_file")
+        if cert is None and key is None:
+            raise self.error(parent, "tls", f"{where}: cert_file and key_file are required")
+        if cert is None:
+            raise self.error(node, "key_file", f"{where}.key_file: given without cert_file")
+        if key is None:
+            raise self.error(node, "cert_file", f"{where}.cert_file: given without key_file")
+        version = node.get("min_version", DEFAULT_MIN_VERSION)
+        # YAML reads 1.2 unquoted as a number: the same setting
+        version = str(version) if not isinstance(version, bool) else ""
+        if version not in MIN_VERSIONS:
+            raise self.error(
+                node,
+                "min_version",
+                f'{where}.min_version: "1.2" or "1.3" (TLS 1.0 and 1.1 are deprecated); got {version!r}',
+            )
+        if grpc and version != DEFAULT_MIN_VERSION:
+            raise self.error(
+                node,
+                "min_version",
+                f'{where}.min_version: the gRPC receiver takes only "1.2" (grpcio sets no minimum '
+                "version on servers; it negotiates TLS 1.2 or 1.3)",
+            )
+        reload = self.duration(node, "reload_interval", where) if "reload_interval" in node else None
+        if reload is not None and reload <= 0:
+            raise self.error(node, "reload_interval", f"{where}.reload_interval: a positive duration")
+        base = Path(self.path).resolve().parent
+        client_ca = node.get("client_ca_file")
+        tls = ServerTLS(
+            cert_file=str(base / str(cert)),
+            key_file=str(base / str(key)),
+            client_ca_file=str(base / str(client_ca)) if client_ca is not None else None,
+            min_version=version,
+            reload_interval_s=reload,
+        )
+        try:
+            tls.check()
+        except TLSFileError as exc:
+            raise self.error(node, exc.key, f"{where}.{exc.key}: {exc}") from None
+        return tls
 
     def exporter_list(self, traces: Located, config: CollectorConfig, configured: set[str]) -> None:
         listed = traces["exporters"]
@@ -387,6 +482,18 @@ class _Reader:
             raise self.error(node, key, f"{where}.{key}: a duration such as 5s, 500ms or 2m; got {value!r}")
         return float(match.group(1)) * _SECONDS[match.group(2)]
 
+    def grace_period(self, service: Located) -> float:
+        """``service.shutdown_grace_period``: how long a stop may take (see costspan.collector.serve)."""
+        seconds = self.duration(service, "shutdown_grace_period", "service")
+        if not MIN_SHUTDOWN_GRACE_S <= seconds <= MAX_SHUTDOWN_GRACE_S:
+            raise self.error(
+                service,
+                "shutdown_grace_period",
+                f"service.shutdown_grace_period: from {MIN_SHUTDOWN_GRACE_S:g}s to "
+                f"{MAX_SHUTDOWN_GRACE_S / 60:g}m; got {service['shutdown_grace_period']!r}",
+            )
+        return seconds
+
     def size(self, node: Located, key: str, minimum: int, where: str = "") -> int:
         value = node[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -456,7 +563,13 @@ def _check(args: argparse.Namespace) -> int:
         ["parquet", "prometheus", *(f"{f.name} -> {f.settings.endpoint}" for f in config.forward)]
     )
     print(
-        f"{args.file}: valid (receivers: gRPC {config.grpc_endpoint or 'off'}, "
-        f"HTTP {config.http_endpoint or 'off'}; processors: {chain}; exporters: {exporters})"
+        f"{args.file}: valid (receivers: gRPC {describe(config.grpc_endpoint, config.grpc_tls)}, "
+        f"HTTP {describe(config.http_endpoint, config.http_tls)}{_tokens(config.bearer_tokens)}; "
+        f"admin {describe(config.admin_endpoint, config.admin_tls)}{_tokens(config.admin_bearer_tokens)}; "
+        f"processors: {chain}; exporters: {exporters})"
     )
     return 0
+
+
+def _tokens(tokens: tuple[str, ...]) -> str:
+    return f", {len(tokens)} bearer token{'s' if len(tokens) > 1 else ''}" if tokens else ""

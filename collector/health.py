@@ -6,11 +6,14 @@ so the hot path only bumps plain counters:
 - ``costspan_collector_spans_received_total``: spans in requests made durable (acknowledged);
 - ``costspan_collector_spans_rejected_total``: spans without valid ids (partial success);
 - ``costspan_collector_requests_refused_total{reason}``: requests refused, retryably for ``memory_limit``
-  (the receivers hold too many bytes) and ``wal_full`` (too many unprocessed bytes in the log), for good for
+  (the receivers hold too many bytes), ``wal_full`` (too many unprocessed bytes in the log) and ``disk`` (the
+  log could not be written, or its disk is under the free space kept in reserve), for good for
   ``invalid`` (HTTP 400), ``unauthenticated``, ``too_large`` (HTTP 413) and ``unsupported`` (HTTP 415);
 - ``costspan_collector_spans_written_total``: spans processed into Parquet and the cost counters;
 - ``costspan_collector_wal_pending_bytes`` / ``costspan_collector_wal_disk_bytes``: the log's unprocessed
   bytes, and its size on disk;
+- ``costspan_collector_data_dir_free_bytes`` / ``costspan_collector_data_dir_size_bytes``: space left to
+  the collector (not to root) on the data directory's file system, and its size;
 - ``costspan_collector_in_flight_bytes``: request bytes the receivers hold now;
 - ``costspan_collector_exporter_queue_bytes{exporter}`` / ``..._queue_records{exporter}``: what waits to be
   sent (for ``parquet``, the log after its checkpoint);
@@ -25,8 +28,10 @@ so the hot path only bumps plain counters:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -77,6 +82,7 @@ class HealthMetrics(Collector):
             PREFIX + "requests_refused", "Requests refused retryably, by reason.", labels=["reason"]
         )
         refused.add_metric(["wal_full"], counts["refused_backpressure"])
+        refused.add_metric(["disk"], counts["refused_disk"])
         refused.add_metric(["memory_limit"], self.limiter.counts["memory_limit"] if self.limiter else 0)
         for reason, keys in _RECEIVER_REFUSALS:
             refused.add_metric([reason], sum(counts[key] for counts in self.receivers for key in keys))
@@ -87,6 +93,7 @@ class HealthMetrics(Collector):
         yield GaugeMetricFamily(
             PREFIX + "wal_disk_bytes", "The write-ahead log's size on disk.", value=wal.disk_bytes()
         )
+        yield from _data_dir_space(pipeline.data_dir)
         yield GaugeMetricFamily(
             PREFIX + "in_flight_bytes",
             "Request bytes the receivers hold now (bounded by the memory limiter).",
@@ -143,3 +150,21 @@ class HealthMetrics(Collector):
             "Pipeline worker processes that died and were started again.",
             counts["worker_restarts"],
         )
+
+
+def _data_dir_space(data_dir: Path) -> Iterator[Metric]:
+    """The data directory's file system: bytes free to an unprivileged writer, and its size."""
+    try:
+        fs = os.statvfs(data_dir)
+    except OSError:  # gone or unreadable: no sample rather than a wrong one
+        return
+    yield GaugeMetricFamily(
+        PREFIX + "data_dir_free_bytes",
+        "Bytes free on the data directory's file system (to the collector, not to root).",
+        value=fs.f_bavail * fs.f_frsize,
+    )
+    yield GaugeMetricFamily(
+        PREFIX + "data_dir_size_bytes",
+        "Size of the data directory's file system.",
+        value=fs.f_blocks * fs.f_frsize,
+    )

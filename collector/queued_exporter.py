@@ -33,7 +33,7 @@ from typing import Protocol
 
 from costspan.processors import PermanentError, RetryableError
 
-from .wal import RECORD_OVERHEAD, WriteAheadLog
+from .wal import RECORD_OVERHEAD, WALError, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class QueuedExporter:
         self.max_bytes = max_bytes
         # sent_spans, sent_records, dropped_spans:<reason>, errors:<kind>
         self.counts: Counter[str] = Counter()
+        # the records before this one are sent; the queue's checkpoint catches up when it can be written
+        self._sent_end = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"costspan-export-{name}", daemon=True)
@@ -104,9 +106,12 @@ class QueuedExporter:
     def enqueue(self, payload: bytes, spans: int) -> None:
         """Queue a payload of ``spans`` spans durably (returns once it is on disk); past the byte limit,
         drop the oldest."""
-        self.queue.commit(self.queue.append(_SPANS.pack(spans) + payload))
+        self.queue.commit(self.queue.append(_SPANS.pack(spans) + payload))  # raises DiskError: not queued
         if self.queue.pending_bytes > self.max_bytes:
-            self._drop_oldest()
+            try:
+                self._drop_oldest()
+            except WALError as exc:  # the record is queued: this must not raise (it would be queued again)
+                log.warning("exporter %s: cannot drop the oldest records yet (%s)", self.name, exc)
         self._wake.set()
 
     def _drop_oldest(self) -> None:
@@ -163,18 +168,30 @@ class QueuedExporter:
     def send_pending(self) -> int:
         """Send what the queue holds, oldest first; returns how many records left the queue."""
         done = 0
+        self._checkpoint()
         for seq, record in self.queue.replay(self.queue.checkpoint):
             if self._stop.is_set():
                 break
-            if seq < self.queue.checkpoint:  # dropped while this loop ran
+            if seq < max(self.queue.checkpoint, self._sent_end):  # dropped while this loop ran, or sent
                 continue
             (spans,) = _SPANS.unpack_from(record)
             outcome = self._send_with_retry(seq, record[_SPANS.size :], spans)
             if outcome is None:  # stopping: the record stays queued
                 break
-            self.queue.advance(seq + 1)
+            self._sent_end = seq + 1
+            self._checkpoint()
             done += 1
         return done
+
+    def _checkpoint(self) -> None:
+        """Checkpoint what is sent. One that cannot be written (a full disk) is tried again before the next
+        send, and meanwhile nothing is sent twice; a crash before it sends those records again."""
+        if self._sent_end <= self.queue.checkpoint:
+            return
+        try:
+            self.queue.advance(self._sent_end)
+        except WALError as exc:
+            log.warning("exporter %s: cannot checkpoint its queue yet (%s)", self.name, exc)
 
     def _send_with_retry(self, seq: int, payload: bytes, spans: int) -> str | None:
         """Send one record until it is delivered or dropped; returns which, or None when stopping."""

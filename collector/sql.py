@@ -12,9 +12,14 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 _ATTEMPTS = 3
+_ONLY_VIEWS = (
+    "costspan sql reads only the stored data, through its views (llm_calls, genai_spans, cost_by_* ...): "
+    "no other file, URL or extension"
+)
 _DESCRIPTION = """\
-Run SQL with DuckDB over the Parquet files in the data directory. Read-only: statements that
-would change data are refused. Views:
+Run SQL with DuckDB over the Parquet files in the data directory. One read-only query over the views
+below: statements that would change data are refused, and so is any other file, URL or extension (the
+connection reads only the views' files, and its settings are locked). Views:
 
   llm_calls           one row per call, duplicates left out: sum(cost_usd) is the true spend
   llm_calls_all       every stored call, duplicates of another call included (duplicate_of)
@@ -45,7 +50,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import connect, files_gone
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
@@ -77,11 +82,15 @@ def run(args: argparse.Namespace) -> int:
             names = [d[0] for d in cursor.description or ()]
             rows = cursor.fetchall()
             break
-        except duckdb.IOException as exc:
-            # compaction or retention removed a file this query had listed: list the files again
-            if attempt + 1 == _ATTEMPTS:
-                print(f"costspan sql: {exc}", file=sys.stderr)
-                return 2
+        except (duckdb.IOException, duckdb.PermissionException) as exc:
+            # compaction or retention removed a file this query had listed (an I/O error, or a permission
+            # error: the path is no file the connection may read any more): list the files again
+            swapped = isinstance(exc, duckdb.IOException) or files_gone(con)
+            if swapped and attempt + 1 < _ATTEMPTS:
+                continue
+            hint = f"\n{_ONLY_VIEWS}" if isinstance(exc, duckdb.PermissionException) else ""
+            print(f"costspan sql: {exc}{hint}", file=sys.stderr)
+            return 2
         except duckdb.Error as exc:
             print(f"costspan sql: {exc}", file=sys.stderr)
             return 2

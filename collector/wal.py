@@ -14,10 +14,18 @@ Layout: ``<dir>/wal-<first sequence number>.log`` segments of records ``MAGIC | 
 payload``, and ``<dir>/checkpoint`` holding the next sequence number to process on its first line and, on a
 second line, each reader's position. A record cut short by a crash was never committed, so it was never
 acknowledged: replay stops there and the tail is cut off.
+
+A write, fsync or new segment that fails (a full disk, a quota, an I/O error) leaves the log as it was at its
+last durable point: the segment is truncated back to it, every record appended since is forgotten (its
+waiter's :meth:`~WriteAheadLog.commit` raises :class:`DiskError`, and its request is refused retryably), and
+the next append simply tries again. So the log never holds a torn record followed by good ones, and a record
+is acknowledged only once an fsync that covered it succeeded. A failed fsync is never retried and taken for
+success: Linux may drop the pages it could not write back and report that to one fsync only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -37,6 +45,11 @@ MAGIC = b"\xc5\x70"
 _HEADER = struct.Struct("<2sII")  # magic, payload length, crc32 of the payload
 RECORD_OVERHEAD = _HEADER.size
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+# A segment is removed only once the next one has started and the checkpoint passed it: on a small file system
+# one segment of the default size could take the whole disk and never be freed. Segments are at most this
+# share of the file system (but not under MIN_SEGMENT_BYTES).
+SEGMENT_SHARE_OF_DISK = 16
+MIN_SEGMENT_BYTES = 1024 * 1024
 MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
@@ -44,12 +57,36 @@ class WALError(RuntimeError):
     """The log cannot be written; receivers answer retryably."""
 
 
+class DiskError(WALError):
+    """A write, fsync or new segment of the log failed (a full disk, a quota, an I/O error): nothing of the
+    records since the last durable point is kept, and the next append tries again."""
+
+
+class Ticket(int):
+    """An appended record's sequence number, with the epoch it was appended in. A failed write or fsync cuts
+    the log back to its last durable point and starts a new epoch, in which the lost records' sequence
+    numbers are used again: the epoch tells a waiter for a lost record from one for the record that now has
+    its number."""
+
+    epoch: int
+
+    def __new__(cls, seq: int, epoch: int) -> Ticket:
+        ticket = super().__new__(cls, seq)
+        ticket.epoch = epoch
+        return ticket
+
+
+_MAX_FAILED_EPOCHS = 4096  # a waiter for a record of an epoch older than these is told it failed
+
+
 class WriteAheadLog:
     def __init__(self, directory: str | Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.segment_bytes = segment_bytes
+        self.segment_bytes = _fit_segment(self.dir, segment_bytes)
         self._lock = threading.Lock()
+        # held while the segment is fsynced (a commit), rotated or closed: one fsync of a file at a time, so
+        # that no second fsync is told "done" for pages whose write-back failed and was reported to the first
         self._sync_lock = threading.Lock()
         self._advance_lock = threading.Lock()  # a queue's producer may drop records its consumer passes
         self._checkpoint_path = self.dir / "checkpoint"
@@ -68,8 +105,16 @@ class WriteAheadLog:
                     os.fsync(fh.fileno())
             self.next_seq = max(self.next_seq, first + count)
         self._synced_seq = self.next_seq
-        self._file = None
+        # The segment written to: a raw descriptor (a buffered file reports a failed write on some later
+        # flush, when it can no longer be told which record it tore), the end of what is written to it, and
+        # the end of what is durable in it (the records before _synced_seq). A failure cuts it back there.
+        self._fd = -1
         self._file_first = 0
+        self._offset = self._durable_offset = 0
+        self._epoch = 0
+        self._failed_epochs: dict[int, int] = {}  # a failed epoch -> the end of its durable records
+        self._broken: OSError | None = None  # the cut after a failure did not succeed: try it again first
+        self._closed = False  # at stop: an append after it would open a segment nobody processes or closes
         # sequence number, size and arrival time (wall clock; records found at start count as arriving then)
         # of the records after the checkpoint: what the pipeline still has to process
         started = time.time()
@@ -79,76 +124,188 @@ class WriteAheadLog:
         self.pending_bytes = sum(size for _, size, _ in self._unprocessed)
         if segments:
             first, path = segments[-1]
-            if path.stat().st_size < segment_bytes:
-                self._file = path.open("ab")
+            size = path.stat().st_size
+            if size < self.segment_bytes:
+                self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(self._fd)  # what an earlier process wrote and did not sync is durable from here
+                except OSError:
+                    os.close(self._fd)
+                    raise
                 self._file_first = first
+                self._offset = self._durable_offset = size
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    def append(self, payload: bytes) -> int:
-        """Add a record; returns its sequence number. Durable only after :meth:`commit`."""
+    def append(self, payload: bytes) -> Ticket:
+        """Add a record; returns its ticket (its sequence number). Durable only after :meth:`commit`.
+        Raises :class:`DiskError` when it cannot be written (the log is left as it was)."""
         if len(payload) > MAX_RECORD_BYTES:
             raise WALError(f"a record of {len(payload)} bytes is over {MAX_RECORD_BYTES}")
         record = _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
-            if self._file is None or (
-                self._file.tell() + len(record) > self.segment_bytes and self._file.tell()
-            ):
+            if self._closed:
+                raise WALError("the write-ahead log is closed: the collector is stopping")
+            if not self._needs_rotation(len(record)):
+                return self._write(record)
+        with self._sync_lock, self._lock:  # a rotation fsyncs the segment it closes
+            if self._closed:
+                raise WALError("the write-ahead log is closed: the collector is stopping")
+            if self._needs_rotation(len(record)):
                 self._rotate()
-            assert self._file is not None
-            try:
-                self._file.write(record)
-            except OSError as exc:
-                raise WALError(f"write-ahead log write failed: {exc}") from exc
-            seq = self.next_seq
-            self.next_seq += 1
-            self._unprocessed.append((seq, len(record), time.time()))
-            self.pending_bytes += len(record)
-            return seq
+            return self._write(record)
+
+    def _needs_rotation(self, size: int) -> bool:
+        return self._fd < 0 or (self._offset + size > self.segment_bytes and self._offset > 0)
+
+    def _repair(self) -> None:
+        """Cut the segment back to its durable end if a failure left it longer (holding the lock): nothing is
+        written after, and no segment is closed on, bytes that are not durable records."""
+        if self._broken is not None:
+            self._cut()
+            if self._broken is not None:
+                raise DiskError(f"write-ahead log cannot be cut back after a failure: {self._broken}")
+
+    def _write(self, record: bytes) -> Ticket:
+        """Write a record at the segment's end (holding the lock)."""
+        self._repair()
+        try:
+            written = 0
+            while written < len(record):  # a write to a file that is filling up may be short
+                written += os.pwrite(self._fd, record[written:], self._offset + written)
+        except OSError as exc:
+            self._fail()
+            raise DiskError(f"write-ahead log write failed: {exc}") from exc
+        seq = self.next_seq
+        self.next_seq += 1
+        self._offset += len(record)
+        self._unprocessed.append((seq, len(record), time.time()))
+        self.pending_bytes += len(record)
+        return Ticket(seq, self._epoch)
 
     def commit(self, seq: int) -> None:
-        """Return once record ``seq`` and every record before it are on disk."""
-        if seq < self._synced_seq:
-            return
-        with self._sync_lock:  # one fsync serves every append made before it
-            if seq < self._synced_seq:
+        """Return once record ``seq`` (a :class:`Ticket`; a plain number is taken as of the current epoch)
+        and every record before it are on disk. Raises :class:`DiskError` when a write or fsync failed
+        before that: the record is not in the log, and its request is refused (retryably)."""
+        with self._lock:
+            if self._done(seq):
                 return
+        with self._sync_lock:  # one fsync serves every append made before it
             with self._lock:
-                target = self.next_seq
-                # A duplicate of the descriptor: an append may rotate (and close) the segment while this
-                # fsync runs outside the lock; rotation fsyncs the segment it closes, and the duplicate
-                # keeps this fsync's file open until it is done.
-                fd = -1
-                if self._file is not None:
-                    self._file.flush()
-                    fd = os.dup(self._file.fileno())
+                if self._done(seq):
+                    return
+                if self._broken is not None:
+                    raise DiskError(f"write-ahead log cannot be cut back after a failure: {self._broken}")
+                target, offset, first, epoch = self.next_seq, self._offset, self._file_first, self._epoch
+                fd = self._fd
+            error: OSError | None = None
             if fd >= 0:
                 try:
                     os.fsync(fd)
                 except OSError as exc:
-                    raise WALError(f"write-ahead log fsync failed: {exc}") from exc
-                finally:
-                    os.close(fd)
-            self._synced_seq = target
+                    error = exc
+            with self._lock:
+                if error is not None:
+                    # Linux may have dropped the pages it could not write, and tells only one fsync: never
+                    # sync again and take it for done. What is not known to be durable is cut off.
+                    self._fail()
+                elif epoch == self._epoch and target > self._synced_seq:
+                    self._synced_seq = target
+                    if first == self._file_first:
+                        self._durable_offset = offset
+                if self._done(seq):
+                    return
+            raise DiskError(f"write-ahead log fsync failed: {error or 'a write failed meanwhile'}")
+
+    def _done(self, seq: int) -> bool:
+        """Whether a record is durable (holding the lock); raises DiskError when it was lost."""
+        epoch = getattr(seq, "epoch", self._epoch)
+        if epoch == self._epoch:
+            return seq < self._synced_seq
+        if seq < self._failed_epochs.get(epoch, -1):
+            return True
+        raise DiskError("write-ahead log write or fsync failed; the record is not in the log")
+
+    def _fail(self) -> None:
+        """After a failed write or fsync (holding the lock): forget every record since the last durable point
+        (their waiters are told), and cut the segment back to it, so that no torn record is ever followed by
+        good ones. The next append goes on from there."""
+        if self.next_seq > self._synced_seq:
+            self._failed_epochs[self._epoch] = self._synced_seq
+            if len(self._failed_epochs) > _MAX_FAILED_EPOCHS:
+                del self._failed_epochs[min(self._failed_epochs)]
+            self._epoch += 1
+            while self._unprocessed and self._unprocessed[-1][0] >= self._synced_seq:
+                self.pending_bytes -= self._unprocessed.pop()[1]
+            self.next_seq = self._synced_seq
+        self._cut()
+
+    def _cut(self) -> None:
+        """Truncate the segment to its durable end (holding the lock); on failure, remember to try again."""
+        if self._fd < 0:
+            return
+        try:
+            os.ftruncate(self._fd, self._durable_offset)
+            os.fsync(self._fd)
+        except OSError as exc:
+            log.error("write-ahead log: cannot cut the segment back to its durable end: %s", exc)
+            self._broken = exc
+            return
+        self._offset = self._durable_offset
+        self._broken = None
 
     def _rotate(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-        self._file_first = self.next_seq
+        """Close the segment (durable first) and start the next (holding both locks). On failure the log is
+        as it was: the full segment stays open, and the next append tries again."""
+        self._repair()
+        if self._fd >= 0 and self.next_seq > self._synced_seq:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._fail()
+                raise DiskError(f"write-ahead log fsync failed: {exc}") from exc
+            self._synced_seq, self._durable_offset = self.next_seq, self._offset
         path = self.dir / f"wal-{self.next_seq:020d}.log"
-        self._file = path.open("ab")
-        fsync_path(self.dir)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise DiskError(f"write-ahead log cannot start a new segment: {exc}") from exc
+        try:
+            fsync_path(self.dir)
+        except OSError as exc:
+            os.close(fd)
+            # a segment that is not the last must never be empty of the records its name promises
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise DiskError(f"write-ahead log cannot start a new segment: {exc}") from exc
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd, self._file_first = fd, self.next_seq
+        self._offset = self._durable_offset = 0
+        self._broken = None
+
+    def writable(self, size: int = 64 * 1024) -> bool:
+        """Whether ``size`` bytes can be written and synced in the log's folder now (a probe, removed)."""
+        probe = self.dir / "probe.tmp"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, b"\0" * size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def replay(self, start: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Records from ``start`` (default: the checkpoint) to the last committed one, in order."""
         start = self.checkpoint if start is None else start
-        with self._lock:
-            if self._file is not None:
-                self._file.flush()
         return self._reader.replay(start, self._synced_seq)
 
     @property
@@ -179,11 +336,19 @@ class WriteAheadLog:
             return
         seq = max(seq, self.checkpoint)
         tmp = self._checkpoint_path.with_suffix(".tmp")
-        tmp.write_text(f"{seq}\n{' '.join(map(str, reader_positions))}\n" if reader_positions else str(seq))
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(self._checkpoint_path)
-        fsync_path(self.dir)
+        try:
+            positions = " ".join(map(str, reader_positions))
+            tmp.write_text(f"{seq}\n{positions}\n" if reader_positions else str(seq))
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            tmp.replace(self._checkpoint_path)
+            fsync_path(self.dir)
+        except OSError as exc:
+            # The checkpoint stays where it was (a replay does the records since again; nothing is lost),
+            # and so does every segment; the caller tries again later.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise DiskError(f"write-ahead log checkpoint cannot be written: {exc}") from exc
         self.checkpoint = seq
         self._reader_positions = reader_positions
         with self._lock:
@@ -192,7 +357,7 @@ class WriteAheadLog:
         segments = _segments(self.dir)
         # a segment is finished when the next one starts at or before the checkpoint
         for (first, path), (next_first, _) in pairwise(segments):
-            if next_first <= seq and not (self._file is not None and self._file_first == first):
+            if next_first <= seq and not (self._fd >= 0 and self._file_first == first):
                 path.unlink()
 
     @property
@@ -217,12 +382,20 @@ class WriteAheadLog:
         return total
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
-                self._file = None
+        with self._sync_lock, self._lock:
+            self._closed = True
+            if self._fd < 0:
+                return
+            try:
+                if self.next_seq > self._synced_seq:
+                    os.fsync(self._fd)
+                    self._synced_seq, self._durable_offset = self.next_seq, self._offset
+            except OSError as exc:  # nobody waits for those records any more: they are not kept
+                log.error("write-ahead log: the last records could not be synced at close: %s", exc)
+                self._fail()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -287,6 +460,16 @@ class WALReader:
                     self._cursor = (seq + 1, first, next_offset)
                     yield seq, payload
                 seq += 1
+
+
+def _fit_segment(directory: Path, segment_bytes: int) -> int:
+    """``segment_bytes``, or less on a file system too small for it (:data:`SEGMENT_SHARE_OF_DISK`)."""
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return segment_bytes
+    share = fs.f_blocks * fs.f_frsize // SEGMENT_SHARE_OF_DISK
+    return min(segment_bytes, max(share, MIN_SEGMENT_BYTES))
 
 
 def _segments(directory: Path) -> list[tuple[int, Path]]:

@@ -52,8 +52,10 @@ MAX_WORKERS = 8
 WARM_UP_SPANS = 50_000  # a new worker's dedupe window is filled with this many of the spans before it
 MAX_BATCH_SPANS = 4096  # a worker's spans per batch: one Parquet file per table and hour
 IDLE_POLL_S = 0.01  # how often an idle worker looks for newly committed records
-RETRY_AFTER_ERROR_S = 1.0
-STOP = "stop"
+RETRY_AFTER_ERROR_S = 1.0  # after a batch failed; doubled at each failure in a row, up to the next
+MAX_RETRY_DELAY_S = 5.0  # a full disk is retried this often until space returns
+STOP = "stop"  # process what is committed, then exit
+STOP_NOW = "stop now"  # the stop's grace is running out: exit after the batch in hand (the rest stays logged)
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,9 @@ def run_worker(
     settings: WorkerSettings, conn: Connection, committed: Any, start: int, parent_pid: int
 ) -> None:
     """A worker process's main loop: process what is committed after ``start``, report each batch, and at
-    :data:`STOP` process what is left (the receivers have stopped) and exit. ``committed`` is a shared
-    integer, the sequence number after the last committed record, which the pipeline raises."""
+    :data:`STOP` process what is left (the receivers have stopped) and exit; at :data:`STOP_NOW`, exit once
+    the batch in hand is stored and reported. ``committed`` is a shared integer, the sequence number after
+    the last committed record, which the pipeline raises."""
     _die_with_parent(parent_pid)
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the pipeline stops its workers
     # itself, once the receivers are closed, so that they drain the log first.
@@ -210,15 +213,26 @@ def run_worker(
     conn.send(None)  # ready
     position = start
     stopping = False
+    failures = 0  # batches failed in a row
     while True:
         end = committed.value
         if position < end:
             try:
                 report = processor.process(position, end)
             except Exception as exc:  # the records stay in the log and are tried again
-                log.exception("pipeline worker %d: processing failed; retrying", settings.partition.index)
+                failures += 1
+                delay = min(RETRY_AFTER_ERROR_S * 2 ** (failures - 1), MAX_RETRY_DELAY_S)
+                if failures == 1:
+                    log.exception("pipeline worker %d: processing failed; retrying", settings.partition.index)
+                else:  # a full disk fails every try alike: one traceback is enough
+                    log.warning(
+                        "pipeline worker %d: processing failed again (%s); retrying in %.0f s",
+                        settings.partition.index,
+                        exc,
+                        delay,
+                    )
                 conn.send(BatchReport(settings.partition.index, position, 0, 0, CostTally(), error=str(exc)))
-                time.sleep(RETRY_AFTER_ERROR_S)
+                time.sleep(delay)
                 # The batch is done again as after a crash: what it wrote is taken out, and the processors
                 # start afresh (their windows hold its records, which would be taken for re-sends). A failure
                 # here ends the process; the pipeline starts it again, and the new one does the same.
@@ -227,6 +241,7 @@ def run_worker(
                 processor.warm_up(position)
                 continue
             position = report.end_seq
+            failures = 0
             conn.send(report)
             if not conn.poll(0):
                 continue
@@ -240,6 +255,8 @@ def run_worker(
             return
         if message == STOP:
             stopping = True
+        elif message == STOP_NOW:
+            break
     conn.send(STOP)
 
 

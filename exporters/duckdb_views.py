@@ -18,7 +18,11 @@ Rollups, money in ``DECIMAL(38,12)``:
 - ``llm_call_ancestors``: each call with each stored ancestor span (``depth`` 1 is the parent).
 
 The views are built when a connection opens, from the files then on disk (open a new connection to see
-newer ones). They read the datasets as any other engine reads them (:mod:`costspan.exporters.layout`):
+newer ones). The connection is then locked to them: it reads the views' own files and no other file,
+reaches no network, installs and loads no extension, and its settings cannot be changed back
+(:func:`lock`), so any SQL a user gives it reads the stored data and nothing else.
+
+The views read the datasets as any other engine reads them (:mod:`costspan.exporters.layout`):
 ``llm_calls`` is the files of the ``llm_calls`` dataset as they are, ``llm_calls_all`` adds those of
 ``llm_calls_duplicates``. Each record is stored once, in one file, at every moment (see
 :mod:`costspan.exporters.compaction` and :mod:`costspan.exporters.replay`), so no query deduplicates.
@@ -26,7 +30,10 @@ newer ones). They read the datasets as any other engine reads them (:mod:`costsp
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -39,48 +46,98 @@ _CONNECT_ATTEMPTS = 5
 
 
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the views over ``data_dir``.
+    """An in-memory DuckDB connection with the views over ``data_dir``, locked to the views' files
+    (:func:`lock`).
 
     A view is bound to the files listed when it is made, and binding reads the first file's schema: if
     compaction swapped that day's folder in between, the file is gone (an I/O error), so the files are
     listed again, a few times."""
     for attempt in range(_CONNECT_ATTEMPTS):
-        con = duckdb.connect(":memory:")
+        # nothing is fetched or loaded on demand, even while the views are made (parquet is built in)
+        con = duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
         con.execute("SET TimeZone = 'UTC'")  # timestamps are shown, and cast to dates, in UTC
         try:
-            create_views(con, data_dir)
+            files = create_views(con, data_dir)
         except duckdb.IOException:
             con.close()
             if attempt + 1 == _CONNECT_ATTEMPTS:
                 raise
             continue
+        lock(con, files)
         return con
     raise AssertionError("unreachable")
 
 
-def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> None:
+_NO_EXTENSIONS: Final = (
+    ("autoinstall_known_extensions", False),
+    ("autoload_known_extensions", False),
+    ("allow_community_extensions", False),
+    ("allow_unsigned_extensions", False),
+)
+
+
+def lock(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
+    """Close the connection around ``files``: they are the only files it may open (DuckDB's
+    ``allowed_paths``: exact paths, so neither a directory listing, nor ``..``, nor another name for a file
+    passes), external access is off (no other file, no URL, no INSTALL, LOAD, ATTACH of a file, COPY or
+    EXPORT), and the configuration is locked, so no SET, RESET or PRAGMA turns any of it back."""
+    listed = ", ".join(_literal(str(f)) for f in files)
+    con.execute(f"SET allowed_paths = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def files_gone(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a file the connection was locked to is gone (compaction or retention took it away since): a
+    query over it then fails with an I/O error or, the path being no file it may read any more, with a
+    permission error; a new connection lists the files again."""
+    setting = con.execute("SELECT current_setting('allowed_paths')").fetchone()
+    paths = setting[0] if setting else []
+    return any(not os.path.exists(path) for path in paths or ())
+
+
+def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> list[Path]:
+    """Make the views over ``data_dir``; returns the files they read."""
     data_dir = Path(data_dir)
-    con.execute(f"CREATE OR REPLACE VIEW llm_calls AS {_rows(con, data_dir, CALLS, SCHEMA)}")
-    duplicates = _rows(con, data_dir, DUPLICATES, SCHEMA)
+    files: list[Path] = []
+    con.execute(f"CREATE OR REPLACE VIEW llm_calls AS {_rows(con, data_dir, CALLS, SCHEMA, files)}")
+    duplicates = _rows(con, data_dir, DUPLICATES, SCHEMA, files)
     con.execute(
         f"CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM llm_calls UNION ALL BY NAME ({duplicates})"
     )
-    con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_rows(con, data_dir, SPANS, SPANS_SCHEMA)}")
+    con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_rows(con, data_dir, SPANS, SPANS_SCHEMA, files)}")
     for statement in ROLLUPS:
         con.execute(statement)
+    return files
 
 
-def _rows(con: duckdb.DuckDBPyConnection, data_dir: Path, dataset: str, schema: pa.Schema) -> str:
-    """A query for a dataset's rows: its files as they are (each record is stored once, in one file)."""
-    files = dataset_files(data_dir, dataset)
+def _rows(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, dataset: str, schema: pa.Schema, read: list[Path]
+) -> str:
+    """A query for a dataset's rows: its files as they are (each record is stored once, in one file). The
+    files are added to ``read``."""
+    files = _own_files(data_dir, dataset)
     if not files:
         # no data yet: the same columns, no rows, so queries still run
         con.register(f"_{dataset}_empty", schema.empty_table())
         return f"SELECT * FROM _{dataset}_empty"
-    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    read.extend(files)
+    paths = ", ".join(_literal(str(f)) for f in files)
     # The writer and compaction both write the dataset's schema, so the schema is read from the first file
     # only: reading each file's (union_by_name) would cost a footer read per file whenever a view is bound.
     return f"SELECT * FROM read_parquet([{paths}], hive_partitioning = false)"
+
+
+def _own_files(data_dir: Path, dataset: str) -> list[Path]:
+    """The dataset's files that are what they seem: inside the dataset's folder once links are followed.
+    The writers make none that are not; a symbolic link planted in the folder would otherwise lead a view,
+    and the paths it is allowed to read, to a file elsewhere."""
+    root = os.path.realpath(data_dir / dataset) + os.sep
+    return [f for f in dataset_files(data_dir, dataset) if os.path.realpath(f).startswith(root)]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 _ANCESTORS = f"""

@@ -15,6 +15,7 @@ stored beside it, so history can be repriced in SQL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -246,19 +247,25 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 def encode(table: pa.Table, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write ``table`` as zstd Parquet to ``path`` and fsync it."""
+    """Write ``table`` as zstd Parquet to ``path`` and fsync it. A file that could not be written whole (a
+    full disk, a failed fsync) is removed before the error is raised: it holds the space a retry needs."""
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    # Times are written as deltas (rows are close in time, and sorted once compacted): a quarter of the
-    # bytes to decode of plain 8-byte values, which makes grouping by day several times faster.
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        use_dictionary=[name for name in table.column_names if name != "start_time"],
-        column_encoding={"start_time": "DELTA_BINARY_PACKED"},
-    )
-    fsync_path(path)
+    try:
+        # Times are written as deltas (rows are close in time, and sorted once compacted): a quarter of the
+        # bytes to decode of plain 8-byte values, which makes grouping by day several times faster.
+        pq.write_table(
+            table,
+            path,
+            compression="zstd",
+            use_dictionary=[name for name in table.column_names if name != "start_time"],
+            column_encoding={"start_time": "DELTA_BINARY_PACKED"},
+        )
+        fsync_path(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
 
 
 def temporary(data_dir: Path, name: str) -> Path:
@@ -309,7 +316,12 @@ def write_partitioned(
         name = f"part-{start:%H}-{tag}{uuid.uuid4().hex}.parquet"
         tmp = temporary(data_dir, name)
         encode(rows, tmp)
-        written.append(put(data_dir, dataset, f"{start:%Y-%m-%d}", tmp, name))
+        try:
+            written.append(put(data_dir, dataset, f"{start:%Y-%m-%d}", tmp, name))
+        except BaseException:  # the day's folder could not be made (a full disk): not renamed in
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
     return written
 
 
@@ -450,7 +462,12 @@ class ParquetWriter:
                     fsync_path(keep_copy.parent)
             tmp = temporary(self.data_dir, path.name)
             encode(rows.replace_schema_metadata(metadata), tmp)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
             fsync_path(path.parent)
         return True
 

@@ -8,6 +8,10 @@ events are removed from GenAI spans; the batch gets new attribute mappings, the 
 Optionally a keyed hash (HMAC-SHA256) of the input goes on the record as ``input_hash``, so repeated
 identical prompts can be counted, a caching opportunity, without storing any text.
 
+The same lists decide what the collector takes out of a request before its write-ahead log holds it
+(:mod:`costspan.collector.content_filter`), where the input hash is then made and logged as
+``costspan.input.hash``, which this processor takes when the text is gone.
+
 Configuration::
 
     redact:
@@ -22,6 +26,7 @@ import hmac
 import os
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from costspan.semconv import attributes as A
@@ -131,6 +136,9 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
         attrs = attributes[i]
         if hash_key is not None and call.kind == "llm":
             call.input_hash = input_hash(attrs, hash_key)
+            if call.input_hash is None:  # the text was removed before the write-ahead log, hashed there
+                logged = attrs.get(A.COSTSPAN_INPUT_HASH)
+                call.input_hash = logged if isinstance(logged, str) else None
             counts["hashed"] += call.input_hash is not None
         if keep_content:
             continue
@@ -149,8 +157,15 @@ def redact(batch: SpanBatch, counts: Counter[str], hash_key: bytes | None, keep_
     return batch.with_columns(attributes=attributes, events=events)
 
 
-@register("redact")
-def _factory(config: Mapping[str, Any], path: str) -> Processor:
+@dataclass(frozen=True)
+class RedactSettings:
+    keep_content: bool = False
+    hash_key: bytes | None = None
+
+
+def settings_of(config: Mapping[str, Any], path: str) -> RedactSettings:
+    """A redact processor's configuration, checked (also read by the write-ahead log's content filter,
+    :mod:`costspan.collector.content_filter`, which applies this module's rule before a request is logged)."""
     check_keys(config, {"keep_content", "input_hash_key_env"}, path)
     keep = config.get("keep_content", False)
     if not isinstance(keep, bool):
@@ -164,4 +179,12 @@ def _factory(config: Mapping[str, Any], path: str) -> Processor:
         if not secret:
             raise ConfigError(f"{path}.input_hash_key_env: environment variable {key_env} is not set")
         hash_key = secret.encode()
-    return Processor("redact", lambda batch, counts: redact(batch, counts, hash_key, keep))
+    return RedactSettings(keep, hash_key)
+
+
+@register("redact")
+def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    settings = settings_of(config, path)
+    return Processor(
+        "redact", lambda batch, counts: redact(batch, counts, settings.hash_key, settings.keep_content)
+    )

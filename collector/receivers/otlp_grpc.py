@@ -27,6 +27,8 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from ..listeners import ListenError
+from ..tls import ServerTLS
 from ._auth import authorized
 from ._limiter import MemoryLimiter, Reservation
 from ._sink import Backpressure, Sink, invalid_spans
@@ -37,16 +39,16 @@ DEFAULT_MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 @dataclass
 class GrpcSettings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    bearer_token: str | None = None
+    bearer_tokens: tuple[str, ...] = ()  # any one of them is required; none: no token is asked for
     counts: Counter[str] = field(default_factory=Counter)
     limiter: MemoryLimiter | None = None  # bounds the bytes of requests held at once
 
 
 async def _authorize(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> None:
-    if settings.bearer_token is None:
+    if not settings.bearer_tokens:
         return
     metadata = dict(context.invocation_metadata() or ())
-    if not authorized(metadata.get("authorization"), settings.bearer_token):
+    if not authorized(metadata.get("authorization"), settings.bearer_tokens):
         settings.counts["refused_unauthenticated"] += 1
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
 
@@ -186,18 +188,28 @@ def _register(server: grpc.aio.Server, servicer: Any, module: Any, signal: str) 
 
 
 def create_server(
-    sink: Sink, address: str, settings: GrpcSettings | None = None
+    sink: Sink, address: str, settings: GrpcSettings | None = None, tls: ServerTLS | None = None
 ) -> tuple[grpc.aio.Server, int]:
-    """A server bound to ``address`` (``127.0.0.1:4317``; port 0 picks one); returns it and its port."""
+    """A server bound to ``address`` (``127.0.0.1:4317``; port 0 picks one), over TLS when ``tls`` is
+    given; returns it and its port."""
     settings = settings or GrpcSettings()
     server = grpc.aio.server(
         options=(
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # grpc shares a port with any process that asks by default: a second collector on this port
+            # would take half the calls into its own data directory (costspan.collector.listeners)
+            ("grpc.so_reuseport", 0),
         )
     )
     _register(server, _Traces(sink, settings), trace_service_pb2, "Trace")
     _register(server, _Metrics(settings), metrics_service_pb2, "Metrics")
     _register(server, _Logs(settings), logs_service_pb2, "Logs")
-    port = server.add_insecure_port(address)
+    try:
+        if tls is not None:
+            port = server.add_secure_port(address, tls.grpc_credentials())
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc says only that it failed
+        raise ListenError(f"{address} (OTLP/gRPC): cannot listen: {exc}") from None
     return server, port

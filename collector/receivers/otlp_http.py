@@ -44,7 +44,7 @@ _INFLATE_PIECE = 1024 * 1024  # gzip is decompressed a piece at a time, each hel
 @dataclass
 class ReceiverSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    bearer_token: str | None = None
+    bearer_tokens: tuple[str, ...] = ()  # any one of them is required; none: no token is asked for
     counts: Counter[str] = field(default_factory=Counter)
     limiter: MemoryLimiter | None = None  # bounds the bytes of requests held at once
 
@@ -146,9 +146,9 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
 
 
 def _authorize(request: Request, settings: ReceiverSettings) -> None:
-    if settings.bearer_token is None:
+    if not settings.bearer_tokens:
         return
-    if not authorized(request.headers.get("authorization"), settings.bearer_token):
+    if not authorized(request.headers.get("authorization"), settings.bearer_tokens):
         raise _Refused(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 

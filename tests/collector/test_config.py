@@ -46,7 +46,7 @@ def test_a_full_configuration(tmp_path, monkeypatch):
     )
     config = load_config(path)
     assert config.grpc_endpoint is None and config.http_endpoint == "0.0.0.0:14318"
-    assert config.max_body_bytes == 1048576 and config.bearer_token == "t0k"
+    assert config.max_body_bytes == 1048576 and config.bearer_tokens == ("t0k",)
     assert config.processors["price"]["overrides"] == str(tmp_path / "prices.yaml")
     assert config.label_limits == {"feature": 100} and config.data_dir == "/var/lib/costspan"
     assert [p.name for p in config.build_chain().processors] == [
@@ -77,6 +77,10 @@ def test_a_full_configuration(tmp_path, monkeypatch):
         ("receivers:\n  otlp:\n    bearer_token_env: COSTSPAN_TEST_NO_SUCH_VARIABLE\n", 3, "is not set"),
         ("a: [1\n", 2, "not valid YAML"),
         ("data_dir: x\ndata_dir: y\n", 2, "duplicate key"),
+        ("service:\n  workers: 2\n  shutdown_grace_period: soon\n", 3, "shutdown_grace_period: a duration"),
+        ("service:\n  shutdown_grace_period: 0s\n", 2, "shutdown_grace_period: from 1s to 60m"),
+        ("service:\n  shutdown_grace_period: 2h\n", 2, "shutdown_grace_period: from 1s to 60m"),
+        ("service:\n  shutdown_grace: 10s\n", 2, "service.shutdown_grace: unknown key"),
     ],
 )
 def test_mistakes_name_file_and_line(tmp_path, text, line, fragment):
@@ -92,6 +96,13 @@ def test_mistakes_name_file_and_line(tmp_path, text, line, fragment):
 def test_an_empty_file_is_the_defaults(tmp_path):
     config = load_config(write(tmp_path, ""))
     assert config.grpc_endpoint == "127.0.0.1:4317" and config.http_endpoint == "127.0.0.1:4318"
+    assert config.shutdown_grace_period_s == 30.0
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("45s", 45.0), ("2m", 120.0), ("1500ms", 1.5), (10, 10.0)])
+def test_the_shutdown_grace_period(tmp_path, value, seconds):
+    config = load_config(write(tmp_path, f"service:\n  shutdown_grace_period: {value}\n"))
+    assert config.shutdown_grace_period_s == seconds
 
 
 def test_forward_exporters_and_the_memory_limiter(tmp_path, monkeypatch):

@@ -92,7 +92,7 @@ def test_backpressure_makes_the_exporter_retry_and_nothing_is_lost():
 
 
 def test_status_codes():
-    with Receiver(max_message_bytes=1024, bearer_token="tok") as receiver:
+    with Receiver(max_message_bytes=1024, bearer_tokens=("tok",)) as receiver:
         channel = grpc.insecure_channel(f"127.0.0.1:{receiver.port}")
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)
         with pytest.raises(grpc.RpcError) as denied:

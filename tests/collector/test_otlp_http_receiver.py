@@ -204,7 +204,7 @@ def test_metrics_and_logs_are_accepted(server):
 
 
 def test_bearer_token():
-    with Server(bearer_token="s3cret") as running:
+    with Server(bearer_tokens=("s3cret",)) as running:
         proto = {"content-type": "application/x-protobuf"}
         assert httpx.post(f"{running.url}/v1/traces", content=b"", headers=proto).status_code == 401
         ok = httpx.post(
@@ -214,9 +214,28 @@ def test_bearer_token():
         assert ExportTraceServiceResponse.FromString(ok.content).ByteSize() == 0
 
 
-def test_the_bearer_token_is_compared_whole():
-    from costspan.collector.receivers._auth import authorized
+def test_the_bearer_token_is_compared_whole_and_any_configured_one_passes():
+    from costspan.collector.receivers._auth import authorized, parse_tokens
 
-    assert authorized("Bearer s3cret", "s3cret")
-    for header in (None, "", "Bearer s3cre", "Bearer s3cret2", "bearer s3cret", "s3cret", "Bearer sécret"):
-        assert not authorized(header, "s3cret"), header
+    tokens = parse_tokens(" s3cret , n3xt,")  # two tokens while clients move from the first to the second
+    assert tokens == ("s3cret", "n3xt")
+    assert authorized("Bearer s3cret", tokens) and authorized("Bearer n3xt", tokens)
+    for header in (
+        None,
+        "",
+        "Bearer s3cre",
+        "Bearer s3cret2",
+        "bearer s3cret",
+        "s3cret",
+        "Bearer sécret",
+        "Bearer s3cret,n3xt",
+        "Bearer s3cretn3xt",
+        "Bearer ",
+    ):
+        assert not authorized(header, tokens), header
+    assert not authorized("Bearer s3cret", ())
+    with pytest.raises(TypeError):
+        authorized("Bearer s", "s")  # one str would be a sequence of one-character tokens
+    for value in ("with space", "tab\there", "caf\u00e9"):
+        with pytest.raises(ValueError, match="token 1 of 1"):
+            parse_tokens(value)

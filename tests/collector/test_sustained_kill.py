@@ -30,12 +30,9 @@ import httpx2 as httpx
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.collector import Collector
+from tests.support.load import Sender, SpanKey
 from tests.support.readers import assert_plain_readers_agree
 
 SENDERS = 4
@@ -43,71 +40,6 @@ BATCHES_PER_SENDER = 50
 SPANS_PER_BATCH = 40
 TOTAL_SPANS = SENDERS * BATCHES_PER_SENDER * SPANS_PER_BATCH
 KILL_AFTER = BATCHES_PER_SENDER * SPANS_PER_BATCH // 4  # acknowledged spans of every sender before the kill
-# gpt-4o on OpenAI's price list (https://openai.com/api/pricing): $2.50 input, $10.00 output per 1M tokens
-INPUT_PRICE = Decimal("2.50") / 1_000_000
-OUTPUT_PRICE = Decimal("10.00") / 1_000_000
-
-SpanKey = tuple[str, str]  # (trace id, span id) as lower-case hex
-
-
-def tokens(n: int) -> tuple[int, int]:
-    """Token counts of the n-th span of a sender: every span has its own, so its cost identifies it."""
-    return 100 + n % 997, 1 + n % 211
-
-
-class Sender(threading.Thread):
-    """Sends batches of GenAI spans through one real OTLP exporter; keeps what was sent and acknowledged."""
-
-    def __init__(self, index: int, exporter: SpanExporter, start_ns: int | None = None) -> None:
-        super().__init__(name=f"sender-{index}", daemon=True)
-        self.index = index
-        self.exporter = exporter
-        self.sent: dict[SpanKey, Decimal] = {}
-        self.acknowledged: dict[SpanKey, Decimal] = {}
-        self.failed_batches = 0
-        self.start_ns = start_ns  # the spans' start, a millisecond apart (default: now)
-
-    def run(self) -> None:
-        finished = InMemorySpanExporter()
-        provider = TracerProvider(resource=Resource.create({"service.name": f"load-{self.index}"}))
-        provider.add_span_processor(SimpleSpanProcessor(finished))
-        tracer = provider.get_tracer("costspan.instrumentation")
-        n = 0
-        for _ in range(BATCHES_PER_SENDER):
-            finished.clear()
-            costs = []
-            for _ in range(SPANS_PER_BATCH):
-                inp, out = tokens(n)
-                n += 1
-                attributes = {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": "openai",
-                    "gen_ai.request.model": "gpt-4o",
-                    "gen_ai.response.id": f"chatcmpl-{self.index}-{n}",
-                    "gen_ai.usage.input_tokens": inp,
-                    "gen_ai.usage.output_tokens": out,
-                }
-                if self.start_ns is None:
-                    with tracer.start_as_current_span("chat gpt-4o", attributes=attributes):
-                        pass
-                else:
-                    start = self.start_ns + n * 1_000_000
-                    tracer.start_span("chat gpt-4o", attributes=attributes, start_time=start).end(
-                        start + 500_000
-                    )
-                costs.append(inp * INPUT_PRICE + out * OUTPUT_PRICE)
-            spans = finished.get_finished_spans()
-            batch = {
-                (f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}"): cost
-                for s, cost in zip(spans, costs, strict=True)
-            }
-            self.sent.update(batch)
-            if self.exporter.export(spans) is SpanExportResult.SUCCESS:
-                self.acknowledged.update(batch)
-            else:
-                self.failed_batches += 1
-        self.exporter.shutdown()
-        provider.shutdown()
 
 
 def health(collector: Collector, name: str) -> float:

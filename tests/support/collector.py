@@ -1,7 +1,8 @@
 """A real ``costspan serve`` process on free 127.0.0.1 ports, for end-to-end tests.
 
 ``Collector(data_dir).start()`` waits for ``/readyz``; ``sql()`` runs the real ``costspan sql``;
-``wait_for()`` polls a query until it returns the expected CSV rows.
+``wait_for()`` polls a query until it returns the expected CSV rows. ``admin_ca``: the admin server speaks
+TLS (its configuration file says so), with a certificate signed by that CA.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,10 +28,16 @@ def free_port() -> int:
 
 
 class Collector:
-    def __init__(self, data_dir: Path) -> None:
+    READY = "/readyz"  # what start() waits for to answer 200
+
+    def __init__(self, data_dir: Path, admin_ca: Path | None = None) -> None:
         self.data_dir = data_dir
         self.grpc, self.http, self.admin = free_port(), free_port(), free_port()
         self.proc: subprocess.Popen | None = None
+        self.admin_url = f"{'https' if admin_ca else 'http'}://127.0.0.1:{self.admin}"
+        self.admin_verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(admin_ca)) if admin_ca else True
+        )
 
     def start(self, *extra_args: str) -> Collector:
         self.proc = subprocess.Popen(
@@ -53,7 +61,8 @@ class Collector:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read().decode()
             try:
-                if httpx.get(f"http://127.0.0.1:{self.admin}/readyz", timeout=1).status_code == 200:
+                ready = httpx.get(f"{self.admin_url}{self.READY}", timeout=1, verify=self.admin_verify)
+                if ready.status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -1,7 +1,8 @@
 """A real Prometheus server (the Debian ``prometheus`` package) on a free 127.0.0.1 port, for tests.
 
 ``PrometheusServer(workdir, targets).start()`` writes a temporary configuration scraping ``targets`` every
-second, waits for ``/-/ready`` and offers ``query()`` (the HTTP API's instant query) and ``wait_for()``.
+second (``scrape``: more of the job's settings, such as ``scheme``, ``tls_config``, ``authorization``),
+waits for ``/-/ready`` and offers ``query()`` (the HTTP API's instant query) and ``wait_for()``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,15 @@ def binary(name: str) -> str:
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, targets: Sequence[str], rule_files: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        targets: Sequence[str],
+        rule_files: Sequence[Path] = (),
+        scrape: Mapping[str, Any] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.scrape = dict(scrape or {})
         self.targets = list(targets)
         self.rule_files = [str(path) for path in rule_files]
         self.port = free_port()
@@ -43,7 +51,9 @@ class PrometheusServer:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": self.rule_files,
-            "scrape_configs": [{"job_name": "costspan", "static_configs": [{"targets": self.targets}]}],
+            "scrape_configs": [
+                {"job_name": "costspan", "static_configs": [{"targets": self.targets}], **self.scrape}
+            ],
         }
         config_file = self.workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
