@@ -19,7 +19,7 @@ PPY := $(PVENV)/bin/python
 PSTAMP := $(PVENV)/.installed
 
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
-	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fault-disk
+	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fault-disk fuzz
 
 $(STAMP): $(PACKAGE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,13 @@ bench-ingest: $(STAMP)
 
 bench-query: $(STAMP)
 	$(PY) benchmarks/query/run.py
+
+# A million hostile requests to a real collector over OTLP/HTTP and gRPC (tests/fuzz/run.py); it prints the
+# answers by code, crashes, worker restarts, peak RSS and whether valid calls sent afterwards were stored.
+# FUZZ_ARGS passes options on, e.g. FUZZ_ARGS="--inputs 100000 --senders 4" or "--max-seconds 3600".
+FUZZ_ARGS ?=
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.run $(FUZZ_ARGS)
 
 # A full disk under load, 20 rounds: spans acknowledged, stored, lost and doubled per round (root: it mounts a
 # small tmpfs for each round).

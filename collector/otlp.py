@@ -4,29 +4,44 @@ OTLP/JSON differs from protobuf's canonical JSON mapping: trace and span ids are
 (protobuf's ``json_format`` would silently mis-decode them), 64-bit integers are strings, enums are
 integers, and unknown fields are ignored. :func:`request_from_json` turns the ids back into bytes before
 handing the document to protobuf's parser, so both encodings share :func:`batch_from_request`.
+
+Every JSON body (OTLP/JSON and ``/v1/events``) is read by :func:`decode_json`, with the rules of
+:mod:`costspan.semconv.json_text`.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zlib import crc32
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from costspan.processors import SpanBatch
+from costspan.semconv import json_text
 
 if TYPE_CHECKING:
     from .worker import Partition
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+M = TypeVar("M", bound=Message)
 
 
 class OTLPDecodeError(ValueError):
     """A request body that is not valid OTLP; the receiver answers 400 with this message."""
+
+
+def decode_json(body: bytes) -> Any:
+    """A JSON request body as Python values (:func:`costspan.semconv.json_text.loads`, the one reader of
+    JSON text), or :class:`OTLPDecodeError` saying why it cannot be one."""
+    try:
+        return json_text.loads(body)
+    except json_text.JSONTextError as exc:
+        raise OTLPDecodeError(str(exc)) from None
 
 
 def request_from_json(doc: Mapping[str, Any]) -> ExportTraceServiceRequest:
@@ -37,12 +52,18 @@ def request_from_json(doc: Mapping[str, Any]) -> ExportTraceServiceRequest:
     if not isinstance(resource_spans, list):
         raise OTLPDecodeError("resourceSpans is a list")
     converted = {**doc, "resourceSpans": [_resource_spans(rs) for rs in resource_spans]}
-    request = ExportTraceServiceRequest()
+    return message_from_json(converted, ExportTraceServiceRequest(), "traces")
+
+
+def message_from_json(doc: Any, message: M, kind: str) -> M:
+    """``message`` filled from a decoded OTLP/JSON document (unknown fields ignored)."""
     try:
-        json_format.ParseDict(converted, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise OTLPDecodeError(f"not an OTLP/JSON traces request: {exc}") from exc
-    return request
+        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
+    # protobuf's parser lets some bad values out as other errors: a JSON integer too large for a double
+    # field (OverflowError), a list where a map is (TypeError) ...
+    except (json_format.ParseError, ValueError, TypeError, OverflowError) as exc:
+        raise OTLPDecodeError(f"not an OTLP/JSON {kind} request: {exc}") from None
+    return message
 
 
 def _resource_spans(rs: Any) -> Any:
@@ -157,4 +178,12 @@ def value_of(value: AnyValue) -> Any:
     return None
 
 
-__all__ = ["OTLPDecodeError", "attributes_of", "batch_from_request", "request_from_json", "value_of"]
+__all__ = [
+    "OTLPDecodeError",
+    "attributes_of",
+    "batch_from_request",
+    "decode_json",
+    "message_from_json",
+    "request_from_json",
+    "value_of",
+]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
 
+from costspan.pricing import DEFAULT_TOKEN_LIMIT
 from costspan.semconv import LLM, GenAICall
 
 # provider, model, service, environment, team, feature: the metrics' labels, before their caps
@@ -51,7 +52,9 @@ def sums(calls: Iterable[GenAICall | None]) -> Sums:
 
 
 def _add(tokens: dict[tuple[RawLabels, str], int], raw: RawLabels, token_type: str, count: object) -> None:
-    # a count that is no positive whole number was flagged on the record; the metrics take real counts only
-    if type(count) is int and count > 0:
+    # A count that is no positive whole number, or more than pricing's limit of a plausible count, was
+    # flagged on the record (invalid_usage); the metrics take real counts only: one corrupt count would
+    # outweigh every real one, or be more than the float a counter holds.
+    if type(count) is int and 0 < count <= DEFAULT_TOKEN_LIMIT:
         key = (raw, token_type)
         tokens[key] = tokens.get(key, 0) + count

@@ -29,10 +29,11 @@ from ._result import (
     decimal_str,
 )
 from ._units import BUCKETS
-from ._usage import NOTHING_NAMED, Usage, named_counts
+from ._usage import DEFAULT_TOKEN_LIMIT, NOTHING_NAMED, Usage, named_counts
 
 __all__ = [
     "BUCKETS",
+    "DEFAULT_TOKEN_LIMIT",
     "ESTIMATED",
     "INVALID_USAGE",
     "NOTHING_NAMED",

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from ._overrides import Overrides
 
 _ZERO = Decimal(0)
+# More than any one call can cost (100 million tokens, the count limit, at the dearest published rate is
+# some tens of thousands of dollars): a corrupt figure, which would outweigh every real cost in the sums.
+MAX_PROVIDER_COST = Decimal(1_000_000)
 _APPORTION_QUANTUM = Decimal("1e-18")
 _PLANS_PER_RESOLUTION = 1_000  # periods x contexts; a flood of made-up service tiers cannot grow memory
 
@@ -297,6 +300,13 @@ def _apply_provider_cost(result: PriceResult, provider_cost: Decimal | str | flo
         return
     if not cost.is_finite() or cost < 0:
         result.warnings = (*result.warnings, f"provider-reported cost ignored: {provider_cost!r}")
+        return
+    if cost > MAX_PROVIDER_COST:
+        result.warnings = (
+            *result.warnings,
+            f"provider-reported cost ignored: implausibly large: {provider_cost!r} "
+            f"(limit {MAX_PROVIDER_COST})",
+        )
         return
     result.local_cost_usd = result.cost_usd
     result.cost_usd = cost

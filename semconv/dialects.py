@@ -8,7 +8,6 @@ back as ``None`` after a few dictionary lookups, because most spans an applicati
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from . import attributes as A
+from . import json_text
 from . import record as R
 from .providers import SELF_HOSTED, ai_sdk_provider, canonical_provider, provider_for_host, provider_for_url
 
@@ -486,7 +486,10 @@ def to_call(
         if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost):
             call.reported_cost = float(cost)
     if reader.provider_cost and attrs[A.GEN_AI_USAGE_COST_SOURCE] == "provider":
-        call.provider_cost = _decimal(attrs.get(A.GEN_AI_USAGE_COST_AMOUNT))
+        amount = attrs.get(A.GEN_AI_USAGE_COST_AMOUNT)
+        call.provider_cost = _decimal(amount)
+        if call.provider_cost is None and amount is not None:
+            call.flag(f"provider-reported cost ignored: not a number: {amount!r}")
     elif reader.provider_cost and call.reported_cost is None:
         # a span another costspan priced and forwarded: its usage is priced again here (once; this
         # collector's overrides apply) and the upstream amount is kept for comparison
@@ -536,8 +539,11 @@ def _classify(dialect_name: str, d: Dialect, attrs: Mapping[str, Any]) -> tuple[
 def _to_canonical_input(call: R.GenAICall) -> None:
     """An input count smaller than its cached parts is the provider's raw count (Anthropic's excludes cache
     reads and writes; older instrumentations copied it as is): convert it to the canonical total."""
-    cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
-    if cached and type(call.input_tokens) is int and type(cached) is int and 0 <= call.input_tokens < cached:
+    read, write = call.cache_read_tokens or 0, call.cache_write_tokens or 0
+    if type(read) is not int or type(write) is not int:  # a count that is no whole number is flagged already
+        return
+    cached = read + write
+    if cached and type(call.input_tokens) is int and 0 <= call.input_tokens < cached:
         call.input_tokens += cached
         call.flag("input_tokens excluded cache tokens (the provider's raw count); cache tokens added")
 
@@ -651,11 +657,14 @@ def _langfuse_usage(call: R.GenAICall, attrs: Mapping[str, Any]) -> None:
             call.service_tier = tier
     cost = _json_object(attrs.get(A.LANGFUSE_OBSERVATION_COST_DETAILS), call, "langfuse cost_details")
     if cost is not None:
-        total = cost.get("total")
-        if total is None:
-            total = sum(v for v in cost.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
-        if isinstance(total, (int, float)) and not isinstance(total, bool) and math.isfinite(total):
-            call.reported_cost = float(total)
+        total = _amount(cost.get("total"))
+        if total is None and cost.get("total") is None:
+            parts = [_amount(v) for v in cost.values()]
+            total = (
+                math.fsum(p for p in parts if p is not None) if any(p is not None for p in parts) else None
+            )
+        if total is not None and math.isfinite(total):
+            call.reported_cost = total
     raw = _json_object(attrs.get(A.LANGFUSE_OBSERVATION_USAGE_DETAILS), call, "langfuse usage_details")
     if raw is None:
         return
@@ -740,8 +749,8 @@ def _json_object(raw: Any, call: R.GenAICall, what: str) -> Mapping[str, Any] | 
     """A JSON object attribute, parsed; flagged when it is not JSON."""
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
-        except ValueError:
+            raw = json_text.loads(raw)
+        except json_text.JSONTextError:
             call.flag(f"{what} is not JSON")
             return None
     return raw if isinstance(raw, Mapping) else None
@@ -802,14 +811,26 @@ def _quantity(value: Any, call: R.GenAICall, name: str) -> Any:
     return _count(value, call, name)
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
+def _amount(value: Any) -> float | None:
+    """A finite number as a float; ``None`` for anything else (a JSON integer too large for a float too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        amount = Decimal(str(value))
+        amount = float(value)
+    except OverflowError:
+        return None
+    return amount if math.isfinite(amount) else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A number as a Decimal, infinite, NaN and negative ones too: whether it makes sense is pricing's to
+    say (``PricingEngine.price``, which ignores and flags a cost that does not)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return Decimal(value.strip() if isinstance(value, str) else str(value))
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() and amount >= 0 else None
 
 
 # Paths of inference endpoints: an HTTP span to anything else at a provider (listing models, uploading

@@ -55,6 +55,10 @@ _STRINGS = {
 }
 _OTHER = {"timestamp", "duration_ms", "service", "trace_id", "span_id", "tags", "cost_usd"}
 KNOWN_FIELDS = frozenset(_COUNTS) | frozenset(_STRINGS) | _OTHER
+# OTLP's integer attribute values are 64-bit signed, its times unsigned nanoseconds since 1970
+_MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
+_MAX_TIME_NS = 2**64 - 1
+_LATEST = "2554-07-21"
 
 
 class EventError(ValueError):
@@ -95,15 +99,18 @@ def _add_span(scope_spans: Any, event: Mapping[str, Any], where: str) -> None:
     span.kind = 3  # CLIENT
     start = _timestamp_ns(event.get("timestamp"), where)
     duration = event.get("duration_ms", 0)
+    # compared, not converted: a float cannot hold every JSON integer, and NaN compares false
     if (
         isinstance(duration, bool)
         or not isinstance(duration, (int, float))
-        or not math.isfinite(duration)
-        or duration < 0
+        or not 0 <= duration <= _MAX_TIME_NS
     ):
         raise EventError(f"{where}: duration_ms is a non-negative number")
+    end = start + int(duration * 1_000_000)
+    if end > _MAX_TIME_NS:
+        raise EventError(f"{where}: timestamp plus duration_ms is past {_LATEST}")
     span.start_time_unix_nano = start
-    span.end_time_unix_nano = start + int(duration * 1_000_000)
+    span.end_time_unix_nano = end
     operation = _string(event, "operation", where) or "chat"
     span.name = f"{operation} {model}"
     span.attributes.append(_kv(A.GEN_AI_OPERATION_NAME, operation))
@@ -116,6 +123,9 @@ def _add_span(scope_spans: Any, event: Mapping[str, Any], where: str) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise EventError(f"{where}: {field} is a whole number; got {value!r}")
+        if not _MIN_INT64 <= value <= _MAX_INT64:
+            # what OTLP can carry; a count that makes no sense within it is stored and flagged by pricing
+            raise EventError(f"{where}: {field} is out of the 64-bit range; got {value}")
         span.attributes.append(_kv(key, value))
     cost = event.get("cost_usd")
     if cost is not None:  # a cost the provider billed, e.g. OpenRouter's usage.cost
@@ -169,7 +179,13 @@ def _timestamp_ns(value: Any, where: str) -> int:
             raise EventError(f"{where}: timestamp is ISO 8601; got {value!r}") from None
         if stamp.tzinfo is None:
             raise EventError(f"{where}: timestamp needs a time zone (Z or +00:00)")
-        return int(stamp.timestamp() * 1e9)
+        try:
+            ns = int(stamp.timestamp() * 1e9)
+        except OverflowError:  # 9999-12-31T23:59-01:00 is in the year 10000 in UTC
+            ns = -1
+        if not 0 <= ns <= _MAX_TIME_NS:
+            raise EventError(f"{where}: timestamp is between 1970 and {_LATEST}; got {value!r}")
+        return ns
     raise EventError(f"{where}: timestamp is an ISO 8601 string")
 
 

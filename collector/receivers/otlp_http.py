@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from costspan.collector.otlp import OTLPDecodeError, request_from_json
+from costspan.collector.otlp import OTLPDecodeError, decode_json, message_from_json, request_from_json
 
 from ._auth import authorized
 from ._limiter import MemoryLimiter, Reservation
@@ -38,6 +38,7 @@ from .events import EventError, events_to_request
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024  # the OpenTelemetry Collector's default request size limit
+_INFLATE_PIECE = 1024 * 1024  # gzip is decompressed a piece at a time, each held before it is made
 
 
 @dataclass
@@ -123,8 +124,8 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
                 raise _Refused(415, "events are JSON: content-type application/json")
             body = await _read_body(request, settings.max_body_bytes, held)
             try:
-                message = events_to_request(json.loads(body))
-            except (ValueError, EventError) as exc:
+                message = events_to_request(decode_json(body))
+            except (OTLPDecodeError, EventError) as exc:
                 raise _Refused(400, str(exc)) from exc
             await _deliver(message, sink)
         except _Refused as refused:
@@ -166,36 +167,44 @@ def _hold(held: Reservation, nbytes: int) -> None:
 
 
 async def _read_body(request: Request, limit: int, held: Reservation) -> bytes:
-    """The body, decompressed; ``held`` grows to its size (the memory limiter may refuse it first)."""
+    """The body, decompressed as it streams in; ``held`` grows with it, before each piece is taken, so the
+    memory limiter refuses a request (503) before the process holds more than its bound, and a body or its
+    decompression past ``limit`` is refused (413) as soon as it passes it, a gzip bomb included."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _Refused(413, f"request body over {limit} bytes")
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity", "gzip"):
+        raise _Refused(415, f"unsupported content encoding {coding!r}; use gzip")
     if declared is not None and declared.isdigit():
         _hold(held, int(declared))
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if coding == "gzip" else None
     chunks = []
-    size = 0
+    size = 0  # bytes received
+    kept = 0  # bytes kept: received, or once decompressed
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise _Refused(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    _hold(held, len(body))
-    coding = request.headers.get("content-encoding", "").strip().lower()
-    if coding in ("", "identity"):
-        return body
-    if coding != "gzip":
-        raise _Refused(415, f"unsupported content encoding {coding!r}; use gzip")
-    # decompress with a bound: the limit applies to what the body expands to
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise _Refused(400, f"body is not valid gzip: {exc}") from exc
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise _Refused(413, f"request body over {limit} bytes once decompressed")
-    _hold(held, len(body) + len(data))
-    return data
+        if inflater is None:
+            chunks.append(chunk)
+            kept = size
+            _hold(held, kept)
+            continue
+        while chunk and not inflater.eof:
+            try:
+                piece = inflater.decompress(chunk, _INFLATE_PIECE)
+            except zlib.error as exc:
+                raise _Refused(400, f"body is not valid gzip: {exc}") from exc
+            kept += len(piece)
+            if kept > limit:
+                raise _Refused(413, f"request body over {limit} bytes once decompressed")
+            _hold(held, kept)
+            chunks.append(piece)
+            chunk = inflater.unconsumed_tail
+    if inflater is not None and size and not inflater.eof:
+        raise _Refused(400, "body is not valid gzip: the stream ends early")
+    return b"".join(chunks)
 
 
 def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) -> Message:
@@ -204,13 +213,11 @@ def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) 
             message = message_type()
             message.ParseFromString(body)
             return message
-        doc = json.loads(body) if body.strip() else {}
+        doc = decode_json(body) if body.strip() else {}
         if kind == "traces":
             return request_from_json(doc)
-        message = message_type()
-        json_format.ParseDict(doc, message, ignore_unknown_fields=True)
-        return message
-    except (DecodeError, OTLPDecodeError, json_format.ParseError, ValueError, RecursionError) as exc:
+        return message_from_json(doc, message_type(), kind)
+    except (DecodeError, OTLPDecodeError) as exc:
         raise _Refused(400, f"the body is not an OTLP {kind} request: {exc}") from exc
 
 
