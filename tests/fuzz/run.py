@@ -20,6 +20,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from costspan.collector.health import PRIMARY
 from tests.fuzz.driver import (
     LogDrain,
     RssSampler,
@@ -109,7 +110,7 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
     sent, stored, cost = check_valid_spans(collector.http, collector.grpc, collector.sql)
     alive = collector.proc.poll() is None
     restarts = metric(collector.admin, RESTARTS) if alive else float("nan")
-    errors = metric(collector.admin, ERRORS, 'exporter="primary"') if alive else float("nan")
+    errors = metric(collector.admin, ERRORS, f'exporter="{PRIMARY}"') if alive else float("nan")
     elapsed = time.monotonic() - started
 
     print(f"\ninputs: {total.inputs:,} in {elapsed:,.0f} s, then {bombs.inputs} bombs")
@@ -122,7 +123,7 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
     for line in total.crashes + bombs.crashes:
         print(f"  {line}")
     print(f"worker restarts ({RESTARTS}): {restarts:g}")
-    print(f"pipeline processing errors ({ERRORS}, exporter=primary): {errors:g}")
+    print(f"pipeline processing errors ({ERRORS}, exporter={PRIMARY}): {errors:g}")
     mib = 1024 * 1024
     print(
         f"peak RSS of the collector's process tree: {fuzz_rss.peak_bytes / mib:,.0f} MiB during the "
@@ -135,7 +136,7 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
     print(f"valid calls sent afterwards: {sent}; in llm_calls: {stored}, cost {cost} (expected {expected})")
     print(f"valid calls stored correctly: {verdict}")
     print(f"collector alive: {alive}")
-    return 0 if crashes == 0 and restarts == 0 and correct and alive else 1
+    return 0 if crashes == 0 and restarts == 0 and errors == 0 and correct and alive else 1
 
 
 if __name__ == "__main__":
