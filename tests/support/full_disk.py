@@ -212,6 +212,47 @@ def stored_rows(data_dir: Path) -> Counter[SpanKey]:
     return Counter({(t, s): n for t, s, n in rows})
 
 
+@contextlib.contextmanager
+def _watched(collector: Collector, drains: list[_Drain], result: Round) -> Iterator[None]:
+    """A round's body: a failed check is raised with what the collector said; at the end the collector is
+    gone (killed if still running) and its log is kept in ``result``."""
+    try:
+        yield
+    except AssertionError as exc:
+        if collector.proc is not None and collector.proc.poll() is None:
+            collector.kill(signal.SIGKILL)
+        said = "\n".join(line for drain in drains for line in drain.lines[-60:])
+        raise AssertionError(f"{exc}\n--- the collector's log ---\n{said}") from exc
+    finally:
+        if collector.proc is not None and collector.proc.poll() is None:
+            collector.kill(signal.SIGKILL)
+        for drain in drains:
+            drain.join(5)
+            result.log.extend(drain.lines)
+
+
+def _senders(collector: Collector) -> list[Sender]:
+    """Four senders, gRPC and HTTP by turns, sending until told to stop (not started)."""
+    return [
+        Sender(
+            i,
+            exporter("grpc", collector.grpc, 20) if i % 2 == 0 else exporter("http", collector.http, 20),
+            batches=None,
+            spans_per_batch=SPANS_PER_BATCH,
+        )
+        for i in range(4)
+    ]
+
+
+def _count(result: Round, collector: Collector, sent: set[SpanKey], acked: set[SpanKey]) -> None:
+    """What went in against what came out: stored, lost (acknowledged, not stored), doubled, unknown."""
+    rows = stored_rows(collector.data_dir)
+    result.sent, result.acknowledged, result.stored = len(sent), len(acked), len(rows)
+    result.lost = len(acked - rows.keys())
+    result.doubled = sum(n - 1 for n in rows.values())
+    result.unknown = len(rows.keys() - sent)
+
+
 def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
     """One round in ``workdir`` (a fresh folder); the tmpfs is mounted under it and unmounted at the end."""
     began = time.monotonic()
@@ -219,19 +260,9 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
     drains: list[_Drain] = []
     with small_filesystem(workdir / "fs") as mount:
         collector = AliveCollector(mount / "data")
-        try:
+        with _watched(collector, drains, result):
             _start(collector, drains)
-            senders = [
-                Sender(
-                    i,
-                    exporter("grpc", collector.grpc, 20)
-                    if i % 2 == 0
-                    else exporter("http", collector.http, 20),
-                    batches=None,
-                    spans_per_batch=SPANS_PER_BATCH,
-                )
-                for i in range(4)
-            ]
+            senders = _senders(collector)
             for sender in senders:
                 sender.start()
             probe_sent: set[SpanKey] = set()
@@ -280,24 +311,12 @@ def run_round(workdir: Path, *, restart_while_full: bool = True) -> Round:
             result.readyz_after = _readyz(collector)
             result.processing_errors += _processing_errors(collector)
             collector.kill(signal.SIGTERM)
-            sent = probe_sent.union(*(s.sent for s in senders))
-            acked = probe_acked.union(*(s.acknowledged for s in senders))
-            rows = stored_rows(collector.data_dir)
-            result.sent, result.acknowledged, result.stored = len(sent), len(acked), len(rows)
-            result.lost = len(acked - rows.keys())
-            result.doubled = sum(n - 1 for n in rows.values())
-            result.unknown = len(rows.keys() - sent)
-        except AssertionError as exc:  # with what the collector said
-            if collector.proc is not None and collector.proc.poll() is None:
-                collector.kill(signal.SIGKILL)
-            said = "\n".join(line for drain in drains for line in drain.lines[-60:])
-            raise AssertionError(f"{exc}\n--- the collector's log ---\n{said}") from exc
-        finally:
-            if collector.proc is not None and collector.proc.poll() is None:
-                collector.kill(signal.SIGKILL)
-            for drain in drains:
-                drain.join(5)
-                result.log.extend(drain.lines)
+            _count(
+                result,
+                collector,
+                probe_sent.union(*(s.sent for s in senders)),
+                probe_acked.union(*(s.acknowledged for s in senders)),
+            )
     result.seconds = time.monotonic() - began
     return result
 
@@ -311,23 +330,13 @@ def run_self_fill(workdir: Path, headroom: int = 3 * 1024 * 1024) -> Round:
     drains: list[_Drain] = []
     with small_filesystem(workdir / "fs") as mount:
         collector = AliveCollector(mount / "data")
-        try:
+        with _watched(collector, drains, result):
             _start(collector, drains)
             ballast = mount / "ballast"
             fill(ballast)
             with ballast.open("r+b") as fh:
                 fh.truncate(max(0, ballast.stat().st_size - headroom))
-            senders = [
-                Sender(
-                    i,
-                    exporter("grpc", collector.grpc, 20)
-                    if i % 2 == 0
-                    else exporter("http", collector.http, 20),
-                    batches=None,
-                    spans_per_batch=SPANS_PER_BATCH,
-                )
-                for i in range(4)
-            ]
+            senders = _senders(collector)
             for sender in senders:
                 sender.padding = 4096  # the log fills the disk in seconds
                 sender.start()
@@ -352,23 +361,11 @@ def run_self_fill(workdir: Path, headroom: int = 3 * 1024 * 1024) -> Round:
             result.refused_disk = _refused_disk(collector)
             result.processing_errors = _processing_errors(collector)
             collector.kill(signal.SIGTERM)
-            sent = set().union(*(s.sent for s in senders))
-            acked = set().union(*(s.acknowledged for s in senders))
-            rows = stored_rows(collector.data_dir)
-            result.sent, result.acknowledged, result.stored = len(sent), len(acked), len(rows)
-            result.lost = len(acked - rows.keys())
-            result.doubled = sum(n - 1 for n in rows.values())
-            result.unknown = len(rows.keys() - sent)
-        except AssertionError as exc:
-            if collector.proc is not None and collector.proc.poll() is None:
-                collector.kill(signal.SIGKILL)
-            said = "\n".join(line for drain in drains for line in drain.lines[-60:])
-            raise AssertionError(f"{exc}\n--- the collector's log ---\n{said}") from exc
-        finally:
-            if collector.proc is not None and collector.proc.poll() is None:
-                collector.kill(signal.SIGKILL)
-            for drain in drains:
-                drain.join(5)
-                result.log.extend(drain.lines)
+            _count(
+                result,
+                collector,
+                set().union(*(s.sent for s in senders)),
+                set().union(*(s.acknowledged for s in senders)),
+            )
     result.seconds = time.monotonic() - began
     return result
