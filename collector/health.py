@@ -8,13 +8,16 @@ so the hot path only bumps plain counters:
 - ``costspan_collector_requests_refused_total{reason}``: requests refused, retryably for ``memory_limit``
   (the receivers hold too many bytes), ``wal_full`` (too many unprocessed bytes in the log) and ``disk`` (the
   log could not be written, or its disk is under the free space kept in reserve), for good for
-  ``invalid`` (HTTP 400), ``unauthenticated``, ``too_large`` (HTTP 413) and ``unsupported`` (HTTP 415);
+  ``invalid`` (HTTP 400, gRPC INVALID_ARGUMENT), ``unauthenticated``, ``too_large`` (HTTP 413, or gRPC
+  RESOURCE_EXHAUSTED for a request that would take over 16 times its size decoded) and ``unsupported``
+  (HTTP 415);
 - ``costspan_collector_spans_written_total``: spans processed into Parquet and the cost counters;
 - ``costspan_collector_wal_pending_bytes`` / ``costspan_collector_wal_disk_bytes``: the log's unprocessed
   bytes, and its size on disk;
 - ``costspan_collector_data_dir_free_bytes`` / ``costspan_collector_data_dir_size_bytes``: space left to
   the collector (not to root) on the data directory's file system, and its size;
-- ``costspan_collector_in_flight_bytes``: request bytes the receivers hold now;
+- ``costspan_collector_in_flight_bytes``: what the requests the receivers hold take now (decoded, as
+  estimated);
 - ``costspan_collector_exporter_queue_bytes{exporter}`` / ``..._queue_records{exporter}``: what waits to be
   sent (for ``parquet``, the log after its checkpoint);
 - ``costspan_collector_exporter_sent_spans_total{exporter}``;
@@ -43,9 +46,9 @@ PREFIX = "costspan_collector_"
 PRIMARY = "parquet"
 # refusals the receivers count, by the reason they are reported under
 _RECEIVER_REFUSALS = (
-    ("invalid", ("refused_400",)),
+    ("invalid", ("refused_400", "refused_invalid_argument")),
     ("unauthenticated", ("refused_401", "refused_unauthenticated")),
-    ("too_large", ("refused_413",)),
+    ("too_large", ("refused_413", "refused_resource_exhausted")),
     ("unsupported", ("refused_415",)),
 )
 

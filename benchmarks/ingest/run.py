@@ -530,7 +530,8 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     from costspan.collector.otlp import batch_from_request
-    from costspan.collector.receivers._sink import invalid_spans, valid_spans
+    from costspan.collector.receivers._decoded_size import inspect
+    from costspan.collector.receivers._sink import valid_spans
     from costspan.collector.runtime import configure_gc
     from costspan.collector.wal import WriteAheadLog
     from costspan.collector.worker import MAX_BATCH_SPANS
@@ -553,7 +554,7 @@ def stages(requests: list[tuple[int, bytes]]) -> None:
         pending: list[Any] = []
         for i, (_, payload) in enumerate(requests):
             request = timed("receive: parse the request", ExportTraceServiceRequest.FromString, payload)
-            timed("receive: check span ids", invalid_spans, request)
+            timed("receive: check span ids and decoded size", inspect, request, len(payload))
             # the request is logged as the bytes it came as
             timed("log: append + fsync (one request per fsync)", lambda e: wal.commit(wal.append(e)), payload)
             parsed = timed("worker: parse the logged request", ExportTraceServiceRequest.FromString, payload)

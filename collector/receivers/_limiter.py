@@ -4,9 +4,9 @@ Like the OpenTelemetry Collector's ``memory_limiter``, it sits first and refuses
 ``Retry-After``, gRPC UNAVAILABLE with ``RetryInfo``) instead of letting the process grow; standard OTLP
 exporters retry, so nothing is lost. Where the Go limiter samples the heap, this one counts what the
 receivers hold: a request's body from the moment its size is known (``Content-Length``, then the size after
-decompression; the message size over gRPC) until it is durable in the write-ahead log. Decoded requests
-take a small multiple of their wire size, so the bound is on that size. A single request larger than the
-whole limit is admitted when nothing else is in flight, so the body-size limit alone decides it.
+decompression; the message size over gRPC), then once decoded the memory it takes as estimated by
+:mod:`._decoded_size`, until it is durable in the write-ahead log. A single request larger than the whole
+limit is admitted when nothing else is in flight, so the body-size limit alone decides it.
 """
 
 from __future__ import annotations

@@ -23,19 +23,7 @@ class Backpressure(Exception):
 # encoding it again), else None.
 Sink = Callable[[ExportTraceServiceRequest, bytes | None], None]
 
-_REASON = "{} span(s) without a 16-byte trace id and an 8-byte span id"
-
-
-def invalid_spans(request: ExportTraceServiceRequest) -> tuple[int, str]:
-    """How many spans of a request lack valid ids (partial success), and the message that says so."""
-    rejected = sum(
-        1
-        for rs in request.resource_spans
-        for ss in rs.scope_spans
-        for span in ss.spans
-        if len(span.trace_id) != 16 or len(span.span_id) != 8
-    )
-    return rejected, _REASON.format(rejected) if rejected else ""
+INVALID_IDS = "{} span(s) without a 16-byte trace id and an 8-byte span id"
 
 
 def valid_spans(batch: SpanBatch) -> tuple[SpanBatch, int, str]:
@@ -46,4 +34,4 @@ def valid_spans(batch: SpanBatch) -> tuple[SpanBatch, int, str]:
         return batch, 0, ""
 
     subset = batch.take(keep)
-    return subset, rejected, _REASON.format(rejected)
+    return subset, rejected, INVALID_IDS.format(rejected)

@@ -2,9 +2,10 @@
 
 Per the OTLP specification: OK with an ``Export*ServiceResponse`` (``partial_success`` when spans were
 rejected); ``RESOURCE_EXHAUSTED`` for a message over the size limit (grpc applies it to the decompressed
-message); ``UNAVAILABLE`` with ``RetryInfo`` when the pipeline cannot take more, in the status details and
-in the ``google.rpc.retryinfo-bin`` trailer that OpenTelemetry's exporters read, so they retry and nothing
-is lost; ``UNAUTHENTICATED`` without the configured bearer token; ``INVALID_ARGUMENT`` with a ``BadRequest``
+message) or one that would take more than 16 times its size decoded (:mod:`._decoded_size`);
+``UNAVAILABLE`` with ``RetryInfo`` when the pipeline cannot take more, in the status details and in the
+``google.rpc.retryinfo-bin`` trailer that OpenTelemetry's exporters read, so they retry and nothing is
+lost; ``UNAUTHENTICATED`` without the configured bearer token; ``INVALID_ARGUMENT`` with a ``BadRequest``
 detail for a message that does not decode (invalid UTF-8 in a string field, truncated bytes), which the
 specification makes not retryable. gzip is grpc's own. Metrics and logs are counted and dropped, as over
 HTTP.
@@ -30,8 +31,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from ..listeners import ListenError
 from ..tls import ServerTLS
 from ._auth import authorized
+from ._decoded_size import DECODE_LOCK, Inspection, inspect, too_large
 from ._limiter import MemoryLimiter, Reservation
-from ._sink import Backpressure, Sink, invalid_spans
+from ._sink import Backpressure, Sink
 
 DEFAULT_MAX_MESSAGE_BYTES = 20 * 1024 * 1024
 
@@ -68,13 +70,22 @@ async def _unavailable(context: grpc.aio.ServicerContext, full: Backpressure) ->
 
 
 class _Received:
-    """A decoded request and the bytes it came as (logged as they are, not encoded again)."""
+    """A decoded request, the bytes it came as (logged as they are, not encoded again) and, for traces, what
+    it takes decoded."""
 
-    __slots__ = ("encoded", "message")
+    __slots__ = ("encoded", "inspection", "message")
 
-    def __init__(self, message: Message, encoded: bytes) -> None:
+    def __init__(self, message: Message, encoded: bytes, inspection: Inspection | None) -> None:
         self.message = message
         self.encoded = encoded
+        self.inspection = inspection
+
+
+class _TooLarge:
+    """What the deserializer hands on for a trace request that would take too much memory decoded (freed)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
 
 
 class _Undecodable:
@@ -89,12 +100,20 @@ class _Undecodable:
         self.error = error
 
 
-def _lenient(message_type: type[Message]) -> Callable[[bytes], _Received | _Undecodable]:
-    def deserialize(data: bytes) -> _Received | _Undecodable:
-        try:
-            return _Received(message_type.FromString(data), data)
-        except DecodeError as exc:
-            return _Undecodable(exc)
+def _lenient(message_type: type[Message]) -> Callable[[bytes], _Received | _Undecodable | _TooLarge]:
+    traces = message_type is trace_service_pb2.ExportTraceServiceRequest
+
+    def deserialize(data: bytes) -> _Received | _Undecodable | _TooLarge:
+        with DECODE_LOCK:  # one decoded request at a time: see _decoded_size
+            try:
+                message = message_type.FromString(data)
+            except DecodeError as exc:
+                return _Undecodable(exc)
+            if not traces:
+                return _Received(message, data, None)
+            inspection = inspect(message, len(data))  # type: ignore[arg-type]
+            why = too_large(inspection, len(data))
+            return _TooLarge(why) if why is not None else _Received(message, data, inspection)
 
     return deserialize
 
@@ -102,6 +121,9 @@ def _lenient(message_type: type[Message]) -> Callable[[bytes], _Received | _Unde
 async def _decoded(
     request: Any, kind: str, context: grpc.aio.ServicerContext, settings: GrpcSettings
 ) -> _Received:
+    if isinstance(request, _TooLarge):
+        settings.counts["refused_resource_exhausted"] += 1
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, request.why)
     if not isinstance(request, _Undecodable):
         return request
     settings.counts["refused_invalid_argument"] += 1
@@ -125,18 +147,17 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         await _authorize(context, self.settings)
         received = await _decoded(request, "traces", context, self.settings)
-        request = received.message
-        rejected, reason = invalid_spans(request)
+        request, inspection = received.message, received.inspection
+        assert inspection is not None  # the trace service's deserializer inspects
         response = trace_service_pb2.ExportTraceServiceResponse()
-        if rejected:
-            self.settings.counts["spans_rejected"] += rejected
-            response.partial_success.rejected_spans = rejected
-            response.partial_success.error_message = reason
-        size = len(received.encoded)
-        if size:
+        if inspection.invalid_spans:
+            self.settings.counts["spans_rejected"] += inspection.invalid_spans
+            response.partial_success.rejected_spans = inspection.invalid_spans
+            response.partial_success.error_message = inspection.reason
+        if received.encoded:
             held = Reservation(self.settings.limiter)
             try:
-                held.grow_to(size)
+                held.grow_to(inspection.decoded_bytes)
                 await asyncio.to_thread(self.sink, request, received.encoded)
             except Backpressure as full:
                 self.settings.counts["refused_unavailable"] += 1

@@ -3,7 +3,8 @@
 Status codes follow the OTLP specification (opentelemetry-proto, ``docs/specification.md``, OTLP/HTTP):
 200 with an ``Export*ServiceResponse`` (``partial_success`` when some spans were rejected), 400 with a
 ``google.rpc.Status`` carrying a ``BadRequest`` detail for a body that does not decode, 413 for a body
-over the size limit (applied after gzip decompression, so a compressed bomb is refused too), 415 for
+over the size limit (applied after gzip decompression, so a compressed bomb is refused too) or one that
+would take more than 16 times its size decoded (:mod:`._decoded_size`), 415 for
 another content type, 401 without the configured bearer token, and 503 with ``Retry-After`` when the
 pipeline cannot take more, so that standard exporters retry and nothing is lost. Responses use the
 request's encoding.
@@ -31,8 +32,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from costspan.collector.otlp import OTLPDecodeError, decode_json, message_from_json, request_from_json
 
 from ._auth import authorized
+from ._decoded_size import DECODE_LOCK, Inspection, inspect, too_large
 from ._limiter import MemoryLimiter, Reservation
-from ._sink import Backpressure, Sink, invalid_spans
+from ._sink import Backpressure, Sink
 from .events import EventError, events_to_request
 
 PROTOBUF = "application/x-protobuf"
@@ -70,13 +72,16 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
             _authorize(request, settings)
             encoding = _encoding(request)
             body = await _read_body(request, settings.max_body_bytes, held)
-            message = _decode(body, encoding, message_type, kind)
-            if kind == "traces":
-                rejected, reason = await _deliver(message, sink, body if encoding == PROTOBUF else None)
+            with DECODE_LOCK:  # one decoded request at a time: see _decoded_size
+                message = _decode(body, encoding, message_type, kind)
+                inspection = _inspect(message, len(body)) if kind == "traces" else None
+            if inspection is not None:
+                encoded = body if encoding == PROTOBUF else None
+                rejected = await _deliver(message, inspection, held, sink, encoded)
                 counts["spans_rejected"] += rejected
                 if rejected:
                     response.partial_success.rejected_spans = rejected  # type: ignore[attr-defined]
-                    response.partial_success.error_message = reason  # type: ignore[attr-defined]
+                    response.partial_success.error_message = inspection.reason  # type: ignore[attr-defined]
             else:
                 counts[f"{kind}_dropped"] += 1
         except _Refused as refused:
@@ -127,7 +132,7 @@ def create_app(sink: Sink, settings: ReceiverSettings | None = None) -> FastAPI:
                 message = events_to_request(decode_json(body))
             except (OTLPDecodeError, EventError) as exc:
                 raise _Refused(400, str(exc)) from exc
-            await _deliver(message, sink)
+            await _deliver(message, _inspect(message, len(body)), held, sink)
         except _Refused as refused:
             counts[f"refused_{refused.status}"] += 1
             return Response(
@@ -221,15 +226,27 @@ def _decode(body: bytes, encoding: str, message_type: type[Message], kind: str) 
         raise _Refused(400, f"the body is not an OTLP {kind} request: {exc}") from exc
 
 
-async def _deliver(request: Message, sink: Sink, encoded: bytes | None = None) -> tuple[int, str]:
-    """Hand the request to the pipeline; returns how many spans it will reject, and why."""
-    rejected, reason = invalid_spans(request)  # type: ignore[arg-type]
+def _inspect(request: Message, wire_bytes: int) -> Inspection:
+    """What the decoded request takes; 413 when that is out of proportion to its size."""
+    inspection = inspect(request, wire_bytes)  # type: ignore[arg-type]
+    why = too_large(inspection, wire_bytes)
+    if why is not None:
+        raise _Refused(413, why)
+    return inspection
+
+
+async def _deliver(
+    request: Message, inspection: Inspection, held: Reservation, sink: Sink, encoded: bytes | None = None
+) -> int:
+    """Hand the request to the pipeline, holding its decoded size meanwhile; returns how many spans it will
+    reject (``inspection.reason`` says why)."""
+    _hold(held, inspection.decoded_bytes)
     if encoded if encoded is not None else request.ByteSize():
         try:
             await run_in_threadpool(sink, request, encoded)
         except Backpressure as full:
             raise _Refused(503, str(full), {"Retry-After": str(max(1, round(full.retry_after_s)))}) from full
-    return rejected, reason
+    return inspection.invalid_spans
 
 
 def _encode(message: Message, encoding: str, status: int, headers: dict[str, str] | None = None) -> Response:

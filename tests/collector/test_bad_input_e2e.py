@@ -1,5 +1,5 @@
 """Bad input to a real ``costspan serve`` over OTLP/HTTP and OTLP/gRPC: invalid UTF-8 inside protobuf
-string fields, attribute values of megabytes, gzip bombs. Each gets the answer the OTLP specification
+string fields, attribute values of megabytes, gzip bombs, floods of empty messages. Each gets the answer the OTLP specification
 gives it, what was acknowledged is stored, and the collector keeps serving."""
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests.fuzz.cases import protobuf_floods
+from tests.fuzz.driver import metric
 from tests.support.collector import Collector
 
 TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -218,3 +220,43 @@ def test_truncated_and_random_bytes_over_grpc_are_bad_data_or_harmless(collector
     raw(channel, TRACES, request(32).SerializeToString())
     collector.wait_for(f"SELECT count(*) FROM llm_calls WHERE trace_id = '{32:032x}'", ["1"])
     assert collector.proc.poll() is None
+
+
+@pytest.mark.parametrize("kind", list(protobuf_floods()))
+def test_a_request_of_empty_messages_is_refused_as_too_large_before_the_log(collector, channel, kind):
+    """2 MiB of empty resource spans, spans, attributes, events or links (180 to 350 MiB decoded) is refused
+    over both transports, not retried, counted, and never logged for the workers to decode again."""
+    flood = protobuf_floods()[kind]
+    received = metric(collector.admin, "costspan_collector_spans_received_total")
+    too_large = metric(collector.admin, "costspan_collector_requests_refused_total", 'reason="too_large"')
+
+    answer = post(collector, flood)
+    assert answer.status_code == 413
+    assert "mostly empty messages" in status_pb2.Status.FromString(answer.content).message
+    with pytest.raises(grpc.RpcError) as refused:
+        raw(channel, TRACES, flood)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "mostly empty messages" in refused.value.details()
+    assert not any(key == "google.rpc.retryinfo-bin" for key, _ in refused.value.trailing_metadata() or ())
+
+    assert metric(collector.admin, "costspan_collector_requests_refused_total", 'reason="too_large"') == (
+        too_large + 2
+    )
+    assert metric(collector.admin, "costspan_collector_spans_received_total") == received
+    assert collector.proc.poll() is None
+
+
+def test_real_requests_of_many_spans_and_attributes_are_taken(collector, channel):
+    """What real exporters send stays well within the bound: a batch of 2,000 calls, and a call with 1,000
+    small attributes (eight times the SDK's default limit)."""
+    batch = ExportTraceServiceRequest()
+    for trace in range(41, 2041):
+        batch.resource_spans.extend(request(trace).resource_spans)
+    assert post(collector, batch.SerializeToString()).status_code == 200
+    wide = request(2041)
+    for k in range(1000):
+        wide.resource_spans[0].scope_spans[0].spans[0].attributes.add(key=f"app.k{k}").value.int_value = k
+    raw(channel, TRACES, wide.SerializeToString())
+    collector.wait_for(
+        f"SELECT count(*) FROM llm_calls WHERE trace_id BETWEEN '{41:032x}' AND '{2041:032x}'", ["2001"]
+    )

@@ -225,6 +225,29 @@ def json_flood() -> bytes:
     return b"[" + b"{}," * 6_000_000 + b"{}]"
 
 
+FLOOD_BYTES = 2 * 1024 * 1024
+
+
+@cache
+def protobuf_floods() -> dict[str, bytes]:
+    """Trace requests of ``FLOOD_BYTES`` that are nothing but empty messages, each two bytes on the wire and
+    45 to 177 bytes decoded: resource spans, spans, and a span's attributes, events and links (that span
+    with valid ids, so only its size tells it from a real one)."""
+    n = FLOOD_BYTES // 2
+    ids = _field(1, b"\1" * 16) + _field(2, b"\2" * 8)  # trace_id, span_id
+
+    def in_one_span(repeated: bytes) -> bytes:
+        return _field(1, _field(2, _field(2, ids + repeated * n)))  # resource_spans.scope_spans.spans
+
+    return {
+        "resource spans": b"\x0a\x00" * n,
+        "spans": _field(1, _field(2, b"\x12\x00" * n)),
+        "attributes": in_one_span(b"\x4a\x00"),
+        "events": in_one_span(b"\x5a\x00"),
+        "links": in_one_span(b"\x6a\x00"),
+    }
+
+
 # -- hostile values --------------------------------------------------------------------------------------
 
 _UNICODE = (

@@ -24,7 +24,18 @@ from typing import Any
 
 import grpc
 
-from .cases import GRPC_METHODS, LIMIT, PROTOBUF, Case, case, gzip_bomb, json_bomb, json_flood, traces_request
+from .cases import (
+    GRPC_METHODS,
+    LIMIT,
+    PROTOBUF,
+    Case,
+    case,
+    gzip_bomb,
+    json_bomb,
+    json_flood,
+    protobuf_floods,
+    traces_request,
+)
 
 CRASH_GRPC = {"INTERNAL", "UNKNOWN", "DATA_LOSS"}
 
@@ -176,6 +187,10 @@ def bomb_run(http_port: int, grpc_port: int, rounds: int = 4, parallel: int = 8)
             {"content-type": "application/json"},
         ),
     ]
+    # within the size limit, but millions of empty protobuf messages once decoded
+    for flood in protobuf_floods().values():
+        cases.append(Case("http", "/v1/traces", flood, {"content-type": PROTOBUF}))
+        cases.append(Case("grpc", GRPC_METHODS["traces"], flood))
     tally = Tally()
     lock = threading.Lock()
 
@@ -183,7 +198,7 @@ def bomb_run(http_port: int, grpc_port: int, rounds: int = 4, parallel: int = 8)
         sender = Sender(http_port, grpc_port)
         try:
             for r in range(rounds):
-                c = cases[(k + r) % len(cases)]
+                c = cases[(k + r * parallel) % len(cases)]  # every case, once rounds * parallel covers them
                 answer = sender.send(c)
                 with lock:
                     tally.add(answer, is_crash(answer), -1, f"bomb {c.path} {c.headers}")
