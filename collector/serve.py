@@ -144,6 +144,8 @@ async def _serve(config: Any) -> int:
     from costspan.exporters.compaction import Upkeep
     from costspan.pricing import data_dir
 
+    from .answers.jobs import jobs_from_config
+    from .answers.runner import AnswerRunner
     from .health import HealthMetrics
     from .receivers._limiter import MemoryLimiter
     from .receivers.otlp_grpc import GrpcSettings, create_server
@@ -198,6 +200,10 @@ async def _serve(config: Any) -> int:
         settled=pipeline.settled,
     )
 
+    # budgets, forecasts and anomalies, kept current from the stored calls, in the background
+    answers = AnswerRunner(directory, jobs_from_config(config))
+    registry.register(answers)
+
     # from here a signal stops what has started in order (during the start too, once it is done)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -211,6 +217,7 @@ async def _serve(config: Any) -> int:
     configure_gc()
     pipeline.start()
     upkeep.start()
+    answers.start()
     if grpc_server is not None:
         await grpc_server.start()
     apps = [(admin, sockets["admin"], config.admin_tls)]
@@ -249,6 +256,7 @@ async def _serve(config: Any) -> int:
     await stop.wait()
     await _stop_serving(servers, tasks, grpc_server, pipeline, config.shutdown_grace_period_s)
     await asyncio.to_thread(upkeep.stop)
+    await asyncio.to_thread(answers.stop)
     return 0
 
 

@@ -38,6 +38,7 @@ from typing import Final
 import duckdb
 import pyarrow as pa
 
+from . import answer_tables
 from .layout import CALLS, DUPLICATES, SPANS, dataset_files
 from .parquet import SCHEMA, SPANS_SCHEMA
 
@@ -108,7 +109,23 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> list[P
     con.execute(f"CREATE OR REPLACE VIEW genai_spans AS {_rows(con, data_dir, SPANS, SPANS_SCHEMA, files)}")
     for statement in ROLLUPS:
         con.execute(statement)
+    _answer_views(con, data_dir, files)
     return files
+
+
+def _answer_views(con: duckdb.DuckDBPyConnection, data_dir: Path, read: list[Path]) -> None:
+    """A view per answer table (budgets, forecasts, anomalies ...): its file, or no rows until it exists."""
+    folder = os.path.realpath(data_dir / answer_tables.FOLDER) + os.sep
+    for name, schema in answer_tables.SCHEMAS.items():
+        target = answer_tables.path(data_dir, name)
+        inside = os.path.realpath(target).startswith(folder)
+        if target.is_file() and inside:  # not a link planted to lead the view elsewhere
+            read.append(target)
+            source = f"read_parquet({_literal(str(target))})"
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
+        else:
+            con.register(f"_{name}_empty", schema.empty_table())
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _{name}_empty")
 
 
 def _rows(

@@ -1,0 +1,54 @@
+"""The answers' tables: what the collector's answer jobs found (budgets, forecasts, anomalies), each one
+Parquet file that the SQL views read.
+
+An answer table is small (a row per budget, per period, per anomaly) and rewritten whole when its job has
+something new: ``<data dir>/answers/<name>.parquet``, written under a temporary name in ``.storage/tmp/``,
+fsynced and renamed over the old one, so a reader sees the old file or the new one, never a part. Any engine
+reads it as it reads the datasets. :data:`SCHEMAS` names every table with its columns; a table that was
+never written reads as no rows with those columns, so queries over it run before its job's first turn.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .files import fsync_path
+from .parquet import temporary
+
+FOLDER = "answers"
+
+# name -> columns, for every answer table (money is DECIMAL(38,12), times UTC)
+SCHEMAS: dict[str, pa.Schema] = {}
+
+
+def path(data_dir: str | Path, name: str) -> Path:
+    return Path(data_dir) / FOLDER / f"{name}.parquet"
+
+
+def write(data_dir: str | Path, name: str, table: pa.Table) -> Path:
+    """Replace answer table ``name`` with ``table`` (cast to its schema), atomically and durably."""
+    target = path(data_dir, name)
+    table = table.select(SCHEMAS[name].names).cast(SCHEMAS[name])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary(Path(data_dir), target.name)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        fsync_path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a partial file holds the space a retry needs
+        raise
+    fsync_path(target.parent)  # the rename itself survives a crash
+    return target
+
+
+def read(data_dir: str | Path, name: str) -> pa.Table:
+    """Answer table ``name`` as last written, or no rows."""
+    target = path(data_dir, name)
+    if not target.exists():
+        return SCHEMAS[name].empty_table()
+    return pq.read_table(target, schema=SCHEMAS[name])
