@@ -5,6 +5,8 @@ so the hot path only bumps plain counters:
 
 - ``costspan_collector_spans_received_total``: spans in requests made durable (acknowledged);
 - ``costspan_collector_spans_rejected_total``: spans without valid ids (partial success);
+- ``costspan_collector_spans_unreadable_total``: spans left out because they could not be read into a call
+  record (a conversion error: a defect to report, with the span logged at debug level);
 - ``costspan_collector_requests_refused_total{reason}``: requests refused, retryably for ``memory_limit``
   (the receivers hold too many bytes), ``wal_full`` (too many unprocessed bytes in the log) and ``disk`` (the
   log could not be written, or its disk is under the free space kept in reserve), for good for
@@ -77,6 +79,12 @@ class HealthMetrics(Collector):
         )
         yield counter(
             "spans_rejected", "Spans refused for invalid trace or span ids.", counts["spans_rejected"]
+        )
+        yield counter(
+            "spans_unreadable",
+            "Spans left out because they could not be read into a call record (a conversion error; logged "
+            "at debug level).",
+            counts["spans_unreadable"],
         )
         yield counter(
             "spans_written", "Spans processed into Parquet and the cost metrics.", counts["spans_processed"]

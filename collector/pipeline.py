@@ -437,6 +437,7 @@ class Pipeline:
         """A stored batch's sums to Prometheus."""
         with self._counts_lock:
             self.counts["spans_rejected"] += report.rejected
+            self.counts["spans_unreadable"] += report.unreadable
         if report.spans:
             self.metrics.add(report.tally)
         with self._counts_lock:

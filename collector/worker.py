@@ -92,6 +92,7 @@ class BatchReport:
     tally: CostTally
     forward: bytes | None = None  # the enriched request, serialized, when forwarding
     error: str | None = None  # processing failed; the same records are tried again
+    unreadable: int = 0  # spans normalize could not read (a conversion error), left out of the batch
 
 
 class PartitionProcessor:
@@ -173,9 +174,12 @@ class PartitionProcessor:
                 break
         tally = CostTally()
         forward = None
+        unreadable = 0
         if spans:
             received = SpanBatch.concat(batches)
+            errors_before = self._normalize_errors()
             done = self.chain(SpanBatch.concat([received, *foreign]))
+            unreadable = self._normalize_errors() - errors_before
             if len(done) > len(received):  # the other partitions' roots were there to be compared with
                 done = done.head(len(received))
             calls = [c for c in done.calls if c is not None]
@@ -190,7 +194,11 @@ class PartitionProcessor:
             tally = CostTally.of([c for c in calls if c.span_id not in replacing] if replacing else calls)
             if forwarding:
                 forward = enriched_request(requests, received, done, partition).SerializeToString()
-        return BatchReport(partition.index, last + 1, spans, rejected, tally, forward)
+        return BatchReport(partition.index, last + 1, spans, rejected, tally, forward, unreadable=unreadable)
+
+    def _normalize_errors(self) -> int:
+        counts = self.chain.counts().get("normalize")
+        return counts["errors"] if counts is not None else 0
 
 
 def run_worker(

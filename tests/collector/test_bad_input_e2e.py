@@ -1,6 +1,6 @@
 """Bad input to a real ``costspan serve`` over OTLP/HTTP and OTLP/gRPC: invalid UTF-8 inside protobuf
-string fields, attribute values of megabytes, gzip bombs, floods of empty messages. Each gets the answer the OTLP specification
-gives it, what was acknowledged is stored, and the collector keeps serving."""
+string fields, attribute values of megabytes, gzip bombs, floods of empty messages. Each gets the answer the
+OTLP specification gives it, what was acknowledged is stored, and the collector keeps serving."""
 
 from __future__ import annotations
 

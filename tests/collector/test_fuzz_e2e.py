@@ -140,5 +140,6 @@ def test_afterwards_memory_was_bounded_nothing_restarted_and_valid_calls_are_sto
     assert (stored, Decimal(cost)) == (sent, Decimal("0.000195") * sent)
     assert collector.proc.poll() is None
     assert metric(collector.admin, "costspan_collector_pipeline_worker_restarts_total") == 0
+    assert metric(collector.admin, "costspan_collector_spans_unreadable_total") == 0
     assert metric(collector.admin, "costspan_collector_pipeline_workers") == 2
     assert collector.log.tracebacks == 0, collector.log.exceptions

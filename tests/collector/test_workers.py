@@ -292,3 +292,24 @@ def test_a_restarted_worker_still_knows_the_records_stored_before(tmp_path, warm
         con = connect(tmp_path)
         assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 1
         assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 3
+
+
+def test_a_span_normalize_cannot_read_is_left_out_and_reported(tmp_path, requests, monkeypatch):
+    """A conversion defect loses that span only, and says so: the batch report counts it, for /metrics."""
+    from costspan.processors import normalize
+
+    real = normalize.to_call
+
+    def fails_on_gpt_4o(*args, **kwargs):
+        call = real(*args, **kwargs)
+        if call is not None and call.request_model == "gpt-4o":
+            raise ValueError("a conversion defect")
+        return call
+
+    monkeypatch.setattr(normalize, "to_call", fails_on_gpt_4o)
+    wal = logged(tmp_path, requests)
+    processor = PartitionProcessor(WorkerSettings(str(tmp_path), Partition(0, 1)))
+    report = processor.process(0, wal.committed_seq)
+    assert (report.spans, report.unreadable) == (TRACES * 3, TRACES)
+    calls = connect(tmp_path).execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+    assert calls == TRACES  # the gpt-4o-mini calls

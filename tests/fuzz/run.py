@@ -38,6 +38,7 @@ CHUNK = 2500
 VALID_CALL_COST = Decimal("0.000195")  # gpt-4o-mini: 800 input, 200 cache read, 100 output tokens
 RESTARTS = "costspan_collector_pipeline_worker_restarts_total"
 ERRORS = "costspan_collector_exporter_errors_total"
+UNREADABLE = "costspan_collector_spans_unreadable_total"
 
 
 def _chunk(args: tuple[int, int, int, int, float]) -> Tally:
@@ -111,6 +112,7 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
     alive = collector.proc.poll() is None
     restarts = metric(collector.admin, RESTARTS) if alive else float("nan")
     errors = metric(collector.admin, ERRORS, f'exporter="{PRIMARY}"') if alive else float("nan")
+    unreadable = metric(collector.admin, UNREADABLE) if alive else float("nan")
     elapsed = time.monotonic() - started
 
     print(f"\ninputs: {total.inputs:,} in {elapsed:,.0f} s, then {bombs.inputs} bombs")
@@ -124,6 +126,7 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
         print(f"  {line}")
     print(f"worker restarts ({RESTARTS}): {restarts:g}")
     print(f"pipeline processing errors ({ERRORS}, exporter={PRIMARY}): {errors:g}")
+    print(f"spans normalize could not read ({UNREADABLE}): {unreadable:g}")
     mib = 1024 * 1024
     print(
         f"peak RSS of the collector's process tree: {fuzz_rss.peak_bytes / mib:,.0f} MiB during the "
@@ -136,7 +139,8 @@ def _run(collector: Collector, args: argparse.Namespace) -> int:
     print(f"valid calls sent afterwards: {sent}; in llm_calls: {stored}, cost {cost} (expected {expected})")
     print(f"valid calls stored correctly: {verdict}")
     print(f"collector alive: {alive}")
-    return 0 if crashes == 0 and restarts == 0 and errors == 0 and correct and alive else 1
+    clean = crashes == 0 and restarts == 0 and errors == 0 and unreadable == 0
+    return 0 if clean and correct and alive else 1
 
 
 if __name__ == "__main__":
