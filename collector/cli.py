@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 
 def _version() -> str:
@@ -31,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql.register(commands)
     config.register(commands)
     demo.register(commands)
+    _register_answers(commands)
     return parser
+
+
+def _register_answers(commands: Any) -> None:
+    from .answers import rules
+
+    rules.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command in ("sql", "serve", "config", "demo"):
+    if args.command in ("sql", "serve", "config", "demo", "rules"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2
