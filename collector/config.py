@@ -129,6 +129,7 @@ class CollectorConfig:
     workers: int | None = None  # pipeline worker processes; None: one per core
     shutdown_grace_period_s: float = DEFAULT_SHUTDOWN_GRACE_S
     source: str | None = None
+    notifications: Any = None  # costspan.collector.answers.notify.NotificationSettings, when configured
 
     def build_chain(self) -> Chain:
         return chain_from_config(self.processors, self.pipeline)
@@ -191,6 +192,7 @@ class _Reader:
                 "memory_limiter",
                 "admin",
                 "service",
+                "notifications",
             }:
                 raise self.error(doc, name, f"{name}: unknown section")
         if doc.get("data_dir") is not None:
@@ -304,6 +306,7 @@ class _Reader:
                 "processors: spans forwarded by an otlp exporter must pass the redact processor "
                 "(redact: {keep_content: true} forwards content on purpose)",
             )
+        self.notifications(doc, config)
         return config
 
     def tokens(self, node: Located) -> tuple[str, ...]:
@@ -398,6 +401,13 @@ class _Reader:
                 "exporters",
                 f"exporters: {unused[0]} is configured but not in the pipeline's exporters",
             )
+
+    def notifications(self, doc: Located, config: CollectorConfig) -> None:
+        """The ``notifications`` section: webhooks the collector posts budget and anomaly events to
+        (:mod:`costspan.collector.answers.notify`)."""
+        from .answers.notify import read_settings
+
+        config.notifications = read_settings(self, doc)
 
     def forward(self, exporters: Located, name: str) -> ForwardExporterConfig:
         allowed = {
