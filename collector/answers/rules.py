@@ -33,9 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import yaml
+
+from .budgets import Budget, budgets_from_config
 
 # the windows the collector gives costspan_budget_burn_rate{window} for, in seconds
 BURN_WINDOWS: dict[str, int] = {
@@ -53,13 +55,6 @@ WORKBOOK_PERIOD_S = 30 * 86400
 DEFAULT_INTERVAL_S = 60
 # Prometheus label names for the scope's dimensions; a tag's key becomes tag_<key>
 _LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-
-
-class BudgetLike(Protocol):
-    name: str
-    scope: dict[str, str]
-    amount: Decimal
-    thresholds: tuple[Decimal, ...]
 
 
 @dataclass(frozen=True)
@@ -122,19 +117,15 @@ def burn_tiers(period_s: float) -> list[BurnTier]:
     return tiers
 
 
-def period_seconds(budget: Any) -> float:
+def period_seconds(budget: Budget) -> float:
     """The nominal length of a budget's period: a calendar period's kind, or a rolling window's length."""
-    window = getattr(budget, "window", None)
-    if window is not None:
-        return float(window.total_seconds() if hasattr(window, "total_seconds") else window)
-    return float(PERIOD_SECONDS[str(getattr(budget, "period", "month"))])
+    if budget.window is not None:
+        return budget.window.total_seconds()
+    return float(PERIOD_SECONDS[budget.period])
 
 
-def period_name(budget: Any) -> str:
-    window = getattr(budget, "window", None)
-    if window is not None:
-        return f"rolling {duration(period_seconds(budget))}"
-    return str(getattr(budget, "period", "month"))
+def period_name(budget: Budget) -> str:
+    return budget.describe_period()
 
 
 def label_name(dimension: str) -> str:
@@ -209,26 +200,30 @@ def _figures(name: str) -> dict[str, str]:
     }
 
 
-def _scope_text(budget: BudgetLike) -> str:
+def _scope_text(budget: Budget) -> str:
     return ", ".join(f"{k}={v}" for k, v in budget.scope.items()) or "whole organisation"
 
 
-def _annotations(budget: BudgetLike, headline: str) -> dict[str, str]:
+def _literal(text: str) -> str:
+    """``text`` as template text: a name holding ``{{`` prints as written."""
+    return text.replace("{{", '{{ "{{" }}')
+
+
+def _annotations(budget: Budget, headline: str) -> dict[str, str]:
     f = _figures(budget.name)
+    name, scope = _literal(budget.name), _literal(_scope_text(budget))
     return {
-        "summary": (
-            f"Budget {budget.name}: {headline}; ${f['spent']} of ${f['limit']} spent ({f['percent']}%)"
-        ),
+        "summary": f"Budget {name}: {headline}; ${f['spent']} of ${f['limit']} spent ({f['percent']}%)",
         "description": (
-            f"Budget {budget.name} ({_scope_text(budget)}, {period_name(budget)}): ${f['spent']} of "
+            f"Budget {name} ({scope}, {period_name(budget)}): ${f['spent']} of "
             f"${f['limit']} spent, ${f['projected']} projected by the period's end; {f['unpriced']} calls "
             "could not be priced and are not in the spend. Details: costspan budgets."
         ),
     }
 
 
-def _labels(budget: BudgetLike, severity: str, **extra: str) -> dict[str, str]:
-    labels = {"severity": severity, "period": period_name(budget)}
+def _labels(budget: Budget, severity: str, **extra: str) -> dict[str, str]:
+    labels = {"severity": severity, "budget": budget.name, "period": period_name(budget)}
     labels.update({label_name(k): str(v) for k, v in budget.scope.items()})
     labels.update(extra)
     return labels
@@ -258,7 +253,7 @@ def _burn_expr(name: str, tier: BurnTier) -> str:
     return over(tier.long) + (f"\nand\n{over(tier.short)}" if tier.short else "")
 
 
-def budget_rules(budget: BudgetLike, timing: Timing) -> list[dict[str, Any]]:
+def budget_rules(budget: Budget, timing: Timing) -> list[dict[str, Any]]:
     """The alerting rules of one budget."""
     name = budget.name
     rules: list[dict[str, Any]] = []
@@ -307,7 +302,7 @@ def budget_rules(budget: BudgetLike, timing: Timing) -> list[dict[str, Any]]:
     return rules
 
 
-def rules_document(budgets: Sequence[BudgetLike], timing: Timing) -> dict[str, Any]:
+def rules_document(budgets: Sequence[Budget], timing: Timing) -> dict[str, Any]:
     groups: list[dict[str, Any]] = [
         {
             "name": "costspan-budgets-recording",
@@ -368,7 +363,7 @@ class _Levels:
             _series("costspan_budget_unpriced_calls", labels, [Decimal(self.unpriced)] * steps),
         ]
 
-    def annotations(self, budget: BudgetLike, headline: str, step: int) -> dict[str, str]:
+    def annotations(self, budget: Budget, headline: str, step: int) -> dict[str, str]:
         """The annotations as Prometheus renders them at ``step`` (Go's printf rounds as Python's does)."""
         spent = f"{float(self.limit * self.used[step]):.2f}"
         limit = f"{float(self.limit):.2f}"
@@ -388,7 +383,7 @@ def _alert_test(alert: str, step: int, interval_s: float, expected: list[dict[st
     return {"alertname": alert, "eval_time": duration(step * interval_s), "exp_alerts": expected}
 
 
-def _threshold_case(budget: BudgetLike, timing: Timing) -> dict[str, Any]:
+def _threshold_case(budget: Budget, timing: Timing) -> dict[str, Any]:
     """Spend climbs to just under each threshold, holds, then exactly on it, and holds: each threshold's
     alert is silent below it, pending for ``for``, then firing, with every threshold under it firing too."""
     pending = round(timing.threshold_for / timing.interval_s)
@@ -432,7 +427,7 @@ def _severity(threshold: Decimal) -> str:
     return "critical" if threshold >= 100 else "warning"
 
 
-def _projected_case(budget: BudgetLike, timing: Timing) -> dict[str, Any]:
+def _projected_case(budget: Budget, timing: Timing) -> dict[str, Any]:
     """The projection at the limit (not over it), then over it: pending for ``for``, then firing."""
     hold = round(timing.projected_for / timing.interval_s)
     limit = Decimal(budget.amount)
@@ -459,7 +454,7 @@ def _projected_case(budget: BudgetLike, timing: Timing) -> dict[str, Any]:
     }
 
 
-def _burn_case(budget: BudgetLike, tier: BurnTier, timing: Timing) -> dict[str, Any]:
+def _burn_case(budget: Budget, tier: BurnTier, timing: Timing) -> dict[str, Any]:
     """Four phases: both windows calm; only the long one over the factor; only the short one; both. The
     tier fires in the last phase only, once ``for`` has passed."""
     hold = round(timing.burn_for / timing.interval_s) + 3
@@ -516,7 +511,7 @@ def _burn_case(budget: BudgetLike, tier: BurnTier, timing: Timing) -> dict[str, 
     }
 
 
-def tests_document(budgets: Sequence[BudgetLike], timing: Timing, rule_file: str) -> dict[str, Any]:
+def tests_document(budgets: Sequence[Budget], timing: Timing, rule_file: str) -> dict[str, Any]:
     """A ``promtool test rules`` suite for the rules of ``budgets`` in ``rule_file``."""
     cases: list[dict[str, Any]] = []
     for budget in budgets:
@@ -562,10 +557,8 @@ def _interval(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def load_budgets(config_path: str | None) -> list[Any]:
+def load_budgets(config_path: str | None) -> list[Budget]:
     from costspan.collector.config import CollectorConfig, load_config
-
-    from .budgets import budgets_from_config
 
     config = load_config(config_path) if config_path else CollectorConfig()
     return list(budgets_from_config(config))
