@@ -206,7 +206,7 @@ async def _serve(config: Any) -> int:
         registry.register(notifier)
 
     # budgets, forecasts and anomalies, kept current from the stored calls, in the background
-    answers = AnswerRunner(directory, jobs_from_config(config))
+    answers = AnswerRunner(directory, jobs_from_config(config, notifier))
     registry.register(answers)
 
     # from here a signal stops what has started in order (during the start too, once it is done)

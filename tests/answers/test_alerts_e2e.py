@@ -100,7 +100,7 @@ def servers(tmp_path: Path):
     try:
         alertmanager = AlertmanagerServer(tmp_path / "alertmanager", f"{receiver.url}/alertmanager").start()
         started.append(alertmanager)
-        collector = Collector(tmp_path / "data").start("--config", str(config))
+        collector = Collector(tmp_path / "data").start("--config", str(config), "--workers", "1")
         started.append(collector)
         prometheus = PrometheusServer(
             tmp_path / "prometheus",
@@ -120,20 +120,26 @@ def servers(tmp_path: Path):
 
 
 def test_a_budget_crossing_fires_in_prometheus_reaches_alertmanager_and_the_collectors_webhook(servers):
-    collector, prometheus, alertmanager, receiver = servers
+    collector, prometheus, _alertmanager, receiver = servers
     # the budgets' gauges are scraped before any spend: no budget alert
     prometheus.wait_for(
-        'costspan_budget_limit_usd{budget="payments-daily"}', lambda result: [s["value"][1] for s in result] == ["0.02"]
+        'costspan_budget_limit_usd{budget="payments-daily"}',
+        lambda result: [s["value"][1] for s in result] == ["0.02"],
     )
     assert budget_alerts(prometheus, "firing") | budget_alerts(prometheus, "pending") == set()
 
     send_call(collector, "payments")  # 67.5%
-    wait(lambda: ("CostspanBudgetThreshold", "payments-daily", "50") in budget_alerts(prometheus), "50% fires")
+    wait(
+        lambda: ("CostspanBudgetThreshold", "payments-daily", "50") in budget_alerts(prometheus), "50% fires"
+    )
     firing = budget_alerts(prometheus)
     assert ("CostspanBudgetThreshold", "payments-daily", "100") not in firing
 
     send_call(collector, "payments")  # 135%
-    wait(lambda: ("CostspanBudgetThreshold", "payments-daily", "100") in budget_alerts(prometheus), "100% fires")
+    wait(
+        lambda: ("CostspanBudgetThreshold", "payments-daily", "100") in budget_alerts(prometheus),
+        "100% fires",
+    )
     firing = budget_alerts(prometheus)
     # the whole day's budget spent within minutes: the fast burn fires too; the budget that spent nothing
     # fires nothing
@@ -164,7 +170,7 @@ def test_a_budget_crossing_fires_in_prometheus_reaches_alertmanager_and_the_coll
 
     # the collector posted each crossing once; more turns of its budget job post nothing more
     receiver.wait_for(lambda seen: len([r for r in seen if r.path == "/collector"]) >= 2)
-    time.sleep(3)
+    time.sleep(2)
     posted = [r.body for r in receiver.received if r.path == "/collector"]
     assert sorted(b["event"]["threshold"] for b in posted) == ["100", "50"]
     assert {b["event"]["budget"] for b in posted} == {"payments-daily"}
