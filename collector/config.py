@@ -448,9 +448,10 @@ class _Reader:
     def notifications(self, doc: Located, config: CollectorConfig) -> None:
         """The ``notifications`` section: webhooks the collector posts budget and anomaly events to
         (:mod:`costspan.collector.answers.notify`)."""
-        from .answers.notify import read_settings
+        from .answers.notify import check_budget_names, read_settings
 
         config.notifications = read_settings(self, doc)
+        check_budget_names(self, doc, config.notifications, [b.name for b in config.budgets])
 
     def forward(self, exporters: Located, name: str) -> ForwardExporterConfig:
         allowed = {

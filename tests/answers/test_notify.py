@@ -253,14 +253,19 @@ def test_secrets_come_from_the_environment_and_stay_out_of_files_and_logs(tmp_pa
         ("  targets: {}\n", 2, "notifications.targets: a mapping"),
         ("  targets:\n    a: {kind: slack, url: 'http://x'}\n  max_attempts: 0\n", 4, "max_attempts"),
         ("  targets:\n    a: {kind: slack, url: 'http://x', retries: 3}\n", 3, "retries: unknown key"),
+        (
+            "  targets:\n    a:\n      kind: slack\n      url: http://x\n      budgets: [serach]\n",
+            6,
+            "notifications.targets.a.budgets: no budget named 'serach'",
+        ),
     ],
 )
 def test_configuration_mistakes_name_the_file_and_line(tmp_path, section, line, message):
     config = tmp_path / "costspan.yaml"
-    config.write_text("notifications:\n" + section)
+    config.write_text("budgets: [{name: search, amount: 10, period: day}]\nnotifications:\n" + section)
     with pytest.raises(ConfigFileError) as caught:
         load_config(config)
-    assert str(caught.value).startswith(f"{config}:{line}:"), caught.value
+    assert str(caught.value).startswith(f"{config}:{line + 1}:"), caught.value
     assert message in str(caught.value)
 
 
