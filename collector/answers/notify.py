@@ -164,34 +164,34 @@ def from_budget_event(event: Any) -> Notification:
 
 
 def from_anomaly_event(event: Any) -> Notification:
-    """A newly opened anomaly as a notification. Reads the fields an anomaly has (``id``, ``scope``,
-    ``start``, ``expected``, ``observed``, ``explanation``) where present, and sends the rest as data."""
+    """A newly opened anomaly (the anomaly job's ``AnomalyEvent``: ``id``, ``kind``, ``grain``,
+    ``dimension``, ``value``, ``start``, ``expected_usd``, ``observed_usd``, ``impact_usd``, ``score``,
+    ``explanation``) as a notification; every field also goes out as data."""
     fields = asdict(event) if hasattr(event, "__dataclass_fields__") else dict(vars(event))
+    dimension, value = fields.get("dimension"), fields.get("value")
+    scope = f"{dimension}={value}" if dimension else "whole organisation"
+    kind = str(fields.get("kind") or "spend").replace("_", " ")
+    start = fields.get("start")
+    when = _utc(start) if isinstance(start, datetime) else str(start or "")
+    impact = fields.get("impact_usd")
+    title = f"Anomaly: {kind} ({scope})"
+    if impact is not None:
+        title += f", {_dollars(impact)}"
+    facts = [("Scope", scope), ("Since", when)]
+    for name, key in (("Expected", "expected_usd"), ("Observed", "observed_usd"), ("Impact", "impact_usd")):
+        if fields.get(key) is not None:
+            facts.append((name, _dollars(fields[key])))
+    if fields.get("grain"):
+        facts.append(("Grain", str(fields["grain"])))
     ident = (
-        fields.get("id")
-        or fields.get("anomaly_id")
-        or hashlib.sha256(json.dumps(_plain(fields), sort_keys=True).encode()).hexdigest()[:16]
+        fields.get("id") or hashlib.sha256(json.dumps(_plain(fields), sort_keys=True).encode()).hexdigest()
     )
-    scope = fields.get("scope") or {}
-    scope_text = (
-        ", ".join(f"{k}={v}" for k, v in scope.items()) if isinstance(scope, Mapping) else str(scope)
-    ) or "whole organisation"
-    start = fields.get("start") or fields.get("started_at") or datetime.now(UTC)
-    expected, observed = fields.get("expected"), fields.get("observed")
-    kind = fields.get("kind") or "spend"
-    title = f"Anomaly: {kind} ({scope_text})"
-    text = str(fields.get("explanation") or "")
-    facts = [("Scope", scope_text), ("Since", _utc(start) if isinstance(start, datetime) else str(start))]
-    if expected is not None:
-        facts.append(("Expected", _dollars(expected)))
-    if observed is not None:
-        facts.append(("Observed", _dollars(observed)))
     return Notification(
         id=f"anomaly:{ident}",
         kind=ANOMALY,
-        time=_utc(start) if isinstance(start, datetime) else str(start),
+        time=when,
         title=title,
-        text=text,
+        text=str(fields.get("explanation") or ""),
         facts=facts,
         data=_plain(fields),
     )
@@ -579,13 +579,13 @@ class Notifier(Collector):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the look: an event added during it wakes the next wait
             try:
                 wait = self.deliver_due()
             except Exception:
                 log.exception("notifications: delivery failed unexpectedly; trying again")
                 wait = 5.0
             self._wake.wait(max(0.05, min(wait, 60.0)))
-            self._wake.clear()
 
     def deliver_due(self) -> float:
         """Attempt every event whose turn it is; the seconds until the next one's turn."""

@@ -5,6 +5,7 @@ and logs; configuration mistakes name the file and line."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from costspan.collector.answers.notify import (
     NotificationSettings,
     Notifier,
     Target,
+    from_anomaly_event,
     from_budget_event,
 )
 from costspan.collector.config import ConfigFileError, load_config
@@ -276,3 +278,40 @@ def test_the_event_id_is_the_budget_its_period_and_the_threshold():
         "Projected",
         "n/a",
     )
+
+
+def test_an_anomaly_becomes_a_notification_with_its_explanation():
+    # the fields of the anomaly job's AnomalyEvent
+    @dataclass(frozen=True)
+    class AnomalyEvent:
+        id: str
+        kind: str
+        grain: str
+        dimension: str
+        value: str
+        start: datetime
+        expected_usd: Decimal
+        observed_usd: Decimal
+        impact_usd: Decimal
+        score: float
+        explanation: str
+
+    event = AnomalyEvent(
+        "a1b2",
+        "step_change",
+        "hour",
+        "feature",
+        "summaries",
+        datetime(2026, 3, 20, 14, tzinfo=UTC),
+        Decimal("60.5"),
+        Decimal("472.5"),
+        Decimal("412"),
+        9.5,
+        "feature=summaries +$412 (87%); prompt_version v7, first seen 14:02",
+    )
+    n = from_anomaly_event(event)
+    assert n.id == "anomaly:a1b2" and n.kind == ANOMALY
+    assert n.title == "Anomaly: step change (feature=summaries), $412.00"
+    assert n.text.startswith("feature=summaries +$412")
+    assert ("Expected", "$60.50") in n.facts and ("Observed", "$472.50") in n.facts
+    assert n.data["impact_usd"] == "412" and n.data["start"] == "2026-03-20T14:00:00+00:00"
