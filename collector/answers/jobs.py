@@ -18,4 +18,5 @@ def jobs_from_config(config: Any, notifier: Any = None) -> list[Job]:
         from .budget_job import budget_job
 
         jobs.append(budget_job(config, [notifier.budget_event] if notifier is not None else ()))
+    # the anomaly job takes notifier.anomaly_event the same way: anomaly_job(config, notify=...)
     return jobs

@@ -169,7 +169,8 @@ def from_anomaly_event(event: Any) -> Notification:
     ``explanation``) as a notification; every field also goes out as data."""
     fields = asdict(event) if hasattr(event, "__dataclass_fields__") else dict(vars(event))
     dimension, value = fields.get("dimension"), fields.get("value")
-    scope = f"{dimension}={value}" if dimension else "whole organisation"
+    # the organisation's own scope is dimension "org" with no value
+    scope = f"{dimension}={value}" if dimension and dimension != "org" else "whole organisation"
     kind = str(fields.get("kind") or "spend").replace("_", " ")
     start = fields.get("start")
     when = _utc(start) if isinstance(start, datetime) else str(start or "")

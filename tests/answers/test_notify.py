@@ -315,3 +315,5 @@ def test_an_anomaly_becomes_a_notification_with_its_explanation():
     assert n.text.startswith("feature=summaries +$412")
     assert ("Expected", "$60.50") in n.facts and ("Observed", "$472.50") in n.facts
     assert n.data["impact_usd"] == "412" and n.data["start"] == "2026-03-20T14:00:00+00:00"
+    org = from_anomaly_event(AnomalyEvent(**{**event.__dict__, "dimension": "org", "value": ""}))
+    assert org.title == "Anomaly: step change (whole organisation), $412.00"
