@@ -242,7 +242,7 @@ def test_the_alert_list_and_mistakes(tmp_path):
     # 4 + 2 + 1 + 1 thresholds, a projection each, 3 + 3 + 2 + 2 burn tiers
     assert len(lines) - 1 == 8 + 4 + 10
     printed = costspan("rules", "--config", str(config))
-    assert printed.returncode == 0 and printed.stdout.startswith("# Prometheus rules for the budgets of")
+    assert printed.returncode == 0 and printed.stdout.startswith("# Prometheus rules for costspan's budgets")
     assert costspan("rules", "--config", str(config), "--tests", "x.yml").returncode == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("budgets:\n  - name: x\n    amount: -5\n    period: month\n")
