@@ -71,7 +71,8 @@ def test_shows_what_the_collector_last_wrote_and_when(tmp_path):
     values = dict(zip(header.split(","), row.split(","), strict=True))
     assert (values["spent_usd"], values["percent"], values["thresholds_crossed"]) == ("3", "75", "50% 75%")
     # 3 USD in the 3 hours of history: the last dollar at 1 USD an hour, at 13:00
-    assert values["resets_at"] == "2026-03-11T00:00+00:00" and values["crosses_at"] == "2026-03-10T13:00+00:00"
+    assert values["resets_at"] == "2026-03-11T00:00+00:00"
+    assert values["crosses_at"] == "2026-03-10T13:00+00:00"
 
 
 def test_an_empty_history_is_not_enough_data(tmp_path):
