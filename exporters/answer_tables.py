@@ -36,6 +36,7 @@ SCHEMAS["budgets"] = pa.schema(
         ("scope", pa.string()),
         ("parent", pa.string()),
         ("period", pa.string()),
+        ("timezone", pa.string()),
         ("period_start", _TIME),
         ("period_end", _TIME),
         ("limit_usd", _MONEY),

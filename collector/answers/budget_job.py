@@ -122,6 +122,7 @@ def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None)
                 "scope": b.describe_scope(),
                 "parent": b.parent,
                 "period": b.describe_period(),
+                "timezone": b.timezone,
                 "period_start": _naive(s.period_start),
                 "period_end": _naive(s.period_end),
                 "limit_usd": b.amount,

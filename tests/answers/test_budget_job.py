@@ -62,8 +62,11 @@ def test_a_threshold_fires_once_and_not_again_after_a_restart(tmp_path):
         from costspan.collector.answers.budget_job import BudgetJob
         from costspan.collector.answers.budgets import Budget
         from costspan.exporters.duckdb_views import connect
-        budget = Budget("search", {{"team": "search"}}, Decimal(10), "day", thresholds=(Decimal(50), Decimal(100)))
-        events = BudgetJob({str(tmp_path)!r}, [budget]).run(connect({str(tmp_path)!r}), datetime(2026, 3, 10, 11, tzinfo=UTC))
+        budget = Budget(
+            "search", {{"team": "search"}}, Decimal(10), "day", thresholds=(Decimal(50), Decimal(100))
+        )
+        data = {str(tmp_path)!r}
+        events = BudgetJob(data, [budget]).run(connect(data), datetime(2026, 3, 10, 11, tzinfo=UTC))
         print(len(events))
         """
     )
@@ -120,7 +123,8 @@ def test_a_rollover_keeps_the_past_period_with_its_limit_and_late_calls(tmp_path
     status = (
         connect(tmp_path)
         .execute(
-            "SELECT budget, spent_usd::VARCHAR, limit_usd::VARCHAR, unpriced_calls, thresholds_crossed FROM budgets"
+            "SELECT budget, spent_usd::VARCHAR, limit_usd::VARCHAR, unpriced_calls, thresholds_crossed "
+            "FROM budgets"
         )
         .fetchall()
     )
