@@ -398,17 +398,13 @@ def _key(notification_id: str) -> str:
 
 
 def _write_durably(path: Path, data: bytes) -> None:
+    from costspan.exporters.files import fsync_path
+
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    tmp.write_bytes(data)
+    fsync_path(tmp)
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # the rename survives a crash
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)  # the rename survives a crash
 
 
 class Outbox:
