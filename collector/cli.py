@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 
 def _version() -> str:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
     from . import config, demo, serve, sql
+    from .answers import budget_cli
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -31,7 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     sql.register(commands)
     config.register(commands)
     demo.register(commands)
+    budget_cli.register(commands)
+    _register_answers(commands)
     return parser
+
+
+def _register_answers(commands: Any) -> None:
+    from .answers import rules
+
+    rules.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
+    if args.command in ("budgets", "rules"):
+        return int(args.handler(args))
     if args.command in ("sql", "serve", "config", "demo"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first

@@ -38,6 +38,8 @@
         traces:
           processors: [normalize, dedupe, price, attribute, redact]
           exporters: [parquet, prometheus, otlp/tempo]
+    budgets:                                   # or {file: budgets.yaml, interval: 60s}
+      - {name: search, scope: {team: search}, amount: 5000, period: month}   # see answers/budgets.py
 
 Every key is optional; what is left out takes the embedded defaults. Mistakes are reported with the file,
 line and key (``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
@@ -129,6 +131,10 @@ class CollectorConfig:
     workers: int | None = None  # pipeline worker processes; None: one per core
     shutdown_grace_period_s: float = DEFAULT_SHUTDOWN_GRACE_S
     source: str | None = None
+    # costspan.collector.answers.budgets.Budget, each; evaluated every budgets_interval_s seconds
+    budgets: list[Any] = field(default_factory=list)
+    budgets_interval_s: float = 60.0
+    notifications: Any = None  # costspan.collector.answers.notify.NotificationSettings, when configured
 
     def build_chain(self) -> Chain:
         return chain_from_config(self.processors, self.pipeline)
@@ -191,6 +197,8 @@ class _Reader:
                 "memory_limiter",
                 "admin",
                 "service",
+                "budgets",
+                "notifications",
             }:
                 raise self.error(doc, name, f"{name}: unknown section")
         if doc.get("data_dir") is not None:
@@ -297,6 +305,8 @@ class _Reader:
             config.pipeline = list(order)
         if traces is not None and traces.get("exporters") is not None:
             self.exporter_list(traces, config, set(exporters or ()))
+        if doc.get("budgets") is not None:
+            config.budgets, config.budgets_interval_s = self.budgets(doc)
         if config.forward and "redact" not in (config.pipeline or ("redact",)):
             raise self.error(
                 traces,
@@ -304,7 +314,43 @@ class _Reader:
                 "processors: spans forwarded by an otlp exporter must pass the redact processor "
                 "(redact: {keep_content: true} forwards content on purpose)",
             )
+        self.notifications(doc, config)
         return config
+
+    def budgets(self, doc: Located) -> tuple[list[Any], float]:
+        """The ``budgets`` section: a list of budgets, or ``{file: ..., interval: ...}`` / ``{items: [...]}``
+        (see :mod:`costspan.collector.answers.budgets`)."""
+        from costspan.collector.answers.budgets import DEFAULT_INTERVAL_S, read_budgets
+
+        section = doc["budgets"]
+        if not isinstance(section, (list, Located)):
+            raise self.error(doc, "budgets", "budgets: a list of budgets, or {file: budgets.yaml}")
+        if isinstance(section, list):
+            return read_budgets(section, "budgets", self.error, self.path, doc, "budgets"), DEFAULT_INTERVAL_S
+        node = self.mapping(doc, "budgets", {"file", "items", "interval"})
+        assert node is not None
+        interval = DEFAULT_INTERVAL_S
+        if "interval" in node:
+            interval = self.duration(node, "interval", "budgets")
+            if interval < 1:
+                raise self.error(node, "interval", "budgets.interval: at least 1s")
+        if ("file" in node) == ("items" in node):
+            raise self.error(doc, "budgets", "budgets: either file (a file of budgets) or items (a list)")
+        if "items" in node:
+            items = read_budgets(node["items"], "budgets.items", self.error, self.path, node, "items")
+            return items, interval
+        name = node["file"]
+        if not isinstance(name, str) or not name:
+            raise self.error(node, "file", "budgets.file: the path of a file of budgets")
+        path = Path(name) if Path(name).is_absolute() else Path(self.path).resolve().parent / name
+        try:
+            items, _ = load_yaml(path, ConfigFileError)
+        except ConfigFileError as exc:
+            if not path.is_file():
+                raise self.error(node, "file", f"budgets.file: {exc}") from None
+            raise
+        reader = _Reader(str(path))  # the file's mistakes are named by its own lines
+        return read_budgets(items, "budgets", reader.error, str(path)), interval
 
     def tokens(self, node: Located) -> tuple[str, ...]:
         """The tokens in the variables ``bearer_token_env`` names (one name or a list); each variable holds
@@ -398,6 +444,14 @@ class _Reader:
                 "exporters",
                 f"exporters: {unused[0]} is configured but not in the pipeline's exporters",
             )
+
+    def notifications(self, doc: Located, config: CollectorConfig) -> None:
+        """The ``notifications`` section: webhooks the collector posts budget and anomaly events to
+        (:mod:`costspan.collector.answers.notify`)."""
+        from .answers.notify import check_budget_names, read_settings
+
+        config.notifications = read_settings(self, doc)
+        check_budget_names(self, doc, config.notifications, [b.name for b in config.budgets])
 
     def forward(self, exporters: Located, name: str) -> ForwardExporterConfig:
         allowed = {
@@ -558,6 +612,7 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigFileError as exc:
         print(f"costspan config: {exc}", file=sys.stderr)
         return 1
+    _budget_warnings(config)
     chain = ", ".join(p.name for p in config.build_chain().processors)
     exporters = ", ".join(
         ["parquet", "prometheus", *(f"{f.name} -> {f.settings.endpoint}" for f in config.forward)]
@@ -569,6 +624,15 @@ def _check(args: argparse.Namespace) -> int:
         f"processors: {chain}; exporters: {exporters})"
     )
     return 0
+
+
+def _budget_warnings(config: CollectorConfig) -> None:
+    """Budgets that are valid but probably not meant: children who may spend more than their parent."""
+    if config.budgets:
+        from costspan.collector.answers.budgets import hierarchy_warnings
+
+        for warning in hierarchy_warnings(config.budgets):
+            print(f"costspan config: {warning}", file=sys.stderr)
 
 
 def _tokens(tokens: tuple[str, ...]) -> str:

@@ -200,8 +200,13 @@ async def _serve(config: Any) -> int:
         settled=pipeline.settled,
     )
 
+    # budget and anomaly events posted to webhooks, from an outbox, on their own thread
+    notifier = _notifier(config, directory)
+    if notifier is not None:
+        registry.register(notifier)
+
     # budgets, forecasts and anomalies, kept current from the stored calls, in the background
-    answers = AnswerRunner(directory, jobs_from_config(config))
+    answers = AnswerRunner(directory, jobs_from_config(config, notifier))
     registry.register(answers)
 
     # from here a signal stops what has started in order (during the start too, once it is done)
@@ -217,6 +222,8 @@ async def _serve(config: Any) -> int:
     configure_gc()
     pipeline.start()
     upkeep.start()
+    if notifier is not None:
+        notifier.start()
     answers.start()
     if grpc_server is not None:
         await grpc_server.start()
@@ -257,7 +264,18 @@ async def _serve(config: Any) -> int:
     await _stop_serving(servers, tasks, grpc_server, pipeline, config.shutdown_grace_period_s)
     await asyncio.to_thread(upkeep.stop)
     await asyncio.to_thread(answers.stop)
+    if notifier is not None:  # what is not delivered stays in its outbox, for the next start
+        await asyncio.to_thread(notifier.stop)
     return 0
+
+
+def _notifier(config: Any, directory: Path) -> Any:
+    """The notifier of the ``notifications`` section, or None when it has no targets."""
+    if config.notifications is None or not config.notifications.targets:
+        return None
+    from .answers.notify import Notifier
+
+    return Notifier(directory, config.notifications)
 
 
 def _claim_data_dir(directory: Path) -> int:

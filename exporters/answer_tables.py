@@ -24,6 +24,60 @@ FOLDER = "answers"
 # name -> columns, for every answer table (money is DECIMAL(38,12), times UTC)
 SCHEMAS: dict[str, pa.Schema] = {}
 
+# Budgets (costspan.collector.answers): each budget's status at its last evaluation, and every period of
+# every budget with the thresholds crossed in it, past periods kept with the limit they had then.
+_MONEY = pa.decimal128(38, 12)
+_TIME = pa.timestamp("us")
+_PERCENT = pa.decimal128(12, 4)
+_BURN_WINDOWS = ("5m", "30m", "1h", "6h", "24h", "3d", "7d")
+SCHEMAS["budgets"] = pa.schema(
+    [
+        ("budget", pa.string()),
+        ("scope", pa.string()),
+        ("parent", pa.string()),
+        ("period", pa.string()),
+        ("timezone", pa.string()),
+        ("period_start", _TIME),
+        ("period_end", _TIME),
+        ("limit_usd", _MONEY),
+        ("spent_usd", _MONEY),
+        ("remaining_usd", _MONEY),
+        ("used_percent", _PERCENT),
+        ("calls", pa.int64()),
+        ("unpriced_calls", pa.int64()),
+        ("projected_usd", _MONEY),
+        ("projection", pa.string()),
+        ("crossing_at", _TIME),
+        ("allowed_usd_per_hour", _MONEY),
+        *((f"burn_{w}_usd_per_hour", _MONEY) for w in _BURN_WINDOWS),
+        *((f"burn_{w}_ratio", _PERCENT) for w in _BURN_WINDOWS),
+        ("thresholds", pa.list_(_PERCENT)),
+        ("thresholds_crossed", pa.list_(_PERCENT)),
+        ("evaluated_at", _TIME),
+    ]
+)
+SCHEMAS["budget_periods"] = pa.schema(
+    [
+        ("budget", pa.string()),
+        ("scope", pa.string()),
+        ("period", pa.string()),
+        ("period_start", _TIME),
+        ("period_end", _TIME),
+        ("limit_usd", _MONEY),
+        ("spent_usd", _MONEY),
+        ("calls", pa.int64()),
+        ("unpriced_calls", pa.int64()),
+        (
+            "crossings",
+            pa.list_(
+                pa.struct([("threshold_percent", _PERCENT), ("crossed_at", _TIME), ("spent_usd", _MONEY)])
+            ),
+        ),
+        ("closed", pa.bool_()),
+        ("updated_at", _TIME),
+    ]
+)
+
 
 def path(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / FOLDER / f"{name}.parquet"

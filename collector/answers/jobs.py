@@ -8,7 +8,15 @@ from typing import Any
 from .runner import Job
 
 
-def jobs_from_config(config: Any) -> list[Job]:
-    """The jobs for a :class:`costspan.collector.config.CollectorConfig`."""
+def jobs_from_config(config: Any, notifier: Any = None) -> list[Job]:
+    """The jobs for a :class:`costspan.collector.config.CollectorConfig`. ``notifier``
+    (:class:`costspan.collector.answers.notify.Notifier`, when notifications are configured) is told of
+    each budget threshold crossed (``notifier.budget_event``) and each anomaly opened
+    (``notifier.anomaly_event``)."""
     jobs: list[Job] = []
+    if getattr(config, "budgets", None):
+        from .budget_job import budget_job
+
+        jobs.append(budget_job(config, [notifier.budget_event] if notifier is not None else ()))
+    # the anomaly job takes notifier.anomaly_event the same way: anomaly_job(config, notify=...)
     return jobs

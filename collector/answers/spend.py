@@ -17,9 +17,9 @@ The definitions every answer shares live here, once:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,21 @@ DIMENSIONS: dict[str, str] = {
 TAG_PREFIX = "tag."
 UNPRICED_STATUSES = ("unknown_model", "no_usage", "invalid_usage")
 FAILED_STATUS = "failed"
+
+
+_BILLED = f"pricing_status IS DISTINCT FROM '{FAILED_STATUS}'"
+# the measures of HourlySpend after its hour and values, in order
+_MEASURES = f"""
+            count(*),
+            count(*) FILTER (WHERE {_BILLED}),
+            count(*) FILTER (WHERE pricing_status IN ({", ".join(f"'{s}'" for s in UNPRICED_STATUSES)})),
+            count(*) FILTER (WHERE pricing_status = '{FAILED_STATUS}'),
+            count(*) FILTER (WHERE {_BILLED} AND error_type IS NOT NULL),
+            coalesce(sum(input_tokens), 0),
+            coalesce(sum(output_tokens), 0),
+            coalesce(sum(cache_read_tokens), 0),
+            coalesce(sum(cache_write_tokens), 0),
+            coalesce(sum(cost_usd), 0)::DECIMAL(38, 12)"""
 
 
 class UnknownDimension(ValueError):
@@ -89,21 +104,10 @@ def hourly(
     conditions, params = _conditions(since, until, where)
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
     grouped = "".join(f", d{i}" for i in range(len(groups)))
-    unpriced = ", ".join(f"'{s}'" for s in UNPRICED_STATUSES)
-    billed = f"pricing_status IS DISTINCT FROM '{FAILED_STATUS}'"
     query = f"""
         SELECT
             date_trunc('hour', start_time) AS hour{selected},
-            count(*),
-            count(*) FILTER (WHERE {billed}),
-            count(*) FILTER (WHERE pricing_status IN ({unpriced})),
-            count(*) FILTER (WHERE pricing_status = '{FAILED_STATUS}'),
-            count(*) FILTER (WHERE {billed} AND error_type IS NOT NULL),
-            coalesce(sum(input_tokens), 0),
-            coalesce(sum(output_tokens), 0),
-            coalesce(sum(cache_read_tokens), 0),
-            coalesce(sum(cache_write_tokens), 0),
-            coalesce(sum(cost_usd), 0)::DECIMAL(38, 12)
+            {_MEASURES}
         FROM llm_calls
         {conditions}
         GROUP BY hour{grouped}
@@ -131,3 +135,87 @@ def _conditions(
         clauses.append(f"{dimension_sql(name)} = ?")
         params.append(value)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def hourly_by_scope(
+    con: duckdb.DuckDBPyConnection,
+    scopes: Sequence[Mapping[str, str]],
+    since: datetime,
+    until: datetime | None = None,
+    minutes_since: datetime | None = None,
+    minute_hours: Iterable[datetime] = (),
+) -> list[list[HourlySpend]]:
+    """For each of ``scopes`` (dimension -> value; ``{}`` is every call), its spend per bucket over calls
+    that started in ``[since, until)``, sorted by bucket: one query, one pass over ``llm_calls`` however many
+    scopes. A bucket is a UTC hour, or a minute for calls at or after ``minutes_since`` and in the hours
+    ``minute_hours`` (where a window that begins between hours is to be counted exactly). ``hour`` is the
+    start of the bucket, ``values`` is empty."""
+    distinct: dict[tuple[tuple[str, str], ...], int] = {}
+    for scope in scopes:
+        distinct.setdefault(tuple(sorted(scope.items())), len(distinct))
+    # scopes over the same dimensions share a join: each call matches at most one of them
+    by_dimensions: dict[tuple[str, ...], list[tuple[tuple[str, ...], int]]] = {}
+    for key, index in distinct.items():
+        by_dimensions.setdefault(tuple(d for d, _ in key), []).append((tuple(v for _, v in key), index))
+    params: list[Any] = []
+    fine: list[str] = []
+    if minutes_since is not None:
+        fine.append("start_time >= ?")
+        params.append(_naive_utc(minutes_since))
+    hours = sorted({_naive_utc(h) for h in minute_hours})
+    if hours:
+        fine.append(f"date_trunc('hour', start_time) IN ({', '.join('?' for _ in hours)})")
+        params.extend(hours)
+    bucket = "date_trunc('hour', start_time)"
+    if fine:
+        bucket = f"CASE WHEN {' OR '.join(fine)} THEN date_trunc('minute', start_time) ELSE {bucket} END"
+    dimensions = sorted({d for dims in by_dimensions for d in dims})
+    columns = "".join(f", {dimension_sql(d)} AS x{i}" for i, d in enumerate(dimensions))
+    conditions, where_params = _conditions(_naive_utc(since), until and _naive_utc(until), None)
+    params.extend(where_params)
+    joins: list[str] = []
+    marks: list[str] = []
+    for k, (dims, wanted) in enumerate(by_dimensions.items()):
+        if not dims:
+            marks.append(f"{wanted[0][1]} AS m{k}")
+            continue
+        rows = ", ".join(f"({', '.join('?' for _ in dims)}, {index})" for _, index in wanted)
+        for values, _ in wanted:
+            params.extend(values)
+        names = ", ".join(f"v{j}" for j in range(len(dims)))
+        on = " AND ".join(f"x{dimensions.index(d)} = w{k}.v{j}" for j, d in enumerate(dims))
+        joins.append(f"LEFT JOIN (VALUES {rows}) AS w{k}({names}, i) ON {on}")
+        marks.append(f"w{k}.i AS m{k}")
+    sets = ", ".join(f"(bucket, m{k})" for k in range(len(marks)))
+    query = f"""
+        WITH calls AS (
+            SELECT {bucket} AS bucket{columns}, pricing_status, error_type, input_tokens, output_tokens,
+                   cache_read_tokens, cache_write_tokens, cost_usd
+            FROM llm_calls
+            {conditions}
+        ), marked AS (
+            SELECT calls.*, {", ".join(marks)}
+            FROM calls {" ".join(joins)}
+        )
+        SELECT bucket, {", ".join(f"m{k}" for k in range(len(marks)))},
+            {_MEASURES}
+        FROM marked
+        GROUP BY GROUPING SETS ({sets})
+        ORDER BY bucket
+    """
+    found: list[list[HourlySpend]] = [[] for _ in distinct]
+    if not marks:
+        return []
+    n = len(marks)
+    for row in con.execute(query, params).fetchall():
+        index = next((m for m in row[1 : 1 + n] if m is not None), None)
+        if index is None:  # the calls of no scope of this set
+            continue
+        measures = (int(v) for v in row[1 + n : 10 + n])
+        found[index].append(HourlySpend(row[0], (), *measures, row[10 + n]))
+    return [found[distinct[tuple(sorted(scope.items()))]] for scope in scopes]
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """``start_time`` is a TIMESTAMP in UTC without a zone: an aware moment is compared as such."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment

@@ -2,7 +2,8 @@
 
 ``PrometheusServer(workdir, targets).start()`` writes a temporary configuration scraping ``targets`` every
 second (``scrape``: more of the job's settings, such as ``scheme``, ``tls_config``, ``authorization``),
-waits for ``/-/ready`` and offers ``query()`` (the HTTP API's instant query) and ``wait_for()``.
+waits for ``/-/ready`` and offers ``query()`` (the HTTP API's instant query), ``alerts()`` and
+``wait_for()``; ``alertmanagers``: where it sends firing alerts.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ class PrometheusServer:
         targets: Sequence[str],
         rule_files: Sequence[Path] = (),
         scrape: Mapping[str, Any] | None = None,
+        alertmanagers: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.scrape = dict(scrape or {})
         self.targets = list(targets)
         self.rule_files = [str(path) for path in rule_files]
+        self.alertmanagers = list(alertmanagers)  # host:port of each, sent the firing alerts
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -55,6 +58,8 @@ class PrometheusServer:
                 {"job_name": "costspan", "static_configs": [{"targets": self.targets}], **self.scrape}
             ],
         }
+        if self.alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]}
         config_file = self.workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
         self.proc = subprocess.Popen(
@@ -88,6 +93,12 @@ class PrometheusServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts of the rules, pending and firing (``/api/v1/alerts``)."""
+        body = httpx.get(f"{self.url}/api/v1/alerts", timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]["alerts"]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """An instant query's result vector: ``[{"metric": {...}, "value": [time, "text"]}, ...]``."""

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # System packages the test suite runs for real: a Prometheus server and promtool (Debian's prometheus
-# package) for tests/deploy and the scrape test, systemd-analyze (systemd) for the unit file's checks.
+# package) for tests/deploy and the scrape test, Alertmanager (Debian's prometheus-alertmanager package, whose
+# binary is prometheus-alertmanager) for the budget alerts' delivery test, systemd-analyze (systemd) for the
+# unit file's checks.
 # Installed only when missing; without recommends, so no exporter comes along.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ "${#missing[@]}" -gt 0 ]; then
     as_root=()
