@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 
 def _version() -> str:
@@ -31,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     sql.register(commands)
     config.register(commands)
     demo.register(commands)
+    _register_forecast(commands)
     return parser
+
+
+def _register_forecast(commands: Any) -> None:
+    from .answers import forecast
+
+    forecast.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return pricing_cli.run(args)
     if args.command in ("sql", "serve", "config", "demo"):
+        return int(args.handler(args))
+    if args.command == "forecast":
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

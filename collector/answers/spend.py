@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -131,3 +131,20 @@ def _conditions(
         clauses.append(f"{dimension_sql(name)} = ?")
         params.append(value)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def daily_cost(
+    con: duckdb.DuckDBPyConnection,
+    dimensions: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: dict[str, str] | None = None,
+) -> dict[tuple[str | None, ...], dict[date, Decimal]]:
+    """Cost per UTC day for each value of ``dimensions`` (as :func:`hourly` selects the calls): the hours
+    summed, so that a day is exactly its 24 hours. A day without calls is absent."""
+    days: dict[tuple[str | None, ...], dict[date, Decimal]] = {}
+    for row in hourly(con, dimensions, since, until, where):
+        series = days.setdefault(row.values, {})
+        day = row.hour.date()
+        series[day] = series.get(day, Decimal(0)) + row.cost_usd
+    return days
