@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import stats
 
 RUN_RATE = "run_rate"
 LINEAR = "linear"
@@ -85,6 +84,8 @@ class _LeastSquaresFit:
         p50 = float(weights @ self.mean)
         if self._df <= 0 or not math.isfinite(self._sigma):
             return Band(p50, None, None, None, None)
+        from scipy import stats  # here: a collector whose stored calls have no history yet never loads it
+
         a = self._future.T @ weights
         spread = self._sigma * math.sqrt(float(weights @ weights) + float(a @ self._xtx_inv @ a))
         bounds: list[float] = []

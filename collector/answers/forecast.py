@@ -43,6 +43,7 @@ kept by :func:`job`; ``costspan forecast`` prints the same figures.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import threading
@@ -67,6 +68,7 @@ MIN_TRAIN = 7  # the fewest days a method is fitted on in the backtest
 ORIGINS = 5
 ORIGIN_STEP = 3
 MARGIN = 0.05
+_ROUNDING = 1e-9
 HISTORY_DAYS = 120  # the days of stored history a forecast reads (the seasonal model uses the last 84)
 ORGANISATION = "organisation"
 PERIODS = ("month", "week", "day")
@@ -123,8 +125,21 @@ class SeriesForecast:
 
 
 def forecast_series(series: Series, horizon: int, methods: Sequence[str] = models.METHODS) -> SeriesForecast:
-    """Forecast the ``horizon`` days after ``series``, by the method its backtest picks among ``methods``."""
-    horizon = max(1, horizon)
+    """Forecast the ``horizon`` days after ``series``, by the method its backtest picks among ``methods``.
+
+    The same series and horizon give the same forecast, so the last :data:`CACHED` are kept: a daily series
+    changes once a day, while its forecast is asked for every few minutes (budgets, the job, the command).
+    """
+    return _forecast_series(tuple(series), max(1, horizon), tuple(methods))
+
+
+CACHED = 512
+
+
+@functools.lru_cache(maxsize=CACHED)
+def _forecast_series(
+    series: tuple[tuple[date, Decimal], ...], horizon: int, methods: tuple[str, ...]
+) -> SeriesForecast:
     if not series:
         return SeriesForecast(None, horizon, 0, None, None, note=NOT_ENOUGH_DATA)
     days = _filled(series)
@@ -196,7 +211,8 @@ def _ranked(errors: dict[str, float]) -> list[str]:
     for method in models.METHODS:
         if method not in errors:
             continue
-        if best is None or errors[method] < errors[best] * (1 - MARGIN):
+        # (less a rounding's worth: on an exact series every method's error is 0 give or take 1e-15)
+        if best is None or errors[method] < errors[best] * (1 - MARGIN) - _ROUNDING:
             best = method
     rest = sorted((m for m in errors if m != best), key=lambda m: (errors[m], models.METHODS.index(m)))
     return ([best] if best else []) + rest
