@@ -15,6 +15,7 @@ from costspan.collector.answers import _forecast_models as models
 from costspan.collector.answers.forecast import (
     NOT_ENOUGH_DATA,
     QUANTUM,
+    daily_series,
     forecast_period,
     forecast_series,
     period_bounds,
@@ -125,6 +126,29 @@ def test_the_seasonal_method_gives_statsmodels_intervals_that_widen_with_the_hor
 # --- stored calls ---------------------------------------------------------------------------------------
 
 NOW = datetime(2026, 3, 21, 6, 0, tzinfo=UTC)  # a quarter of 21 March gone
+
+
+def test_daily_series_are_utc_days_from_the_first_day_with_calls_to_yesterday_with_empty_days_as_zero(
+    tmp_path,
+):
+    write_calls(
+        tmp_path,
+        [
+            call(datetime(2026, 3, 17, 23, 59, 59), "0.1", team="a"),
+            call(datetime(2026, 3, 18, 0, 0), "0.000000000001", team="a"),
+            call(datetime(2026, 3, 20, 12), "2", team="b"),
+            call(datetime(2026, 3, 21, 1), "5", team="a"),  # today: not a complete day
+        ],
+    )
+    series = daily_series(connect(tmp_path), "team", until=date(2026, 3, 21))
+    assert series == {
+        "a": [(date(2026, 3, 17), Decimal("0.1")), (date(2026, 3, 18), Decimal("1E-12")),
+              (date(2026, 3, 19), 0), (date(2026, 3, 20), 0)],
+        "b": [(date(2026, 3, 20), Decimal(2))],
+    }  # fmt: skip
+    # the last 2 days: the organisation's series starts at its first day with calls in them
+    two_days = daily_series(connect(tmp_path), until=date(2026, 3, 21), history_days=2)
+    assert two_days == {None: [(date(2026, 3, 20), Decimal(2))]}
 
 
 def _month_of_calls(data_dir) -> None:
