@@ -114,10 +114,12 @@ class SeriesForecast:
 
     def total(self, weights: Sequence[float]) -> Estimate | None:
         """The forecast of ``sum(weights[i] * day i)`` (day 0 is ``first_day``), or ``None`` with no data."""
+        if len(weights) > self.horizon:
+            raise ValueError(f"{len(weights)} days asked of a forecast of {self.horizon}")
         if self.fit is None:
             return None
         w = np.zeros(self.horizon)
-        w[: len(weights)] = np.asarray(weights, dtype=float)[: self.horizon]
+        w[: len(weights)] = np.asarray(weights, dtype=float)
         return _estimate(self.fit.band(w))
 
     def day(self, index: int) -> Estimate | None:
