@@ -633,7 +633,9 @@ def register(subparsers: Any) -> None:
     command.add_argument("--by", help="one series per value of this dimension (team, feature, tag.<key> ...)")
     command.add_argument("--period", choices=PERIODS, default="month", help="UTC period (default: month)")
     command.add_argument("--days", type=_non_negative, default=7, help="forecast the next N days (default 7)")
-    command.add_argument("--top", type=_positive, default=20, help="with --by, the N values that spent most")
+    command.add_argument(
+        "--top", type=_positive, default=20, help="with --by, the N values that spent most (default 20)"
+    )
     command.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
     command.add_argument("--format", choices=("table", "csv", "json"), default="table")
     command.set_defaults(handler=run)

@@ -60,6 +60,14 @@ def test_a_pure_weekly_pattern_is_forecast_by_the_seasonal_method():
     assert forecast.total([1] * 10).p50 == sum(expected)
 
 
+def test_the_backtest_judges_the_cumulative_spend_not_each_day():
+    # over whole weeks a 7-day run-rate sums the weekly pattern exactly, though every single day is wrong:
+    # the same series as above, a 7-day horizon, and the tie goes to the simplest method
+    weekly = forecast_series(days(WEEK[i % 7] for i in range(70)), 7)
+    assert weekly.method == "run_rate" and weekly.backtest["run_rate"] == 0 == weekly.backtest["seasonal"]
+    assert weekly.total([1] * 7).p50 == sum(WEEK) and weekly.day(0).p50 != WEEK[0]
+
+
 def test_the_backtest_keeps_run_rate_for_a_flat_noisy_series_and_picks_linear_for_a_clear_trend():
     # (under three weeks: the seasonal model, whose long memory also suits a flat series, is not tried)
     flat = forecast_series(noisy(20, seed=1), 7)
