@@ -176,6 +176,11 @@ def test_forecast_period_reads_the_spend_so_far_exactly_and_forecasts_the_rest_o
     _month_of_calls(tmp_path)
     start, end = period_bounds("month", NOW)
     assert (start, end) == (datetime(2026, 3, 1), datetime(2026, 4, 1))
+    assert period_bounds("week", NOW) == (datetime(2026, 3, 16), datetime(2026, 3, 23))  # ISO: from Monday
+    assert period_bounds("day", NOW) == (datetime(2026, 3, 21), datetime(2026, 3, 22))
+    assert period_bounds("month", datetime(2026, 12, 31, 23, tzinfo=UTC))[1] == datetime(2027, 1, 1)
+    with pytest.raises(ValueError, match="unknown period 'quarter'"):
+        period_bounds("quarter", NOW)
     period = forecast_period(connect(tmp_path), {"team": "search"}, start, end, NOW)
     assert period.actual == Decimal("20.25")  # 1-20 March, and 0.25 today
     assert period.forecast.method == "run_rate" and period.forecast.history_days == 39
