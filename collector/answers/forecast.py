@@ -10,7 +10,7 @@ per UTC day, oldest first; a day missing between two given days spent nothing). 
   with statsmodels' ``ETSModel``. statsmodels (0.15), because it is the smallest well-kept library that has
   it: with scipy and patsy it adds about 180 MB to an environment that has numpy and pandas, as compiled
   wheels that run at once; a fit takes 10 to 20 ms on this machine (the heuristic start; estimating the
-  initial states takes a second), importing it about 1 s of CPU once per process, and its state space form
+  initial states takes a second), importing it about 2 s of CPU once per process, and its state space form
   gives prediction intervals by simulating future paths. statsforecast (2.1) depends on statsmodels itself,
   and on fugue, triad, coreforecast and utilsforecast besides: more to install on every fresh CI machine,
   for three fits a series.
