@@ -13,7 +13,7 @@ per UTC day, oldest first; a day missing between two given days spent nothing). 
   initial states takes a second), importing it about 2 s of CPU once per process, and its state space form
   gives prediction intervals by simulating future paths. statsforecast (2.1) depends on statsmodels itself,
   and on fugue, triad, coreforecast and utilsforecast besides: more to install on every fresh CI machine,
-  for three fits a series.
+  for the handful of fits a series takes.
 
 The method is chosen for each series by a rolling-origin backtest on the series itself: at up to
 :data:`ORIGINS` cut-off days, :data:`ORIGIN_STEP` days apart (so that they fall on different weekdays), each
