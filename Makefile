@@ -88,6 +88,12 @@ bench-ingest: $(STAMP)
 bench-query: $(STAMP)
 	$(PY) benchmarks/query/run.py
 
+# Month-end error (MAPE) of each forecast method and of the automatic choice against run-rate, interval
+# coverage and time per series, on generated histories of known shape (a few minutes on 2 cores).
+.PHONY: bench-forecast
+bench-forecast: $(STAMP)
+	$(PY) benchmarks/answers/forecast_accuracy.py
+
 # A million hostile requests to a real collector over OTLP/HTTP and gRPC (tests/fuzz/run.py); it prints the
 # answers by code, crashes, worker restarts, peak RSS and whether valid calls sent afterwards were stored.
 # FUZZ_ARGS passes options on, e.g. FUZZ_ARGS="--inputs 100000 --senders 4" or "--max-seconds 3600".

@@ -39,9 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_answers(commands: Any) -> None:
-    from .answers import rules
+    from .answers import forecast, rules
 
     rules.register(commands)
+    forecast.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,9 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command in ("budgets", "rules"):
-        return int(args.handler(args))
-    if args.command in ("sql", "serve", "config", "demo"):
+    if hasattr(args, "handler"):  # every other command names its own
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

@@ -77,6 +77,30 @@ SCHEMAS["budget_periods"] = pa.schema(
         ("updated_at", _TIME),
     ]
 )
+# forecasts (costspan.collector.answers.forecast): per scope, the period's days (actual), today and the days
+# ahead (forecast: point and 80%/95% prediction intervals) and the period's total (period_total), UTC days
+SCHEMAS["forecasts"] = pa.schema(
+    [
+        ("scope", pa.string()),  # "organisation", or the dimension (team, feature ...)
+        ("value", pa.string()),  # the dimension's value; null for the organisation
+        ("period", pa.string()),  # month, week or day
+        ("period_start", pa.timestamp("us")),
+        ("period_end", pa.timestamp("us")),
+        ("day", pa.date32()),
+        ("kind", pa.string()),  # actual, forecast, period_total
+        ("actual_usd", _MONEY),  # spent: the day's, today's so far, the period's so far; exact
+        ("p50", _MONEY),
+        ("lo80", _MONEY),
+        ("hi80", _MONEY),
+        ("lo95", _MONEY),
+        ("hi95", _MONEY),
+        ("method", pa.string()),  # run_rate, linear, seasonal; null: not enough data
+        ("backtest_error_pct", _MONEY),  # the method's backtest error on the cumulative spend, percent
+        ("history_days", pa.int32()),
+        ("note", pa.string()),
+        ("generated_at", pa.timestamp("us")),
+    ]
+)
 
 
 def path(data_dir: str | Path, name: str) -> Path:

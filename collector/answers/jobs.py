@@ -19,4 +19,14 @@ def jobs_from_config(config: Any, notifier: Any = None) -> list[Job]:
 
         jobs.append(budget_job(config, [notifier.budget_event] if notifier is not None else ()))
     # the anomaly job takes notifier.anomaly_event the same way: anomaly_job(config, notify=...)
+    jobs.append(_forecasts(config))
     return jobs
+
+
+def _forecasts(config: Any) -> Job:
+    """Spend forecasts of the month, the organisation's, each team's and the top features' (every 15 min)."""
+    from costspan.pricing import data_dir
+
+    from .forecast import job
+
+    return job(data_dir(config.data_dir))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -219,3 +219,20 @@ def hourly_by_scope(
 def _naive_utc(moment: datetime) -> datetime:
     """``start_time`` is a TIMESTAMP in UTC without a zone: an aware moment is compared as such."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def daily_cost(
+    con: duckdb.DuckDBPyConnection,
+    dimensions: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: dict[str, str] | None = None,
+) -> dict[tuple[str | None, ...], dict[date, Decimal]]:
+    """Cost per UTC day for each value of ``dimensions`` (as :func:`hourly` selects the calls): the hours
+    summed, so that a day is exactly its 24 hours. A day without calls is absent."""
+    days: dict[tuple[str | None, ...], dict[date, Decimal]] = {}
+    for row in hourly(con, dimensions, since, until, where):
+        series = days.setdefault(row.values, {})
+        day = row.hour.date()
+        series[day] = series.get(day, Decimal(0)) + row.cost_usd
+    return days
