@@ -24,9 +24,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from costspan.exporters import answer_tables
 
 from .budget_ledger import Crossing, Ledger, PeriodRow
-from .budget_status import BURN_WINDOWS, BudgetStatus, SpendIndex, boundaries, status
+from .budget_status import BURN_WINDOWS, BudgetStatus, boundaries, status
 from .budgets import Budget, BudgetEvent
 from .runner import Job
+from .spend_cache import SpendCache
 
 log = logging.getLogger("costspan.answers")
 STATUS_TABLE = "budgets"
@@ -40,6 +41,7 @@ class BudgetJob:
         self.hooks = list(hooks)
         self.ledger: Ledger | None = None  # read at the first run: what fired before this process
         self.statuses: list[BudgetStatus] = []
+        self.cache = SpendCache()
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> list[BudgetEvent]:
         if self.ledger is None:
@@ -58,7 +60,7 @@ class BudgetJob:
         marks = [t for b in self.budgets for t in boundaries(b, now)]
         marks += [t for row, b in closing if b is not None for t in (row.start, row.end)]
         scopes = [b.scope for b in self.budgets]
-        index = SpendIndex.load(con, scopes, now, marks)
+        index = self.cache.index(con, scopes, now, marks)
         events: list[BudgetEvent] = []
         for row, budget in closing:
             figures = index.of(budget.scope).between(row.start, row.end) if budget is not None else None

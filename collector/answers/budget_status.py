@@ -135,7 +135,7 @@ class SpendIndex:
     first_call: datetime | None  # the organisation's first bucket since ``since``
 
     def of(self, scope: Mapping[str, str]) -> Series:
-        return self.series[_key(scope)]
+        return self.series[scope_key(scope)]
 
     @classmethod
     def load(
@@ -147,7 +147,7 @@ class SpendIndex:
     ) -> SpendIndex:
         """The spend of ``scopes`` (and the organisation's) from the earliest of ``boundaries`` to now, exact
         at each boundary."""
-        keys = list(dict.fromkeys([(), *(_key(s) for s in scopes)]))
+        keys = list(dict.fromkeys([(), *(scope_key(s) for s in scopes)]))
         marks = [b.astimezone(UTC) for b in boundaries]
         since = _hour(min([*marks, now]))
         minutes_since = _hour(now) - timedelta(hours=1)  # the 5m, 30m and 1h windows, exact
@@ -242,5 +242,5 @@ def _hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _key(scope: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def scope_key(scope: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(scope.items()))

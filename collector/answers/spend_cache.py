@@ -1,0 +1,169 @@
+"""The budgets' spend, kept between evaluations: what an evaluation every minute reads is the last hour or
+two, not the month.
+
+The first evaluation loads the spend of every scope since the earliest instant the figures need (one
+query, as :meth:`SpendIndex.load`). The hours that have passed (all but the current one and the one before)
+are kept, per UTC hour, and the hours in which a window begins between hours are kept per minute. Each later
+evaluation asks for the calls since the hours kept (by minute for the current and the last hour), and for
+the minutes of any hour a window has moved into: a small query. Once an hour the whole span is loaded again,
+so that calls which reach the store late (a batch held by an exporter, a replay after a crash) are counted
+within the hour; and again whenever the budgets or the span they need change (a new period reaching back
+further, to close the last one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+
+from .budget_status import Series, SpendIndex, scope_key
+from .spend import HourlySpend, hourly_by_scope
+
+RELOAD_EVERY = timedelta(hours=1)
+_HOUR = timedelta(hours=1)
+
+Key = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class SpendCache:
+    keys: list[Key] = field(default_factory=list)
+    since: datetime | None = None  # aware UTC: the first hour kept
+    settled: datetime | None = None  # the hours before this one are kept
+    loaded_at: datetime | None = None
+    hours: dict[Key, dict[datetime, HourlySpend]] = field(default_factory=dict)  # key -> hour -> spend
+    minutes: dict[datetime, dict[Key, list[HourlySpend]]] = field(default_factory=dict)  # hour -> key -> ...
+    loads: int = 0  # whole loads, for the record
+
+    def index(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        scopes: Iterable[Mapping[str, str]],
+        now: datetime,
+        boundaries: Iterable[datetime],
+    ) -> SpendIndex:
+        """As :meth:`SpendIndex.load`, from what is kept and the calls since."""
+        now = now.astimezone(UTC)
+        keys = list(dict.fromkeys([(), *(scope_key(s) for s in scopes)]))
+        marks = [b.astimezone(UTC) for b in boundaries]
+        since = _hour(min([*marks, now]))
+        settled = _hour(now) - _HOUR
+        between = {_hour(b) for b in marks if b != _hour(b) and _hour(b) < settled}
+        whole = (
+            keys != self.keys
+            or self.since is None
+            or self.settled is None
+            or self.loaded_at is None
+            or since < self.since
+            or settled < self.settled
+            or now - self.loaded_at >= RELOAD_EVERY
+        )
+        if whole:
+            self._load(con, keys, since, settled, between, now)
+        else:
+            assert self.settled is not None
+            self._extend(con, keys, settled, between)
+        fresh = hourly_by_scope(con, [dict(k) for k in keys], settled, minutes_since=settled)
+        # what is no longer needed goes
+        self.since = since
+        for key in keys:
+            self.hours[key] = {h: s for h, s in self.hours[key].items() if h >= since}
+        self.minutes = {h: m for h, m in self.minutes.items() if h in between}
+        series: dict[Key, Series] = {}
+        for key, recent in zip(keys, fresh, strict=True):
+            rows = [s for h, s in self.hours[key].items() if h not in between]
+            for hour in between:
+                rows += self.minutes[hour].get(key, [])
+            rows.sort(key=lambda s: s.hour)
+            series[key] = Series([*rows, *recent])
+        return SpendIndex(series, since, series[()].first)
+
+    def _load(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        keys: Sequence[Key],
+        since: datetime,
+        settled: datetime,
+        between: set[datetime],
+        now: datetime,
+    ) -> None:
+        rows = hourly_by_scope(con, [dict(k) for k in keys], since, until=settled, minute_hours=between)
+        self.keys, self.loaded_at, self.settled = list(keys), now, settled
+        self.hours = {k: {} for k in keys}
+        self.minutes = {h: {} for h in between}
+        self._keep(keys, rows, between)
+        self.loads += 1
+
+    def _extend(
+        self, con: duckdb.DuckDBPyConnection, keys: Sequence[Key], settled: datetime, between: set[datetime]
+    ) -> None:
+        assert self.settled is not None
+        scopes = [dict(k) for k in keys]
+        if settled > self.settled:  # hours that have passed since the last evaluation
+            hours = {h for h in between if h >= self.settled}
+            rows = hourly_by_scope(con, scopes, self.settled, until=settled, minute_hours=hours)
+            for h in hours:
+                self.minutes.setdefault(h, {})
+            self._keep(keys, rows, hours)
+            self.settled = settled
+        older = {h for h in between if h not in self.minutes}
+        if older:  # a window moved into an hour kept whole: its minutes
+            rows = hourly_by_scope(
+                con, scopes, min(older), until=max(older) + _HOUR, minute_hours=older, only_hours=older
+            )
+            for h in older:
+                self.minutes[h] = {}
+            for key, found in zip(keys, rows, strict=True):
+                for s in found:
+                    self.minutes[_hour_of(s)].setdefault(key, []).append(s)
+
+    def _keep(
+        self, keys: Sequence[Key], rows: Sequence[Sequence[HourlySpend]], between: set[datetime]
+    ) -> None:
+        for key, found in zip(keys, rows, strict=True):
+            hours = self.hours[key]
+            for s in found:
+                hour = _hour_of(s)
+                if hour in between:
+                    self.minutes[hour].setdefault(key, []).append(s)
+                hours[hour] = _add(hours[hour], s, hour) if hour in hours else _at(s, hour)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_of(spend: HourlySpend) -> datetime:
+    return spend.hour.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+
+
+def _at(spend: HourlySpend, hour: datetime) -> HourlySpend:
+    return _add(None, spend, hour)
+
+
+def _add(total: HourlySpend | None, spend: HourlySpend, hour: datetime) -> HourlySpend:
+    """``total`` and ``spend`` as one hour's spend (the minutes of an hour kept whole too)."""
+    naive = hour.replace(tzinfo=None)
+    if total is None:
+        return HourlySpend(naive, (), *_measures(spend))
+    summed = [a + b for a, b in zip(_measures(total), _measures(spend), strict=True)]
+    return HourlySpend(naive, (), *summed)  # type: ignore[arg-type]
+
+
+def _measures(s: HourlySpend) -> tuple[int | Decimal, ...]:
+    return (
+        s.calls,
+        s.billed_calls,
+        s.unpriced_calls,
+        s.failed_calls,
+        s.cut_short_calls,
+        s.input_tokens,
+        s.output_tokens,
+        s.cache_read_tokens,
+        s.cache_write_tokens,
+        s.cost_usd,
+    )
