@@ -38,6 +38,9 @@ class SpendCache:
     hours: dict[Key, dict[datetime, HourlySpend]] = field(default_factory=dict)  # key -> hour -> spend
     minutes: dict[datetime, dict[Key, list[HourlySpend]]] = field(default_factory=dict)  # hour -> key -> ...
     loads: int = 0  # whole loads, for the record
+    _extended: int = 0  # additions to what is kept
+    _sorted: dict[Key, list[HourlySpend]] = field(default_factory=dict, repr=False)
+    _sorted_for: tuple[object, ...] = ()
 
     def index(
         self,
@@ -73,13 +76,18 @@ class SpendCache:
         for key in keys:
             self.hours[key] = {h: s for h, s in self.hours[key].items() if h >= since}
         self.minutes = {h: m for h, m in self.minutes.items() if h in between}
-        series: dict[Key, Series] = {}
-        for key, recent in zip(keys, fresh, strict=True):
-            rows = [s for h, s in self.hours[key].items() if h not in between]
-            for hour in between:
-                rows += self.minutes[hour].get(key, [])
-            rows.sort(key=lambda s: s.hour)
-            series[key] = Series([*rows, *recent])
+        if self._sorted_for != (since, self.settled, frozenset(between), self.loads, self._extended):
+            # the hours kept, in order, with the minutes of the hours where windows begin: rebuilt when they
+            # change (at an hour's turn), not at every evaluation
+            self._sorted = {}
+            for key in keys:
+                rows = [s for h, s in self.hours[key].items() if h not in between]
+                for hour in between:
+                    rows += self.minutes[hour].get(key, [])
+                rows.sort(key=lambda s: s.hour)
+                self._sorted[key] = rows
+            self._sorted_for = (since, self.settled, frozenset(between), self.loads, self._extended)
+        series = {key: Series([*self._sorted[key], *recent]) for key, recent in zip(keys, fresh, strict=True)}
         return SpendIndex(series, since, series[()].first)
 
     def _load(
@@ -110,11 +118,13 @@ class SpendCache:
                 self.minutes.setdefault(h, {})
             self._keep(keys, rows, hours)
             self.settled = settled
+            self._extended += 1
         older = {h for h in between if h not in self.minutes}
         if older:  # a window moved into an hour kept whole: its minutes
             rows = hourly_by_scope(
                 con, scopes, min(older), until=max(older) + _HOUR, minute_hours=older, only_hours=older
             )
+            self._extended += 1
             for h in older:
                 self.minutes[h] = {}
             for key, found in zip(keys, rows, strict=True):
