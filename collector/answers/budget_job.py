@@ -93,6 +93,10 @@ def budget_job(config: Any, hooks: Sequence[Hook] = ()) -> Job:
     """The job of a :class:`costspan.collector.config.CollectorConfig` with budgets."""
     from costspan.pricing import data_dir
 
+    from .budgets import hierarchy_warnings
+
+    for warning in hierarchy_warnings(config.budgets):
+        log.warning("budgets: %s", warning)
     job = BudgetJob(data_dir(config.data_dir), config.budgets, hooks)
     return Job("budgets", config.budgets_interval_s, job.run, job.metrics)
 
