@@ -225,3 +225,14 @@ def hourly_by_scope(
 def _naive_utc(moment: datetime) -> datetime:
     """``start_time`` is a TIMESTAMP in UTC without a zone: an aware moment is compared as such."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> dict[datetime, int]:
+    """The number of calls in each UTC hour of ``[since, until)`` (naive UTC hours): a cheap look at which
+    hours changed since they were read (calls stored late)."""
+    query = """
+        SELECT date_trunc('hour', start_time) AS hour, count(*)
+        FROM llm_calls WHERE start_time >= ? AND start_time < ?
+        GROUP BY hour
+    """
+    return dict(con.execute(query, [_naive_utc(since), _naive_utc(until)]).fetchall())

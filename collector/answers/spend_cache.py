@@ -5,10 +5,11 @@ The first evaluation loads the spend of every scope since the earliest instant t
 query, as :meth:`SpendIndex.load`). The hours that have passed (all but the current one and the one before)
 are kept, per UTC hour, and the hours in which a window begins between hours are kept per minute. Each later
 evaluation asks for the calls since the hours kept (by minute for the current and the last hour), and for
-the minutes of any hour a window has moved into: a small query. Once an hour the whole span is loaded again,
-so that calls which reach the store late (a batch held by an exporter, a replay after a crash) are counted
-within the hour; and again whenever the budgets or the span they need change (a new period reaching back
-further, to close the last one).
+the minutes of any hour a window has moved into: a small query. Calls that reach the store late (a
+backfill, a batch held by an exporter, a replay after a crash) are found by a count of the calls per hour
+kept, and those hours are read again. Once an hour the whole span is loaded again (a call whose record was
+replaced by a better one changes its cost, not the count); and whenever the budgets or the span they need
+change (a new period reaching back further, to close the last one).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from decimal import Decimal
 import duckdb
 
 from .budget_status import Series, SpendIndex, scope_key
-from .spend import HourlySpend, hourly_by_scope
+from .spend import HourlySpend, calls_per_hour, hourly_by_scope
 
 RELOAD_EVERY = timedelta(hours=1)
 _HOUR = timedelta(hours=1)
@@ -119,6 +120,7 @@ class SpendCache:
             self._keep(keys, rows, hours)
             self.settled = settled
             self._extended += 1
+        self._late(con, keys, between)
         older = {h for h in between if h not in self.minutes}
         if older:  # a window moved into an hour kept whole: its minutes
             rows = hourly_by_scope(
@@ -130,6 +132,34 @@ class SpendCache:
             for key, found in zip(keys, rows, strict=True):
                 for s in found:
                     self.minutes[_hour_of(s)].setdefault(key, []).append(s)
+
+    def _late(self, con: duckdb.DuckDBPyConnection, keys: Sequence[Key], between: set[datetime]) -> None:
+        """Read again the hours kept whose number of calls changed: calls stored late (a backfill, an
+        exporter's held batch, a replay after a crash)."""
+        assert self.since is not None and self.settled is not None
+        stored = {h.replace(tzinfo=UTC): n for h, n in calls_per_hour(con, self.since, self.settled).items()}
+        kept = {h: s.calls for h, s in self.hours[()].items() if h >= self.since}
+        changed = {h for h in stored.keys() | kept.keys() if stored.get(h, 0) != kept.get(h, 0)}
+        if not changed:
+            return
+        edges = changed & between
+        rows = hourly_by_scope(
+            con,
+            [dict(k) for k in keys],
+            min(changed),
+            until=max(changed) + _HOUR,
+            minute_hours=edges,
+            only_hours=changed,
+        )
+        for key in keys:
+            for h in changed:
+                self.hours[key].pop(h, None)
+        for h in changed & self.minutes.keys():
+            del self.minutes[h]
+        for h in edges:
+            self.minutes[h] = {}
+        self._keep(keys, rows, edges)
+        self._extended += 1
 
     def _keep(
         self, keys: Sequence[Key], rows: Sequence[Sequence[HourlySpend]], between: set[datetime]
