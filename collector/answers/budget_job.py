@@ -62,6 +62,9 @@ class BudgetJob:
         scopes = [b.scope for b in self.budgets]
         index = self.cache.index(con, scopes, now, marks)
         events: list[BudgetEvent] = []
+        for row in ledger.rows:  # a rolling budget no longer declared: its window ends here
+            if row.rolling and not row.closed and row.budget not in by_name:
+                ledger.close(row, None, None, now)
         for row, budget in closing:
             figures = index.of(budget.scope).between(row.start, row.end) if budget is not None else None
             for crossing in ledger.close(row, figures, budget, now):

@@ -67,6 +67,9 @@ class Budget:
     parent: str | None = None
     where: str = field(default="", compare=False, repr=False)  # "file:line" it was declared at
 
+    def __hash__(self) -> int:  # the scope is a dict: a budget is known by its name
+        return hash(self.name)
+
     def describe_period(self) -> str:
         """``month from day 15, Europe/Berlin``, ``rolling 24h``: the period as a person reads it."""
         if self.period == "rolling":
