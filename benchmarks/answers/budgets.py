@@ -49,26 +49,31 @@ _spec.loader.exec_module(query_bench)
 INTERVAL_S = 60.0
 
 
-def hundred_budgets() -> list[Budget]:
-    """100 budgets over the generator's teams, features, customers and users."""
+def hundred_budgets(scale: Decimal = Decimal(1)) -> list[Budget]:
+    """100 budgets over the generator's teams, features, customers and users; the amounts, for 10 million
+    calls over 45 days times ``scale``, put about a third of them past a threshold."""
     day = timedelta(hours=24)
-    budgets = [Budget("org", {}, Decimal(250_000), "month")]
+
+    def usd(amount: int) -> Decimal:
+        return Decimal(amount) * scale
+
+    budgets = [Budget("org", {}, usd(8_000), "month")]
     budgets += [
-        Budget(f"team-{t}", {"team": t}, Decimal(40_000), "month", timezone="Europe/Berlin", parent="org")
+        Budget(f"team-{t}", {"team": t}, usd(1_000), "month", timezone="Europe/Berlin", parent="org")
         for t in query_bench.TEAMS
     ]
-    budgets += [Budget(f"feature-{f}", {"feature": f}, Decimal(2_000), "week") for f in query_bench.FEATURES]
+    budgets += [Budget(f"feature-{f}", {"feature": f}, usd(300), "week") for f in query_bench.FEATURES]
     budgets += [
-        Budget(f"customer-{c}", {"customer_id": f"cus_{c}"}, Decimal(50), "day", timezone=zone)
+        Budget(f"customer-{c}", {"customer_id": f"cus_{c}"}, usd(10), "day", timezone=zone)
         for c, zone in zip(range(20), ["UTC", "Asia/Kolkata"] * 10, strict=True)
     ]
-    budgets += [Budget(f"user-{u}", {"user_id": f"user-{u}"}, Decimal(5), "day") for u in range(21)]
+    budgets += [Budget(f"user-{u}", {"user_id": f"user-{u}"}, usd(1), "day") for u in range(21)]
     teams_features = [(t, f) for t in query_bench.TEAMS[:4] for f in query_bench.FEATURES[:4]]
     budgets += [
         Budget(
             f"{t}-{f}",
             {"team": t, "feature": f},
-            Decimal(2_000),
+            usd(200),
             "month",
             timezone="Europe/Berlin",
             parent=f"team-{t}",
@@ -76,8 +81,7 @@ def hundred_budgets() -> list[Budget]:
         for t, f in teams_features
     ]
     budgets += [
-        Budget(f"rolling-{t}", {"team": t}, Decimal(1_500), "rolling", window=day)
-        for t in query_bench.TEAMS[:4]
+        Budget(f"rolling-{t}", {"team": t}, usd(150), "rolling", window=day) for t in query_bench.TEAMS[:4]
     ]
     assert len(budgets) == 100, len(budgets)
     return budgets
@@ -117,7 +121,8 @@ def main() -> None:
         shutil.rmtree(data_dir / "answers", ignore_errors=True)  # each benchmark begins with no ledger
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         now = today - timedelta(minutes=30)
-        budgets = hundred_budgets()
+        calls = connect(data_dir).execute("SELECT count(*) FROM llm_calls").fetchone()[0]
+        budgets = hundred_budgets(Decimal(calls) / 10_000_000 * 45 / args.days)
         job = BudgetJob(data_dir, budgets)
         cold_cpu, cold_wall, events = evaluate_once(job, data_dir, now)
         runs = [
@@ -130,7 +135,6 @@ def main() -> None:
         reload_cpu, reload_wall, _ = evaluate_once(
             job, data_dir, now + timedelta(seconds=INTERVAL_S * (args.runs + 1))
         )
-        calls = connect(data_dir).execute("SELECT count(*) FROM llm_calls").fetchone()[0]
         print(f"{len(budgets)} budgets over {calls:,} stored calls, evaluated at {now:%Y-%m-%d %H:%M} UTC")
         print(
             f"first evaluation (ledger read, {events} thresholds crossed): {cold_cpu:.3f} s CPU, "
