@@ -151,8 +151,11 @@ def main() -> None:
         status = {s.budget.name: s for s in job.statuses}
         org = status["org"]
         print(
-            f"org: spent {org.spent:.2f} of {org.budget.amount} USD this month, projected {org.projected:.2f}"
+            f"org: spent {org.spent:.2f} of {org.budget.amount:.2f} USD this month, "
+            f"projected {org.projected:.2f}"
         )
+        over = sum(1 for s in job.statuses if s.used_percent >= min(s.budget.thresholds))
+        print(f"budgets past a threshold: {over} of {len(budgets)}")
     finally:
         if not args.dir:
             shutil.rmtree(data_dir, ignore_errors=True)
