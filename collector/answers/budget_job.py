@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,12 @@ class BudgetJob:
             row, crossings = ledger.record(s)
             events += [_event(s.budget, row, c, s.projected) for c in crossings]
         # the crossings are stored before anyone is told of them: none is told twice
-        ledger.write(self.data_dir)
-        answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger))
+        try:
+            ledger.write(self.data_dir)
+            answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger))
+        except BaseException:
+            self.ledger = None  # not stored: read again next time, and these crossings found again
+            raise
         self.statuses = statuses
         for event in events:
             for hook in self.hooks:
@@ -124,7 +128,13 @@ def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None)
     for s in statuses:
         b = s.budget
         row = ledger.open_row(b.name) if ledger is not None else None
-        crossed = sorted({c.threshold for c in row.crossings}) if row is not None else []
+        # a rolling budget's crossings: those within its window (older ones may fire again)
+        since = s.period_start if b.period == "rolling" else None
+        crossed = (
+            sorted({c.threshold for c in row.crossings if since is None or c.crossed_at > since})
+            if row is not None
+            else []
+        )
         rows.append(
             {
                 "budget": b.name,
@@ -194,6 +204,4 @@ def gauges(statuses: Sequence[BudgetStatus]) -> Iterable[Metric]:
 
 
 def _naive(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment.astimezone(UTC).replace(tzinfo=None)

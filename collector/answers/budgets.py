@@ -35,7 +35,7 @@ Each mistake is a configuration error naming the file, the line and the key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -321,14 +321,8 @@ def _with_parents(
             continue
         candidates = [o for o in budgets if o.same_period(budget) and _proper_part(o.scope, budget.scope)]
         best = max(candidates, key=lambda b: len(b.scope), default=None)  # the first among equals
-        out.append(_replace_parent(budget, best.name if best else None))
+        out.append(replace(budget, parent=best.name if best else None))
     return out
-
-
-def _replace_parent(budget: Budget, parent: str | None) -> Budget:
-    from dataclasses import replace
-
-    return replace(budget, parent=parent)
 
 
 def _proper_part(outer: Mapping[str, str], inner: Mapping[str, str]) -> bool:
