@@ -94,6 +94,12 @@ bench-query: $(STAMP)
 bench-forecast: $(STAMP)
 	$(PY) benchmarks/answers/forecast_accuracy.py
 
+# 100 budgets over 10 million generated calls: CPU per evaluation and per minute (BUDGETS_ARGS="--calls 1000000")
+BUDGETS_ARGS ?=
+.PHONY: bench-budgets
+bench-budgets: $(STAMP)
+	$(PY) benchmarks/answers/budgets.py $(BUDGETS_ARGS)
+
 # A million hostile requests to a real collector over OTLP/HTTP and gRPC (tests/fuzz/run.py); it prints the
 # answers by code, crashes, worker restarts, peak RSS and whether valid calls sent afterwards were stored.
 # FUZZ_ARGS passes options on, e.g. FUZZ_ARGS="--inputs 100000 --senders 4" or "--max-seconds 3600".

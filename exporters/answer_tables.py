@@ -28,7 +28,7 @@ SCHEMAS: dict[str, pa.Schema] = {}
 # every budget with the thresholds crossed in it, past periods kept with the limit they had then.
 _MONEY = pa.decimal128(38, 12)
 _TIME = pa.timestamp("us")
-_PERCENT = pa.decimal128(12, 4)
+_PERCENT = pa.decimal128(38, 4)
 _BURN_WINDOWS = ("5m", "30m", "1h", "6h", "24h", "3d", "7d")
 SCHEMAS["budgets"] = pa.schema(
     [

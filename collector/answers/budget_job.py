@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from costspan.exporters import answer_tables
 
 from .budget_ledger import Crossing, Ledger, PeriodRow
-from .budget_status import BURN_WINDOWS, BudgetStatus, SpendIndex, boundaries, status
+from .budget_status import BURN_WINDOWS, BudgetStatus, boundaries, status
 from .budgets import Budget, BudgetEvent
 from .runner import Job
+from .spend_cache import SpendCache
 
 log = logging.getLogger("costspan.answers")
 STATUS_TABLE = "budgets"
@@ -40,6 +41,7 @@ class BudgetJob:
         self.hooks = list(hooks)
         self.ledger: Ledger | None = None  # read at the first run: what fired before this process
         self.statuses: list[BudgetStatus] = []
+        self.cache = SpendCache()
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> list[BudgetEvent]:
         if self.ledger is None:
@@ -58,8 +60,11 @@ class BudgetJob:
         marks = [t for b in self.budgets for t in boundaries(b, now)]
         marks += [t for row, b in closing if b is not None for t in (row.start, row.end)]
         scopes = [b.scope for b in self.budgets]
-        index = SpendIndex.load(con, scopes, now, marks)
+        index = self.cache.index(con, scopes, now, marks)
         events: list[BudgetEvent] = []
+        for row in ledger.rows:  # a rolling budget no longer declared: its window ends here
+            if row.rolling and not row.closed and row.budget not in by_name:
+                ledger.close(row, None, None, now)
         for row, budget in closing:
             figures = index.of(budget.scope).between(row.start, row.end) if budget is not None else None
             for crossing in ledger.close(row, figures, budget, now):
@@ -70,8 +75,12 @@ class BudgetJob:
             row, crossings = ledger.record(s)
             events += [_event(s.budget, row, c, s.projected) for c in crossings]
         # the crossings are stored before anyone is told of them: none is told twice
-        ledger.write(self.data_dir)
-        answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger))
+        try:
+            ledger.write(self.data_dir)
+            answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger))
+        except BaseException:
+            self.ledger = None  # not stored: read again next time, and these crossings found again
+            raise
         self.statuses = statuses
         for event in events:
             for hook in self.hooks:
@@ -91,6 +100,10 @@ def budget_job(config: Any, hooks: Sequence[Hook] = ()) -> Job:
     """The job of a :class:`costspan.collector.config.CollectorConfig` with budgets."""
     from costspan.pricing import data_dir
 
+    from .budgets import hierarchy_warnings
+
+    for warning in hierarchy_warnings(config.budgets):
+        log.warning("budgets: %s", warning)
     job = BudgetJob(data_dir(config.data_dir), config.budgets, hooks)
     return Job("budgets", config.budgets_interval_s, job.run, job.metrics)
 
@@ -115,7 +128,13 @@ def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None)
     for s in statuses:
         b = s.budget
         row = ledger.open_row(b.name) if ledger is not None else None
-        crossed = sorted({c.threshold for c in row.crossings}) if row is not None else []
+        # a rolling budget's crossings: those within its window (older ones may fire again)
+        since = s.period_start if b.period == "rolling" else None
+        crossed = (
+            sorted({c.threshold for c in row.crossings if since is None or c.crossed_at > since})
+            if row is not None
+            else []
+        )
         rows.append(
             {
                 "budget": b.name,
@@ -185,6 +204,4 @@ def gauges(statuses: Sequence[BudgetStatus]) -> Iterable[Metric]:
 
 
 def _naive(moment: datetime) -> datetime:
-    from datetime import UTC
-
     return moment.astimezone(UTC).replace(tzinfo=None)

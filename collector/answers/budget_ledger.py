@@ -122,8 +122,11 @@ class Ledger:
         budget, now = status.budget, status.evaluated_at
         row = self.open_row(budget.name)
         rolling = budget.period == "rolling"
-        if row is not None and (row.rolling != rolling or (not rolling and row.start != status.period_start)):
-            # the budget's period was declared anew (or this one was not closed): it ends here
+        declared = (budget.describe_scope(), budget.describe_period())
+        if row is not None and (
+            (row.scope, row.period) != declared or (not rolling and row.start != status.period_start)
+        ):
+            # the budget was declared anew (another scope or period), or its period ended unseen: it ends here
             row.closed = True
             row.updated_at = now
             row = None

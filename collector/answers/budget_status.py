@@ -69,7 +69,7 @@ class Series:
     end: the figures since any instant in O(log n)."""
 
     def __init__(self, rows: Sequence[HourlySpend]) -> None:
-        self.starts = [r.hour.replace(tzinfo=UTC) for r in rows]
+        self.starts = [r.hour for r in rows]  # naive UTC, as stored: compared with naive UTC moments
         self.costs = [r.cost_usd for r in rows]
         self._calls = [0] * (len(rows) + 1)
         self._unpriced = [0] * (len(rows) + 1)
@@ -81,10 +81,11 @@ class Series:
 
     @property
     def first(self) -> datetime | None:
-        return self.starts[0] if self.starts else None
+        return self.starts[0].replace(tzinfo=UTC) if self.starts else None
 
     def _index(self, moment: datetime) -> int:
-        return bisect.bisect_left(self.starts, moment.replace(second=0, microsecond=0))
+        minute = moment.astimezone(UTC).replace(second=0, microsecond=0, tzinfo=None)
+        return bisect.bisect_left(self.starts, minute)
 
     def between(self, start: datetime, end: datetime | None = None) -> Figures:
         """The calls from the minute of ``start`` to that of ``end`` (or to the last one stored)."""
@@ -103,7 +104,7 @@ class Series:
         for i in range(self._index(start), len(self.starts)):
             total += self.costs[i]
             if total >= amount:
-                return self.starts[i]
+                return self.starts[i].replace(tzinfo=UTC)
         return None
 
 
@@ -135,7 +136,7 @@ class SpendIndex:
     first_call: datetime | None  # the organisation's first bucket since ``since``
 
     def of(self, scope: Mapping[str, str]) -> Series:
-        return self.series[_key(scope)]
+        return self.series[scope_key(scope)]
 
     @classmethod
     def load(
@@ -147,7 +148,7 @@ class SpendIndex:
     ) -> SpendIndex:
         """The spend of ``scopes`` (and the organisation's) from the earliest of ``boundaries`` to now, exact
         at each boundary."""
-        keys = list(dict.fromkeys([(), *(_key(s) for s in scopes)]))
+        keys = list(dict.fromkeys([(), *(scope_key(s) for s in scopes)]))
         marks = [b.astimezone(UTC) for b in boundaries]
         since = _hour(min([*marks, now]))
         minutes_since = _hour(now) - timedelta(hours=1)  # the 5m, 30m and 1h windows, exact
@@ -242,5 +243,5 @@ def _hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _key(scope: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def scope_key(scope: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(scope.items()))

@@ -35,7 +35,7 @@ Each mistake is a configuration error naming the file, the line and the key.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -46,6 +46,8 @@ from .spend import UnknownDimension, dimension_sql
 
 DEFAULT_THRESHOLDS: tuple[Decimal, ...] = (Decimal(50), Decimal(75), Decimal(90), Decimal(100))
 MAX_THRESHOLD = Decimal(1000)  # percent: a threshold past ten times the amount is a typo
+THRESHOLD_STEP = Decimal("0.0001")  # as stored (DECIMAL(38, 4)): a threshold read back is the one declared
+MAX_AMOUNT = Decimal(10) ** 15
 DEFAULT_INTERVAL_S = 60.0
 MIN_WINDOW = timedelta(minutes=1)
 MAX_WINDOW = timedelta(days=366)
@@ -66,6 +68,9 @@ class Budget:
     thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS  # percent of amount, ascending
     parent: str | None = None
     where: str = field(default="", compare=False, repr=False)  # "file:line" it was declared at
+
+    def __hash__(self) -> int:  # the scope is a dict: a budget is known by its name
+        return hash(self.name)
 
     def describe_period(self) -> str:
         """``month from day 15, Europe/Berlin``, ``rolling 24h``: the period as a person reads it."""
@@ -218,6 +223,13 @@ def _amount(node: Any, here: str, error: ErrorFactory) -> Decimal:
         raise error(node, "amount", f"{here}.amount: a number of USD such as 250 or 99.50; got {value!r}")
     if amount <= 0:
         raise error(node, "amount", f"{here}.amount: more than 0 USD; got {value!r}")
+    # stored as DECIMAL(38, 12), as cost_usd
+    if amount >= MAX_AMOUNT or amount != amount.quantize(Decimal("1E-12")):
+        raise error(
+            node,
+            "amount",
+            f"{here}.amount: less than {MAX_AMOUNT:,} USD, to 12 decimal places; got {value!r}",
+        )
     return amount
 
 
@@ -251,11 +263,17 @@ def _thresholds(node: Any, here: str, error: ErrorFactory) -> tuple[Decimal, ...
         percent = None
         if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
             percent = Decimal(value)
-        if percent is None or not percent.is_finite() or not 0 < percent <= MAX_THRESHOLD:
+        if (
+            percent is None
+            or not percent.is_finite()
+            or not 0 < percent <= MAX_THRESHOLD
+            or percent != percent.quantize(THRESHOLD_STEP)
+        ):
             raise error(
                 node,
                 "thresholds",
-                f"{here}.thresholds: each a percentage above 0 and at most {MAX_THRESHOLD}; got {value!r}",
+                f"{here}.thresholds: each a percentage above 0 and at most {MAX_THRESHOLD}, to 4 decimal "
+                f"places; got {value!r}",
             )
         found.add(percent)
     return tuple(sorted(found))
@@ -303,14 +321,8 @@ def _with_parents(
             continue
         candidates = [o for o in budgets if o.same_period(budget) and _proper_part(o.scope, budget.scope)]
         best = max(candidates, key=lambda b: len(b.scope), default=None)  # the first among equals
-        out.append(_replace_parent(budget, best.name if best else None))
+        out.append(replace(budget, parent=best.name if best else None))
     return out
-
-
-def _replace_parent(budget: Budget, parent: str | None) -> Budget:
-    from dataclasses import replace
-
-    return replace(budget, parent=parent)
 
 
 def _proper_part(outer: Mapping[str, str], inner: Mapping[str, str]) -> bool:

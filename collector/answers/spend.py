@@ -144,12 +144,13 @@ def hourly_by_scope(
     until: datetime | None = None,
     minutes_since: datetime | None = None,
     minute_hours: Iterable[datetime] = (),
+    only_hours: Iterable[datetime] | None = None,
 ) -> list[list[HourlySpend]]:
     """For each of ``scopes`` (dimension -> value; ``{}`` is every call), its spend per bucket over calls
     that started in ``[since, until)``, sorted by bucket: one query, one pass over ``llm_calls`` however many
     scopes. A bucket is a UTC hour, or a minute for calls at or after ``minutes_since`` and in the hours
     ``minute_hours`` (where a window that begins between hours is to be counted exactly). ``hour`` is the
-    start of the bucket, ``values`` is empty."""
+    start of the bucket, ``values`` is empty. ``only_hours``: the calls of these UTC hours alone."""
     distinct: dict[tuple[tuple[str, str], ...], int] = {}
     for scope in scopes:
         distinct.setdefault(tuple(sorted(scope.items())), len(distinct))
@@ -173,6 +174,11 @@ def hourly_by_scope(
     columns = "".join(f", {dimension_sql(d)} AS x{i}" for i, d in enumerate(dimensions))
     conditions, where_params = _conditions(_naive_utc(since), until and _naive_utc(until), None)
     params.extend(where_params)
+    if only_hours is not None:
+        chosen = sorted({_naive_utc(h) for h in only_hours})
+        listed = ", ".join("?" for _ in chosen)
+        conditions += f" AND date_trunc('hour', start_time) IN ({listed})" if chosen else " AND FALSE"
+        params.extend(chosen)
     joins: list[str] = []
     marks: list[str] = []
     for k, (dims, wanted) in enumerate(by_dimensions.items()):
@@ -236,3 +242,14 @@ def daily_cost(
         day = row.hour.date()
         series[day] = series.get(day, Decimal(0)) + row.cost_usd
     return days
+
+
+def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> dict[datetime, int]:
+    """The number of calls in each UTC hour of ``[since, until)`` (naive UTC hours): a cheap look at which
+    hours changed since they were read (calls stored late)."""
+    query = """
+        SELECT date_trunc('hour', start_time) AS hour, count(*)
+        FROM llm_calls WHERE start_time >= ? AND start_time < ?
+        GROUP BY hour
+    """
+    return dict(con.execute(query, [_naive_utc(since), _naive_utc(until)]).fetchall())

@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1:
         print("costspan demo: --days is at least 1", file=sys.stderr)
         return 2
-    collector = _Collector(data_dir)
+    from ._budgets import write_config
+
+    collector = _Collector(data_dir, write_config(data_dir))
     try:
         collector.start()
         print(f"collector: OTLP/gRPC 127.0.0.1:{collector.grpc}, data in {data_dir}", flush=True)
@@ -94,6 +96,7 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
         return 1
     print(f"{expected:,} calls stored and priced in {time.monotonic() - started:.1f} s\n", flush=True)
     print_report(connect(collector.data_dir), sys.stdout)
+    _report_budgets(collector.data_dir)
     print(_next_steps(collector), flush=True)
     if args.keep_running:
         print(
@@ -106,6 +109,17 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             collector.stop()
     return 0
+
+
+def _report_budgets(data_dir: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ._budgets import print_budgets, wait_for_evaluation
+
+    if wait_for_evaluation(data_dir, datetime.now(UTC)):
+        print_budgets(data_dir, sys.stdout)
+    else:
+        print("\nBudgets: the collector has not evaluated them yet (costspan budgets shows them)")
 
 
 def _sdks_installed() -> bool:
@@ -147,8 +161,9 @@ def _free_port() -> int:
 class _Collector:
     """``costspan serve`` in a child process, on free local ports."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.config = config
         self.grpc, self.http, self.admin = _free_port(), _free_port(), _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -159,6 +174,7 @@ class _Collector:
                 "-m",
                 "costspan.collector",
                 "serve",
+                *(["--config", str(self.config)] if self.config else []),
                 "--data-dir",
                 str(self.data_dir),
                 "--grpc-address",

@@ -55,3 +55,53 @@ def test_a_tag_key_is_quoted_and_an_unknown_dimension_is_an_error():
         dimension_sql("region")
     with pytest.raises(UnknownDimension):
         dimension_sql("tag.")
+
+
+def test_spend_of_several_scopes_in_one_query_by_hour_and_by_minute(tmp_path):
+    from datetime import UTC
+
+    from costspan.collector.answers.spend import calls_per_hour, hourly_by_scope
+
+    write_calls(
+        tmp_path,
+        [
+            call(H9, "0.10", team="search", user_id="alice", tags={"tier": "gold"}),
+            call(datetime(2026, 3, 2, 9, 45), "0.20", team="search", user_id="bob"),
+            call(H10, None, team="ads", pricing_status="unknown_model"),
+            call(datetime(2026, 3, 2, 11, 5), "1", team="ads"),
+        ],
+    )
+    con = connect(tmp_path)
+    scopes = [
+        {},
+        {"team": "search"},
+        {"team": "search", "user_id": "alice"},
+        {"tag.tier": "gold"},
+        {"team": "x"},
+        {},
+    ]
+    since = datetime(2026, 3, 2, tzinfo=UTC)
+    org, search, alice, gold, nobody, org_again = hourly_by_scope(
+        con,
+        scopes,
+        since,
+        minutes_since=datetime(2026, 3, 2, 11, tzinfo=UTC),
+        minute_hours=[datetime(2026, 3, 2, 9)],
+    )
+    # hour 9 by minute (asked for), hour 10 by hour, from 11:00 by minute
+    assert [(r.hour.hour, r.hour.minute, r.calls, r.unpriced_calls) for r in org] == [
+        (9, 15, 1, 0),
+        (9, 45, 1, 0),
+        (10, 0, 1, 1),
+        (11, 5, 1, 0),
+    ]
+    assert org_again == org and nobody == []
+    assert [(r.hour.minute, r.cost_usd) for r in search] == [(15, Decimal("0.1")), (45, Decimal("0.2"))]
+    assert [r.calls for r in alice] == [1] and [r.calls for r in gold] == [1]
+    # only the hours asked for
+    only = hourly_by_scope(con, [{}], since, only_hours=[datetime(2026, 3, 2, 10)])[0]
+    assert [(r.hour.hour, r.calls) for r in only] == [(10, 1)]
+    assert calls_per_hour(con, since, datetime(2026, 3, 2, 11, tzinfo=UTC)) == {
+        datetime(2026, 3, 2, 9): 2,
+        datetime(2026, 3, 2, 10): 1,
+    }

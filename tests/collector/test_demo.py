@@ -42,6 +42,11 @@ def test_demo_backfills_history_makes_live_calls_and_reports_from_them(tmp_path)
         "Today",
     ):
         assert title in report
+    # the search team's rolling week is over its budget: every threshold crossed, once
+    budgets = report.split("Budgets (")[1]
+    assert re.search(r"search-7d +rolling 7d +2\.00 .* 50% 75% 90% 100%", budgets), budgets
+    crossings = [line.split()[:2] for line in budgets.split("Thresholds crossed")[1].splitlines()[2:6]]
+    assert crossings == [["search-7d", f"{t}%"] for t in (50, 75, 90, 100)], budgets
     # the prompt change six and five days ago is the anomaly the report finds first
     assert "fraud-explain" in report.split("Anomalies:")[1].splitlines()[2]
 
