@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
     from . import config, demo, serve, sql
+    from .answers import anomalies
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.register(commands)
     config.register(commands)
     demo.register(commands)
+    anomalies.register(commands)
     return parser
 
 
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from costspan.pricing import cli as pricing_cli
 
         return pricing_cli.run(args)
-    if args.command in ("sql", "serve", "config", "demo"):
+    if args.command in ("sql", "serve", "config", "demo", "anomalies"):
         return int(args.handler(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it first
     return 2

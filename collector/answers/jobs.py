@@ -11,4 +11,12 @@ from .runner import Job
 def jobs_from_config(config: Any) -> list[Job]:
     """The jobs for a :class:`costspan.collector.config.CollectorConfig`."""
     jobs: list[Job] = []
+    jobs.extend(_anomalies(config))
     return jobs
+
+
+def _anomalies(config: Any) -> list[Job]:
+    from .anomalies import anomaly_job
+
+    job = anomaly_job(config)
+    return [job] if job is not None else []

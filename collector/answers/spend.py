@@ -17,7 +17,7 @@ The definitions every answer shares live here, once:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -81,10 +81,10 @@ def hourly(
     dimensions: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
-    where: dict[str, str] | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
 ) -> list[HourlySpend]:
     """Spend per UTC hour and value of ``dimensions`` over calls that started in ``[since, until)`` and
-    whose dimensions equal ``where``'s values; sorted by hour."""
+    whose dimensions equal ``where``'s values (or one of them, for a list); sorted by hour."""
     groups = [dimension_sql(d) for d in dimensions]
     conditions, params = _conditions(since, until, where)
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
@@ -116,8 +116,24 @@ def hourly(
     ]
 
 
+def first_seen(
+    con: duckdb.DuckDBPyConnection,
+    dimension: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+) -> dict[str | None, datetime]:
+    """When each value of ``dimension`` was first seen (its earliest ``start_time``, naive UTC) among the
+    calls that started in ``[since, until)`` and match ``where``."""
+    conditions, params = _conditions(since, until, where)
+    query = (
+        f"SELECT {dimension_sql(dimension)} AS value, min(start_time) FROM llm_calls {conditions} GROUP BY 1"
+    )
+    return {value: first for value, first in con.execute(query, params).fetchall()}
+
+
 def _conditions(
-    since: datetime | None, until: datetime | None, where: dict[str, str] | None
+    since: datetime | None, until: datetime | None, where: Mapping[str, str | Sequence[str]] | None
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -128,6 +144,11 @@ def _conditions(
         clauses.append("start_time < ?")
         params.append(until)
     for name, value in (where or {}).items():
-        clauses.append(f"{dimension_sql(name)} = ?")
-        params.append(value)
+        if isinstance(value, str):
+            clauses.append(f"{dimension_sql(name)} = ?")
+            params.append(value)
+        else:  # one of several values (an empty list matches none)
+            values = list(value)
+            clauses.append(f"{dimension_sql(name)} IN ({', '.join('?' * len(values)) or 'NULL'})")
+            params.extend(values)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
