@@ -242,6 +242,10 @@ def _runs(
         if first is None:
             if point[t]:
                 first = last = t
+                # the steps just before, already elevated, are its onset (a ramp before the outlier)
+                floor = runs[-1][1] + 1 if runs else 0
+                while first > max(floor, t + 1 - grain.shift) and elevated[first - 1]:
+                    first -= 1
             elif shifted[t]:
                 first, last = t + 1 - grain.shift, t
                 if runs and first <= runs[-1][1]:  # the window reaches back into the episode just closed

@@ -149,8 +149,8 @@ def explain(
     contributors: list[Contributor] = []
     first: list[FirstSeen] = []
     if con is not None:
-        contributors = _contributors(con, episode, dimensions, history_start_hour, weeks)
-        first = _first_seen(con, episode, history_start_hour)
+        contributors, absent = _contributors(con, episode, dimensions, history_start_hour, weeks)
+        first = _first_seen(con, episode, history_start_hour, absent)
     ratios = _ratios(observed, expected)
     found = Explanation(parts, tuple(contributors), tuple(first), tuple(ratios), "")
     return replace(found, text=render(episode, found))
@@ -225,56 +225,62 @@ def _onset(episode: Episode) -> tuple[int, int]:
     return episode.start * hours, (episode.start + steps) * hours
 
 
+def _offsets(episode: Episode, first: int, history_start_hour: int, weeks: int) -> list[int]:
+    """Hours back to each baseline sample of the onset (as the episode's baseline took them)."""
+    if episode.basis == episode.grain.weekly_basis:
+        offsets = [168 * k for k in range(1, weeks + 1)]
+    else:
+        offsets = [24 * k for k in range(1, 8)]
+    return [o for o in offsets if first - o >= history_start_hour]
+
+
 def _contributors(
     con: duckdb.DuckDBPyConnection,
     episode: Episode,
     dimensions: tuple[str, ...],
     history_start_hour: int,
     weeks: int,
-) -> list[Contributor]:
+) -> tuple[list[Contributor], dict[str, list[str]]]:
+    """The ranked contributors, and the values of the first-seen dimensions that the onset has and its
+    baseline samples do not."""
     first, end = _onset(episode)
     step_hours = episode.grain.hours
-    if episode.basis in (episode.grain.weekly_basis,):
-        offsets = [168 * k for k in range(1, weeks + 1)]
-    else:
-        offsets = [24 * k for k in range(1, 8)]
-    offsets = [o for o in offsets if first - o >= history_start_hour]
+    offsets = _offsets(episode, first, history_start_hour, weeks)
+    shifts = [0, *offsets]
     measure = {COST_FAMILY: COST, UNPRICED_FAMILY: UNPRICED}.get(episode.family, CUT_SHORT)
     n_steps = (end - first) // step_hours
     scope_change = float(
         episode.observed[measure, :n_steps].sum() - episode.expected[measure, :n_steps].sum()
     )
     where = _scope_filter(episode)
+    periods = [(hour_start(first - o), hour_start(end - o)) for o in shifts]
     found: list[Contributor] = []
+    absent: dict[str, list[str]] = {}
     children = [d for d in dict.fromkeys((*dimensions, *FIRST_SEEN_DIMENSIONS)) if d != episode.scope[0]]
     for child in children:
-        observed: dict[str | None, np.ndarray] = {}
-        samples: dict[str | None, np.ndarray] = {}
-        windows = [(0, observed), *((o, samples) for o in offsets)]
-        for k, (offset, into) in enumerate(windows):
-            rows = spend.hourly(
-                con, [child], since=hour_start(first - offset), until=hour_start(end - offset), where=where
-            )
-            for row in rows:
-                step = ((hour_index(row.hour) + offset) - first) // step_hours
-                shape = (n_steps,) if into is observed else (n_steps, len(offsets))
-                cells = into.setdefault(row.values[0], np.zeros(shape))
-                amount = _measure(row, measure)
-                if into is observed:
-                    cells[step] += amount
-                else:
-                    cells[step, k - 1] += amount
-        for value in observed.keys() | samples.keys():
-            seen = observed.get(value, np.zeros(n_steps)).sum()
-            usual = np.median(samples[value], axis=1).sum() if value in samples and offsets else 0.0
+        # per value: the measure per onset step (column 0) and at each baseline sample (columns 1 ...)
+        cells: dict[str | None, np.ndarray] = {}
+        for row in spend.hourly(con, [child], where=where, periods=periods):
+            hour = hour_index(row.hour)
+            table = cells.setdefault(row.values[0], np.zeros((n_steps, len(shifts))))
+            for k, shift in enumerate(shifts):  # a row may fall in several windows (days a day apart)
+                if first - shift <= hour < end - shift:
+                    table[(hour + shift - first) // step_hours, k] += _measure(row, measure)
+        for value, table in cells.items():
+            seen = table[:, 0].sum()
+            usual = np.median(table[:, 1:], axis=1).sum() if offsets else 0.0
+            if child in FIRST_SEEN_DIMENSIONS and value is not None and seen > 0 and not table[:, 1:].any():
+                absent.setdefault(child, []).append(value)
             delta = seen - usual
             if delta == 0:
                 continue
             share = delta / scope_change if scope_change else 0.0
             change = dollars(round(delta)).quantize(MICRO) if measure == COST else Decimal(round(delta))
             found.append(Contributor(child, value, change, share))
-    found.sort(key=lambda c: c.change, reverse=scope_change >= 0)
-    return found[:TOP]
+    # the largest change first; among equals, a named value before calls without one
+    sign = 1 if scope_change >= 0 else -1
+    found.sort(key=lambda c: (sign * c.change, c.value is not None), reverse=True)
+    return found[:TOP], absent
 
 
 def _measure(row: spend.HourlySpend, measure: int) -> float:
@@ -283,22 +289,21 @@ def _measure(row: spend.HourlySpend, measure: int) -> float:
     return float(row.unpriced_calls if measure == UNPRICED else row.cut_short_calls)
 
 
-def _first_seen(con: duckdb.DuckDBPyConnection, episode: Episode, history_start_hour: int) -> list[FirstSeen]:
+def _first_seen(
+    con: duckdb.DuckDBPyConnection, episode: Episode, history_start_hour: int, absent: dict[str, list[str]]
+) -> list[FirstSeen]:
+    """Of the values the onset has and its baseline does not, those first seen at or after the step before
+    the episode (over the whole history read, from ``history_start_hour``; a value there from its first
+    day is not new: there is nothing before it to compare)."""
     first, end = _onset(episode)
     since = hour_start(first - episode.grain.hours)
+    floor = hour_start(history_start_hour + 24)
     out: list[FirstSeen] = []
-    for dimension in FIRST_SEEN_DIMENSIONS:
-        if dimension == episode.scope[0]:
-            continue
+    for dimension, values in absent.items():
+        where = {**(_scope_filter(episode) or {}), dimension: values}
         seen = spend.first_seen(
-            con,
-            dimension,
-            since=hour_start(history_start_hour),
-            until=hour_start(end),
-            where=_scope_filter(episode),
+            con, dimension, since=hour_start(history_start_hour), until=hour_start(end), where=where
         )
-        # a value seen since the history began is not new: there is nothing before it to compare
-        floor = hour_start(history_start_hour + 24)
         out.extend(
             FirstSeen(dimension, value, at)
             for value, at in sorted(seen.items(), key=lambda kv: kv[1])

@@ -44,7 +44,8 @@ def picodollars(amount: Decimal) -> int:
 
 
 def dollars(pico: int | float) -> Decimal:
-    return (Decimal(pico) * PICO).quantize(PICO) if isinstance(pico, int) else Decimal(str(pico)) * PICO
+    """USD of an amount in 1e-12 USD; a fraction (a median between two amounts) is rounded to the unit."""
+    return (Decimal(pico if isinstance(pico, int) else round(pico)) * PICO).quantize(PICO)
 
 
 class Series:

@@ -146,6 +146,7 @@ def scan(
     scan_hours: int = HOURLY.scan,
     explanations: dict[tuple[str, int], Explanation] | None = None,
     explain_calls: bool = True,
+    explain_by: tuple[str, ...] | None = None,
 ) -> ScanResult:
     """The anomalies of the last ``scan_hours`` complete hours (and days) before ``now``. ``cache`` keeps the
     series between runs; ``explanations`` keeps the contributors of anomalies already explained."""
@@ -175,7 +176,8 @@ def scan(
         key = (_id(episode), min(episode.steps, 24) + episode.start)
         looked_up = explanations.get(key) if explanations is not None else None
         con_for = con if explain_calls and rank < MAX_EXPLAINED and looked_up is None else None
-        explanation = explain(con_for, episode, settings.dimensions, history_start, settings.baseline_weeks)
+        children = explain_by or settings.dimensions
+        explanation = explain(con_for, episode, children, history_start, settings.baseline_weeks)
         if looked_up is not None:  # contributors and first-seen facts of the onset, as found before
             explanation = replace(
                 explanation, contributors=looked_up.contributors, first_seen=looked_up.first_seen
@@ -406,6 +408,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--by", metavar="DIM", help="only this dimension's scopes (team, feature, model, tag.<key> ...)"
     )
+    parser.add_argument(
+        "--until",
+        help="scan as of this UTC time, e.g. 2026-03-17T13:00 (default: now), to look back at a past day",
+    )
+    parser.add_argument(
+        "--min-impact",
+        metavar="USD",
+        default=str(DEFAULT_SETTINGS.min_impact_usd),
+        help="the smallest anomaly reported, in USD over expected (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-calls",
+        type=int,
+        default=DEFAULT_SETTINGS.min_calls,
+        help="the fewest calls an anomaly has (default %(default)s)",
+    )
     parser.add_argument("--data-dir", help="data directory (default: $COSTSPAN_DATA_DIR or ./costspan-data)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.set_defaults(handler=run_command)
@@ -444,14 +462,25 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         hours = parse_since(args.since)
+    except ValueError as exc:
+        return _usage(f"--since: {exc}")
+    try:
         if args.by:
             dimension_sql(args.by)
-    except (ValueError, UnknownDimension) as exc:
-        print(
-            f"costspan anomalies: {'--by' if isinstance(exc, UnknownDimension) else '--since'}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
+    except UnknownDimension as exc:
+        return _usage(f"--by: {exc}")
+    try:
+        until = datetime.fromisoformat(args.until) if args.until else datetime.now(UTC)
+    except ValueError:
+        return _usage(f"--until: a time such as 2026-03-17T13:00; got {args.until!r}")
+    try:
+        min_impact = Decimal(args.min_impact)
+        if not min_impact.is_finite() or min_impact < 0:
+            raise ValueError
+    except (ArithmeticError, ValueError):
+        return _usage(f"--min-impact: an amount of USD, 0 or more; got {args.min_impact!r}")
+    if args.min_calls < 1:
+        return _usage("--min-calls: at least 1")
     directory = data_dir(args.data_dir)
     if not directory.is_dir():
         print(
@@ -459,12 +488,13 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    settings = AnomalySettings()
+    settings = replace(DEFAULT_SETTINGS, min_impact_usd=min_impact, min_calls=args.min_calls)
     if args.by:
         settings = replace(settings, dimensions=(args.by,))
     con = connect(directory)
     try:
-        result = scan(con, datetime.now(UTC), settings, scan_hours=hours)
+        children = tuple(dict.fromkeys((*DEFAULT_SETTINGS.dimensions, *settings.dimensions)))
+        result = scan(con, until, settings, scan_hours=hours, explain_by=children)
     finally:
         con.close()
     shown = [a for a in result.anomalies if not args.by or a.dimension == args.by]
@@ -478,3 +508,8 @@ def run_command(args: argparse.Namespace) -> int:
     rows = [tuple(a.scope if c == "scope" else getattr(a, c) for c in _COLUMNS) for a in shown]
     write_rows(_COLUMNS, rows, args.format, sys.stdout)
     return 0
+
+
+def _usage(message: str) -> int:
+    print(f"costspan anomalies: {message}", file=sys.stderr)
+    return 2

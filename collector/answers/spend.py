@@ -82,11 +82,13 @@ def hourly(
     since: datetime | None = None,
     until: datetime | None = None,
     where: Mapping[str, str | Sequence[str]] | None = None,
+    periods: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[HourlySpend]:
-    """Spend per UTC hour and value of ``dimensions`` over calls that started in ``[since, until)`` and
-    whose dimensions equal ``where``'s values (or one of them, for a list); sorted by hour."""
+    """Spend per UTC hour and value of ``dimensions`` over calls that started in ``[since, until)`` (and in
+    one of ``periods``, ``[since, until)`` each, when given) and whose dimensions equal ``where``'s values
+    (or one of them, for a list); sorted by hour."""
     groups = [dimension_sql(d) for d in dimensions]
-    conditions, params = _conditions(since, until, where)
+    conditions, params = _conditions(since, until, where, periods)
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
     grouped = "".join(f", d{i}" for i in range(len(groups)))
     unpriced = ", ".join(f"'{s}'" for s in UNPRICED_STATUSES)
@@ -133,7 +135,10 @@ def first_seen(
 
 
 def _conditions(
-    since: datetime | None, until: datetime | None, where: Mapping[str, str | Sequence[str]] | None
+    since: datetime | None,
+    until: datetime | None,
+    where: Mapping[str, str | Sequence[str]] | None,
+    periods: Sequence[tuple[datetime, datetime]] = (),
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -143,6 +148,9 @@ def _conditions(
     if until is not None:
         clauses.append("start_time < ?")
         params.append(until)
+    if periods:
+        clauses.append("(" + " OR ".join("(start_time >= ? AND start_time < ?)" for _ in periods) + ")")
+        params.extend(moment for period in periods for moment in period)
     for name, value in (where or {}).items():
         if isinstance(value, str):
             clauses.append(f"{dimension_sql(name)} = ?")
