@@ -135,8 +135,10 @@ class SeriesCache:
             else max(self.origin, self.read_until - self.reread_hours)
         )
         since = hour_start(recent_from)
+        until = hour_start(now_hour + 1)
         for dimension in (ORG, *self.dimensions):
-            rows = spend.hourly(con, [] if dimension == ORG else [dimension], since=since)
+            # calls stamped later than now (a clock ahead) wait for their hour
+            rows = spend.hourly(con, [] if dimension == ORG else [dimension], since=since, until=until)
             self.reads += 1
             recent: dict[str | None, list[spend.HourlySpend]] = {}
             for row in rows:
