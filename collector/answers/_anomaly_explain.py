@@ -266,6 +266,8 @@ def _contributors(
             for k, shift in enumerate(shifts):  # a row may fall in several windows (days a day apart)
                 if first - shift <= hour < end - shift:
                     table[(hour + shift - first) // step_hours, k] += _measure(row, measure)
+        if len(cells) == 1 and not absent_in(cells):
+            continue  # one value throughout (the scope's only model, say): it explains nothing
         for value, table in cells.items():
             seen = table[:, 0].sum()
             usual = np.median(table[:, 1:], axis=1).sum() if offsets else 0.0
@@ -281,6 +283,11 @@ def _contributors(
     sign = 1 if scope_change >= 0 else -1
     found.sort(key=lambda c: (sign * c.change, c.value is not None), reverse=True)
     return found[:TOP], absent
+
+
+def absent_in(cells: dict[str | None, np.ndarray]) -> bool:
+    """Whether a value is in the onset and in none of the baseline samples."""
+    return any(table[:, 0].any() and not table[:, 1:].any() for table in cells.values())
 
 
 def _measure(row: spend.HourlySpend, measure: int) -> float:

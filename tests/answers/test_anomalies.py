@@ -279,19 +279,21 @@ def test_the_command_prints_anomalies_with_explanations(tmp_path, capsys):
 def test_costspan_sql_reads_the_anomalies_table(tmp_path, capsys):
     def burst(hour):
         if hour == EVENT:
-            return [call(hour + timedelta(minutes=i), "0.10", team="search") for i in range(40)]
+            return [
+                call(hour + timedelta(minutes=i), "0.10", team="search", feature="chat") for i in range(40)
+            ]
         return []
 
     write_after(tmp_path, EVENT + timedelta(hours=3), extra=burst)
     AnomalyJob(tmp_path, SETTINGS).run(connect(tmp_path), aware(EVENT + timedelta(hours=3)))
     query = (
         "SELECT kind, value, impact_usd, "
-        "volume_usd + tokens_per_call_usd + cache_usd + price_usd = impact_usd, contributors[1].dimension "
+        "volume_usd + tokens_per_call_usd + cache_usd + price_usd = impact_usd, contributors[1].value "
         "FROM anomalies WHERE dimension = 'team' AND grain = 'hourly'"
     )
     assert main(["sql", "--format", "csv", "--data-dir", str(tmp_path), query]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:] == ["spike,search,4,True,model"]
+    assert lines[1:] == ["spike,search,4,True,chat"]
 
 
 @pytest.mark.parametrize("seed", range(30))
