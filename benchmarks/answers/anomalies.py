@@ -10,7 +10,7 @@ benchmarks/query/run.py) and written through the collector's own writer (``write
 compacted as a running collector leaves past days. The calls have a daily rhythm (a daytime peak, quiet
 nights), a weekly one (weekends at 60%), Poisson counts and lognormal token counts; 4 teams, 8 features (each
 of one team, with its own mix of 5 models), 60 customers (a few large), a prompt key per feature. Injected,
-each at a random hour of the evaluation days, at least 18 hours apart, each in a random feature or team:
+in a random order, 18 hours apart from a random hour of the first day, each in a random feature or team:
 
 - spike: a feature's calls x5 for 2 hours;
 - level_shift: a feature's new prompt version with 2.2 times the input tokens, from then on;
@@ -197,12 +197,14 @@ def customer_name(index: int) -> str:
 def inject(
     rng: np.random.Generator, calls: Calls, eval_start: datetime, eval_days: int, args_per_hour: float
 ) -> tuple[Calls, list[Injection]]:
-    """The injections, at random hours of the evaluation days (at least 18 h apart, 12 h before its end)."""
-    slots = rng.permutation(np.arange(6, eval_days * 24 - 12, 18))[: len(INJECTED)]
+    """The injections, in a random order, 18 h apart from a random hour of the first evaluation day (the last
+    12 h before the evaluation's end)."""
+    offset = int(rng.integers(0, 18))  # the first injection's hour: each seed's times differ
+    slots = np.arange(6 + offset, eval_days * 24 - 12, 18)[: len(INJECTED)]
     if len(slots) < len(INJECTED):
         raise SystemExit("--eval-days too short for the injections")
     injections = []
-    for kind, slot in zip(INJECTED, sorted(int(s) for s in slots), strict=True):
+    for kind, slot in zip((str(k) for k in rng.permutation(INJECTED)), (int(s) for s in slots), strict=True):
         start = eval_start + timedelta(hours=slot)
         t0 = micros(start)
         f = int(rng.integers(len(FEATURES)))
