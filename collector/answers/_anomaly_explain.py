@@ -175,7 +175,7 @@ def render(episode: Episode, explanation: Explanation) -> str:
     for f in explanation.first_seen:
         when = (
             f.at.strftime("%H:%M")
-            if f.at.date() == hour_start(episode.start).date()
+            if f.at.date() == hour_start(episode.start * episode.grain.hours).date()
             else f"{f.at:%Y-%m-%d %H:%M}"
         )
         pieces.append(f"{f.dimension} {f.value}, first seen {when}")
@@ -218,7 +218,7 @@ def _scope_filter(episode: Episode) -> dict[str, str] | None:
     return None if dimension == ORG else {dimension: value}
 
 
-def _onset(episode: Episode) -> tuple[int, int]:
+def onset(episode: Episode) -> tuple[int, int]:
     """The first and the last hour (exclusive) of the episode's onset."""
     steps = min(episode.steps, ONSET_STEPS[episode.grain.name])
     hours = episode.grain.hours
@@ -243,7 +243,7 @@ def _contributors(
 ) -> tuple[list[Contributor], dict[str, list[str]]]:
     """The ranked contributors, and the values of the first-seen dimensions that the onset has and its
     baseline samples do not."""
-    first, end = _onset(episode)
+    first, end = onset(episode)
     step_hours = episode.grain.hours
     offsets = _offsets(episode, first, history_start_hour, weeks)
     shifts = [0, *offsets]
@@ -302,7 +302,7 @@ def _first_seen(
     """Of the values the onset has and its baseline does not, those first seen at or after the step before
     the episode (over the whole history read, from ``history_start_hour``; a value there from its first
     day is not new: there is nothing before it to compare)."""
-    first, end = _onset(episode)
+    first, end = onset(episode)
     since = hour_start(first - episode.grain.hours)
     floor = hour_start(history_start_hour + 24)
     out: list[FirstSeen] = []

@@ -39,7 +39,7 @@ from ._anomaly_detect import (
     Episode,
     detect,
 )
-from ._anomaly_explain import Explanation, change_usd, explain, render
+from ._anomaly_explain import Explanation, change_usd, explain, onset, render
 from ._anomaly_series import (
     BILLED,
     COST,
@@ -173,7 +173,7 @@ def scan(
     episodes.sort(key=_impact, reverse=True)
     anomalies = []
     for rank, episode in enumerate(episodes):
-        key = (_id(episode), min(episode.steps, 24) + episode.start)
+        key = (_id(episode), onset(episode)[1])  # the onset's explanation holds once the onset is over
         looked_up = explanations.get(key) if explanations is not None else None
         con_for = con if explain_calls and rank < MAX_EXPLAINED and looked_up is None else None
         children = explain_by or settings.dimensions

@@ -339,3 +339,16 @@ def test_the_split_of_a_price_change_is_all_price():
     observed[COST] = 2 * 10**12
     parts = decompose(observed, expected)
     assert (parts.volume, parts.tokens_per_call, parts.cache, parts.price) == (0, 0, 1, 0)
+
+
+def test_a_day_of_higher_spend_is_a_daily_anomaly_against_the_same_weekday(tmp_path):
+    def busier(hour):
+        if EVENT <= hour < at(DAYS + 1, 0):  # the rest of the day: the team's calls twice over
+            return [call(hour + timedelta(minutes=i), "0.10", team="ads", feature="chat") for i in range(12)]
+        return []
+
+    write_after(tmp_path, at(DAYS + 1, 3), extra=busier)
+    result = found(tmp_path, at(DAYS + 1, 3))
+    daily = [a for a in result.anomalies if a.grain == "daily" and a.scope == "team=ads"]
+    assert [(a.start, a.end, a.baseline) for a in daily] == [(at(DAYS, 0), None, "same day of week")]
+    assert daily[0].impact_usd > Decimal("10") and daily[0].status == "open"
