@@ -31,6 +31,8 @@ connection reads only the views' files, and its settings are locked). Views:
                       self_cost_usd of the calls whose nearest agent it is
   cost_by_workflow    the same for workflow spans
   llm_call_ancestors  each call with each stored ancestor span (depth 1: the parent)
+  anomalies           unusual spend found by the collector, one row per anomaly, explained
+                      (docs/answers.md)
 """
 
 
