@@ -57,6 +57,8 @@ __all__ = ["KINDS", "Anomaly", "AnomalyEvent", "AnomalyJob", "AnomalySettings", 
 log = logging.getLogger("costspan.answers")
 TABLE = "anomalies"
 RETENTION = timedelta(days=90)  # closed anomalies are kept this long in the table
+# an anomaly found again this soon after it closed continues it (same id, not notified again)
+REOPEN = {"hourly": timedelta(hours=12), "daily": timedelta(days=2)}
 MAX_EXPLAINED = 50  # anomalies whose contributors a run may look up (the largest first)
 DEFAULT_SETTINGS = AnomalySettings()
 _FAMILY = {"unpriced_surge": UNPRICED_FAMILY, "billed_failures": CUT_SHORT_FAMILY}
@@ -264,43 +266,43 @@ def _anomaly(episode: Episode, explanation: Explanation, now: datetime) -> Anoma
 def merge(
     previous: list[Anomaly], found: list[Anomaly], now: datetime
 ) -> tuple[list[Anomaly], list[Anomaly]]:
-    """The table's rows after a run, and the anomalies opened by it. A found anomaly continues a stored one of
-    the same grain, kind of measure and scope that is open, or that ended at or after it began (it keeps that
-    one's id, start and detection time); a stored open one that was not found again has closed."""
-    rows: list[Anomaly] = []
-    opened: list[Anomaly] = []
-    unmatched = list(previous)
-    for anomaly in found:
-        match = next(
+    """The table's rows after a run, and the anomalies opened by it. A found anomaly continues a stored one
+    (or one found earlier in the run) of the same grain, kind of measure and scope that is open, or that ended
+    less than ``REOPEN`` before it began: it keeps that one's id, start and detection time, and is not opened
+    again (a level that dips at night and comes back in the morning is one anomaly, notified once); its
+    figures are its own. A stored open one that was not found again has closed."""
+    pool: list[tuple[Anomaly, bool]] = [(p, False) for p in previous]  # (row, found in this run)
+    known = {p.id for p in previous}
+    for anomaly in sorted(found, key=lambda a: a.start):
+        key = (anomaly.grain, anomaly.family, anomaly.dimension, anomaly.value)
+        at = next(
             (
-                p
-                for p in unmatched
-                if (p.grain, p.family, p.dimension, p.value)
-                == (anomaly.grain, anomaly.family, anomaly.dimension, anomaly.value)
+                i
+                for i, (p, _) in enumerate(pool)
+                if (p.grain, p.family, p.dimension, p.value) == key
                 and (
                     p.status == "open"
                     or p.start == anomaly.start
-                    or (p.end is not None and p.end >= anomaly.start)
+                    or (p.end is not None and p.end >= anomaly.start - REOPEN[anomaly.grain])
                 )
             ),
             None,
         )
-        if match is None:
-            rows.append(anomaly)
-            if anomaly.status == "open":
-                opened.append(anomaly)
+        if at is None:
+            pool.append((anomaly, True))
             continue
-        unmatched.remove(match)
-        rows.append(
-            replace(
-                anomaly, id=match.id, start=min(match.start, anomaly.start), detected_at=match.detected_at
-            )
-        )
-    for p in unmatched:
-        if p.status == "open":
+        match = pool[at][0]
+        start = min(match.start, anomaly.start)
+        pool[at] = (replace(anomaly, id=match.id, start=start, detected_at=match.detected_at), True)
+    rows: list[Anomaly] = []
+    for p, touched in pool:
+        if touched:
+            rows.append(p)
+        elif p.status == "open":
             rows.append(replace(p, status="closed", end=p.last_seen, updated_at=now))
         elif (p.end or p.last_seen) >= now - RETENTION:
             rows.append(p)
+    opened = [row for row in rows if row.status == "open" and row.id not in known]
     rows.sort(key=lambda a: (a.start, a.grain, a.dimension, a.value, a.kind))
     return rows, opened
 

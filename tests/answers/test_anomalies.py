@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from costspan.collector.answers._anomaly_explain import decompose
 from costspan.collector.answers._anomaly_series import BILLED, CACHE_READ, COST, INPUT, MEASURES, OUTPUT
-from costspan.collector.answers.anomalies import AnomalyEvent, AnomalyJob, scan
+from costspan.collector.answers.anomalies import Anomaly, AnomalyEvent, AnomalyJob, anomaly_id, merge, scan
 from costspan.collector.answers.runner import AnswerRunner, Job
 from costspan.collector.cli import main
 from costspan.exporters.duckdb_views import connect
@@ -352,3 +352,41 @@ def test_a_day_of_higher_spend_is_a_daily_anomaly_against_the_same_weekday(tmp_p
     daily = [a for a in result.anomalies if a.grain == "daily" and a.scope == "team=ads"]
     assert [(a.start, a.end, a.baseline) for a in daily] == [(at(DAYS, 0), None, "same day of week")]
     assert daily[0].impact_usd > Decimal("10") and daily[0].status == "open"
+
+
+def test_an_anomaly_back_within_hours_of_its_end_is_the_same_one_notified_once():
+    def row(start_hour, end_hour, status):
+        start = at(DAYS, start_hour)
+        end = at(DAYS, end_hour)
+        return Anomaly(
+            id=anomaly_id("hourly", "cost", "team", "search", start),
+            kind="level_shift",
+            grain="hourly",
+            dimension="team",
+            value="search",
+            start=start,
+            end=end if status == "closed" else None,
+            last_seen=end,
+            status=status,
+            expected_usd=Decimal(1),
+            observed_usd=Decimal(3),
+            impact_usd=Decimal(2),
+            expected_calls=10.0,
+            observed_calls=10,
+            score=6.0,
+            baseline="same hour of week",
+            explanation="",
+            detected_at=end,
+        )
+
+    # a run after a restart finds yesterday's dip and this morning's return: one anomaly, open, notified
+    rows, opened = merge([], [row(-14, 1, "closed"), row(8, 10, "open")], at(DAYS, 10))
+    assert [(r.start, r.status) for r in rows] == [(at(DAYS, -14), "open")] and opened == rows
+    # the next runs see it closed, then back 5 hours later: still the same one, not notified again
+    rows, opened = merge(rows, [row(8, 11, "closed")], at(DAYS, 12))
+    rows, opened = merge(rows, [row(16, 17, "open")], at(DAYS, 17))
+    assert [(r.id, r.start, r.status) for r in rows] == [(opened_id := rows[0].id, at(DAYS, -14), "open")]
+    assert opened == [] and opened_id == anomaly_id("hourly", "cost", "team", "search", at(DAYS, -14))
+    # back a day later: a new one
+    rows, opened = merge(rows, [row(17, 18, "closed"), row(40, 41, "open")], at(DAYS, 41))
+    assert [r.status for r in rows] == ["closed", "open"] and [o.start for o in opened] == [at(DAYS, 40)]
