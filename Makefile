@@ -100,6 +100,14 @@ BUDGETS_ARGS ?=
 bench-budgets: $(STAMP)
 	$(PY) benchmarks/answers/budgets.py $(BUDGETS_ARGS)
 
+# Anomaly detection on generated histories with injected anomalies (and a control run): precision, recall and
+# delay per kind over seeds; then the scan's CPU over 1M stored calls. BENCH_ANOMALIES_ARGS passes options on,
+# e.g. BENCH_ANOMALIES_ARGS="--seeds 5 --cpu-calls 10000000".
+BENCH_ANOMALIES_ARGS ?=
+.PHONY: bench-anomalies
+bench-anomalies: $(STAMP)
+	$(PY) benchmarks/answers/anomalies.py $(BENCH_ANOMALIES_ARGS)
+
 # A million hostile requests to a real collector over OTLP/HTTP and gRPC (tests/fuzz/run.py); it prints the
 # answers by code, crashes, worker restarts, peak RSS and whether valid calls sent afterwards were stored.
 # FUZZ_ARGS passes options on, e.g. FUZZ_ARGS="--inputs 100000 --senders 4" or "--max-seconds 3600".

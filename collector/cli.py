@@ -20,7 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
     from costspan.pricing import cli as pricing_cli
 
     from . import config, demo, serve, sql
-    from .answers import budget_cli
 
     parser = argparse.ArgumentParser(
         prog="costspan",
@@ -33,16 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     sql.register(commands)
     config.register(commands)
     demo.register(commands)
-    budget_cli.register(commands)
     _register_answers(commands)
     return parser
 
 
 def _register_answers(commands: Any) -> None:
-    from .answers import forecast, rules
+    from .answers import anomalies, budget_cli, forecast, rules
 
-    rules.register(commands)
+    budget_cli.register(commands)
     forecast.register(commands)
+    anomalies.register(commands)
+    rules.register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

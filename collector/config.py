@@ -11,6 +11,12 @@
                 reload_interval: 1h}             # the files are read again for new connections
         bearer_token_env: COSTSPAN_TOKEN         # require "Authorization: Bearer <value of the variable>"
         # or several variables, [COSTSPAN_TOKEN, COSTSPAN_TOKEN_NEXT]; a value may hold "old,new" too
+    anomalies:                                 # unusual spend, explained (costspan anomalies)
+      dimensions: [team, feature, model, provider, customer_id, prompt_key]
+      baseline_weeks: 4                        # the same hour of the week over this many past weeks
+      min_impact_usd: 1                        # smaller anomalies are not reported ...
+      min_calls: 20                            # ... nor those of fewer calls
+      interval: 5m
     processors:
       price: {overrides: prices.yaml}
       attribute: {defaults: {environment: production}}
@@ -57,7 +63,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -72,6 +78,7 @@ from costspan.exporters.otlp_forward import (
 from costspan.pricing.yamlfile import Located, load_yaml
 from costspan.processors import Chain, ConfigError, chain_from_config
 
+from .answers._anomaly_detect import AnomalySettings
 from .queued_exporter import DEFAULT_QUEUE_BYTES, RetrySettings
 from .receivers._auth import parse_tokens
 from .receivers._limiter import DEFAULT_MAX_IN_FLIGHT_BYTES
@@ -130,6 +137,7 @@ class CollectorConfig:
     compaction_interval_s: float = DEFAULT_COMPACTION_INTERVAL_S
     workers: int | None = None  # pipeline worker processes; None: one per core
     shutdown_grace_period_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     source: str | None = None
     # costspan.collector.answers.budgets.Budget, each; evaluated every budgets_interval_s seconds
     budgets: list[Any] = field(default_factory=list)
@@ -199,6 +207,7 @@ class _Reader:
                 "service",
                 "budgets",
                 "notifications",
+                "anomalies",
             }:
                 raise self.error(doc, name, f"{name}: unknown section")
         if doc.get("data_dir") is not None:
@@ -307,6 +316,8 @@ class _Reader:
             self.exporter_list(traces, config, set(exporters or ()))
         if doc.get("budgets") is not None:
             config.budgets, config.budgets_interval_s = self.budgets(doc)
+        if doc.get("anomalies") is not None:
+            config.anomalies = self.anomalies(doc)
         if config.forward and "redact" not in (config.pipeline or ("redact",)):
             raise self.error(
                 traces,
@@ -351,6 +362,51 @@ class _Reader:
             raise
         reader = _Reader(str(path))  # the file's mistakes are named by its own lines
         return read_budgets(items, "budgets", reader.error, str(path)), interval
+
+    def anomalies(self, doc: Located) -> AnomalySettings:
+        """The ``anomalies:`` section: what the anomaly scan looks at and the smallest anomaly it reports
+        (see costspan.collector.answers.anomalies)."""
+        from .answers.spend import UnknownDimension, dimension_sql
+
+        keys = {"enabled", "interval", "dimensions", "baseline_weeks", "min_impact_usd", "min_calls"}
+        node = self.mapping(doc, "anomalies", keys)
+        settings = AnomalySettings()
+        if node is None:
+            return settings
+        changes: dict[str, Any] = {}
+        if "enabled" in node:
+            if not isinstance(node["enabled"], bool):
+                raise self.error(node, "enabled", "anomalies.enabled: true or false")
+            changes["enabled"] = node["enabled"]
+        if "interval" in node:
+            interval = self.duration(node, "interval", "anomalies")
+            if interval < 1:
+                raise self.error(node, "interval", "anomalies.interval: at least 1s")
+            changes["interval_s"] = interval
+        if "dimensions" in node:
+            dimensions = node["dimensions"]
+            if not isinstance(dimensions, list) or not all(isinstance(d, str) for d in dimensions):
+                raise self.error(node, "dimensions", "anomalies.dimensions: a list of dimension names")
+            for name in dimensions:
+                try:
+                    dimension_sql(name)
+                except UnknownDimension as exc:
+                    raise self.error(node, "dimensions", f"anomalies.dimensions: {exc}") from None
+            changes["dimensions"] = tuple(dict.fromkeys(dimensions))
+        for key, low, high in (("baseline_weeks", 2, 52), ("min_calls", 1, 10**9)):
+            if key in node:
+                value = node[key]
+                if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                    raise self.error(node, key, f"anomalies.{key}: a whole number from {low} to {high}")
+                changes[key] = value
+        if "min_impact_usd" in node:
+            amount = node["min_impact_usd"]
+            if not isinstance(amount, (int, Decimal)) or isinstance(amount, bool) or amount < 0:
+                raise self.error(
+                    node, "min_impact_usd", "anomalies.min_impact_usd: an amount of USD, 0 or more"
+                )
+            changes["min_impact_usd"] = Decimal(amount)
+        return replace(settings, **changes)
 
     def tokens(self, node: Located) -> tuple[str, ...]:
         """The tokens in the variables ``bearer_token_env`` names (one name or a list); each variable holds

@@ -33,6 +33,8 @@ connection reads only the views' files, and its settings are locked). Views:
   llm_call_ancestors  each call with each stored ancestor span (depth 1: the parent)
   budgets             each budget's status at the collector's last evaluation (costspan budgets)
   budget_periods      every period of every budget: limit, spent, unpriced calls, thresholds crossed
+  anomalies           unusual spend found by the collector, one row per anomaly, explained
+                      (docs/answers.md)
 """
 
 

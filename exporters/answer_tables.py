@@ -101,6 +101,53 @@ SCHEMAS["forecasts"] = pa.schema(
         ("generated_at", pa.timestamp("us")),
     ]
 )
+# anomalies: one row per anomaly (costspan.collector.answers.anomalies); id is stable across runs, end is
+# null while it is open; contributors and first_seen are the explanation's structured parts
+SCHEMAS["anomalies"] = pa.schema(
+    [
+        ("id", pa.string()),
+        ("kind", pa.string()),
+        ("grain", pa.string()),
+        ("dimension", pa.string()),
+        ("value", pa.string()),
+        ("start", _TIME),
+        ("end", _TIME),
+        ("last_seen", _TIME),
+        ("status", pa.string()),
+        ("expected_usd", _MONEY),
+        ("observed_usd", _MONEY),
+        ("impact_usd", _MONEY),
+        ("expected_calls", pa.float64()),
+        ("observed_calls", pa.int64()),
+        ("score", pa.float64()),
+        ("baseline", pa.string()),
+        ("explanation", pa.string()),
+        ("volume_usd", _MONEY),
+        ("tokens_per_call_usd", _MONEY),
+        ("cache_usd", _MONEY),
+        ("price_usd", _MONEY),
+        ("split_method", pa.string()),
+        (
+            "contributors",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("dimension", pa.string()),
+                        ("value", pa.string()),
+                        ("change", pa.decimal128(38, 6)),
+                        ("share", pa.float64()),
+                    ]
+                )
+            ),
+        ),
+        (
+            "first_seen",
+            pa.list_(pa.struct([("dimension", pa.string()), ("value", pa.string()), ("at", _TIME)])),
+        ),
+        ("detected_at", _TIME),
+        ("updated_at", _TIME),
+    ]
+)
 
 
 def path(data_dir: str | Path, name: str) -> Path:

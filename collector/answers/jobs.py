@@ -18,7 +18,7 @@ def jobs_from_config(config: Any, notifier: Any = None) -> list[Job]:
         from .budget_job import budget_job
 
         jobs.append(budget_job(config, [notifier.budget_event] if notifier is not None else ()))
-    # the anomaly job takes notifier.anomaly_event the same way: anomaly_job(config, notify=...)
+    jobs.extend(_anomalies(config, notifier))
     jobs.append(_forecasts(config))
     return jobs
 
@@ -30,3 +30,11 @@ def _forecasts(config: Any) -> Job:
     from .forecast import job
 
     return job(data_dir(config.data_dir))
+
+
+def _anomalies(config: Any, notifier: Any) -> list[Job]:
+    """Anomalies of spend, unless turned off (every 5 min by default)."""
+    from .anomalies import anomaly_job
+
+    job = anomaly_job(config, notifier.anomaly_event if notifier is not None else None)
+    return [job] if job is not None else []

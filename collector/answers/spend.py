@@ -96,12 +96,14 @@ def hourly(
     dimensions: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
-    where: dict[str, str] | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    periods: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[HourlySpend]:
-    """Spend per UTC hour and value of ``dimensions`` over calls that started in ``[since, until)`` and
-    whose dimensions equal ``where``'s values; sorted by hour."""
+    """Spend per UTC hour and value of ``dimensions`` over calls that started in ``[since, until)`` (and in
+    one of ``periods``, ``[since, until)`` each, when given) and whose dimensions equal ``where``'s values
+    (or one of them, for a list); sorted by hour."""
     groups = [dimension_sql(d) for d in dimensions]
-    conditions, params = _conditions(since, until, where)
+    conditions, params = _conditions(since, until, where, periods)
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
     grouped = "".join(f", d{i}" for i in range(len(groups)))
     query = f"""
@@ -120,8 +122,27 @@ def hourly(
     ]
 
 
+def first_seen(
+    con: duckdb.DuckDBPyConnection,
+    dimension: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+) -> dict[str | None, datetime]:
+    """When each value of ``dimension`` was first seen (its earliest ``start_time``, naive UTC) among the
+    calls that started in ``[since, until)`` and match ``where``."""
+    conditions, params = _conditions(since, until, where)
+    query = (
+        f"SELECT {dimension_sql(dimension)} AS value, min(start_time) FROM llm_calls {conditions} GROUP BY 1"
+    )
+    return {value: first for value, first in con.execute(query, params).fetchall()}
+
+
 def _conditions(
-    since: datetime | None, until: datetime | None, where: dict[str, str] | None
+    since: datetime | None,
+    until: datetime | None,
+    where: Mapping[str, str | Sequence[str]] | None,
+    periods: Sequence[tuple[datetime, datetime]] = (),
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -131,9 +152,17 @@ def _conditions(
     if until is not None:
         clauses.append("start_time < ?")
         params.append(until)
+    if periods:
+        clauses.append("(" + " OR ".join("(start_time >= ? AND start_time < ?)" for _ in periods) + ")")
+        params.extend(moment for period in periods for moment in period)
     for name, value in (where or {}).items():
-        clauses.append(f"{dimension_sql(name)} = ?")
-        params.append(value)
+        if isinstance(value, str):
+            clauses.append(f"{dimension_sql(name)} = ?")
+            params.append(value)
+        else:  # one of several values (an empty list matches none)
+            values = list(value)
+            clauses.append(f"{dimension_sql(name)} IN ({', '.join('?' * len(values)) or 'NULL'})")
+            params.extend(values)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
