@@ -168,3 +168,17 @@ def test_the_runner_exposes_the_budget_gauges(tmp_path):
     assert 'costspan_budget_projected_usd{budget="search"}' in text
     end = text.split('costspan_budget_period_end_timestamp_seconds{budget="search"} ')[1].split()[0]
     assert float(end) == datetime(2026, 3, 11, tzinfo=UTC).timestamp()
+
+
+def test_a_failing_hook_is_logged_and_the_crossing_stays_told_once(tmp_path, caplog):
+    write_calls(tmp_path, [call(DAY1.replace(hour=9), "6", team="search")])
+    told: list[BudgetEvent] = []
+
+    def broken(event: BudgetEvent) -> None:
+        raise RuntimeError("webhook down")
+
+    job = BudgetJob(tmp_path, [daily()], [broken, told.append])
+    job.run(connect(tmp_path), datetime(2026, 3, 10, 10, tzinfo=UTC))
+    assert [e.threshold for e in told] == [Decimal(50)]  # the next hook was still told
+    assert "budgets: a notification hook failed on search at 50%" in caplog.text
+    assert job.run(connect(tmp_path), datetime(2026, 3, 10, 10, 5, tzinfo=UTC)) == []
