@@ -342,7 +342,8 @@ def score(rows: list[Anomaly], injections: list[Injection], tally: dict) -> None
             tally[grain]["found"][a.kind] = tally[grain]["found"].get(a.kind, 0) + 1
             tally[grain]["true"][a.kind] = tally[grain]["true"].get(a.kind, 0) + (1 if hit else 0)
     for inj in injections:
-        hourly = [r for r in rows if r.grain == "hourly" and r.last_seen > inj.start]
+        # found for it: begun from the hour before it on (an anomaly open since earlier is another's)
+        hourly = [r for r in rows if r.grain == "hourly" and r.start >= inj.start - timedelta(hours=1)]
         exact = [r for r in hourly if (r.dimension, r.value) == inj.scope and r.kind == inj.kind]
         anywhere = [
             r

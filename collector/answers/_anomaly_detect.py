@@ -20,8 +20,9 @@ steps in a row that are not. Unpriced and cut-short calls are counted the same w
 ``min_calls`` as the smallest excess), and cut-short calls also by what they were billed.
 
 The kind of a cost episode, most specific first: ``new_model`` / ``new_customer`` / ``new_value`` (a scope
-without any call in the lookback before it), ``level_shift`` (elevated for ``persist`` steps or more),
-``cost_per_call`` (calls within 25% of expected while cost or tokens per call rose by ``ratio``), ``spike``.
+whose first call in the lookback came at most a day before it), ``level_shift`` (elevated for ``persist``
+steps or more), ``cost_per_call`` (calls within 25% of expected while cost or tokens per call rose by
+``ratio``), ``spike``.
 """
 
 from __future__ import annotations
@@ -296,7 +297,8 @@ def _kind(
     if family == CUT_SHORT_FAMILY:
         return "billed_failures"
     seen = series.first_active()
-    if seen is not None and seen >= start:
+    # new: no call before the day before its anomaly (a newcomer's first quiet hours are not its history)
+    if seen is not None and seen >= start - grain.fallback:
         return {"model": "new_model", "customer_id": "new_customer"}.get(scope[0], "new_value")
     if last - first + 1 >= grain.persist:
         return "level_shift"

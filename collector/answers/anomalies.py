@@ -59,6 +59,7 @@ TABLE = "anomalies"
 RETENTION = timedelta(days=90)  # closed anomalies are kept this long in the table
 # an anomaly found again this soon after it closed continues it (same id, not notified again)
 REOPEN = {"hourly": timedelta(hours=12), "daily": timedelta(days=2)}
+LASTING_KINDS = ("level_shift", "new_model", "new_customer", "new_value")
 MAX_EXPLAINED = 50  # anomalies whose contributors a run may look up (the largest first)
 DEFAULT_SETTINGS = AnomalySettings()
 _FAMILY = {"unpriced_surge": UNPRICED_FAMILY, "billed_failures": CUT_SHORT_FAMILY}
@@ -293,7 +294,10 @@ def merge(
             continue
         match = pool[at][0]
         start = min(match.start, anomaly.start)
-        pool[at] = (replace(anomaly, id=match.id, start=start, detected_at=match.detected_at), True)
+        # what it was found to be stays: a level that shifted, or a newcomer, is that still when it comes back
+        kind = match.kind if match.kind in LASTING_KINDS else anomaly.kind
+        continued = replace(anomaly, id=match.id, kind=kind, start=start, detected_at=match.detected_at)
+        pool[at] = (continued, True)
     rows: list[Anomaly] = []
     for p, touched in pool:
         if touched:
