@@ -294,21 +294,25 @@ def test_a_restarted_worker_still_knows_the_records_stored_before(tmp_path, warm
         assert con.execute("SELECT count(*) FROM llm_calls_all").fetchone()[0] == 3
 
 
-def test_a_span_normalize_cannot_read_is_left_out_and_reported(tmp_path, requests, monkeypatch):
-    """A conversion defect loses that span only, and says so: the batch report counts it, for /metrics."""
-    from costspan.processors import normalize
-
-    real = normalize.to_call
-
-    def fails_on_gpt_4o(*args, **kwargs):
-        call = real(*args, **kwargs)
-        if call is not None and call.request_model == "gpt-4o":
-            raise ValueError("a conversion defect")
-        return call
-
-    monkeypatch.setattr(normalize, "to_call", fails_on_gpt_4o)
+def test_a_span_normalize_cannot_read_is_left_out_and_reported(tmp_path, requests):
+    """A conversion defect loses that span only, and says so: the batch report counts it, for /metrics. The
+    defect is made where normalize's own fallback leaves it (the record None, the error counted), around the
+    real processor, compiled or not."""
     wal = logged(tmp_path, requests)
     processor = PartitionProcessor(WorkerSettings(str(tmp_path), Partition(0, 1)))
+    normalize = next(p for p in processor.chain.processors if p.name == "normalize")
+    real = normalize.function
+
+    def fails_on_gpt_4o(batch, counts):
+        done = real(batch, counts)
+        calls = list(done.calls)
+        for i, call in enumerate(calls):
+            if call is not None and call.request_model == "gpt-4o":
+                calls[i] = None
+                counts["errors"] += 1
+        return done.with_columns(calls=calls)
+
+    normalize.function = fails_on_gpt_4o
     report = processor.process(0, wal.committed_seq)
     assert (report.spans, report.unreadable) == (TRACES * 3, TRACES)
     calls = connect(tmp_path).execute("SELECT count(*) FROM llm_calls").fetchone()[0]
