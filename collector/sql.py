@@ -100,15 +100,20 @@ def run(args: argparse.Namespace) -> int:
             return 2
         finally:
             con.close()
+    print_rows(names, rows, args.format)
+    return 0
+
+
+def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    """:func:`write_rows` to standard output, ending quietly when the reader stops early."""
     try:
-        write_rows(names, rows, args.format, sys.stdout)
+        write_rows(names, rows, fmt, sys.stdout)
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader stopped early (`costspan sql ... | head`): nothing more to say. Python would report the
         # pipe again when it flushes stdout at exit, so stdout goes to /dev/null first.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    return 0
 
 
 def write_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str, out: TextIO) -> None:

@@ -463,7 +463,7 @@ def run_command(args: argparse.Namespace) -> int:
     from costspan.exporters.duckdb_views import connect
     from costspan.pricing import data_dir
 
-    from ..sql import write_rows
+    from ..sql import print_rows
     from .spend import UnknownDimension, dimension_sql
 
     try:
@@ -512,7 +512,7 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     rows = [tuple(a.scope if c == "scope" else getattr(a, c) for c in _COLUMNS) for a in shown]
-    write_rows(_COLUMNS, rows, args.format, sys.stdout)
+    print_rows(_COLUMNS, rows, args.format)
     return 0
 
 

@@ -8,7 +8,6 @@ the ``budgets`` table the running collector last wrote, and says when that was.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from costspan.collector.config import ConfigFileError, load_config
-    from costspan.collector.sql import write_rows
+    from costspan.collector.sql import print_rows
     from costspan.exporters import answer_tables
     from costspan.pricing import data_dir
 
@@ -83,13 +82,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     names, cells = _cells(rows, args.format)
-    try:
-        write_rows(names, cells, args.format, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # the reader stopped early (`costspan budgets | head`): as costspan sql does, nothing more to say
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    print_rows(names, cells, args.format)
     return 0
 
 

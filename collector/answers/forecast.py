@@ -659,7 +659,7 @@ def run(args: argparse.Namespace, now: datetime | None = None) -> int:
     from costspan.exporters.duckdb_views import connect
     from costspan.pricing import data_dir
 
-    from ..sql import write_rows
+    from ..sql import print_rows
     from .spend import UnknownDimension
 
     directory = data_dir(args.data_dir)
@@ -676,7 +676,7 @@ def run(args: argparse.Namespace, now: datetime | None = None) -> int:
         return 2
     finally:
         con.close()
-    write_rows(list(OUTPUT_COLUMNS), output_rows(found), args.format, sys.stdout)
+    print_rows(list(OUTPUT_COLUMNS), output_rows(found), args.format)
     if left_out:
         print(f"costspan forecast: {left_out} more values of {args.by} left out (--top)", file=sys.stderr)
     return 0
