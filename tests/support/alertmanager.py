@@ -8,9 +8,7 @@ off (it would listen on 0.0.0.0:9094), and waits for ``/-/ready``.
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import httpx2 as httpx
 import yaml
 
 from tests.support.collector import free_port
+from tests.support.prometheus import run_until_ready, stop
 
 BINARY = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
 MISSING = (
@@ -60,7 +59,7 @@ class AlertmanagerServer:
         }
         config_file = self.workdir / "alertmanager.yml"
         config_file.write_text(yaml.safe_dump(config))
-        self.proc = subprocess.Popen(
+        self.proc = run_until_ready(
             [
                 binary(),
                 f"--config.file={config_file}",
@@ -69,29 +68,12 @@ class AlertmanagerServer:
                 "--cluster.listen-address=",
                 "--log.level=warn",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            self.url,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("alertmanager did not become ready")
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc)
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts Alertmanager holds (API v2)."""

@@ -31,6 +31,32 @@ def binary(name: str) -> str:
     return path
 
 
+def run_until_ready(args: Sequence[str], url: str) -> subprocess.Popen:
+    """Start a Prometheus-family server (``args``) and wait until ``url``'s ``/-/ready`` answers 200."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop(proc)
+    raise AssertionError(f"{Path(args[0]).name} did not become ready")
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class PrometheusServer:
     def __init__(
         self,
@@ -62,7 +88,7 @@ class PrometheusServer:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]}
         config_file = self.workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config))
-        self.proc = subprocess.Popen(
+        self.proc = run_until_ready(
             [
                 binary("prometheus"),
                 f"--config.file={config_file}",
@@ -70,29 +96,12 @@ class PrometheusServer:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--log.level=warn",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            self.url,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("prometheus did not become ready")
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc)
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts of the rules, pending and firing (``/api/v1/alerts``)."""
