@@ -54,6 +54,8 @@ from prometheus_client.registry import Collector
 
 from costspan.collector.queued_exporter import RetrySettings
 
+from ._anomaly_series import ORG  # the organisation's scope dimension (its value is "")
+
 log = logging.getLogger("costspan.notifications")
 
 BUDGET_THRESHOLD = "budget_threshold"
@@ -169,8 +171,7 @@ def from_anomaly_event(event: Any) -> Notification:
     ``explanation``) as a notification; every field also goes out as data."""
     fields = asdict(event) if hasattr(event, "__dataclass_fields__") else dict(vars(event))
     dimension, value = fields.get("dimension"), fields.get("value")
-    # the organisation's own scope is dimension "org" with no value
-    scope = f"{dimension}={value}" if dimension and dimension != "org" else "whole organisation"
+    scope = f"{dimension}={value}" if dimension and dimension != ORG else "whole organisation"
     kind = str(fields.get("kind") or "spend").replace("_", " ")
     start = fields.get("start")
     when = _utc(start) if isinstance(start, datetime) else str(start or "")

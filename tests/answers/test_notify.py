@@ -5,7 +5,6 @@ and logs; configuration mistakes name the file and line."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -281,25 +280,12 @@ def test_the_event_id_is_the_budget_its_period_and_the_threshold():
 
 
 def test_an_anomaly_becomes_a_notification_with_its_explanation():
-    # the fields of the anomaly job's AnomalyEvent
-    @dataclass(frozen=True)
-    class AnomalyEvent:
-        id: str
-        kind: str
-        grain: str
-        dimension: str
-        value: str
-        start: datetime
-        expected_usd: Decimal
-        observed_usd: Decimal
-        impact_usd: Decimal
-        score: float
-        explanation: str
+    from costspan.collector.answers.anomalies import AnomalyEvent
 
     event = AnomalyEvent(
         "a1b2",
-        "step_change",
-        "hour",
+        "level_shift",
+        "hourly",
         "feature",
         "summaries",
         datetime(2026, 3, 20, 14, tzinfo=UTC),
@@ -311,9 +297,9 @@ def test_an_anomaly_becomes_a_notification_with_its_explanation():
     )
     n = from_anomaly_event(event)
     assert n.id == "anomaly:a1b2" and n.kind == ANOMALY
-    assert n.title == "Anomaly: step change (feature=summaries), $412.00"
+    assert n.title == "Anomaly: level shift (feature=summaries), $412.00"
     assert n.text.startswith("feature=summaries +$412")
     assert ("Expected", "$60.50") in n.facts and ("Observed", "$472.50") in n.facts
     assert n.data["impact_usd"] == "412" and n.data["start"] == "2026-03-20T14:00:00+00:00"
     org = from_anomaly_event(AnomalyEvent(**{**event.__dict__, "dimension": "org", "value": ""}))
-    assert org.title == "Anomaly: step change (whole organisation), $412.00"
+    assert org.title == "Anomaly: level shift (whole organisation), $412.00"
