@@ -68,14 +68,7 @@ def test_a_quiet_history_has_no_anomaly(tmp_path):
 
 
 def test_a_spike_is_found_closed_and_explained_by_volume(tmp_path):
-    def burst(hour):
-        if hour == EVENT:
-            return [
-                call(hour + timedelta(minutes=i), "0.10", team="search", feature="chat") for i in range(40)
-            ]
-        return []
-
-    write_after(tmp_path, EVENT + timedelta(hours=6), extra=burst)
+    write_after(tmp_path, EVENT + timedelta(hours=6), extra=search_chat_burst)
     result = found(tmp_path, EVENT + timedelta(hours=6))
     spike = only(result, "spike", "team=search")
     assert (spike.start, spike.end, spike.status) == (EVENT, EVENT + timedelta(hours=1), "closed")
@@ -255,15 +248,15 @@ def test_the_job_keeps_ids_updates_rows_closes_and_notifies_once(tmp_path):
     assert len(events) == before and table()[("team", "search")][0] == first[0]
 
 
-def test_the_command_prints_anomalies_with_explanations(tmp_path, capsys):
-    def burst(hour):
-        if hour == EVENT:
-            return [
-                call(hour + timedelta(minutes=i), "0.10", team="search", feature="chat") for i in range(40)
-            ]
-        return []
+def search_chat_burst(hour):
+    """40 calls of $0.10 by the search team's chat in the hour of EVENT."""
+    if hour == EVENT:
+        return [call(hour + timedelta(minutes=i), "0.10", team="search", feature="chat") for i in range(40)]
+    return []
 
-    write_after(tmp_path, EVENT + timedelta(hours=3), extra=burst)
+
+def test_the_command_prints_anomalies_with_explanations(tmp_path, capsys):
+    write_after(tmp_path, EVENT + timedelta(hours=3), extra=search_chat_burst)
     until = (EVENT + timedelta(hours=3)).isoformat()
     small = ["--min-impact", "0.5", "--min-calls", "5"]  # the small dollars of a small history
     command = ["anomalies", "--since", "2d", "--by", "team", "--until", until, *small, "--format", "json"]
@@ -277,14 +270,7 @@ def test_the_command_prints_anomalies_with_explanations(tmp_path, capsys):
 
 
 def test_costspan_sql_reads_the_anomalies_table(tmp_path, capsys):
-    def burst(hour):
-        if hour == EVENT:
-            return [
-                call(hour + timedelta(minutes=i), "0.10", team="search", feature="chat") for i in range(40)
-            ]
-        return []
-
-    write_after(tmp_path, EVENT + timedelta(hours=3), extra=burst)
+    write_after(tmp_path, EVENT + timedelta(hours=3), extra=search_chat_burst)
     AnomalyJob(tmp_path, SETTINGS).run(connect(tmp_path), aware(EVENT + timedelta(hours=3)))
     query = (
         "SELECT kind, value, impact_usd, "
