@@ -108,6 +108,12 @@ BENCH_ANOMALIES_ARGS ?=
 bench-anomalies: $(STAMP)
 	$(PY) benchmarks/answers/anomalies.py $(BENCH_ANOMALIES_ARGS)
 
+# The answer jobs together, as a collector runs them: 100 budgets, the anomaly scan and the forecasts over
+# 10 million stored calls, in CPU seconds per minute of wall time (BENCH_ANSWERS_ARGS="--calls 1000000" ...).
+.PHONY: bench-answers
+bench-answers: $(STAMP)
+	$(PY) benchmarks/answers/jobs.py $(BENCH_ANSWERS_ARGS)
+
 # A million hostile requests to a real collector over OTLP/HTTP and gRPC (tests/fuzz/run.py); it prints the
 # answers by code, crashes, worker restarts, peak RSS and whether valid calls sent afterwards were stored.
 # FUZZ_ARGS passes options on, e.g. FUZZ_ARGS="--inputs 100000 --senders 4" or "--max-seconds 3600".

@@ -11,7 +11,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-_ATTEMPTS = 3
 _ONLY_VIEWS = (
     "costspan sql reads only the stored data, through its views (llm_calls, genai_spans, cost_by_* ...): "
     "no other file, URL or extension"
@@ -54,7 +53,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from costspan.exporters.duckdb_views import connect, files_gone
+    from costspan.exporters.duckdb_views import read_views
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
@@ -73,33 +72,26 @@ def run(args: argparse.Namespace) -> int:
             "`costspan serve` moves them on its first start",
             file=sys.stderr,
         )
-    for attempt in range(_ATTEMPTS):
-        con = connect(directory)
-        try:
-            statement = con.extract_statements(args.query)
-            if len(statement) != 1 or statement[0].type.name != "SELECT":
-                print(
-                    "costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr
-                )
-                return 2
-            cursor = con.execute(args.query)
-            names = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchall()
-            break
-        except (duckdb.IOException, duckdb.PermissionException) as exc:
-            # compaction or retention removed a file this query had listed (an I/O error, or a permission
-            # error: the path is no file the connection may read any more): list the files again
-            swapped = isinstance(exc, duckdb.IOException) or files_gone(con)
-            if swapped and attempt + 1 < _ATTEMPTS:
-                continue
-            hint = f"\n{_ONLY_VIEWS}" if isinstance(exc, duckdb.PermissionException) else ""
-            print(f"costspan sql: {exc}{hint}", file=sys.stderr)
-            return 2
-        except duckdb.Error as exc:
-            print(f"costspan sql: {exc}", file=sys.stderr)
-            return 2
-        finally:
-            con.close()
+
+    def read(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+        statement = con.extract_statements(args.query)
+        if len(statement) != 1 or statement[0].type.name != "SELECT":
+            return None
+        cursor = con.execute(args.query)
+        return [d[0] for d in cursor.description or ()], cursor.fetchall()
+
+    try:
+        found = read_views(directory, read)
+    except duckdb.PermissionException as exc:
+        print(f"costspan sql: {exc}\n{_ONLY_VIEWS}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"costspan sql: {exc}", file=sys.stderr)
+        return 2
+    if found is None:
+        print("costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr)
+        return 2
+    names, rows = found
     print_rows(names, rows, args.format)
     return 0
 

@@ -31,9 +31,10 @@ The views read the datasets as any other engine reads them (:mod:`costspan.expor
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -42,6 +43,7 @@ from . import answer_tables
 from .layout import CALLS, DUPLICATES, SPANS, dataset_files
 from .parquet import SCHEMA, SPANS_SCHEMA
 
+T = TypeVar("T")
 MAX_DEPTH = 64  # the parent walk stops here: a corrupt parent chain must not loop
 _CONNECT_ATTEMPTS = 5
 
@@ -86,6 +88,34 @@ def lock(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
     con.execute(f"SET allowed_paths = [{listed}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
+
+
+def read_views(
+    data_dir: str | Path,
+    read: Callable[[duckdb.DuckDBPyConnection], T],
+    attempts: int = _CONNECT_ATTEMPTS,
+    connect_to: Callable[[Path], duckdb.DuckDBPyConnection] | None = None,
+) -> T:
+    """``read(con)`` on a new connection to ``data_dir``'s views (closed after). When compaction or retention
+    took a file it had listed away meanwhile, the files are listed again on a new connection and ``read``
+    runs again, up to ``attempts`` times, a little later each time (compaction swaps one day's folder at a
+    time: a long read while it merges many days may meet several swaps): every reader of a live data
+    directory needs this, so it is here once. Any other error, or the last attempt's, is raised."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.05 * 2**attempt)
+        con = (connect_to or connect)(Path(data_dir))
+        try:
+            return read(con)
+        except (duckdb.IOException, duckdb.PermissionException) as exc:
+            # an I/O error (the file is gone), or a permission error (its path is no file the connection
+            # may read any more): gone files mean a swap, anything else is the caller's
+            swapped = isinstance(exc, duckdb.IOException) or files_gone(con)
+            if not swapped or attempt + 1 == attempts:
+                raise
+        finally:
+            con.close()
+    raise AssertionError("unreachable")
 
 
 def files_gone(con: duckdb.DuckDBPyConnection) -> bool:

@@ -27,6 +27,10 @@ requests refused for backpressure. Then the ratio of spans/s. Each system runs `
 data directory each time) and the best run counts, because the machine may be shared. Speed is reported,
 never asserted.
 
+``--baseline COSTSPAN`` runs another build's ``costspan serve`` (an earlier commit installed in a virtualenv
+of its own) under the same load, its runs alternating with this build's, and prints the ratio of spans/s:
+before and after a change, side by side.
+
 ``--stages`` instead times each stage a request goes through in the collector, one after the other in this
 process (receive, write-ahead log, decode, processor chain, Parquet, Prometheus), in microseconds per span:
 where the time goes. ``--profile FILE`` records the collector with py-spy during a run.
@@ -415,11 +419,17 @@ def serving(argv: list[str], ready_url: str, env: dict[str, str] | None = None) 
             proc.wait(60)
 
 
-def run_costspan(requests: list[tuple[int, bytes]], llm_calls: int, args: argparse.Namespace) -> Result:
+def run_costspan(
+    requests: list[tuple[int, bytes]],
+    llm_calls: int,
+    args: argparse.Namespace,
+    costspan: Path = COSTSPAN,
+    system: str = "costspan",
+) -> Result:
     grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="costspan-bench-") as data:
         argv = [
-            str(COSTSPAN),
+            str(costspan),
             "serve",
             "--data-dir",
             data,
@@ -436,7 +446,7 @@ def run_costspan(requests: list[tuple[int, bytes]], llm_calls: int, args: argpar
             # The write-ahead log's checkpoint tells when every logged request is processed (a file read: the
             # polling costs the collector nothing); then the real question goes to `costspan sql`.
             result = measure(
-                "costspan",
+                system,
                 pid,
                 clients,
                 sum(n for n, _ in requests),
@@ -597,6 +607,13 @@ def main() -> None:
         "--profile", metavar="FILE", help="record where costspan's time goes with py-spy (pip install py-spy)"
     )
     parser.add_argument("--stages", action="store_true", help="time each stage of the collector in-process")
+    parser.add_argument(
+        "--baseline",
+        metavar="COSTSPAN",
+        type=Path,
+        help="the costspan command of another build (an earlier commit's virtualenv, say): it runs the same "
+        "load, its runs alternating with this build's, and the ratio of spans/s is printed",
+    )
     args = parser.parse_args()
 
     mixed, openinference = build_traces(max(args.spans, args.phoenix_spans))
@@ -613,8 +630,14 @@ def main() -> None:
     if args.stages:
         stages(costspan_requests)
         return
-    results: dict[str, list[Result]] = {"costspan": [], "Arize Phoenix": []}
+    results: dict[str, list[Result]] = {"costspan": [], "baseline": [], "Arize Phoenix": []}
     for i in range(args.runs):
+        # alternating, so that a busier spell of a shared machine does not favour one build
+        if args.baseline is not None:
+            results["baseline"].append(
+                run_costspan(costspan_requests, llm_calls, args, args.baseline, "baseline")
+            )
+            print(f"  baseline run {i + 1}: {results['baseline'][-1].rate:,.0f} spans/s", flush=True)
         results["costspan"].append(run_costspan(costspan_requests, llm_calls, args))
         print(f"  costspan run {i + 1}: {results['costspan'][-1].rate:,.0f} spans/s", flush=True)
     for i in range(0 if args.no_phoenix else args.phoenix_runs):
@@ -634,7 +657,10 @@ def main() -> None:
             f"{r.client_cpu_percent:>10.0f}% "
             f"{r.machine_percent:>6.0f}% {r.refused:>7}"
         )
-    if len(best) == 2:
+    if "baseline" in best:
+        ratio = best["costspan"].rate / best["baseline"].rate
+        print(f"ratio          costspan / baseline ({args.baseline}) = {ratio:.3f}x spans/s, end to end")
+    if "Arize Phoenix" in best:
         ratio = best["costspan"].rate / best["Arize Phoenix"].rate
         print(f"ratio          costspan / Arize Phoenix = {ratio:,.1f}x spans/s, end to end")
     print("Best of each system's runs on a shared machine. CPU: 100% = one core, all the server's processes;")

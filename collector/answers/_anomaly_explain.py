@@ -257,10 +257,11 @@ def _contributors(
     found: list[Contributor] = []
     absent: dict[str, list[str]] = {}
     children = [d for d in dict.fromkeys((*dimensions, *FIRST_SEEN_DIMENSIONS)) if d != episode.scope[0]]
+    rows_of = spend.hourly_each(con, children, where=where, periods=periods)
     for child in children:
         # per value: the measure per onset step (column 0) and at each baseline sample (columns 1 ...)
         cells: dict[str | None, np.ndarray] = {}
-        for row in spend.hourly(con, [child], where=where, periods=periods):
+        for row in rows_of[child]:
             hour = hour_index(row.hour)
             table = cells.setdefault(row.values[0], np.zeros((n_steps, len(shifts))))
             for k, shift in enumerate(shifts):  # a row may fall in several windows (days a day apart)

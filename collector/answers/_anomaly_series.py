@@ -1,12 +1,12 @@
 """The series the anomaly scan reads: each scope's hourly measures over the lookback, kept between runs.
 
 A scope is the organisation (dimension ``""``) or one value of a dimension (``team=search``). Past complete
-hours do not change, so a running collector reads them once: each run reads only the last few hours of every
-dimension (:func:`costspan.collector.answers.spend.hourly`), picks the scopes worth a look from them (those
-that spent a part of the smallest anomaly, or had unpriced or cut-short calls), and reads the history of a
-scope only when it is first picked. The cache starts again from the files when it runs past its length (every
-two days) or when the settings change.
-"""
+hours seldom change, so a running collector reads them once: each run reads only the last few hours of every
+dimension (:func:`costspan.collector.answers.spend.hourly_each`), picks the scopes worth a look from them
+(those that spent a part of the smallest anomaly, or had unpriced or cut-short calls), and reads the history
+of a scope only when it is first picked. Past hours whose number of stored calls changed since they were read
+(calls stored late: a backfill, a replay) are read again, from the first of them on. The cache starts again
+from the files when it runs past its length (every two days) or when the settings change."""
 
 from __future__ import annotations
 
@@ -132,14 +132,16 @@ class SeriesCache:
         recent_from = (
             now_hour - scan_hours
             if self.read_until is None
-            else max(self.origin, self.read_until - self.reread_hours)
+            else self._first_changed(con, max(self.origin, self.read_until - self.reread_hours))
         )
         since = hour_start(recent_from)
         until = hour_start(now_hour + 1)
+        # calls stamped later than now (a clock ahead) wait for their hour
+        read = {ORG: spend.hourly(con, [], since=since, until=until)}
+        read.update(spend.hourly_each(con, self.dimensions, since=since, until=until))
+        self.reads += 2 if self.dimensions else 1
         for dimension in (ORG, *self.dimensions):
-            # calls stamped later than now (a clock ahead) wait for their hour
-            rows = spend.hourly(con, [] if dimension == ORG else [dimension], since=since, until=until)
-            self.reads += 1
+            rows = read[dimension]
             recent: dict[str | None, list[spend.HourlySpend]] = {}
             for row in rows:
                 recent.setdefault(row.values[0] if row.values else "", []).append(row)
@@ -163,6 +165,23 @@ class SeriesCache:
             self._fill(dimension, rows)
         self.read_until = now_hour + 1
         return self.series
+
+    def _first_changed(self, con: duckdb.DuckDBPyConnection, before: int) -> int:
+        """The first hour before ``before`` whose number of stored calls is not what the cache holds, else
+        ``before``: calls stored late (a backfill, an exporter's held batch, a replay after a crash) are read
+        from there on. One count per hour of the lookback, however many scopes."""
+        assert self.origin is not None
+        if before <= self.origin:
+            return before
+        stored = spend.calls_per_hour(con, hour_start(self.origin), hour_start(before))
+        self.reads += 1
+        counts = np.zeros(before - self.origin, dtype=np.int64)
+        for hour, calls in stored.items():
+            counts[hour_index(hour) - self.origin] = calls
+        org = self.series.get((ORG, ""))
+        held = org.data[CALLS, : before - self.origin] if org is not None else np.zeros_like(counts)
+        differ = np.flatnonzero(counts != held)
+        return self.origin + int(differ[0]) if differ.size else before
 
     def _pick(self, dimension: str, recent: dict[str | None, list[spend.HourlySpend]]) -> list[str]:
         if dimension == ORG:

@@ -150,9 +150,12 @@ def scan(
     explanations: dict[tuple[str, int], Explanation] | None = None,
     explain_calls: bool = True,
     explain_by: tuple[str, ...] | None = None,
+    explain_top: int = MAX_EXPLAINED,
 ) -> ScanResult:
     """The anomalies of the last ``scan_hours`` complete hours (and days) before ``now``. ``cache`` keeps the
-    series between runs; ``explanations`` keeps the contributors of anomalies already explained."""
+    series between runs; ``explanations`` keeps the contributors of anomalies already explained. The
+    contributors (a read of the calls each) are looked up for the ``explain_top`` largest anomalies; the
+    others are explained by their own figures alone."""
     now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     now_hour = hour_index(now)
     lookback = settings.baseline_weeks * 168 + max(scan_hours, 7 * 24) + 24
@@ -178,7 +181,7 @@ def scan(
     for rank, episode in enumerate(episodes):
         key = (_id(episode), onset(episode)[1])  # the onset's explanation holds once the onset is over
         looked_up = explanations.get(key) if explanations is not None else None
-        con_for = con if explain_calls and rank < MAX_EXPLAINED and looked_up is None else None
+        con_for = con if explain_calls and rank < explain_top and looked_up is None else None
         children = explain_by or settings.dimensions
         explanation = explain(con_for, episode, children, history_start, settings.baseline_weeks)
         if looked_up is not None:  # contributors and first-seen facts of the onset, as found before
@@ -460,7 +463,7 @@ def parse_since(text: str) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import read_views
     from costspan.pricing import data_dir
 
     from ..sql import print_rows
@@ -497,12 +500,10 @@ def run_command(args: argparse.Namespace) -> int:
     settings = replace(DEFAULT_SETTINGS, min_impact_usd=min_impact, min_calls=args.min_calls)
     if args.by:
         settings = replace(settings, dimensions=(args.by,))
-    con = connect(directory)
-    try:
-        children = tuple(dict.fromkeys((*DEFAULT_SETTINGS.dimensions, *settings.dimensions)))
-        result = scan(con, until, settings, scan_hours=hours, explain_by=children)
-    finally:
-        con.close()
+    children = tuple(dict.fromkeys((*DEFAULT_SETTINGS.dimensions, *settings.dimensions)))
+    result = read_views(
+        directory, lambda con: scan(con, until, settings, scan_hours=hours, explain_by=children)
+    )
     shown = [a for a in result.anomalies if not args.by or a.dimension == args.by]
     shown.sort(key=lambda a: (a.start, -a.impact_usd), reverse=True)
     if not result.enough_data:

@@ -88,17 +88,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _evaluate(directory: Any, budgets: list[Any]) -> list[dict[str, Any]]:
     """The rows of the ``budgets`` table, evaluated now (nothing is recorded: the collector keeps that)."""
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import read_views
 
     from .budget_job import status_table
     from .budget_ledger import Ledger
     from .budget_status import evaluate
 
-    con = connect(directory)
-    try:
-        statuses = evaluate(con, budgets, datetime.now(UTC))
-    finally:
-        con.close()
+    statuses = read_views(directory, lambda con: evaluate(con, budgets, datetime.now(UTC)))
     return status_table(statuses, Ledger.load(directory)).to_pylist()
 
 

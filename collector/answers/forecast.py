@@ -656,7 +656,7 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace, now: datetime | None = None) -> int:
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import read_views
     from costspan.pricing import data_dir
 
     from ..sql import print_rows
@@ -666,16 +666,15 @@ def run(args: argparse.Namespace, now: datetime | None = None) -> int:
     if not directory.is_dir():
         print(f"costspan forecast: no data directory at {directory.resolve()} (--data-dir)", file=sys.stderr)
         return 2
-    con = connect(directory)
+    moment = now or datetime.now(UTC)
+    top = args.top if args.by else None
     try:
-        found, left_out = forecast_scopes(
-            con, args.by, args.period, args.days, now or datetime.now(UTC), top=args.top if args.by else None
+        found, left_out = read_views(
+            directory, lambda con: forecast_scopes(con, args.by, args.period, args.days, moment, top=top)
         )
     except UnknownDimension as exc:
         print(f"costspan forecast: {exc}", file=sys.stderr)
         return 2
-    finally:
-        con.close()
     print_rows(list(OUTPUT_COLUMNS), output_rows(found), args.format)
     if left_out:
         print(f"costspan forecast: {left_out} more values of {args.by} left out (--top)", file=sys.stderr)

@@ -52,11 +52,9 @@ class AnswerRunner(Collector):
         connect: Callable[[Path], duckdb.DuckDBPyConnection] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        from costspan.exporters.duckdb_views import connect as connect_views
-
         self.data_dir = Path(data_dir)
         self.jobs = list(jobs)
-        self._connect = connect or connect_views
+        self._connect = connect
         self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="costspan-answers", daemon=True)
@@ -83,15 +81,14 @@ class AnswerRunner(Collector):
             self._stop.wait(max(0.5, wait))
 
     def _run(self, job: Job) -> None:
+        from costspan.exporters.duckdb_views import read_views
+
         job._due = time.monotonic() + job.interval_s
         started = time.process_time()
         job.runs += 1
         try:
-            con = self._connect(self.data_dir)
-            try:
-                job.run(con, self._clock())
-            finally:
-                con.close()
+            # a job reads before it writes, so a read cut short by compaction's swap runs again at once
+            read_views(self.data_dir, lambda con: job.run(con, self._clock()), connect_to=self._connect)
         except Exception:
             job.failures += 1
             log.exception("answers: %s failed; it runs again in %gs", job.name, job.interval_s)

@@ -2,7 +2,7 @@
 
 It starts ``costspan serve`` on free local ports with its own data directory, backfills the history of a
 small company's LLM use through OTLP (four teams, their features and models, a support agent with planner /
-retriever / executor steps, RAG, cache hits, weekday seasonality, one prompt change that doubled a
+retriever / executor steps, RAG, cache hits, weekday seasonality, one prompt change that multiplied a
 feature's cost), then makes live calls with the real openai and anthropic SDKs under costspan's
 instrumentation against a local stand-in of both APIs (streams, the Responses API, embeddings, cache
 reads and writes, an agent turn), waits until every call is stored and priced, and prints a cost report
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.days < 1:
         print("costspan demo: --days is at least 1", file=sys.stderr)
         return 2
-    from ._budgets import write_config
+    from ._config import write_config
 
     collector = _Collector(data_dir, write_config(data_dir))
     try:
@@ -70,10 +70,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
-    from costspan.exporters.duckdb_views import connect
+    from costspan.exporters.duckdb_views import read_views
 
     from ._history import backfill
-    from ._report import print_report
+    from ._report import report
 
     started = time.monotonic()
     print(f"backfilling {args.days} days of history over OTLP ...", flush=True)
@@ -94,8 +94,13 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
     if stored < expected:
         print(f"costspan demo: only {stored} of {expected} calls were stored", file=sys.stderr)
         return 1
-    print(f"{expected:,} calls stored and priced in {time.monotonic() - started:.1f} s\n", flush=True)
-    print_report(connect(collector.data_dir), sys.stdout)
+    print(f"{expected:,} calls stored and priced in {time.monotonic() - started:.1f} s", flush=True)
+    print("compacting the history's files (one a day) ...", flush=True)
+    if not _wait_for_compaction(collector.data_dir):
+        print("compaction is not done yet: the report reads the files as they are", flush=True)
+    print(flush=True)
+    print(read_views(collector.data_dir, report), flush=True)
+    _report_anomalies(collector)
     _report_budgets(collector.data_dir)
     print(_next_steps(collector), flush=True)
     if args.keep_running:
@@ -122,6 +127,31 @@ def _report_budgets(data_dir: Path) -> None:
         print("\nBudgets: the collector has not evaluated them yet (costspan budgets shows them)")
 
 
+def _report_anomalies(collector: _Collector) -> None:
+    from datetime import UTC, datetime
+
+    from ._anomalies import print_anomalies
+    from ._config import anomaly_settings
+
+    assert collector.config is not None
+    print_anomalies(collector.data_dir, anomaly_settings(collector.config), datetime.now(UTC), sys.stdout)
+
+
+def _wait_for_compaction(data_dir: Path, timeout_s: float = 180) -> bool:
+    """Whether the collector's compaction merged each day before today into one file within the time."""
+    from datetime import UTC, datetime
+
+    from costspan.exporters.layout import CALLS, days, files_in
+
+    today = datetime.now(UTC).date()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(len(files_in(folder)) <= 1 for day, folder in days(data_dir, CALLS) if day < today):
+            return True
+        time.sleep(1)
+    return False
+
+
 def _sdks_installed() -> bool:
     import importlib.util
 
@@ -129,13 +159,18 @@ def _sdks_installed() -> bool:
 
 
 def _wait_for_calls(data_dir: Path, expected: int, timeout_s: float = 300) -> int:
-    from costspan.exporters.duckdb_views import connect
+    import duckdb
+
+    from costspan.exporters.duckdb_views import read_views
 
     deadline = time.monotonic() + timeout_s
     stored = 0
     while time.monotonic() < deadline:
-        row = connect(data_dir).execute("SELECT count(*) FROM llm_calls").fetchone()
-        stored = row[0] if row else 0
+        try:
+            row = read_views(data_dir, lambda con: con.execute("SELECT count(*) FROM llm_calls").fetchone())
+        except duckdb.Error:  # compaction swapping folder after folder: count again in a moment
+            row = None
+        stored = row[0] if row else stored
         if stored >= expected:
             break
         time.sleep(0.5)

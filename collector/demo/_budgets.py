@@ -1,10 +1,5 @@
-"""The demo's budgets: a configuration the demo's collector runs with, and the report's budgets section, read
-from the ``budgets`` and ``budget_periods`` tables the collector's budget job writes.
-
-The amounts are set against the demo company's spend (about 1.50 USD a day in all, half of it search's RAG
-answers), so that the search team's rolling week is over its amount and has crossed every threshold, while
-the organisation's month is on course.
-"""
+"""The report's budgets section, read from the ``budgets`` and ``budget_periods`` tables the demo collector's
+budget job writes (its budgets are in :mod:`._config`)."""
 
 from __future__ import annotations
 
@@ -12,25 +7,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
-
-CONFIG = """\
-# costspan demo's collector: budgets evaluated every 2 seconds (the default is a minute)
-budgets:
-  interval: 2s
-  items:
-    - {name: org, amount: 80, period: month}
-    - {name: payments, scope: {team: payments}, amount: 12, period: month}
-    - {name: search-7d, scope: {team: search}, amount: 2, period: {rolling: 7d}}
-    - {name: support-daily, scope: {team: support}, amount: 2.50, period: day}
-"""
-FILE = "costspan-demo.yaml"
-
-
-def write_config(data_dir: Path) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / FILE
-    path.write_text(CONFIG)
-    return path
 
 
 def wait_for_evaluation(data_dir: Path, after: datetime, timeout_s: float = 60) -> bool:

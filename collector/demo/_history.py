@@ -51,7 +51,7 @@ def backfill(endpoint: str, days: int, seed: int = 2026, now: datetime | None = 
             for start in _times(rng, day, W.day_volume(feature.calls_per_day, day, days_ago)):
                 version, scale = feature.prompt_version, 1.0
                 if feature.feature == W.INCIDENT_FEATURE and days_ago in W.INCIDENT_DAYS_AGO:
-                    version, scale = W.INCIDENT_VERSION, 2.1
+                    version, scale = W.INCIDENT_VERSION, W.INCIDENT_INPUT_SCALE
                 _call(
                     tracers[feature.service],
                     start,

@@ -7,7 +7,7 @@ to run and change.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
 
 import duckdb
 
@@ -58,17 +58,6 @@ SELECT model, cache_read_tokens, paid_for_reads,
 FROM m WHERE cache_read_tokens > 0 ORDER BY saved_usd DESC""",
     ),
     (
-        "Anomalies: feature-days far above their trailing week",
-        """WITH d AS (
-  SELECT feature, start_time::DATE AS day, sum(cost_usd) AS cost_usd FROM llm_calls GROUP BY ALL),
-w AS (
-  SELECT *, avg(cost_usd) OVER week AS week_avg, count(*) OVER week AS days_before
-  FROM d WINDOW week AS (PARTITION BY feature ORDER BY day ROWS BETWEEN 7 PRECEDING AND 1 PRECEDING))
-SELECT day, feature, cost_usd, week_avg::DECIMAL(18, 4) AS week_avg,
-       (cost_usd / week_avg)::DECIMAL(6, 2) AS ratio
-FROM w WHERE days_before = 7 AND cost_usd > 1.5 * week_avg ORDER BY ratio DESC LIMIT 5""",
-    ),
-    (
         "Daily spend, last 14 days (weekday seasonality)",
         """SELECT start_time::DATE AS day, dayname(start_time::DATE) AS weekday, count(*) AS calls,
        sum(cost_usd) AS cost_usd
@@ -108,13 +97,14 @@ FROM llm_calls, bounds WHERE {_BEFORE_TODAY} GROUP BY last"""
     )
 
 
-def print_report(con: duckdb.DuckDBPyConnection, out: TextIO) -> None:
-    print(headline(con), file=out)
+def report(con: duckdb.DuckDBPyConnection) -> str:
+    """The headline and a table per query."""
+    parts = [headline(con)]
     for title, sql in QUERIES:
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description or ()]
-        print(f"\n{title}", file=out)
-        print(_table(names, cursor.fetchall()), file=out)
+        parts.append(f"\n{title}\n{_table(names, cursor.fetchall())}")
+    return "\n".join(parts)
 
 
 def money(value: Decimal | None) -> str:

@@ -66,9 +66,11 @@ CUSTOMERS = tuple(f"cust-{i:03d}" for i in range(1, 201))
 _CUSTOMER_WEIGHTS = tuple(1 / (i**1.1) for i in range(1, len(CUSTOMERS) + 1))  # a long tail
 WEEKDAY_FACTOR = (1.0, 1.05, 1.08, 1.02, 0.92, 0.42, 0.33)  # Monday .. Sunday
 GROWTH_PER_DAY = 0.008
-# One incident to find: a prompt change that doubled the fraud explanation's input for two days.
+# One incident to find: a prompt change (v4) that pasted each transaction's history into the fraud
+# explanation's prompt for two days, eight times its input. Large enough to stand out on a weekend day too,
+# when the feature has a third of its calls.
 INCIDENT_DAYS_AGO = (6, 5)
-INCIDENT_FEATURE, INCIDENT_VERSION = "fraud-explain", "v4"
+INCIDENT_FEATURE, INCIDENT_VERSION, INCIDENT_INPUT_SCALE = "fraud-explain", "v4", 8.0
 
 
 def day_volume(base: int, day: date, days_ago: int) -> int:

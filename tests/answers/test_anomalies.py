@@ -376,3 +376,24 @@ def test_an_anomaly_back_within_hours_of_its_end_is_the_same_one_notified_once()
     # back a day later: a new one
     rows, opened = merge(rows, [row(17, 18, "closed"), row(40, 41, "open")], at(DAYS, 41))
     assert [r.status for r in rows] == ["closed", "open"] and [o.start for o in opened] == [at(DAYS, 40)]
+
+
+def test_history_stored_after_the_job_began_is_read_and_scanned(tmp_path_factory):
+    """A collector that started on an empty directory, then got weeks of history at once (a backfill): the
+    hours already read have more calls now, so they are read again and the anomaly in them is found."""
+    history = tmp_path_factory.mktemp("late")
+    job = AnomalyJob(history, SETTINGS)
+    now = aware(at(DAYS, 20))
+    con = connect(history)
+    job.run(con, now - timedelta(hours=2))  # nothing stored yet
+    con.close()
+    assert job.rows == []
+    write_history(history, EVENT)
+    write_after(history, at(DAYS, 20), extra=lambda hour: [call(hour, "9.00", team="search")] * 3)
+    con = connect(history)
+    job.run(con, now)
+    con.close()
+    assert any(a.scope == "team=search" and a.start == EVENT for a in job.rows), [
+        (a.kind, a.scope, a.start) for a in job.rows
+    ]
+    assert job.cache.reads >= 1

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from costspan.collector.answers.spend import UnknownDimension, dimension_sql, hourly
+from costspan.collector.answers.spend import UnknownDimension, dimension_sql, hourly, hourly_each
 from costspan.exporters.duckdb_views import connect
 from tests.support.stored_calls import call, write_calls
 
@@ -47,6 +47,28 @@ def test_hourly_spend_by_dimension_counts_billed_unpriced_failed_and_cut_short_c
     assert [(r.values, r.calls) for r in by_tag] == [(("gold",), 1), ((None,), 3), ((None,), 1)]
     assert [r.calls for r in hourly(con, until=H10.replace(minute=0))] == [5]
     assert [r.values for r in hourly(con, ["model"], where={"model": "x-1"})] == [("x-1",)]
+
+
+def test_each_dimension_on_its_own_from_one_pass_equals_a_query_per_dimension(tmp_path):
+    rows = [
+        call(H9, "0.10", team="search", feature="rag", tags={"tier": "gold"}),
+        call(H9, "0.20", team="search", feature=None, error_type="timeout"),
+        call(H9, None, team=None, feature="rag", pricing_status="no_usage"),
+        call(H10, "0.05", team="ads", feature="blurbs", request_model="gpt-4o", response_model=None),
+        call(datetime(2026, 3, 3, 9), "0.40", team="ads", feature="blurbs"),
+    ]
+    write_calls(tmp_path, rows)
+    con = connect(tmp_path)
+    dimensions = ["team", "feature", "model", "tag.tier", "team"]  # a repeated one is read once
+    window = {"where": {"provider": "openai"}, "periods": [(datetime(2026, 3, 2), datetime(2026, 3, 2, 12))]}
+    each = hourly_each(con, dimensions, **window)
+    assert list(each) == ["team", "feature", "model", "tag.tier"]
+    for dimension, found in each.items():
+        assert found == hourly(con, [dimension], **window), dimension
+    assert sum(r.calls for r in each["team"]) == 4  # the fifth call is outside the period
+    assert hourly_each(con, []) == {}
+    single = hourly_each(con, ["team"])  # one grouping set: the bit of the one dimension is 0
+    assert single["team"] == hourly(con, ["team"])
 
 
 def test_a_tag_key_is_quoted_and_an_unknown_dimension_is_an_error():

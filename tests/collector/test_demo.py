@@ -47,8 +47,12 @@ def test_demo_backfills_history_makes_live_calls_and_reports_from_them(tmp_path)
     assert re.search(r"search-7d +rolling 7d +2\.00 .* 50% 75% 90% 100%", budgets), budgets
     crossings = [line.split()[:2] for line in budgets.split("Thresholds crossed")[1].splitlines()[2:6]]
     assert crossings == [["search-7d", f"{t}%"] for t in (50, 75, 90, 100)], budgets
-    # the prompt change six and five days ago is the anomaly the report finds first
-    assert "fraud-explain" in report.split("Anomalies:")[1].splitlines()[2]
+    # the prompt change six and five days ago is the largest anomaly, explained by the prompt version
+    anomalies = report.split("Anomalies, last 7 days")[1].split("\nBudgets (")[0].splitlines()[1:]
+    assert re.match(r"  \S+: level shift, daily, from ", anomalies[0]), anomalies
+    assert anomalies[1].startswith("      prompt_version=v4 +$"), anomalies
+    explained = " ".join(line.strip() for line in anomalies)
+    assert "feature=fraud-explain" in explained and "volume +$" in explained and "price +$" in explained
 
     # every call stored once, priced and attributed; history on 14 days, the live calls today
     calls, teams, unpriced, days = sql(
