@@ -99,16 +99,32 @@ def test_files_mounted_from_the_repository_exist(compose):
 def test_grafana_reads_the_provisioning_and_dashboards_folders(compose):
     mounts = {source: target for source, target, _ in bind_mounts(compose["services"]["grafana"])}
     assert mounts == GRAFANA_MOUNTS
+    # each folder, once the dashboards' generator has written it, holds what Grafana needs from it
     datasources = COMPOSE_DIR / "../grafana/provisioning/datasources"
-    for path in sorted(datasources.glob("*.y*ml")):
-        for source in yaml.safe_load(path.read_text()).get("datasources", []):
-            if source.get("type") == "prometheus":
-                assert source["uid"] == "prometheus"
-                assert source["url"] == "http://prometheus:9090", "the compose service's name and port"
+    if datasources.exists():
+        found = [
+            source
+            for path in sorted(datasources.glob("*.y*ml"))
+            for source in yaml.safe_load(path.read_text()).get("datasources", [])
+            if source.get("type") == "prometheus"
+        ]
+        assert found, f"no Prometheus data source in {datasources}"
+        for source in found:
+            assert source["uid"] == "prometheus"
+            assert source["url"] == "http://prometheus:9090", "the compose service's name and port"
     providers = COMPOSE_DIR / "../grafana/provisioning/dashboards"
-    for path in sorted(providers.glob("*.y*ml")):
-        for provider in yaml.safe_load(path.read_text()).get("providers", []):
+    if providers.exists():
+        found = [
+            provider
+            for path in sorted(providers.glob("*.y*ml"))
+            for provider in yaml.safe_load(path.read_text()).get("providers", [])
+        ]
+        assert found, f"no dashboards provider in {providers}"
+        for provider in found:
             assert provider["options"]["path"] == GRAFANA_MOUNTS["../grafana/dashboards"]
+    dashboards = COMPOSE_DIR / "../grafana/dashboards"
+    if dashboards.exists():
+        assert list(dashboards.glob("*.json")), f"no dashboard in {dashboards}"
 
 
 def test_prometheus_configuration_and_the_mounted_rules_pass_promtool(tmp_path, compose):
