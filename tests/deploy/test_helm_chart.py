@@ -4,8 +4,9 @@ with the defaults and with every option on; values.schema.json refuses mistakes;
 other correctly (Service, ServiceMonitor, Secret, probes, volumes, the image's user and paths); and the
 configuration the chart renders runs a real collector whose probes answer without the admin token.
 
-Helm here is Helm's own Go SDK (v4) through helm-python-sdk, pinned in the test extra: no helm binary installs
-from the package registries this project uses. The schemas are kubernetes-validate's, also pinned."""
+Helm here is Helm's own Go SDK (v4) through helm-python-sdk, pinned in the test extra (tests/support/helm.py):
+no helm binary installs from the package registries this project uses. The schemas are kubernetes-validate's,
+also pinned."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import helm_python as helm
 import httpx2 as httpx
 import kubernetes_validate
 import pytest
@@ -22,6 +22,7 @@ import yaml
 
 from tests.support.collector import COSTSPAN, Collector
 from tests.support.dockerfile import DOCKERFILE, stages
+from tests.support.helm import HelmRefused, lint, template
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "costspan"
 # the chart's kubeVersion (>=1.25) and the newest Kubernetes kubernetes-validate knows
@@ -48,8 +49,7 @@ EVERYTHING_ON: dict[str, Any] = {
 
 def render(values: dict[str, Any], name: str = "costspan") -> dict[str, dict[str, Any]]:
     """``helm template``: the manifests by kind (each kind once in this chart)."""
-    with helm.Chart.load(str(CHART)) as chart:
-        files = chart.render(values, name=name, namespace="observability")
+    files = template(CHART, values, name=name, namespace="observability")
     manifests: dict[str, dict[str, Any]] = {}
     for path, text in files.items():
         if path.endswith(".yaml"):
@@ -77,7 +77,7 @@ def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def test_helm_lint_finds_nothing_above_info():
     for values in ({}, EVERYTHING_ON):
-        linted = helm.lint(str(CHART), values=values) if values else helm.lint(str(CHART))
+        linted = lint(CHART, values)
         assert linted["errors"] == []
         above = [m for m in linted["messages"] if m["severity"] > INFO]
         assert above == [], above
@@ -122,7 +122,7 @@ def test_the_schema_check_finds_a_mistake(defaults):
     ],
 )
 def test_mistaken_values_are_refused(values, says):
-    with pytest.raises(helm.HelmError) as refused:
+    with pytest.raises(HelmRefused) as refused:
         render(values)
     assert says in str(refused.value)
 
