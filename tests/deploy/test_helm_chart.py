@@ -205,6 +205,7 @@ def test_the_pod_runs_the_image_as_its_user_with_the_image_paths(defaults, every
     assert container(defaults)["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
     assert container(defaults)["securityContext"]["readOnlyRootFilesystem"] is True
     assert mounts["tmp"] == "/tmp"
+    assert "env" not in container(defaults), "no token asked for, no variable"
 
 
 def test_the_rendered_configuration_listens_on_the_pod_and_keeps_the_users_settings(everything):
