@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,8 @@ def test_images_are_pinned_and_the_collector_is_built_from_the_dockerfile(compos
     for name, service in services.items():
         repository, _, tag = service["image"].rpartition(":")
         assert repository and tag and tag != "latest", f"{name}: {service['image']}"
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert services["collector"]["image"] == f"costspan:{version}"
     build = services["collector"]["build"]
     context = (COMPOSE_DIR / build["context"]).resolve()
     assert context == ROOT

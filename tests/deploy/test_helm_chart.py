@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,13 @@ def test_helm_lint_finds_nothing_above_info():
         assert linted["errors"] == []
         above = [m for m in linted["messages"] if m["severity"] > INFO]
         assert above == [], above
+
+
+def test_the_image_tag_defaults_to_costspans_version(defaults):
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    version = tomllib.loads((CHART.parents[2] / "pyproject.toml").read_text())["project"]["version"]
+    assert chart["appVersion"] == version
+    assert container(defaults)["image"] == f"costspan:{version}"
 
 
 def test_the_defaults_render_a_statefulset_its_service_and_configuration(defaults):
