@@ -15,15 +15,10 @@ SERVICE_PACKAGES=(prometheus prometheus-alertmanager)
 # What invoke-rc.d and deb-systemd-invoke ask before a maintainer script starts a service (policy-rc.d(8))
 POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 
-as_root=()
-if [ "$(id -u)" -ne 0 ]; then
-    as_root=(sudo -n)
-fi
-
 # apt-get install "$@" while a policy-rc.d answers 101 ("action forbidden") to every start; then the
 # policy-rc.d that was there before is put back (Docker's Debian images ship one), or none, also when the
 # install fails. Debian's scripts still enable a new package's service for the next boot, so those of
-# SERVICE_PACKAGES are disabled again.
+# SERVICE_PACKAGES are disabled again. Runs commands through "${as_root[@]}".
 install_without_services() {
     local saved="" unit package
     if [ -e "$POLICY_RC_D" ]; then
@@ -49,24 +44,24 @@ install_without_services() {
 restore_policy() {
     if [ -n "$1" ]; then
         "${as_root[@]}" cp -p "$1" "$POLICY_RC_D"
-        rm -f "$1"
+        "${as_root[@]}" rm -f "$1"
     else
         "${as_root[@]}" rm -f "$POLICY_RC_D"
     fi
 }
 
-main() {
-    local missing=()
-    command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
-    command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
-    command -v systemd-analyze >/dev/null || missing+=(systemd)
-    if [ "${#missing[@]}" -gt 0 ]; then
-        "${as_root[@]}" apt-get update -q
-        install_without_services "${missing[@]}"
-    fi
-}
+# sourced (to run install_without_services by hand), the script only defines the functions
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
-# sourced (to call install_without_services by hand), it only defines the functions
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-    main
+missing=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+if [ "${#missing[@]}" -gt 0 ]; then
+    as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        as_root=(sudo -n)
+    fi
+    "${as_root[@]}" apt-get update -q
+    install_without_services "${missing[@]}"
 fi
