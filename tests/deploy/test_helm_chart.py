@@ -237,7 +237,6 @@ def test_the_rendered_configuration_runs_a_collector_whose_probes_need_no_token(
         [str(COSTSPAN), "config", "check", str(config)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stderr
-    assert "2 bearer tokens; admin" in checked.stdout and "1 bearer token;" in checked.stdout
     # the pod's listeners, moved to free loopback ports (the flags win over the file): nothing else changes
     collector = Collector(tmp_path / "data").start("--config", str(config))
     try:
