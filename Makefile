@@ -54,7 +54,8 @@ $(JS_STAMP): $(JS_CLIENTS)/package.json $(JS_CLIENTS)/package-lock.json
 
 js-clients: $(JS_STAMP)
 
-# Prometheus, promtool and systemd-analyze from the system's packages (apt), when missing.
+# Prometheus, promtool, Alertmanager and systemd-analyze from the system's packages (apt), when missing; their
+# services are neither started nor enabled.
 system-deps:
 	tests/support/system-deps.sh
 
