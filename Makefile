@@ -129,6 +129,11 @@ fault-sigterm: $(STAMP)
 fault-kill9: $(STAMP)
 	$(PY) benchmarks/faults/sigterm.py --signals kill
 
+# Regenerate deploy/grafana/dashboards/*.json from deploy/grafana/generate.py (commit the result).
+.PHONY: grafana-dashboards
+grafana-dashboards: $(PSTAMP)
+	$(PPY) deploy/grafana/generate.py
+
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
