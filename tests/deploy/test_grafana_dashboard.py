@@ -1,7 +1,7 @@
 """deploy/grafana: the committed dashboards are what the generator makes, the data source is a variable,
 every PromQL expression parses in ``promtool``, every metric and label read is one the collector exports,
 and the provisioning files point Grafana at them. (Each panel returning data from a real collector:
-test_grafana_dashboards_e2e.py.)"""
+test_dashboards_e2e.py.)"""
 
 from __future__ import annotations
 

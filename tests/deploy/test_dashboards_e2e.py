@@ -1,8 +1,14 @@
-"""Every panel of every Grafana dashboard shows data: a real Prometheus scrapes a real ``costspan serve`` fed
-over OTLP by the OpenTelemetry SDK's exporter, with budgets, anomalies, forecasts, a notification target
-and a forward exporter configured and four days of stored history, and each query of each panel, as Grafana
-sends it (tests/support/grafana.py), returns series: with every variable at "All", and with each variable's
-values, as Grafana lists them from Prometheus, picked explicitly."""
+"""The dashboards against a real ``costspan serve`` fed over OTLP by the OpenTelemetry SDK's exporter, with
+budgets, anomalies, forecasts, a notification target and a forward exporter configured and four days of
+stored history, so that every metric it exports has series:
+
+- Grafana: a real Prometheus scrapes it, and each query of each panel, as Grafana sends it
+  (tests/support/grafana.py), returns series, with every variable at "All" and with each variable's values,
+  as Grafana lists them from Prometheus, picked explicitly;
+- Datadog: the Agent's OpenMetrics check, run by the Agent's own code (datadog-checks-base, with its stub
+  aggregator) on deploy/datadog/openmetrics.d/conf.yaml, submits every metric the configuration maps, with
+  the type it names, maps every costspan metric the collector exports, and submits every metric and tag the
+  Datadog dashboard reads."""
 
 from __future__ import annotations
 
@@ -16,20 +22,25 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+import yaml
+from datadog_checks.base import OpenMetricsBaseCheckV2
+from datadog_checks.base.stubs import aggregator
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.answers.history import write_hours
 from tests.support.collector import Collector
-from tests.support.deploy import load_dashboards
+from tests.support.deploy import DEPLOY, load_dashboards
 from tests.support.grafana import Target, interpolate, intervals, range_seconds, targets, variable_text
 from tests.support.otlp_sink import OTLPSink
 from tests.support.prometheus import PrometheusServer
 from tests.support.stored_calls import call
 from tests.support.webhook_receiver import WebhookReceiver
 
+DATADOG = DEPLOY / "datadog"
 SCRAPE_S = 1  # PrometheusServer's scrape interval: the data source's "scrape interval" for Grafana
 DEADLINE_S = 90  # the answers' first turns (a forecast loads statsmodels) take a while on a busy machine
 
@@ -135,7 +146,7 @@ def label_values(
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory) -> Iterator[PrometheusServer]:
+def servers(tmp_path_factory) -> Iterator[tuple[Collector, PrometheusServer]]:
     tmp = tmp_path_factory.mktemp("dashboards")
     history(tmp / "data")
     receiver = WebhookReceiver().start()
@@ -155,7 +166,7 @@ def prometheus(tmp_path_factory) -> Iterator[PrometheusServer]:
         server.wait_for(
             'costspan_llm_calls_total{model="acme-llm-1.5"}', lambda r: [s["value"][1] for s in r] == ["2"]
         )
-        yield server
+        yield collector, server
     finally:
         server.stop()
         collector.kill(signal.SIGTERM)
@@ -195,6 +206,11 @@ def wait_until_none_empty(prometheus: PrometheusServer, pick) -> None:
     assert not empty, "\n".join(f"{t.dashboard} / {t.panel} / {t.ref_id}: {expr}" for t, expr in empty)
 
 
+@pytest.fixture
+def prometheus(servers) -> PrometheusServer:
+    return servers[1]
+
+
 def test_every_panel_shows_data_with_every_variable_at_all(prometheus):
     wait_until_none_empty(prometheus, lambda variable, options: None)
 
@@ -214,3 +230,96 @@ def test_a_picked_team_filters_the_team_panels(prometheus):
     )
     result = query(prometheus, interpolate(by_team.expr, values), by_team.instant)
     assert {series["metric"]["team"] for series in result} == {"payments"}
+
+
+# --- Datadog ---------------------------------------------------------------------------------------------
+
+DATADOG_QUERY = re.compile(r"\b(?:sum|max|min|avg):([\w.]+)\{([^}]*)\}(?: by \{([^}]*)\})?")
+
+
+def datadog_instance(collector: Collector) -> dict[str, Any]:
+    conf = yaml.safe_load((DATADOG / "openmetrics.d" / "conf.yaml").read_text())
+    return conf["instances"][0] | {"openmetrics_endpoint": f"{collector.admin_url}/metrics"}
+
+
+def expected_submissions(instance: Mapping[str, Any]) -> dict[str, int]:
+    """What the Agent submits for each mapped metric, by the OpenMetrics V2 check's rules: a counter as
+    ``<namespace>.<name>.count``, a monotonic count; a gauge as ``<namespace>.<name>``."""
+    expected = {}
+    for entry in instance["metrics"]:
+        [(_, mapping)] = entry.items()
+        name = f"{instance['namespace']}.{mapping['name']}"
+        if mapping["type"] == "counter":
+            expected[f"{name}.count"] = aggregator.MONOTONIC_COUNT
+        else:
+            assert mapping["type"] == "gauge", mapping
+            expected[name] = aggregator.GAUGE
+    return expected
+
+
+def run_the_agents_check(instance: Mapping[str, Any]) -> dict[str, tuple[set[int], set[str]]]:
+    """Each metric the check submitted: its types and its tag keys. Run twice, as the Agent does every 15
+    seconds: a monotonic count is the increase between two scrapes."""
+    aggregator.reset()
+    check = OpenMetricsBaseCheckV2("openmetrics", {}, [dict(instance)])
+    for _ in range(2):
+        error = check.run()
+        assert not error, error
+    submitted = {}
+    for name in aggregator.metric_names:
+        samples = aggregator.metrics(name)
+        keys = {tag.split(":", 1)[0] for sample in samples for tag in sample.tags}
+        submitted[name] = ({sample.type for sample in samples}, keys)
+    return submitted
+
+
+def test_the_agents_check_submits_every_metric_it_maps_with_its_type(servers):
+    collector, _ = servers
+    instance = datadog_instance(collector)
+    expected = expected_submissions(instance)
+    deadline = time.monotonic() + DEADLINE_S  # the answers' gauges appear after their jobs' first turns
+    submitted = run_the_agents_check(instance)
+    while set(expected) - set(submitted) and time.monotonic() < deadline:
+        time.sleep(1)
+        submitted = run_the_agents_check(instance)
+    assert {name: types for name, (types, _) in submitted.items()} == {
+        name: {kind} for name, kind in expected.items()
+    }
+    # every cost label is a tag; service is service_name, apart from the Agent's own unified service tags
+    _, keys = submitted["costspan.cost_usd.count"]
+    assert {"environment", "service_name", "team", "feature", "provider", "model"} <= keys
+    assert "service" not in keys
+    assert "answer_job" in submitted["costspan.collector.answer_runs.count"][1]
+
+
+def test_every_costspan_metric_the_collector_exports_is_mapped(servers):
+    collector, _ = servers
+    instance = datadog_instance(collector)
+    mapped = {name for entry in instance["metrics"] for name in entry}
+    # parsed as the Agent parses the text format (prometheus_client's parser: a counter without _total)
+    text = httpx.get(f"{collector.admin_url}/metrics", timeout=10).text
+    exported = {
+        family.name
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("costspan_") and not family.name.endswith("_created")
+    }
+    assert exported - mapped == set()
+    assert mapped - exported == set()
+
+
+def test_every_metric_and_tag_the_datadog_dashboard_reads_is_submitted(servers):
+    collector, _ = servers
+    instance = datadog_instance(collector)
+    deadline = time.monotonic() + DEADLINE_S
+    submitted = run_the_agents_check(instance)
+    while set(expected_submissions(instance)) - set(submitted) and time.monotonic() < deadline:
+        time.sleep(1)
+        submitted = run_the_agents_check(instance)
+    text = (DATADOG / "costspan-dashboard.json").read_text()
+    queries = DATADOG_QUERY.findall(text)
+    assert len(queries) >= 40
+    for metric, scope, by in queries:
+        assert metric in submitted, metric
+        tags = {part.strip().lstrip("$").split(":", 1)[0] for part in scope.split(",") if part.strip() != "*"}
+        tags |= {part.strip() for part in by.split(",") if part.strip()}
+        assert tags <= submitted[metric][1], (metric, tags - submitted[metric][1])
