@@ -46,6 +46,7 @@ PRICED = 'status=~"priced|estimated"'  # the statuses that carry a cost (pricing
 UNPRICED = 'status="unknown_model"'
 ORGANISATION = 'scope="organisation"'
 P50 = 'bound="p50"'
+TABLE_HIDDEN = ("Time", "__name__", "job", "instance")  # columns an instant table query brings along
 
 
 @dataclass(frozen=True)
@@ -209,14 +210,14 @@ def overview() -> Board:
                     Panel(
                         "Top features in range",
                         "table",
-                        [Query(f"topk(10, {in_range('team, feature', cost)})", instant=True)],
+                        [Query(f"topk(10, {in_range('team, feature', cost)})", "spent", True)],
                         "currencyUSD",
                         8,
                     ),
                     Panel(
                         "Top models in range",
                         "table",
-                        [Query(f"topk(10, {in_range('provider, model', cost)})", instant=True)],
+                        [Query(f"topk(10, {in_range('provider, model', cost)})", "spent", True)],
                         "currencyUSD",
                         8,
                     ),
@@ -266,7 +267,7 @@ def teams() -> Board:
                     Panel(
                         "Features in range (USD)",
                         "table",
-                        [Query(in_range("team, feature", cost), instant=True)],
+                        [Query(in_range("team, feature", cost), "spent", True)],
                         "currencyUSD",
                         8,
                     ),
@@ -277,6 +278,7 @@ def teams() -> Board:
                             Query(
                                 f"{in_range('team, feature', cost)} / "
                                 f"{in_range('team, feature', f.cost(CALLS, PRICED))}",
+                                "per call",
                                 instant=True,
                             )
                         ],
@@ -347,7 +349,7 @@ def teams() -> Board:
                     Panel(
                         "Open anomalies of teams and features: impact (USD)",
                         "table",
-                        [Query(f.job("costspan_anomaly_open", 'scope=~"team|feature"'), instant=True)],
+                        [Query(f.job("costspan_anomaly_open", 'scope=~"team|feature"'), "impact", True)],
                         "currencyUSD",
                         8,
                         description="Observed minus expected spend since each anomaly began "
@@ -386,7 +388,7 @@ def models() -> Board:
                     Panel(
                         "Models in range (USD)",
                         "table",
-                        [Query(in_range("provider, model", cost), instant=True)],
+                        [Query(in_range("provider, model", cost), "spent", True)],
                         "currencyUSD",
                     ),
                     Panel(
@@ -396,6 +398,7 @@ def models() -> Board:
                             Query(
                                 f"{in_range('provider, model', cost)} / "
                                 f"{in_range('provider, model', f.cost(CALLS, PRICED))}",
+                                "per call",
                                 instant=True,
                             )
                         ],
@@ -441,7 +444,7 @@ def models() -> Board:
                     Panel(
                         "Unpriced models in range (calls)",
                         "table",
-                        [Query(f"{in_range('provider, model, service', unpriced)} > 0", instant=True)],
+                        [Query(f"{in_range('provider, model, service', unpriced)} > 0", "calls", True)],
                         width=24,
                         description="Calls of models the price catalog does not know: stored and flagged, "
                         "with no cost. Add the model's price (costspan pricing) and reprice.",
@@ -480,10 +483,10 @@ def budgets() -> Board:
                         "Spent, amount and projection (USD)",
                         "table",
                         [
-                            Query(level("costspan_budget_spent_usd"), instant=True),
-                            Query(level("costspan_budget_limit_usd"), instant=True),
-                            Query(level("costspan_budget_remaining_usd"), instant=True),
-                            Query(level("costspan_budget_projected_usd"), instant=True),
+                            Query(level("costspan_budget_spent_usd"), "spent", True),
+                            Query(level("costspan_budget_limit_usd"), "amount", True),
+                            Query(level("costspan_budget_remaining_usd"), "remaining", True),
+                            Query(level("costspan_budget_projected_usd"), "projected", True),
                         ],
                         "currencyUSD",
                         16,
@@ -564,7 +567,7 @@ def budgets() -> Board:
                     Panel(
                         "Open anomalies: impact (USD)",
                         "table",
-                        [Query(f.job("costspan_anomaly_open"), instant=True)],
+                        [Query(f.job("costspan_anomaly_open"), "impact", True)],
                         "currencyUSD",
                         16,
                     ),
@@ -828,6 +831,10 @@ def _thresholds(steps: Sequence[tuple[float, str]]) -> dashboard.ThresholdsConfi
     )
 
 
+def _ref(number: int) -> str:
+    return chr(ord("A") + number)
+
+
 def _legend(placement: common.LegendPlacement) -> common_builders.VizLegendOptions:
     return (
         common_builders.VizLegendOptions()
@@ -881,12 +888,25 @@ def _panel(spec: Panel, panel_id: int) -> Builder[model.Panel]:
         if spec.stack:
             panel = panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     elif spec.kind == "table":
-        # instant queries as one table: a row per series, the labels as columns
-        panel = panel.show_header(True).with_transformation(
-            model.DataTransformerConfig(id_val="merge", options={})
+        # instant queries as one table: a row per series, the labels as columns, each query's value a
+        # column named by its legend (Grafana names them "Value", or "Value #A", "Value #B" ... when merged)
+        values = {
+            ("Value" if len(spec.queries) == 1 else f"Value #{_ref(n)}"): q.legend
+            for n, q in enumerate(spec.queries)
+            if q.legend
+        }
+        panel = (
+            panel.show_header(True)
+            .with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+            .with_transformation(
+                model.DataTransformerConfig(
+                    id_val="organize",
+                    options={"excludeByName": dict.fromkeys(TABLE_HIDDEN, True), "renameByName": values},
+                )
+            )
         )
     for number, query in enumerate(spec.queries):
-        target = prometheus.Dataquery().expr(query.expr).ref_id(chr(ord("A") + number)).datasource(DATASOURCE)
+        target = prometheus.Dataquery().expr(query.expr).ref_id(_ref(number)).datasource(DATASOURCE)
         if query.legend:
             target = target.legend_format(query.legend)
         if query.instant:
