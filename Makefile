@@ -129,10 +129,11 @@ fault-sigterm: $(STAMP)
 fault-kill9: $(STAMP)
 	$(PY) benchmarks/faults/sigterm.py --signals kill
 
-# Regenerate deploy/grafana/dashboards/*.json from deploy/grafana/generate.py (commit the result).
-.PHONY: grafana-dashboards
-grafana-dashboards: $(PSTAMP)
+# Regenerate the Grafana and Datadog dashboards' JSON from their generators (commit the result).
+.PHONY: dashboards
+dashboards: $(PSTAMP)
 	$(PPY) deploy/grafana/generate.py
+	$(PPY) deploy/datadog/generate.py
 
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)

@@ -1,7 +1,7 @@
 """deploy/datadog: the OpenMetrics check configuration is one the Agent's check accepts, in latest (V2) mode,
-with a name and a type for each metric; the dashboard is a valid Datadog dashboard (read by Datadog's own API
-client models) whose queries read only metrics the check submits and template variables it defines. (The
-check run against a real collector: test_dashboards_e2e.py.)"""
+with a name and a type for each metric; the dashboard is what its generator makes, a valid Datadog dashboard
+(read by Datadog's own API client models) whose queries read only metrics the check submits and template
+variables it defines. (The check run against a real collector: test_dashboards_e2e.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.v1.model.dashboard import Dashboard
 from datadog_checks.base import OpenMetricsBaseCheckV2
 
-from tests.support.deploy import DEPLOY
+from tests.support.deploy import DEPLOY, generator
 
 DATADOG = DEPLOY / "datadog"
 QUERY = re.compile(r"\b(?:sum|max|min|avg):([\w.]+)\{([^}]*)\}")
@@ -63,6 +63,15 @@ def test_the_agents_check_accepts_the_configuration(instance):
     for entry in instance["metrics"]:
         [key] = entry
         assert key in scraper.metric_transformer.transformer_data, key
+
+
+def test_the_committed_dashboard_is_what_the_generator_makes(dashboard_text, tmp_path, monkeypatch):
+    module = generator(DATADOG / "generate.py")
+    assert module.render() == dashboard_text, "run deploy/datadog/generate.py"
+    monkeypatch.setattr(module, "OUT", tmp_path / "dashboard.json")
+    assert module.main([]) == 0 and module.main(["--check"]) == 0
+    module.OUT.write_text(dashboard_text.replace("Spend by team", "Spend"))
+    assert module.main(["--check"]) == 1
 
 
 def test_the_dashboard_is_a_valid_datadog_dashboard(dashboard_text):

@@ -30,9 +30,10 @@ def load_dashboards() -> dict[str, dict[str, Any]]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(DASHBOARDS.glob("*.json"))}
 
 
-def generator() -> ModuleType:
-    """deploy/grafana/generate.py, imported (it is a script beside the files it writes, not a package)."""
-    spec = importlib.util.spec_from_file_location("costspan_grafana_generate", GENERATOR)
+def generator(path: Path = GENERATOR) -> ModuleType:
+    """A dashboards' generator (deploy/grafana/generate.py by default), imported: it is a script beside the
+    files it writes, not a package."""
+    spec = importlib.util.spec_from_file_location(f"costspan_{path.parent.name}_generate", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it runs
