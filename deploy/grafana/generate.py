@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,6 @@ class Board:
     variables: Sequence[str]  # job first; cost labels and budget follow
     rows: Sequence[Row]
     time_from: str = "now-24h"
-    tags: Sequence[str] = field(default_factory=tuple)
 
 
 class Filters:
@@ -105,20 +104,20 @@ def selector(metric: str, *matchers: str) -> str:
     return metric + "{" + ",".join(matchers) + "}"
 
 
-def per_hour(by: str, selector: str) -> str:
+def per_hour(by: str, series: str) -> str:
     """Spend in US dollars per hour, by ``by`` (empty: in total)."""
     grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({selector}[$__rate_interval])) * 3600"
+    return f"sum{grouping} (rate({series}[$__rate_interval])) * 3600"
 
 
-def in_range(by: str, selector: str) -> str:
+def in_range(by: str, series: str) -> str:
     grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (increase({selector}[$__range]))"
+    return f"sum{grouping} (increase({series}[$__range]))"
 
 
-def per_second(by: str, selector: str) -> str:
+def per_second(by: str, series: str) -> str:
     grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (rate({selector}[$__rate_interval]))"
+    return f"sum{grouping} (rate({series}[$__rate_interval]))"
 
 
 # --- the dashboards --------------------------------------------------------------------------------------
@@ -805,7 +804,7 @@ def _variable(name: str) -> Builder[model.VariableModel]:
         )
     # every call counts in llm_calls, priced or not: an unpriced model is a value to pick too
     metric = "costspan_budget_limit_usd" if name == "budget" else CALLS
-    matchers = ['job=~"$job"']
+    matchers = [JOB]
     if name == "feature":  # a team's features when a team is picked
         matchers.append('team=~"$team"')
     return (
@@ -924,7 +923,7 @@ def build(board: Board) -> dict[str, Any]:
         dashboard.Dashboard(board.title)
         .uid(board.uid)
         .description(board.description)
-        .tags([TAG, *board.tags])
+        .tags([TAG])
         .editable()
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .time(board.time_from, "now")
