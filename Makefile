@@ -136,6 +136,12 @@ fault-sigterm: $(STAMP)
 fault-kill9: $(STAMP)
 	$(PY) benchmarks/faults/sigterm.py --signals kill
 
+# Regenerate the Grafana and Datadog dashboards' JSON from their generators (commit the result).
+.PHONY: dashboards
+dashboards: $(PSTAMP)
+	$(PPY) deploy/grafana/generate.py
+	$(PPY) deploy/datadog/generate.py
+
 # Rebuild the embedded catalog from the installed genai-prices package.
 catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
