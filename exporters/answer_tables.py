@@ -51,6 +51,8 @@ SCHEMAS["budgets"] = pa.schema(
         ("allowed_usd_per_hour", _MONEY),
         *((f"burn_{w}_usd_per_hour", _MONEY) for w in _BURN_WINDOWS),
         *((f"burn_{w}_ratio", _PERCENT) for w in _BURN_WINDOWS),
+        *((f"forecast_{bound}_usd", _MONEY) for bound in ("p50", "lo80", "hi80", "lo95", "hi95")),
+        ("forecast_method", pa.string()),
         ("thresholds", pa.list_(_PERCENT)),
         ("thresholds_crossed", pa.list_(_PERCENT)),
         ("evaluated_at", _TIME),

@@ -11,7 +11,7 @@ fire again (a hook that must not lose an event keeps its own queue). A hook's er
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,9 +23,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from costspan.exporters import answer_tables
 
+from .budget_forecast import BudgetForecasts
 from .budget_ledger import Crossing, Ledger, PeriodRow
 from .budget_status import BURN_WINDOWS, BudgetStatus, boundaries, status
 from .budgets import Budget, BudgetEvent
+from .forecast import BOUNDS as FORECAST_BOUNDS
+from .forecast import Estimate
 from .runner import Job
 from .spend_cache import SpendCache
 
@@ -41,7 +44,9 @@ class BudgetJob:
         self.hooks = list(hooks)
         self.ledger: Ledger | None = None  # read at the first run: what fired before this process
         self.statuses: list[BudgetStatus] = []
+        self.forecasts: dict[str, tuple[Estimate | None, str | None]] = {}  # budget -> estimate, method
         self.cache = SpendCache()
+        self.forecaster = BudgetForecasts()
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> list[BudgetEvent]:
         if self.ledger is None:
@@ -71,17 +76,19 @@ class BudgetJob:
                 assert budget is not None
                 events.append(_event(budget, row, crossing, row.spent))
         statuses = [status(b, index, now) for b in self.budgets]
+        self.forecaster.refresh(con, self.budgets, now)
+        forecasts = {s.budget.name: self.forecaster.estimate(s, now) for s in statuses}
         for s in statuses:
             row, crossings = ledger.record(s)
             events += [_event(s.budget, row, c, s.projected) for c in crossings]
         # the crossings are stored before anyone is told of them: none is told twice
         try:
             ledger.write(self.data_dir)
-            answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger))
+            answer_tables.write(self.data_dir, STATUS_TABLE, status_table(statuses, ledger, forecasts))
         except BaseException:
             self.ledger = None  # not stored: read again next time, and these crossings found again
             raise
-        self.statuses = statuses
+        self.statuses, self.forecasts = statuses, forecasts
         for event in events:
             for hook in self.hooks:
                 try:
@@ -93,7 +100,7 @@ class BudgetJob:
         return events
 
     def metrics(self) -> Iterable[Metric]:
-        return gauges(self.statuses)
+        return gauges(self.statuses, self.forecasts)
 
 
 def budget_job(config: Any, hooks: Sequence[Hook] = ()) -> Job:
@@ -122,10 +129,16 @@ def _event(budget: Budget, row: PeriodRow, crossing: Crossing, projected: Decima
     )
 
 
-def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None) -> pa.Table:
+def status_table(
+    statuses: Sequence[BudgetStatus],
+    ledger: Ledger | None = None,
+    forecasts: Mapping[str, tuple[Estimate | None, str | None]] | None = None,
+) -> pa.Table:
     """The ``budgets`` answer table: a row per budget."""
     rows = []
     for s in statuses:
+        estimate, method = (forecasts or {}).get(s.budget.name, (None, None))
+        bounds = estimate.bounds() if estimate is not None else (None,) * len(FORECAST_BOUNDS)
         b = s.budget
         row = ledger.open_row(b.name) if ledger is not None else None
         # a rolling budget's crossings: those within its window (older ones may fire again)
@@ -156,6 +169,8 @@ def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None)
                 "allowed_usd_per_hour": s.allowed_per_hour,
                 **{f"burn_{w}_usd_per_hour": s.burn_per_hour[w] for w in BURN_WINDOWS},
                 **{f"burn_{w}_ratio": s.burn_ratio[w] for w in BURN_WINDOWS},
+                **{f"forecast_{bound}_usd": v for bound, v in zip(FORECAST_BOUNDS, bounds, strict=True)},
+                "forecast_method": method,
                 "thresholds": list(b.thresholds),
                 "thresholds_crossed": crossed,
                 "evaluated_at": _naive(s.evaluated_at),
@@ -164,7 +179,10 @@ def status_table(statuses: Sequence[BudgetStatus], ledger: Ledger | None = None)
     return pa.Table.from_pylist(rows, schema=answer_tables.SCHEMAS[STATUS_TABLE])
 
 
-def gauges(statuses: Sequence[BudgetStatus]) -> Iterable[Metric]:
+def gauges(
+    statuses: Sequence[BudgetStatus],
+    forecasts: Mapping[str, tuple[Estimate | None, str | None]] | None = None,
+) -> Iterable[Metric]:
     """The budgets' levels, labelled ``budget`` (the alert rules use these names)."""
     if not statuses:
         return []
@@ -186,8 +204,18 @@ def gauges(statuses: Sequence[BudgetStatus]) -> Iterable[Metric]:
         "Spend per hour over the window / the rate that spends the amount in exactly the period",
         labels=["budget", "window"],
     )
+    forecast = GaugeMetricFamily(
+        "costspan_budget_forecast_usd",
+        "Forecast spend at the period's end: spent plus the forecast rest (bound: p50, lo80, hi80, lo95, "
+        "hi95; absent: a rolling budget, or not enough data)",
+        labels=["budget", "bound"],
+    )
     # floats only here, at the edge: Prometheus has no other number
     for s in statuses:
+        estimate, _ = (forecasts or {}).get(s.budget.name, (None, None))
+        for bound, value in zip(FORECAST_BOUNDS, estimate.bounds() if estimate else (), strict=False):
+            if value is not None:
+                forecast.add_metric([s.budget.name, bound], float(value))
         name = [s.budget.name]
         limit.add_metric(name, float(s.budget.amount))
         spent.add_metric(name, float(s.spent))
@@ -200,7 +228,7 @@ def gauges(statuses: Sequence[BudgetStatus]) -> Iterable[Metric]:
         for window, ratio in s.burn_ratio.items():
             if ratio is not None:
                 burn.add_metric([s.budget.name, window], float(ratio))
-    return [limit, spent, remaining, projected, used, unpriced, burn, ends]
+    return [limit, spent, remaining, projected, forecast, used, unpriced, burn, ends]
 
 
 def _naive(moment: datetime) -> datetime:

@@ -58,7 +58,7 @@ import duckdb
 import numpy as np
 
 from . import _forecast_models as models
-from .spend import daily_cost, dimension_sql, hourly
+from .spend import daily_cost, dimension_sql, hourly, naive_utc
 
 Series = Sequence[tuple[date, Decimal]]
 
@@ -253,12 +253,8 @@ def _percent(error: float | None) -> Decimal | None:
 
 def utc_day_start(moment: datetime) -> datetime:
     """The start of ``moment``'s UTC day, naive (as stored times are)."""
-    moment = _naive_utc(moment)
+    moment = naive_utc(moment)
     return datetime(moment.year, moment.month, moment.day)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def daily_series(
@@ -275,15 +271,19 @@ def daily_series(
     since = end - timedelta(days=history_days)
     found = daily_cost(con, [by] if by else [], since=since, until=end, where=where)
     last = end.date() - timedelta(days=1)
-    series: dict[str | None, list[tuple[date, Decimal]]] = {}
-    for values, days in found.items():
-        day = min(days)
-        rows: list[tuple[date, Decimal]] = []
-        while day <= last:
-            rows.append((day, days.get(day, Decimal(0))))
-            day += timedelta(days=1)
-        series[values[0] if by else None] = rows
-    return series
+    return {values[0] if by else None: filled(days, last) for values, days in found.items()}
+
+
+def filled(days: dict[date, Decimal], last: date) -> list[tuple[date, Decimal]]:
+    """A daily series from the first of ``days`` to ``last``, a day missing between them as 0."""
+    if not days:
+        return []
+    day = min(days)
+    rows: list[tuple[date, Decimal]] = []
+    while day <= last:
+        rows.append((day, days.get(day, Decimal(0))))
+        day += timedelta(days=1)
+    return rows
 
 
 def _spent(
@@ -300,7 +300,7 @@ def _spent(
     return spent
 
 
-def _day_weights(now: datetime, start: datetime, end: datetime) -> list[float]:
+def day_weights(now: datetime, start: datetime, end: datetime) -> list[float]:
     """For each UTC day from ``now``'s on, the share of it inside ``[max(now, start), end)``."""
     today = utc_day_start(now)
     begin = max(now, start)
@@ -341,11 +341,11 @@ def forecast_period(
     from the scope's daily series up to the start of ``now``'s UTC day: the rest of today prorated by its
     hours left, then whole days, then the share of the last day before ``end``. The method is the one the
     backtest picks for a horizon reaching ``end``. A budget calls this with its own scope and period."""
-    start, end, now = _naive_utc(start), _naive_utc(end), _naive_utc(now)
+    start, end, now = naive_utc(start), naive_utc(end), naive_utc(now)
     actual = Decimal(0)
     if now > start:
         actual = _spent(con, None, start, min(now, end), where).get(None, Decimal(0))
-    weights = _day_weights(now, start, end)
+    weights = day_weights(now, start, end)
     series = daily_series(con, None, where, utc_day_start(now).date(), history_days).get(None, [])
     forecast = forecast_series(series, max(1, len(weights)))
     remainder = forecast.total(weights) if weights else _zero(forecast)
@@ -404,7 +404,7 @@ def forecast_scopes(
     """The forecast of the organisation (``by`` None) or of each value of ``by`` (the ``top`` by spend over
     the history, all when None) for the ``period`` holding ``now`` and the ``days`` after today; and how
     many values were left out by ``top``."""
-    now = _naive_utc(now)
+    now = naive_utc(now)
     today = utc_day_start(now)
     start, end = period_bounds(period, now)
     scope = by or ORGANISATION
@@ -418,7 +418,7 @@ def forecast_scopes(
     spent = {k: sum((v for _, v in series.get(k, [])), spent_today.get(k, Decimal(0))) for k in keys}
     ranked = sorted(keys, key=lambda k: (-spent[k], str(k)))
     chosen = ranked if top is None else ranked[:top]
-    period_weights = _day_weights(now, start, end)
+    period_weights = day_weights(now, start, end)
     today_rest = (today + timedelta(days=1) - now) / timedelta(days=1)
     horizon = max(len(period_weights), days + 1)
     next_weights = [0.0] + [1.0] * days
@@ -475,7 +475,7 @@ def table_rows(forecasts: Iterable[ScopeForecast], generated_at: datetime) -> li
     today and each day ahead to the period's end or the next days, whichever is later (``forecast``; today's
     is what was spent so far plus the rest of the day forecast), and the period's total (``period_total``,
     dated the period's last day)."""
-    generated = _naive_utc(generated_at)
+    generated = naive_utc(generated_at)
     rows: list[tuple[Any, ...]] = []
     for f in forecasts:
         sf = f.forecast

@@ -232,8 +232,8 @@ def hourly_by_scope(
     fine: list[str] = []
     if minutes_since is not None:
         fine.append("start_time >= ?")
-        params.append(_naive_utc(minutes_since))
-    hours = sorted({_naive_utc(h) for h in minute_hours})
+        params.append(naive_utc(minutes_since))
+    hours = sorted({naive_utc(h) for h in minute_hours})
     if hours:
         fine.append(f"date_trunc('hour', start_time) IN ({', '.join('?' for _ in hours)})")
         params.extend(hours)
@@ -242,10 +242,10 @@ def hourly_by_scope(
         bucket = f"CASE WHEN {' OR '.join(fine)} THEN date_trunc('minute', start_time) ELSE {bucket} END"
     dimensions = sorted({d for dims in by_dimensions for d in dims})
     columns = "".join(f", {dimension_sql(d)} AS x{i}" for i, d in enumerate(dimensions))
-    conditions, where_params = _conditions(_naive_utc(since), until and _naive_utc(until), None)
+    conditions, where_params = _conditions(naive_utc(since), until and naive_utc(until), None)
     params.extend(where_params)
     if only_hours is not None:
-        chosen = sorted({_naive_utc(h) for h in only_hours})
+        chosen = sorted({naive_utc(h) for h in only_hours})
         listed = ", ".join("?" for _ in chosen)
         conditions += f" AND date_trunc('hour', start_time) IN ({listed})" if chosen else " AND FALSE"
         params.extend(chosen)
@@ -291,7 +291,7 @@ def hourly_by_scope(
     return [found[distinct[tuple(sorted(scope.items()))]] for scope in scopes]
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     """``start_time`` is a TIMESTAMP in UTC without a zone: an aware moment is compared as such."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
@@ -321,4 +321,4 @@ def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datet
         FROM llm_calls WHERE start_time >= ? AND start_time < ?
         GROUP BY hour
     """
-    return dict(con.execute(query, [_naive_utc(since), _naive_utc(until)]).fetchall())
+    return dict(con.execute(query, [naive_utc(since), naive_utc(until)]).fetchall())

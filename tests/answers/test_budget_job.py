@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from costspan.collector.answers.budget_job import BudgetJob
 from costspan.collector.answers.budgets import Budget, BudgetEvent
 from costspan.collector.answers.runner import AnswerRunner, Job
+from costspan.exporters import answer_tables
 from costspan.exporters.duckdb_views import connect
 from tests.support.stored_calls import call, write_calls
 
@@ -182,3 +183,36 @@ def test_a_failing_hook_is_logged_and_the_crossing_stays_told_once(tmp_path, cap
     assert [e.threshold for e in told] == [Decimal(50)]  # the next hook was still told
     assert "budgets: a notification hook failed on search at 50%" in caplog.text
     assert job.run(connect(tmp_path), datetime(2026, 3, 10, 10, 5, tzinfo=UTC)) == []
+
+
+def test_each_budget_has_a_forecast_of_its_period_from_its_scope_s_daily_series(tmp_path):
+    """Three weeks of a team spending 1 USD a day (two calls of 0.50): its month's forecast is what it spent
+    plus about 1 USD a day left, with intervals; a rolling budget has no end to forecast; the series are read
+    once a UTC day, not at every run."""
+    first = datetime(2026, 3, 1)
+    calls = [
+        call(first + timedelta(days=d, hours=h), "0.50", team="search") for d in range(21) for h in (9, 15)
+    ]
+    write_calls(tmp_path, calls)
+    month = Budget("search-month", {"team": "search"}, Decimal(100), "month")
+    rolling = Budget("search-24h", {"team": "search"}, Decimal(5), "rolling", window=timedelta(hours=24))
+    now = datetime(2026, 3, 22, 0, 30, tzinfo=UTC)  # 21 days spent, 10 days left in March
+    job, _ = run(tmp_path, [month, rolling], now)
+    estimate, method = job.forecasts["search-month"]
+    assert method is not None and estimate is not None
+    assert Decimal(30) < estimate.p50 < Decimal(32)  # 21 spent + about 10 more
+    assert estimate.lo95 <= estimate.lo80 <= estimate.p50 <= estimate.hi80 <= estimate.hi95
+    assert job.forecasts["search-24h"] == (None, None)
+    row = {r["budget"]: r for r in answer_tables.read(tmp_path, "budgets").to_pylist()}
+    assert row["search-month"]["forecast_p50_usd"] == estimate.p50
+    assert row["search-month"]["forecast_method"] == method
+    assert row["search-24h"]["forecast_p50_usd"] is None
+    registry = CollectorRegistry()
+    registry.register(AnswerRunner(tmp_path, [Job("budgets", 60, job.run, job.metrics)]))
+    text = generate_latest(registry).decode()
+    assert f'costspan_budget_forecast_usd{{bound="p50",budget="search-month"}} {float(estimate.p50)}' in text
+    assert 'budget="search-24h"' not in text.split("costspan_budget_forecast_usd")[-1].split("# HELP")[0]
+    job.run(connect(tmp_path), now + timedelta(minutes=1))
+    assert job.forecaster.reads == 1  # the same UTC day: the series are not read again
+    job.run(connect(tmp_path), now + timedelta(days=1))
+    assert job.forecaster.reads == 2
