@@ -197,6 +197,11 @@ def dashboard() -> dict[str, Any]:
                         [budget("burn_rate", "budget,window")],
                     ),
                     toplist("Remaining (USD)", budget("remaining_usd", reducer="min"), aggregator="last"),
+                    toplist(
+                        "Forecast at the period's end, p50 (USD)",
+                        "max:costspan.budget.forecast_usd{$budget,bound:p50} by {budget}",
+                        aggregator="last",
+                    ),
                     toplist("Unpriced calls in the period", budget("unpriced_calls"), aggregator="last"),
                     series(
                         "Month forecast, organisation (USD)",

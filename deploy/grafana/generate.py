@@ -486,11 +486,13 @@ def budgets() -> Board:
                             Query(level("costspan_budget_limit_usd"), "amount", True),
                             Query(level("costspan_budget_remaining_usd"), "remaining", True),
                             Query(level("costspan_budget_projected_usd"), "projected", True),
+                            Query(level("costspan_budget_forecast_usd", 'bound="p50"'), "forecast", True),
                         ],
                         "currencyUSD",
                         16,
                         description="Projected: the spend at the period's end at the recent rate (absent "
-                        "until there is enough history).",
+                        "until there is enough history). Forecast: spent plus the forecast rest of the "
+                        "period from the scope's daily series (p50; absent for a rolling budget).",
                     ),
                     Panel(
                         "Spent against amount (USD)",
@@ -544,6 +546,14 @@ def budgets() -> Board:
                         [Query(f.job(FORECAST, 'scope="organisation"'), "{{bound}}")],
                         "currencyUSD",
                         description="p50 with the 80% and 95% intervals (lo80 to hi80, lo95 to hi95).",
+                    ),
+                    Panel(
+                        "Budgets' forecast at the period's end (USD)",
+                        "timeseries",
+                        [Query(level("costspan_budget_forecast_usd"), "{{budget}} {{bound}}")],
+                        "currencyUSD",
+                        description="Each budget's spend so far plus the forecast rest of its period, p50 "
+                        "with the 80% and 95% intervals.",
                     ),
                     Panel(
                         "Month forecast by team (p50)",

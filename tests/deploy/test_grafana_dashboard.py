@@ -41,6 +41,7 @@ EXPORTED = {
     "costspan_notifications_total": {"target", "outcome"},
     "costspan_notifications_outbox_events": {"target"},
     "costspan_budget_burn_rate": {"budget", "window"},
+    "costspan_budget_forecast_usd": {"budget", "bound"},
     "costspan_collector_answer_runs_total": {"exported_job", "outcome"},  # its job label, beside the scrape's
     "costspan_collector_answer_last_success_timestamp_seconds": {"exported_job"},
     **{
