@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 COSTSPAN_COMPILE ?= 1
 PACKAGE_SOURCES := pyproject.toml setup.py $(wildcard instrumentation/*.py collector/*.py collector/*/*.py \
 	processors/*.py exporters/*.py semconv/*.py pricing/*.py pricing/*/*.py pricing/data/*.json)
+# the console's files that are package data (templates, static files)
+PACKAGE_SOURCES += $(wildcard collector/console/templates/* collector/console/static/* collector/console/static/vendor/*/*)
 
 # .venv-python: the same package, editable and plain Python, as a contributor works on it.
 PVENV ?= .venv-python

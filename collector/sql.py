@@ -9,6 +9,7 @@ import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TextIO
 
 _ATTEMPTS = 3
@@ -52,9 +53,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from costspan.exporters.duckdb_views import connect, files_gone
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
@@ -73,19 +71,49 @@ def run(args: argparse.Namespace) -> int:
             "`costspan serve` moves them on its first start",
             file=sys.stderr,
         )
+    try:
+        names, rows, _ = read_only_query(directory, args.query)
+    except QueryRefused as exc:
+        print(f"costspan sql: {exc}", file=sys.stderr)
+        return 2
+    print_rows(names, rows, args.format)
+    return 0
+
+
+class QueryRefused(Exception):
+    """A query that was not run, or failed: the reason, in one line (or two, with a hint)."""
+
+
+def read_only_query(
+    directory: Path, query: str, max_rows: int | None = None, timeout_s: float | None = None
+) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """One read-only query over the views of ``directory`` (:func:`costspan.exporters.duckdb_views.connect`,
+    locked to the stored files): its column names, its rows (the first ``max_rows`` when given) and whether
+    more rows were left out. ``timeout_s``: the query is interrupted after that long. :class:`QueryRefused`
+    for anything but one SELECT, a query that fails, or one interrupted."""
+    import threading
+
+    import duckdb
+
+    from costspan.exporters.duckdb_views import connect, files_gone
+
     for attempt in range(_ATTEMPTS):
         con = connect(directory)
+        timer = threading.Timer(timeout_s, con.interrupt) if timeout_s is not None else None
         try:
-            statement = con.extract_statements(args.query)
+            statement = con.extract_statements(query)
             if len(statement) != 1 or statement[0].type.name != "SELECT":
-                print(
-                    "costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr
-                )
-                return 2
-            cursor = con.execute(args.query)
+                raise QueryRefused("one read-only query (SELECT, WITH ... SELECT) at a time")
+            if timer is not None:
+                timer.start()
+            cursor = con.execute(query)
             names = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchall()
-            break
+            if max_rows is None:
+                return names, cursor.fetchall(), False
+            rows = cursor.fetchmany(max_rows + 1)
+            return names, rows[:max_rows], len(rows) > max_rows
+        except duckdb.InterruptException:
+            raise QueryRefused(f"the query was stopped after {timeout_s:g} s") from None
         except (duckdb.IOException, duckdb.PermissionException) as exc:
             # compaction or retention removed a file this query had listed (an I/O error, or a permission
             # error: the path is no file the connection may read any more): list the files again
@@ -93,15 +121,14 @@ def run(args: argparse.Namespace) -> int:
             if swapped and attempt + 1 < _ATTEMPTS:
                 continue
             hint = f"\n{_ONLY_VIEWS}" if isinstance(exc, duckdb.PermissionException) else ""
-            print(f"costspan sql: {exc}{hint}", file=sys.stderr)
-            return 2
+            raise QueryRefused(f"{exc}{hint}") from None
         except duckdb.Error as exc:
-            print(f"costspan sql: {exc}", file=sys.stderr)
-            return 2
+            raise QueryRefused(str(exc)) from None
         finally:
+            if timer is not None:
+                timer.cancel()
             con.close()
-    print_rows(names, rows, args.format)
-    return 0
+    raise AssertionError("unreachable")
 
 
 def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
@@ -140,6 +167,11 @@ def _text(value: Any) -> str:
         text = format(value, "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
+
+
+def cell_text(value: Any) -> str:
+    """A value as the table and CSV formats print it (money exact, no trailing zeros; null empty)."""
+    return _text(value)
 
 
 def _json(value: Any) -> Any:
