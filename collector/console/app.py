@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import duckdb
 import jinja2
@@ -94,9 +95,10 @@ def create_app(
 
     @app.post("/login")
     async def login(request: Request) -> Response:
-        form = await request.form()
-        token = str(form.get("token") or "")
-        target = _local(str(form.get("next") or f"{PREFIX}/"))
+        # a urlencoded form, read here: Starlette's form parser needs python-multipart, for two fields
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        token = (form.get("token") or [""])[-1]
+        target = _local((form.get("next") or [f"{PREFIX}/"])[-1])
         cookie = auth.cookie_for(token) if token else None
         if cookie is None:
             return render(request, "login.html", status=401, next=target, wrong=True)
