@@ -137,3 +137,12 @@ catalog: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(PVENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules
+
+# The console's pages photographed in a real headless Chromium (tests/console/test_browser.py), into docs/img/
+# (the README shows some). SCREENSHOT_DATA=<data dir> photographs that data (e.g. costspan-demo, after
+# `costspan demo`) instead of the test's calls.
+SCREENSHOT_DATA ?=
+.PHONY: screenshots
+screenshots: $(STAMP) system-deps
+	COSTSPAN_SCREENSHOTS=docs/img COSTSPAN_SCREENSHOT_DATA=$(SCREENSHOT_DATA) \
+		$(PY) -m pytest -q -p no:cacheprovider tests/console/test_browser.py -k photographed

@@ -41,11 +41,15 @@ def chromium() -> str:
 def served(tmp_path_factory) -> Iterator[tuple[Collector, str]]:
     from datetime import UTC, datetime
 
-    data_dir = tmp_path_factory.mktemp("console-browser")
-    write_history(data_dir, datetime.now(UTC).replace(tzinfo=None))
-    config = data_dir.parent / f"{data_dir.name}.yaml"
-    config.write_text(BUDGETS)
-    collector = Collector(data_dir).start("--config", str(config))
+    own = os.environ.get("COSTSPAN_SCREENSHOT_DATA")  # make screenshots SCREENSHOT_DATA=costspan-demo
+    if own:
+        collector = Collector(Path(own).resolve()).start()
+    else:
+        data_dir = tmp_path_factory.mktemp("console-browser")
+        write_history(data_dir, datetime.now(UTC).replace(tzinfo=None))
+        config = data_dir.parent / f"{data_dir.name}.yaml"
+        config.write_text(BUDGETS)
+        collector = Collector(data_dir).start("--config", str(config))
     try:
         yield collector, f"{collector.admin_url}/console"
     finally:
@@ -115,12 +119,15 @@ def exact(page: Page, selector: str) -> Decimal:
 
 
 def test_every_page_loads_and_is_photographed(served, watched, shots):
-    _, base = served
+    collector, base = served
+    [costliest] = sql_rows(
+        collector.data_dir, "SELECT trace_id FROM cost_by_trace ORDER BY cost_usd DESC, trace_id LIMIT 1"
+    )
     for name, path in (
         ("overview", "/"),
         ("explore", "/explore?range=30d&by=team"),
         ("traces", "/traces?range=30d"),
-        ("trace", f"/traces/{TRACE}"),
+        ("trace", f"/traces/{costliest['trace_id']}"),
         ("sql", "/sql?q=SELECT+team%2C+sum(cost_usd)+AS+cost_usd+FROM+llm_calls+GROUP+BY+1+ORDER+BY+2+DESC"),
     ):
         page = watched.open(base + path)
