@@ -145,7 +145,10 @@ def _console_path(path: str) -> bool:
 
 
 def _mount_console(admin: Any, config: Any, directory: Path, registry: Any) -> None:
-    """The web console under /console/ on the admin server (docs/console.md)."""
+    """The web console under /console/ on the admin server (docs/console.md), with the prices the price
+    processor's settings give."""
+    from costspan.processors.price import engine_from_config
+
     from .console import mount
 
     mount(
@@ -155,6 +158,7 @@ def _mount_console(admin: Any, config: Any, directory: Path, registry: Any) -> N
         config.admin_bearer_tokens,
         tls=config.admin_tls is not None,
         registry=registry,
+        pricing=lambda: engine_from_config(config.processors.get("price") or {}),
     )
 
 

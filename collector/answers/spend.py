@@ -367,3 +367,28 @@ def tag_keys(con: duckdb.DuckDBPyConnection, since: datetime | None = None, limi
         SELECT DISTINCT unnest(map_keys(tags)) AS key FROM llm_calls {conditions} ORDER BY key LIMIT ?
     """
     return [row[0] for row in con.execute(query, [*params, limit]).fetchall() if row[0] is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class PricingSource:
+    provider: str | None
+    model: str | None  # as DIMENSIONS["model"]
+    pricing_provider: str | None  # the catalog entry that priced the calls
+    pricing_model: str | None
+    catalog_version: str | None
+    calls: int
+
+
+def pricing_sources(
+    con: duckdb.DuckDBPyConnection, since: datetime | None = None, until: datetime | None = None
+) -> list[PricingSource]:
+    """Which catalog entry (and catalog version) priced each provider's model's calls in ``[since, until)``:
+    one row per combination, most calls first."""
+    conditions, params = _conditions(since, until, None)
+    query = f"""
+        SELECT provider, {DIMENSIONS["model"]} AS model, pricing_provider, pricing_model, catalog_version,
+            count(*) AS calls
+        FROM llm_calls {conditions}
+        GROUP BY ALL ORDER BY calls DESC, model, pricing_model
+    """
+    return [PricingSource(*row[:5], int(row[5])) for row in con.execute(query, params).fetchall()]

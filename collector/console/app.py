@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
+from costspan.collector.answers._anomaly_series import ORG as ANOMALY_ORG
+from costspan.collector.answers.forecast import ORGANISATION
 from costspan.collector.sql import QueryRefused, cell_text, read_only_query, write_rows
 from costspan.exporters.duckdb_views import connect
 
@@ -41,7 +44,14 @@ SQL_EXAMPLE = (
     "FROM llm_calls\nGROUP BY ALL\nORDER BY cost_usd DESC\nLIMIT 20"
 )
 # the pages in the navigation, in order: (path below /console, title)
-PAGES = (("/", "Overview"), ("/explore", "Explore"), ("/traces", "Traces"), ("/sql", "SQL"))
+PAGES = (
+    ("/", "Overview"),
+    ("/explore", "Explore"),
+    ("/traces", "Traces"),
+    ("/models", "Models"),
+    ("/budgets", "Budgets"),
+    ("/sql", "SQL"),
+)
 
 
 def create_app(
@@ -49,9 +59,12 @@ def create_app(
     auth: ConsoleAuth,
     health: Callable[[], dict[str, float]] | None = None,
     secure_cookie: bool = False,
+    pricing: Callable[[], Any] | None = None,
 ) -> FastAPI:
     """The console over ``data_dir``. ``health``: the collector's own figures (name -> value), when the
-    console runs inside it."""
+    console runs inside it; ``pricing``: makes the collector's pricing engine (default: the installed
+    catalogs'), once, when the Models page is first shown."""
+    engine = _Once(pricing or _default_engine)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     templates = _templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -126,9 +139,11 @@ def create_app(
     def explore(request: Request) -> HTMLResponse:
         view = parse_view(_args(request), utc_now())
         with _connection(data_dir) as con:
-            chart = queries.series(con, view.measure, view.since, view.until, view.by, view.where)
-            groups = queries.breakdown(con, view.by, view.since, view.until, view.where) if view.by else []
-            total = queries.totals(con, view.since, view.until, view.where)
+            # one pass over the calls of the range and filters, cut three ways
+            cut = queries.cube(con, (view.by,) if view.by else (), view.since, view.until, view.where)
+            chart = cut.series(view.measure, view.since, view.until, view.by)
+            groups = cut.breakdown(view.by) if view.by else []
+            total = cut.totals()
             tags = queries.tag_keys(con, view.since)
         return render(
             request,
@@ -190,6 +205,28 @@ def create_app(
         total = sum((r.total_cost_usd for r in roots), Decimal(0))
         return render(request, "trace.html", trace_id=trace_id, nodes=nodes, total=total, roots=roots)
 
+    @app.get("/models")
+    def models(request: Request) -> HTMLResponse:
+        view = parse_view(_args(request), utc_now(), default_by=None)
+        with _connection(data_dir) as con:
+            found = queries.models(con, view.since, view.until, view.where)
+        pricing = engine()
+        for row in found:
+            row.price = queries.price_in_force(pricing, row.provider, row.model, view.until)
+        return render(request, "models.html", view=view, models=found, ranges=RANGES)
+
+    @app.get("/budgets")
+    def budgets(request: Request) -> HTMLResponse:
+        with _connection(data_dir) as con:
+            context = {
+                "budgets": queries.budgets(con),
+                "periods": queries.budget_periods(con),
+                "forecasts": queries.forecast_totals(con),
+                "anomalies": queries.open_anomalies(con, limit=100),
+                "organisation": (ORGANISATION, ANOMALY_ORG),  # how the tables name it
+            }
+        return render(request, "budgets.html", **context)
+
     @app.get("/sql")
     def sql(request: Request, q: str = "") -> HTMLResponse:
         context: dict[str, Any] = {
@@ -210,6 +247,27 @@ def create_app(
         return render(request, "sql.html", **context)
 
     return app
+
+
+class _Once:
+    """A value made on first use, then kept (the pricing engine: its catalogs take a moment to load)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._value is None:
+                self._value = self._make()
+            return self._value
+
+
+def _default_engine() -> Any:
+    from costspan.pricing import load_engine
+
+    return load_engine()
 
 
 @contextmanager
@@ -235,14 +293,17 @@ def _overview(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Any]:
     forecast = queries.month_forecast(con)
     period_total = next((r for r in forecast if r["kind"] == "period_total"), None)
     trend_since = min(month, today - timedelta(days=29))
-    daily = queries.daily_cost(con, trend_since, now)
-    by_team = queries.breakdown(con, "team", month, now)
+    # one pass over the calls: every figure below is a cut of these hours by team and model
+    movers_since, _, _ = queries.mover_windows(now, timedelta(days=7))
+    cut = queries.cube(con, ("team", "model"), min(trend_since, week, movers_since), now)
+    daily = cut.daily_cost(trend_since, now)
+    by_team = cut.breakdown("team", month, now)
     return {
         "now": now,
         "cards": [
-            ("Today", today, queries.totals(con, today, now)),
-            ("This week", week, queries.totals(con, week, now)),
-            ("Month to date", month, queries.totals(con, month, now)),
+            ("Today", today, cut.totals(today, now)),
+            ("This week", week, cut.totals(week, now)),
+            ("Month to date", month, cut.totals(month, now)),
         ],
         "month": month,
         "period_total": period_total,
@@ -251,11 +312,11 @@ def _overview(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Any]:
         "budgets": queries.budgets(con),
         "by_team": by_team,
         "movers": [
-            ("team", "since yesterday", queries.movers(con, "team", now, timedelta(days=1))),
-            ("team", "since last week", queries.movers(con, "team", now, timedelta(days=7))),
-            ("model", "since last week", queries.movers(con, "model", now, timedelta(days=7))),
+            ("team", "since yesterday", cut.movers("team", now, timedelta(days=1))),
+            ("team", "since last week", cut.movers("team", now, timedelta(days=7))),
+            ("model", "since last week", cut.movers("model", now, timedelta(days=7))),
         ],
-        "unpriced": queries.unpriced(con, month, now),
+        "unpriced": queries.unpriced(cut, month, now),
         "anomalies": queries.open_anomalies(con, limit=5),
         "month_query": View("mtd", month, now, by="team").query(),
     }

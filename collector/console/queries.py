@@ -12,7 +12,7 @@ The pages call nothing else, so that hourly rollups maintained as calls arrive c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from costspan.collector.answers import spend
+from costspan.collector.answers.forecast import ORGANISATION
 
 # what Explore plots and sums
 MEASURES = ("cost_usd", "calls", "tokens")
@@ -51,6 +52,8 @@ class Totals:
     failed_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost_usd: Decimal = field(default_factory=lambda: Decimal(0))
 
     @property
@@ -63,10 +66,145 @@ class Totals:
         self.failed_calls += row.failed_calls
         self.input_tokens += row.input_tokens
         self.output_tokens += row.output_tokens
+        self.cache_read_tokens += row.cache_read_tokens
+        self.cache_write_tokens += row.cache_write_tokens
         self.cost_usd += row.cost_usd
 
     def measure(self, name: str) -> Decimal | int:
         return self.cost_usd if name == "cost_usd" else self.calls if name == "calls" else self.tokens
+
+
+class Cube:
+    """Hourly spend per value of a few dimensions over a time range, read once (one pass over the calls) and
+    then cut many ways in memory: a page's totals, breakdowns, series and movers come from one cube. The
+    cube is what hourly rollups will hold; only :func:`cube` reads the calls.
+
+    Cuts by time take whole hours: a moment between hours counts the hour that contains it as after it."""
+
+    def __init__(self, dimensions: Sequence[str], rows: list[spend.HourlySpend]) -> None:
+        self.dimensions = tuple(dimensions)
+        self.rows = rows
+
+    def select(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, str] | None = None,
+    ) -> Iterator[spend.HourlySpend]:
+        """The rows of the hours in ``[hour of since, until)`` whose dimensions equal ``where``'s values."""
+        first = _bucket(since, "hour") if since is not None else None
+        wanted = [(self.dimensions.index(d), v) for d, v in (where or {}).items()]
+        for row in self.rows:
+            if first is not None and row.hour < first:
+                continue
+            if until is not None and row.hour >= until:
+                continue
+            if all(row.values[i] == v for i, v in wanted):
+                yield row
+
+    def totals(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, str] | None = None,
+    ) -> Totals:
+        total = Totals()
+        for row in self.select(since, until, where):
+            total.add(row)
+        return total
+
+    def breakdown(
+        self, dimension: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Group]:
+        """Each value of ``dimension`` with its totals, costliest first, then by calls."""
+        index = self.dimensions.index(dimension)
+        groups: dict[str | None, Totals] = {}
+        for row in self.select(since, until):
+            groups.setdefault(row.values[index], Totals()).add(row)
+        ranked = sorted(
+            groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, kv[0] is None, kv[0] or "")
+        )
+        return [Group(value, total) for value, total in ranked]
+
+    def daily_cost(self, since: datetime | None = None, until: datetime | None = None) -> dict[date, Decimal]:
+        """Cost per UTC day (a day without calls is absent)."""
+        days: dict[date, Decimal] = {}
+        for row in self.select(since, until):
+            day = row.hour.date()
+            days[day] = days.get(day, Decimal(0)) + row.cost_usd
+        return days
+
+    def series(
+        self, measure: str, since: datetime, until: datetime, group_by: str | None = None, top: int = 8
+    ) -> Series:
+        """``measure`` per bucket (:func:`bucket_size`) over ``[since, until)``, for each of the ``top``
+        values of ``group_by`` by the measure's total, the others summed as one group ``"(other)"``; one
+        group (``None``) when not grouped. Every bucket of the range is present."""
+        size = bucket_size(since, until)
+        step = timedelta(hours=1) if size == "hour" else timedelta(days=1)
+        buckets: list[datetime] = []
+        moment = _bucket(since, size)
+        while moment < until:
+            buckets.append(moment)
+            moment += step
+        index = {b: i for i, b in enumerate(buckets)}
+        column = self.dimensions.index(group_by) if group_by else None
+        per_group: dict[str | None, list[Totals]] = {}
+        for row in self.select(since, until):
+            group = row.values[column] if column is not None else None
+            cells = per_group.setdefault(group, [Totals() for _ in buckets])
+            cells[index[_bucket(row.hour, size)]].add(row)
+        ranked = sorted(
+            per_group, key=lambda g: (-sum(c.measure(measure) for c in per_group[g]), g is None, g or "")
+        )
+        kept: list[str | None] = ranked[:top]
+        values = [[c.measure(measure) for c in per_group[g]] for g in kept]
+        if len(ranked) > top:
+            other = [
+                sum((per_group[g][b].measure(measure) for g in ranked[top:]), start=_zero(measure))
+                for b in index.values()
+            ]
+            kept.append("(other)")
+            values.append(other)
+        return Series(buckets, kept, values)
+
+    def movers(self, dimension: str, now: datetime, window: timedelta, top: int = 5) -> list[Mover]:
+        """The values of ``dimension`` whose spend changed most (either way) between the ``window`` of hours
+        that ends with the current one (:func:`mover_windows`) and the ``window`` before it, largest change
+        first."""
+        before_since, middle, until = mover_windows(now, window)
+        index = self.dimensions.index(dimension)
+        before: dict[str | None, Decimal] = {}
+        after: dict[str | None, Decimal] = {}
+        for row in self.select(before_since, until):
+            side = after if row.hour >= middle else before
+            side[row.values[index]] = side.get(row.values[index], Decimal(0)) + row.cost_usd
+        found = [
+            Mover(v, before.get(v, Decimal(0)), after.get(v, Decimal(0)))
+            for v in before.keys() | after.keys()
+        ]
+        found = [m for m in found if m.change != 0]
+        found.sort(key=lambda m: (-abs(m.change), m.value is None, m.value or ""))
+        return found[:top]
+
+
+def cube(
+    con: duckdb.DuckDBPyConnection,
+    dimensions: Sequence[str],
+    since: datetime | None,
+    until: datetime | None,
+    where: Filters | None = None,
+) -> Cube:
+    """The hourly spend per value of ``dimensions`` of the calls that started in ``[since, until)`` and match
+    ``where`` (:func:`costspan.collector.answers.spend.hourly`)."""
+    return Cube(dimensions, spend.hourly(con, dimensions, since, until, where))
+
+
+def mover_windows(now: datetime, window: timedelta) -> tuple[datetime, datetime, datetime]:
+    """``(before, middle, until)``: the hours ``[middle, until)`` are the ``window`` that ends with the hour
+    of ``now`` (that hour so far included), ``[before, middle)`` the ``window`` before it."""
+    until = _bucket(now, "hour") + timedelta(hours=1)
+    return until - 2 * window, until - window, until
 
 
 def totals(
@@ -76,10 +214,7 @@ def totals(
     where: Filters | None = None,
 ) -> Totals:
     """The calls that started in ``[since, until)`` and match ``where``, summed."""
-    total = Totals()
-    for row in spend.hourly(con, (), since, until, where):
-        total.add(row)
-    return total
+    return cube(con, (), since, until, where).totals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +231,7 @@ def breakdown(
     where: Filters | None = None,
 ) -> list[Group]:
     """Each value of ``dimension`` with its totals over ``[since, until)``, costliest first, then by calls."""
-    groups: dict[str | None, Totals] = {}
-    for row in spend.hourly(con, (dimension,), since, until, where):
-        groups.setdefault(row.values[0], Totals()).add(row)
-    ranked = sorted(
-        groups.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, kv[0] is None, kv[0] or "")
-    )
-    return [Group(value, total) for value, total in ranked]
+    return cube(con, (dimension,), since, until, where).breakdown(dimension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,35 +258,9 @@ def series(
     where: Filters | None = None,
     top: int = 8,
 ) -> Series:
-    """``measure`` per bucket (:func:`bucket_size`) over ``[since, until)``, for each of the ``top`` values of
-    ``group_by`` by the measure's total, the others summed as one group ``"(other)"``; one group (``None``)
-    when not grouped. Every bucket of the range is present."""
-    size = bucket_size(since, until)
-    step = timedelta(hours=1) if size == "hour" else timedelta(days=1)
-    first = _bucket(since, size)
-    buckets: list[datetime] = []
-    moment = first
-    while moment < until:
-        buckets.append(moment)
-        moment += step
-    index = {b: i for i, b in enumerate(buckets)}
-    per_group: dict[str | None, list[Totals]] = {}
-    for row in spend.hourly(con, (group_by,) if group_by else (), since, until, where):
-        cells = per_group.setdefault(row.values[0] if group_by else None, [Totals() for _ in buckets])
-        cells[index[_bucket(row.hour, size)]].add(row)
-    ranked = sorted(
-        per_group, key=lambda g: (-sum(c.measure(measure) for c in per_group[g]), g is None, g or "")
-    )
-    kept: list[str | None] = ranked[:top]
-    values = [[c.measure(measure) for c in per_group[g]] for g in kept]
-    if len(ranked) > top:
-        other = [
-            sum((per_group[g][b].measure(measure) for g in ranked[top:]), start=_zero(measure))
-            for b in index.values()
-        ]
-        kept.append("(other)")
-        values.append(other)
-    return Series(buckets, kept, values)
+    """:meth:`Cube.series` over the calls of ``[since, until)`` that match ``where``."""
+    dimensions = (group_by,) if group_by else ()
+    return cube(con, dimensions, since, until, where).series(measure, since, until, group_by, top)
 
 
 def _zero(measure: str) -> Decimal | int:
@@ -184,37 +287,95 @@ class Mover:
 def movers(
     con: duckdb.DuckDBPyConnection, dimension: str, now: datetime, window: timedelta, top: int = 5
 ) -> list[Mover]:
-    """The values of ``dimension`` whose spend changed most (either way) between the ``window`` before ``now``
-    and the ``window`` before that, largest change first."""
-    middle = now - window
-    before: dict[str | None, Decimal] = {}
-    after: dict[str | None, Decimal] = {}
-    for row in spend.hourly(con, (dimension,), now - 2 * window, now):
-        side = after if row.hour >= middle else before
-        side[row.values[0]] = side.get(row.values[0], Decimal(0)) + row.cost_usd
-    found = [
-        Mover(v, before.get(v, Decimal(0)), after.get(v, Decimal(0))) for v in before.keys() | after.keys()
-    ]
-    found = [m for m in found if m.change != 0]
-    found.sort(key=lambda m: (-abs(m.change), m.value is None, m.value or ""))
-    return found[:top]
+    """:meth:`Cube.movers` over every call."""
+    since, _, until = mover_windows(now, window)
+    return cube(con, (dimension,), since, until).movers(dimension, now, window, top)
 
 
-def daily_cost(
-    con: duckdb.DuckDBPyConnection, since: datetime, until: datetime, where: Filters | None = None
-) -> dict[date, Decimal]:
-    """The organisation's (or ``where``'s) cost per UTC day of ``[since, until)``; days without calls are
-    absent."""
-    return spend.daily_cost(con, (), since, until, dict(where) if where else None).get((), {})  # type: ignore[arg-type]
-
-
-def unpriced(
-    con: duckdb.DuckDBPyConnection, since: datetime | None, until: datetime | None, top: int = 10
-) -> list[Group]:
-    """The models of calls that could not be priced in ``[since, until)``, most calls first."""
-    groups = [g for g in breakdown(con, "model", since, until) if g.totals.unpriced_calls]
+def unpriced(cut: Cube, since: datetime | None, until: datetime | None, top: int = 10) -> list[Group]:
+    """The models (a dimension of ``cut``) of calls that could not be priced in ``[since, until)``, most
+    calls first."""
+    groups = [g for g in cut.breakdown("model", since, until) if g.totals.unpriced_calls]
     groups.sort(key=lambda g: (-g.totals.unpriced_calls, g.value is None, g.value or ""))
     return groups[:top]
+
+
+# --- models and prices ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelSpend:
+    provider: str | None
+    model: str | None
+    totals: Totals
+    sources: list[spend.PricingSource] = field(default_factory=list)  # what priced its calls
+    price: PriceInForce | None = None  # the price the collector's catalogs give it now
+
+
+def models(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    until: datetime | None,
+    where: Filters | None = None,
+) -> list[ModelSpend]:
+    """Each provider's model with its calls, tokens and cost over ``[since, until)``, costliest first, and
+    the catalog entries that priced those calls."""
+    found: dict[tuple[str | None, str | None], Totals] = {}
+    for row in spend.hourly(con, ("provider", "model"), since, until, where):
+        found.setdefault((row.values[0], row.values[1]), Totals()).add(row)
+    sources: dict[tuple[str | None, str | None], list[spend.PricingSource]] = {}
+    for source in spend.pricing_sources(con, since, until):
+        sources.setdefault((source.provider, source.model), []).append(source)
+    ranked = sorted(found.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, str(kv[0])))
+    return [ModelSpend(p, m, total, sources.get((p, m), [])) for (p, m), total in ranked]
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInForce:
+    """A model's prices now, per million tokens (a tiered price: its base, and ``tiered`` says so)."""
+
+    catalog_model: str
+    priced_as: str  # the provider whose prices apply
+    since: str
+    input_mtok: Decimal | None
+    output_mtok: Decimal | None
+    cache_read_mtok: Decimal | None
+    cache_write_mtok: Decimal | None
+    tiered: bool
+    estimated: bool
+    catalog: str
+    source_url: str | None
+
+
+def price_in_force(engine: Any, provider: str | None, model: str | None, at: datetime) -> PriceInForce | None:
+    """What ``engine`` (the collector's pricing) charges for ``model`` at ``provider`` at ``at``; None when
+    it knows no such model."""
+    if not model:
+        return None
+    resolution = engine.resolve(model, provider)
+    if resolution is None:
+        return None
+    price_set = engine.price_set_at(resolution, at)
+    prices = price_set.prices
+
+    def base(key: str) -> Decimal | None:
+        value = prices.get(key)
+        return getattr(value, "base", value)
+
+    urls = resolution.owner.pricing_urls
+    return PriceInForce(
+        catalog_model=resolution.model.id,
+        priced_as=resolution.owner.id,
+        since=price_set.when.describe() if price_set.when else "",
+        input_mtok=base("input_mtok"),
+        output_mtok=base("output_mtok"),
+        cache_read_mtok=base("cache_read_mtok"),
+        cache_write_mtok=base("cache_write_mtok"),
+        tiered=any(hasattr(v, "tiers") for v in prices.values()),
+        estimated=resolution.estimated,
+        catalog=resolution.catalog.version,
+        source_url=urls[0] if urls else None,
+    )
 
 
 # --- the answers' tables ----------------------------------------------------------------------------------
@@ -236,6 +397,30 @@ def budgets(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     )
 
 
+def budget_periods(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[dict[str, Any]]:
+    """Every budget's periods (the ``budget_periods`` table), the latest first."""
+    return _dicts(
+        con,
+        """SELECT budget, scope, period, period_start, period_end, limit_usd, spent_usd, calls,
+                  unpriced_calls, len(crossings) AS crossings, closed
+           FROM budget_periods ORDER BY period_start DESC, budget LIMIT ?""",
+        [limit],
+    )
+
+
+def forecast_totals(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Each forecast series' total for its period (the ``forecasts`` table's ``period_total`` rows): the
+    organisation first, then the largest."""
+    return _dicts(
+        con,
+        """SELECT scope, value, period, period_start, period_end, actual_usd, p50, lo80, hi80, lo95, hi95,
+                  method, backtest_error_pct, history_days, note, generated_at
+           FROM forecasts WHERE kind = 'period_total'
+           ORDER BY scope <> ?, p50 DESC NULLS LAST, scope, value""",
+        [ORGANISATION],
+    )
+
+
 def month_forecast(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """The organisation's forecast of the current month (the ``forecasts`` table): its rows by day, the
     ``period_total`` row last."""
@@ -243,18 +428,22 @@ def month_forecast(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         con,
         """SELECT day, kind, actual_usd, p50, lo80, hi80, lo95, hi95, method, period_start, period_end,
                   generated_at
-           FROM forecasts WHERE scope = 'organisation' AND period = 'month'
+           FROM forecasts WHERE scope = ? AND period = 'month'
            ORDER BY kind = 'period_total', day""",
+        [ORGANISATION],
     )
 
 
 def open_anomalies(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict[str, Any]]:
-    """Anomalies still open, or the most recent ones, largest impact first."""
+    """Open anomalies first (largest impact first), then the others, latest first."""
     return _dicts(
         con,
         """SELECT id, kind, grain, dimension, value, start, "end", status, expected_usd, observed_usd,
                   impact_usd, explanation
-           FROM anomalies ORDER BY "end" IS NOT NULL, impact_usd DESC NULLS LAST, start DESC LIMIT ?""",
+           FROM anomalies
+           ORDER BY "end" IS NOT NULL, CASE WHEN "end" IS NULL THEN impact_usd END DESC NULLS LAST,
+                    start DESC, id
+           LIMIT ?""",
         [limit],
     )
 

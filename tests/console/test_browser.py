@@ -13,6 +13,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,8 +40,6 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[tuple[Collector, str]]:
-    from datetime import UTC, datetime
-
     own = os.environ.get("COSTSPAN_SCREENSHOT_DATA")  # make screenshots SCREENSHOT_DATA=costspan-demo
     if own:
         collector = Collector(Path(own).resolve()).start()
@@ -128,6 +127,8 @@ def test_every_page_loads_and_is_photographed(served, watched, shots):
         ("explore", "/explore?range=30d&by=team"),
         ("traces", "/traces?range=30d"),
         ("trace", f"/traces/{costliest['trace_id']}"),
+        ("models", "/models?range=30d"),
+        ("budgets", "/budgets"),
         ("sql", "/sql?q=SELECT+team%2C+sum(cost_usd)+AS+cost_usd+FROM+llm_calls+GROUP+BY+1+ORDER+BY+2+DESC"),
     ):
         page = watched.open(base + path)
@@ -242,3 +243,35 @@ def test_sql_page_runs_a_query_and_refuses_a_write(served, watched):
     page.fill("textarea[name=q]", "DELETE FROM llm_calls")
     watched.follow(page.get_by_role("button", name="run"))
     assert "one read-only query" in page.locator("#sql-error").inner_text()
+
+
+def test_budgets_page_shows_the_budgets_table(served, watched):
+    collector, base = served
+    collector.wait_for("SELECT count(*) FROM budgets", ["2"])
+    page = watched.open(base + "/budgets")
+    for budget in sql_rows(collector.data_dir, "SELECT budget, limit_usd, spent_usd FROM budgets"):
+        row = page.locator("#budgets tbody tr", has_text=budget["budget"]).first
+        assert exact(row, "td:nth-child(4) .money") == Decimal(budget["limit_usd"])
+        assert exact(row, "td:nth-child(5) .money") == Decimal(budget["spent_usd"])
+
+
+def test_models_page_figures_equal_sql(served, watched):
+    collector, base = served
+    page = watched.open(base + "/models?range=30d")
+    rows = sql_rows(
+        collector.data_dir,
+        "SELECT coalesce(response_model, request_model) AS model, count(*) AS calls, "
+        "coalesce(sum(cost_usd), 0) AS cost FROM llm_calls "
+        "WHERE start_time >= now()::TIMESTAMP - INTERVAL 30 DAY GROUP BY 1",
+    )
+    for row in rows:
+        shown = page.locator(f'#models tbody tr[data-model="{row["model"]}"]')
+        assert exact(shown, ".money") == Decimal(row["cost"])
+    # a priced model shows the price per million tokens that the collector's catalogs give it now
+    from costspan.collector.sql import cell_text
+    from costspan.pricing import load_engine
+
+    engine = load_engine()
+    in_force = engine.price_set_at(engine.resolve("gpt-4o-mini", "openai"), datetime.now(UTC)).prices
+    priced = page.locator('#models tbody tr[data-model="gpt-4o-mini"]')
+    assert priced.locator("td").nth(8).inner_text() == cell_text(in_force["input_mtok"])

@@ -95,14 +95,29 @@ def test_movers_find_the_team_that_grew(history, con):
     _, now = history
     found = queries.movers(con, "team", now, timedelta(days=1))
     assert found[0].value == "search" and found[0].change > 0
-    day_before = queries.totals(con, now - timedelta(days=2), now - timedelta(days=1), {"team": "search"})
-    assert found[0].before == day_before.cost_usd
-    assert found[0].after == queries.totals(con, now - timedelta(days=1), now, {"team": "search"}).cost_usd
+    before, middle, until = queries.mover_windows(now, timedelta(days=1))
+    assert until - middle == middle - before == timedelta(days=1) and middle <= now < until
+    assert found[0].before == queries.totals(con, before, middle, {"team": "search"}).cost_usd
+    assert found[0].after == queries.totals(con, middle, until, {"team": "search"}).cost_usd
+
+
+def test_one_cube_cut_many_ways_equals_a_query_each(history, con):
+    _, now = history
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    since = min(month, now - timedelta(days=14)).replace(minute=0, second=0, microsecond=0)
+    cut = queries.cube(con, ("team", "model"), since, now)
+    assert cut.totals(month, now) == queries.totals(con, month, now)
+    assert cut.totals(since, now, {"team": "billing"}) == queries.totals(con, since, now, {"team": "billing"})
+    assert cut.breakdown("model", since, now) == queries.breakdown(con, "model", since, now)
+    assert cut.movers("team", now, timedelta(days=7)) == queries.movers(con, "team", now, timedelta(days=7))
+    daily = cut.daily_cost(since, now)
+    assert sum(daily.values()) == queries.totals(con, since, now).cost_usd
 
 
 def test_unpriced_by_model(history, con):
     _, now = history
-    [group] = queries.unpriced(con, now - timedelta(days=30), now)
+    cut = queries.cube(con, ("model",), now - timedelta(days=30), now)
+    [group] = queries.unpriced(cut, now - timedelta(days=30), now)
     assert group.value == "mystery-1" and group.totals.unpriced_calls > 0
 
 
@@ -183,3 +198,27 @@ def test_read_only_query_caps_rows_refuses_writes_and_stops_slow_queries(history
     slow = "SELECT count(*) FROM range(100000000000) a"
     with pytest.raises(QueryRefused, match=r"stopped after 0\.2 s"):
         read_only_query(data_dir, slow, timeout_s=0.2)
+
+
+def test_models_equal_costspan_sql_and_carry_the_price_in_force(history, con):
+    from costspan.pricing import load_engine
+
+    data_dir, now = history
+    since = now - timedelta(days=30)
+    found = queries.models(con, since, now)
+    rows = sql_rows(
+        data_dir,
+        "SELECT provider, coalesce(response_model, request_model) AS model, count(*) AS calls, "
+        "sum(input_tokens) AS input, coalesce(sum(cost_usd), 0) AS cost FROM llm_calls "
+        f"WHERE start_time >= '{_ts(since)}' GROUP BY ALL",
+    )
+    assert {
+        (m.provider, m.model): (m.totals.calls, m.totals.input_tokens, m.totals.cost_usd) for m in found
+    } == {(r["provider"], r["model"]): (r["calls"], r["input"], Decimal(r["cost"])) for r in rows}
+    engine = load_engine()
+    price = queries.price_in_force(engine, "openai", "gpt-4o-mini", now)
+    resolution = engine.resolve("gpt-4o-mini", "openai")
+    in_force = engine.price_set_at(resolution, now).prices
+    assert price is not None and price.input_mtok == in_force["input_mtok"] > 0
+    assert price.output_mtok == in_force["output_mtok"] and price.source_url.startswith("https://")
+    assert queries.price_in_force(engine, "openai", "mystery-1", now) is None
