@@ -445,14 +445,16 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def money(value: Decimal | None) -> str:
-    """Dollars with cents; an amount under a cent but not zero is "<$0.01" (the exact figure is in the
-    element's ``data-exact``)."""
+def money(value: Decimal | None, places: int = 2) -> str:
+    """Dollars with ``places`` decimals (cents; a page of small amounts, such as a trace's, shows four, all of
+    them alike); a non-zero amount that would show as zero is "<$0.01" (the exact figure is in the element's
+    ``data-exact``)."""
     if value is None:
         return "—"
-    if value != 0 and abs(value) < Decimal("0.01"):
-        return "<$0.01" if value > 0 else "-<$0.01"
-    return f"${value:,.2f}" if value >= 0 else f"-${-value:,.2f}"
+    smallest = Decimal(1).scaleb(-places)
+    if value != 0 and abs(value) < smallest:
+        return f"<${smallest}" if value > 0 else f"-<${smallest}"
+    return f"${value:,.{places}f}" if value >= 0 else f"-${-value:,.{places}f}"
 
 
 def exact(value: Decimal | None) -> str:

@@ -81,3 +81,18 @@ def test_bad_parameters_are_named(tmp_path):
         ):
             page = c.get(f"{PREFIX}/explore?{query}")
             assert page.status_code == 400 and named in html.unescape(page.text), query
+
+
+def test_money_is_shown_alike_and_never_a_false_zero():
+    from decimal import Decimal
+
+    from costspan.collector.console.app import money
+
+    assert money(Decimal("25.575")) == "$25.58"
+    assert money(Decimal("1234567.891")) == "$1,234,567.89"
+    assert money(Decimal("-0.5")) == "-$0.50"
+    assert money(Decimal(0)) == "$0.00"
+    assert money(Decimal("0.004")) == "<$0.01"  # not "$0.00" for a call that cost something
+    assert money(Decimal("0.004"), 4) == "$0.0040"
+    assert money(Decimal("0.00001"), 4) == "<$0.0001"
+    assert money(None) == "—"
