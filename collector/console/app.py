@@ -43,6 +43,17 @@ SQL_EXAMPLE = (
     "SELECT team, feature, count(*) AS calls, sum(cost_usd) AS cost_usd\n"
     "FROM llm_calls\nGROUP BY ALL\nORDER BY cost_usd DESC\nLIMIT 20"
 )
+# Scripts and styles come from the console itself only (no inline script; the charts' data is JSON, not code),
+# and no other site may frame it. Inline styles are allowed: htmx adds its indicator style, and a trace's
+# rows are indented with one.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 # the pages in the navigation, in order: (path below /console, title)
 PAGES = (
     ("/", "Overview"),
@@ -95,6 +106,12 @@ def create_app(
         return Response(
             "missing or wrong bearer token\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
+
+    @app.middleware("http")  # added last, so outermost: on the guard's answers too
+    async def headers(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(BadParameter)
     async def bad_parameter(request: Request, exc: BadParameter) -> HTMLResponse:
@@ -337,7 +354,7 @@ def _trend_json(
     def number(value: Decimal | None) -> float | None:
         return None if value is None else float(value)
 
-    return json.dumps(
+    return _script_json(
         {
             "x": [_unix(datetime(d.year, d.month, d.day)) for d in days],
             "series": [
@@ -364,13 +381,20 @@ def _trend_json(
     )
 
 
+def _script_json(value: Any) -> str:
+    """JSON to place inside a ``<script type="application/json">`` element: ``<``, ``>`` and ``&`` escaped,
+    so that no value (a team named ``</script><script>...``) can close the element and run."""
+    text = json.dumps(value)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _unix(moment: datetime) -> int:
     # naive datetimes are UTC here (datetime.timestamp() would take them for local time)
     return calendar.timegm(moment.timetuple())
 
 
 def _chart_json(series: queries.Series, measure: str) -> str:
-    return json.dumps(
+    return _script_json(
         {
             "x": [_unix(b) for b in series.buckets],
             "series": [

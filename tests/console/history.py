@@ -64,6 +64,7 @@ def write_history(data_dir: Path, now: datetime, days: int = 21) -> int:
             )
         step += 1
         moment += timedelta(hours=3)
+    rows = [r for r in rows if r["start_time"] < now]  # nothing from the future: `now` ends every range
     count = write_calls(data_dir, rows)
     return count + write_trace(data_dir, hour_start(now) - timedelta(hours=2))
 

@@ -96,3 +96,23 @@ def test_money_is_shown_alike_and_never_a_false_zero():
     assert money(Decimal("0.004"), 4) == "$0.0040"
     assert money(Decimal("0.00001"), 4) == "<$0.0001"
     assert money(None) == "—"
+
+
+def test_a_value_cannot_inject_a_script_and_the_pages_forbid_inline_scripts(tmp_path):
+    from datetime import UTC, datetime
+
+    from tests.support.stored_calls import call, write_calls
+
+    hostile = "</script><script>window.pwned=1</script>"
+    write_calls(tmp_path, [call(datetime.now(UTC).replace(tzinfo=None), "0.5", team=hostile)])
+    with client(tmp_path, ConsoleAuth((), loopback=True)) as c:
+        for path in ("/", "/explore?by=team", "/explore?by=feature"):
+            page = c.get(PREFIX + path)
+            assert page.status_code == 200
+            assert "<script>window.pwned" not in page.text, path
+            assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in c.get(f"{PREFIX}/login").headers["content-security-policy"]
+        chart = c.get(f"{PREFIX}/explore?by=team").text
+        assert (
+            "\\u003c/script\\u003e\\u003cscript\\u003ewindow.pwned=1" in chart
+        )  # in the chart's JSON, escaped
