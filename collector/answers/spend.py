@@ -392,3 +392,25 @@ def pricing_sources(
         GROUP BY ALL ORDER BY calls DESC, model, pricing_model
     """
     return [PricingSource(*row[:5], int(row[5])) for row in con.execute(query, params).fetchall()]
+
+
+def calls(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    limit: int = 200,
+    unpriced_only: bool = False,
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` calls that started in ``[since, until)`` and match ``where`` (only the unpriced
+    ones with ``unpriced_only``), newest first: ``trace_id`` and :data:`TRACE_CALL_COLUMNS`."""
+    conditions, params = _conditions(since, until, where)
+    if unpriced_only:
+        unpriced = f"""pricing_status IN ({", ".join(f"'{s}'" for s in UNPRICED_STATUSES)})"""
+        conditions = f"{conditions} AND {unpriced}" if conditions else f"WHERE {unpriced}"
+    columns = ("trace_id", *TRACE_CALL_COLUMNS)
+    query = f"""
+        SELECT {", ".join(columns)} FROM llm_calls {conditions}
+        ORDER BY start_time DESC, span_id LIMIT ?
+    """
+    return [dict(zip(columns, row, strict=True)) for row in con.execute(query, [*params, limit]).fetchall()]

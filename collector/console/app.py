@@ -39,6 +39,7 @@ PREFIX = "/console"
 # the SQL page: at most this many rows are shown, and a query is stopped after this long
 SQL_MAX_ROWS = 1000
 SQL_TIMEOUT_S = 30.0
+CALLS_SHOWN = 200  # the raw calls page: the latest this many
 SQL_EXAMPLE = (
     "SELECT team, feature, count(*) AS calls, sum(cost_usd) AS cost_usd\n"
     "FROM llm_calls\nGROUP BY ALL\nORDER BY cost_usd DESC\nLIMIT 20"
@@ -211,6 +212,19 @@ def create_app(
         with _connection(data_dir) as con:
             found = queries.costliest_traces(con, view.since, view.until, view.where, limit=50)
         return render(request, "traces.html", view=view, traces=found, ranges=RANGES)
+
+    @app.get("/calls")
+    def calls(request: Request, status: str = "") -> HTMLResponse:
+        view = parse_view(_args(request), utc_now(), default_by=None)
+        if status not in ("", "unpriced"):
+            raise BadParameter(f"unknown status {status!r}: unpriced, or none for every call")
+        with _connection(data_dir) as con:
+            found = queries.latest_calls(
+                con, view.since, view.until, view.where, CALLS_SHOWN, unpriced_only=status == "unpriced"
+            )
+        return render(
+            request, "calls.html", view=view, calls=found, only=status, shown=CALLS_SHOWN, ranges=RANGES
+        )
 
     @app.get("/traces/{trace_id}")
     def trace(request: Request, trace_id: str) -> HTMLResponse:

@@ -451,6 +451,18 @@ def open_anomalies(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict
 # --- traces -----------------------------------------------------------------------------------------------
 
 
+def latest_calls(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None,
+    until: datetime | None,
+    where: Filters | None = None,
+    limit: int = 200,
+    unpriced_only: bool = False,
+) -> list[dict[str, Any]]:
+    """The raw calls behind a figure: the latest ``limit`` of the range and filters, newest first."""
+    return spend.calls(con, since, until, where, limit, unpriced_only)
+
+
 def costliest_traces(
     con: duckdb.DuckDBPyConnection,
     since: datetime | None,

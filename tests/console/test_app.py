@@ -38,7 +38,7 @@ def test_loopback(endpoint, loopback):
 
 def test_on_loopback_without_a_token_the_console_is_open(tmp_path):
     with client(tmp_path, ConsoleAuth((), loopback=True)) as c:
-        for path in ("/", "/explore", "/traces", "/sql"):
+        for path in ("/", "/explore", "/traces", "/models", "/budgets", "/calls", "/sql"):
             assert c.get(PREFIX + path).status_code == 200, path
         assert c.get(f"{PREFIX}/login").status_code == 303  # nothing to log in to
 

@@ -129,6 +129,7 @@ def test_every_page_loads_and_is_photographed(served, watched, shots):
         ("trace", f"/traces/{costliest['trace_id']}"),
         ("models", "/models?range=30d"),
         ("budgets", "/budgets"),
+        ("calls", "/calls?range=7d"),
         ("sql", "/sql?q=SELECT+team%2C+sum(cost_usd)+AS+cost_usd+FROM+llm_calls+GROUP+BY+1+ORDER+BY+2+DESC"),
     ):
         page = watched.open(base + path)
@@ -275,3 +276,18 @@ def test_models_page_figures_equal_sql(served, watched):
     in_force = engine.price_set_at(engine.resolve("gpt-4o-mini", "openai"), datetime.now(UTC)).prices
     priced = page.locator('#models tbody tr[data-model="gpt-4o-mini"]')
     assert priced.locator("td").nth(8).inner_text() == cell_text(in_force["input_mtok"])
+
+
+def test_unpriced_calls_lead_to_the_calls_themselves(served, watched):
+    collector, base = served
+    page = watched.open(base + "/")
+    watched.follow(page.locator("#unpriced a.unpriced", has_text="mystery-1"))
+    assert "status=unpriced" in page.url and "f.model=mystery-1" in page.url
+    [expected] = sql_rows(
+        collector.data_dir,
+        "SELECT count(*) AS calls FROM llm_calls WHERE pricing_status = 'unknown_model' "
+        "AND start_time >= date_trunc('month', now()::TIMESTAMP)",
+    )
+    rows = page.locator("#calls tbody tr")
+    assert rows.count() == expected["calls"] > 0
+    assert set(rows.locator("td:nth-child(6)").all_inner_texts()) == {"unknown_model"}

@@ -222,3 +222,14 @@ def test_models_equal_costspan_sql_and_carry_the_price_in_force(history, con):
     assert price is not None and price.input_mtok == in_force["input_mtok"] > 0
     assert price.output_mtok == in_force["output_mtok"] and price.source_url.startswith("https://")
     assert queries.price_in_force(engine, "openai", "mystery-1", now) is None
+
+
+def test_latest_calls_newest_first_and_only_the_unpriced(history, con):
+    _, now = history
+    since = now - timedelta(days=30)
+    latest = queries.latest_calls(con, since, now, {"team": "billing"}, limit=5)
+    assert len(latest) == 5 and {c["team"] for c in latest} == {"billing"}
+    assert [c["start_time"] for c in latest] == sorted((c["start_time"] for c in latest), reverse=True)
+    unpriced = queries.latest_calls(con, since, now, limit=1000, unpriced_only=True)
+    assert {c["pricing_status"] for c in unpriced} == {"unknown_model"}
+    assert len(unpriced) == queries.totals(con, since, now).unpriced_calls
