@@ -167,7 +167,7 @@ def create_app(
             request,
             "explore.html",
             view=view,
-            chart_data=_chart_json(chart, view.measure),
+            chart_data=_chart_json(chart, view.measure, grouped=view.by is not None),
             groups=groups,
             total=total,
             tag_keys=tags,
@@ -407,12 +407,15 @@ def _unix(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple())
 
 
-def _chart_json(series: queries.Series, measure: str) -> str:
+def _chart_json(series: queries.Series, measure: str, grouped: bool) -> str:
     return _script_json(
         {
             "x": [_unix(b) for b in series.buckets],
             "series": [
-                {"label": "(none)" if g is None else g, "values": [float(v) for v in values]}
+                {
+                    "label": g if g is not None else "(none)" if grouped else "all calls",
+                    "values": [float(v) for v in values],
+                }
                 for g, values in zip(series.groups, series.values, strict=True)
             ],
             "kind": "lines",
