@@ -23,6 +23,7 @@ import duckdb
 import jinja2
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from costspan.collector.answers._anomaly_series import ORG as ANOMALY_ORG
@@ -113,6 +114,11 @@ def create_app(
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return render(request, "error.html", status=exc.status_code, message=message)
 
     @app.exception_handler(BadParameter)
     async def bad_parameter(request: Request, exc: BadParameter) -> HTMLResponse:
@@ -348,6 +354,7 @@ def _overview(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Any]:
             ("model", "since last week", cut.movers("model", now, timedelta(days=7))),
         ],
         "unpriced": queries.unpriced(cut, month, now),
+        "latest_hour": max((row.hour for row in cut.rows), default=None),
         "anomalies": queries.open_anomalies(con, limit=5),
         "month_query": View("mtd", month, now, by="team").query(),
     }

@@ -41,6 +41,8 @@ def test_on_loopback_without_a_token_the_console_is_open(tmp_path):
         for path in ("/", "/explore", "/traces", "/models", "/budgets", "/calls", "/sql"):
             assert c.get(PREFIX + path).status_code == 200, path
         assert c.get(f"{PREFIX}/login").status_code == 303  # nothing to log in to
+        missing = c.get(f"{PREFIX}/nope")
+        assert missing.status_code == 404 and "no such page" in missing.text
 
 
 def test_beyond_loopback_without_a_token_the_console_is_off(tmp_path):
