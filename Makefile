@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 COSTSPAN_COMPILE ?= 1
 PACKAGE_SOURCES := pyproject.toml setup.py $(wildcard instrumentation/*.py collector/*.py collector/*/*.py \
 	processors/*.py exporters/*.py semconv/*.py pricing/*.py pricing/*/*.py pricing/data/*.json)
+# the console's files that are package data (templates, static files)
+PACKAGE_SOURCES += $(wildcard collector/console/templates/* collector/console/static/* collector/console/static/vendor/*/*)
 
 # .venv-python: the same package, editable and plain Python, as a contributor works on it.
 PVENV ?= .venv-python
@@ -148,3 +150,12 @@ catalog: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(PVENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules
+
+# The console's pages photographed in a real headless Chromium (tests/console/test_browser.py), into docs/img/
+# (the README shows some). SCREENSHOT_DATA=<data dir> photographs that data (e.g. costspan-demo, after
+# `costspan demo`) instead of the test's calls.
+SCREENSHOT_DATA ?=
+.PHONY: screenshots
+screenshots: $(STAMP) system-deps
+	COSTSPAN_SCREENSHOTS=docs/img COSTSPAN_SCREENSHOT_DATA=$(SCREENSHOT_DATA) \
+		$(PY) -m pytest -q -p no:cacheprovider tests/console/test_browser.py -k photographed

@@ -127,13 +127,39 @@ def _guard_admin(admin: Any, tokens: tuple[str, ...]) -> None:
 
     @admin.middleware("http")
     async def bearer_token(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        if request.url.path in ("/healthz", "/readyz") or authorized(
-            request.headers.get("authorization"), tokens
+        if (
+            request.url.path in ("/healthz", "/readyz")
+            or _console_path(request.url.path)  # the console asks for the token itself (a browser logs in)
+            or authorized(request.headers.get("authorization"), tokens)
         ):
             return await call_next(request)
         return Response(
             "missing or wrong bearer token\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )
+
+
+def _console_path(path: str) -> bool:
+    from .console import PREFIX
+
+    return path == PREFIX or path.startswith(f"{PREFIX}/")
+
+
+def _mount_console(admin: Any, config: Any, directory: Path, registry: Any) -> None:
+    """The web console under /console/ on the admin server (docs/console.md), with the prices the price
+    processor's settings give."""
+    from costspan.processors.price import engine_from_config
+
+    from .console import mount
+
+    mount(
+        admin,
+        directory,
+        config.admin_endpoint,
+        config.admin_bearer_tokens,
+        tls=config.admin_tls is not None,
+        registry=registry,
+        pricing=lambda: engine_from_config(config.processors.get("price") or {}),
+    )
 
 
 async def _serve(config: Any) -> int:
@@ -174,6 +200,7 @@ async def _serve(config: Any) -> int:
 
     admin = FastAPI(title="costspan admin", docs_url=None, redoc_url=None, openapi_url=None)
     _guard_admin(admin, config.admin_bearer_tokens)
+    _mount_console(admin, config, directory, registry)
     ready = asyncio.Event()
 
     @admin.get("/metrics")

@@ -9,6 +9,7 @@ import os
 import sys
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TextIO
 
 _ONLY_VIEWS = (
@@ -51,9 +52,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from costspan.exporters.duckdb_views import read_views
     from costspan.exporters.migrate import needs_migration
     from costspan.pricing import data_dir
 
@@ -72,28 +70,59 @@ def run(args: argparse.Namespace) -> int:
             "`costspan serve` moves them on its first start",
             file=sys.stderr,
         )
-
-    def read(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[Any, ...]]] | None:
-        statement = con.extract_statements(args.query)
-        if len(statement) != 1 or statement[0].type.name != "SELECT":
-            return None
-        cursor = con.execute(args.query)
-        return [d[0] for d in cursor.description or ()], cursor.fetchall()
-
     try:
-        found = read_views(directory, read)
-    except duckdb.PermissionException as exc:
-        print(f"costspan sql: {exc}\n{_ONLY_VIEWS}", file=sys.stderr)
-        return 2
-    except duckdb.Error as exc:
+        names, rows, _ = read_only_query(directory, args.query)
+    except QueryRefused as exc:
         print(f"costspan sql: {exc}", file=sys.stderr)
         return 2
-    if found is None:
-        print("costspan sql: one read-only query (SELECT, WITH ... SELECT) at a time", file=sys.stderr)
-        return 2
-    names, rows = found
     print_rows(names, rows, args.format)
     return 0
+
+
+class QueryRefused(Exception):
+    """A query that was not run, or failed: the reason, in one line (or two, with a hint)."""
+
+
+def read_only_query(
+    directory: Path, query: str, max_rows: int | None = None, timeout_s: float | None = None
+) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """One read-only query over the views of ``directory`` (:func:`costspan.exporters.duckdb_views.connect`,
+    locked to the stored files; listed again when compaction swaps one away, by
+    :func:`~costspan.exporters.duckdb_views.read_views`): its column names, its rows (the first ``max_rows``
+    when given) and whether more rows were left out. ``timeout_s``: the query is interrupted after that long.
+    :class:`QueryRefused` for anything but one SELECT, a query that fails, or one interrupted."""
+    import threading
+
+    import duckdb
+
+    from costspan.exporters.duckdb_views import read_views
+
+    def read(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        statement = con.extract_statements(query)
+        if len(statement) != 1 or statement[0].type.name != "SELECT":
+            raise QueryRefused("one read-only query (SELECT, WITH ... SELECT) at a time")
+        timer = threading.Timer(timeout_s, con.interrupt) if timeout_s is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            cursor = con.execute(query)
+            names = [d[0] for d in cursor.description or ()]
+            if max_rows is None:
+                return names, cursor.fetchall(), False
+            rows = cursor.fetchmany(max_rows + 1)
+            return names, rows[:max_rows], len(rows) > max_rows
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    try:
+        return read_views(directory, read)
+    except duckdb.InterruptException:
+        raise QueryRefused(f"the query was stopped after {timeout_s:g} s") from None
+    except duckdb.PermissionException as exc:  # not a swap: a file or setting outside the views
+        raise QueryRefused(f"{exc}\n{_ONLY_VIEWS}") from None
+    except duckdb.Error as exc:
+        raise QueryRefused(str(exc)) from None
 
 
 def print_rows(names: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
@@ -132,6 +161,11 @@ def _text(value: Any) -> str:
         text = format(value, "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     return str(value)
+
+
+def cell_text(value: Any) -> str:
+    """A value as the table and CSV formats print it (money exact, no trailing zeros; null empty)."""
+    return _text(value)
 
 
 def _json(value: Any) -> Any:

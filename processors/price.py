@@ -139,6 +139,13 @@ def _price_one(call: GenAICall, model: str | None, engine: PricingEngine) -> str
 
 @register("price")
 def _factory(config: Mapping[str, Any], path: str) -> Processor:
+    engine = engine_from_config(config, path)
+    return Processor("price", lambda batch, counts: price(batch, counts, engine))
+
+
+def engine_from_config(config: Mapping[str, Any], path: str = "processors.price") -> PricingEngine:
+    """The engine the price processor's settings describe (``data_dir``, ``overrides``, ``catalogs``): the
+    one that prices calls, and that the web console shows the prices of. ConfigError for a mistake."""
     check_keys(config, {"data_dir", "overrides", "catalogs"}, path)
     catalogs = config.get("catalogs")
     if catalogs is not None and (
@@ -153,4 +160,4 @@ def _factory(config: Mapping[str, Any], path: str) -> Processor:
         )
     except (CatalogError, OverrideError, OSError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return Processor("price", lambda batch, counts: price(batch, counts, engine))
+    return engine

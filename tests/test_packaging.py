@@ -88,3 +88,14 @@ def test_wheel_holds_one_package_tree_with_its_data(wheel):
     assert not any(n.startswith("costspan/tests") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "costspan = costspan.collector.cli:main" in wheel.read(entry_points).decode()
+
+
+def test_wheel_holds_the_console_its_templates_and_vendored_files_with_their_licences(wheel):
+    names = set(wheel.namelist())
+    console = ROOT / "collector" / "console"
+    shipped = [p for p in console.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert len(shipped) > 10
+    for path in shipped:
+        assert f"costspan/collector/console/{path.relative_to(console).as_posix()}" in names
+    for vendored in (console / "static" / "vendor").iterdir():
+        assert vendored.is_file() or (vendored / "LICENSE").is_file(), vendored

@@ -322,3 +322,135 @@ def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datet
         GROUP BY hour
     """
     return dict(con.execute(query, [naive_utc(since), naive_utc(until)]).fetchall())
+
+
+# --- traces: the console's drill-down from spend to the calls of one trace ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSpend:
+    trace_id: str
+    start_time: datetime  # its first call's, naive UTC
+    service_name: str | None  # its first call's service
+    calls: int
+    unpriced_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+def costliest_traces(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    limit: int = 50,
+) -> list[TraceSpend]:
+    """The ``limit`` traces whose calls (those that started in ``[since, until)`` and match ``where``) cost
+    the most, costliest first; a trace's figures are those of these calls."""
+    conditions, params = _conditions(since, until, where)
+    query = f"""
+        SELECT trace_id, min(start_time), arg_min(service_name, start_time), count(*),
+            count(*) FILTER (WHERE pricing_status IN ({", ".join(f"'{s}'" for s in UNPRICED_STATUSES)})),
+            coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
+            coalesce(sum(cost_usd), 0)::DECIMAL(38, 12) AS cost
+        FROM llm_calls
+        {conditions}
+        GROUP BY trace_id
+        ORDER BY cost DESC, trace_id
+        LIMIT ?
+    """
+    rows = con.execute(query, [*params, limit]).fetchall()
+    return [TraceSpend(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), r[7]) for r in rows]
+
+
+# the columns of a trace's calls that its cost tree shows, in this order
+TRACE_CALL_COLUMNS = (
+    "span_id",
+    "parent_span_id",
+    "start_time",
+    "duration_s",
+    "service_name",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "pricing_status",
+    "team",
+    "feature",
+    "customer_id",
+    "agent_name",
+    "step",
+    "error_type",
+)
+
+
+def trace_calls(con: duckdb.DuckDBPyConnection, trace_id: str) -> list[dict[str, Any]]:
+    """The calls of one trace (:data:`TRACE_CALL_COLUMNS`), in the order they started."""
+    columns = ", ".join(TRACE_CALL_COLUMNS)
+    query = f"SELECT {columns} FROM llm_calls WHERE trace_id = ? ORDER BY start_time, span_id"
+    cursor = con.execute(query, [trace_id])
+    return [dict(zip(TRACE_CALL_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def tag_keys(con: duckdb.DuckDBPyConnection, since: datetime | None = None, limit: int = 50) -> list[str]:
+    """The tag keys of calls that started at or after ``since``, sorted (at most ``limit``): what
+    ``tag.<key>`` may name."""
+    conditions, params = _conditions(since, None, None)
+    query = f"""
+        SELECT DISTINCT unnest(map_keys(tags)) AS key FROM llm_calls {conditions} ORDER BY key LIMIT ?
+    """
+    return [row[0] for row in con.execute(query, [*params, limit]).fetchall() if row[0] is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class PricingSource:
+    provider: str | None
+    model: str | None  # as DIMENSIONS["model"]
+    pricing_provider: str | None  # the catalog entry that priced the calls
+    pricing_model: str | None
+    catalog_version: str | None
+    calls: int
+
+
+def pricing_sources(
+    con: duckdb.DuckDBPyConnection, since: datetime | None = None, until: datetime | None = None
+) -> list[PricingSource]:
+    """Which catalog entry (and catalog version) priced each provider's model's calls in ``[since, until)``:
+    one row per combination, most calls first."""
+    conditions, params = _conditions(since, until, None)
+    query = f"""
+        SELECT provider, {DIMENSIONS["model"]} AS model, pricing_provider, pricing_model, catalog_version,
+            count(*) AS calls
+        FROM llm_calls {conditions}
+        GROUP BY ALL ORDER BY calls DESC, model, pricing_model
+    """
+    return [PricingSource(*row[:5], int(row[5])) for row in con.execute(query, params).fetchall()]
+
+
+def calls(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    limit: int = 200,
+    unpriced_only: bool = False,
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` calls that started in ``[since, until)`` and match ``where`` (only the unpriced
+    ones with ``unpriced_only``), newest first: ``trace_id`` and :data:`TRACE_CALL_COLUMNS`."""
+    conditions, params = _conditions(since, until, where)
+    if unpriced_only:
+        unpriced = f"""pricing_status IN ({", ".join(f"'{s}'" for s in UNPRICED_STATUSES)})"""
+        conditions = f"{conditions} AND {unpriced}" if conditions else f"WHERE {unpriced}"
+    columns = ("trace_id", *TRACE_CALL_COLUMNS)
+    query = f"""
+        SELECT {", ".join(columns)} FROM llm_calls {conditions}
+        ORDER BY start_time DESC, span_id LIMIT ?
+    """
+    return [dict(zip(columns, row, strict=True)) for row in con.execute(query, [*params, limit]).fetchall()]

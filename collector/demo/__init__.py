@@ -184,7 +184,8 @@ Try it yourself:
   {sql} "SELECT team, feature, sum(cost_usd) FROM llm_calls GROUP BY ALL ORDER BY 3 DESC"
   {sql} "SELECT prompt_key, prompt_version, avg(input_tokens), sum(cost_usd) FROM llm_calls GROUP BY ALL"
   {sql} "SELECT start_time::DATE, sum(cost_usd) FROM llm_calls WHERE feature = 'fraud-explain' GROUP BY 1"
-  {sql} --format csv "SELECT * FROM llm_calls LIMIT 100" > calls.csv"""
+  {sql} --format csv "SELECT * FROM llm_calls LIMIT 100" > calls.csv
+In a browser: costspan serve --data-dir {collector.data_dir}, then open http://127.0.0.1:9464/console/"""
 
 
 def _free_port() -> int:

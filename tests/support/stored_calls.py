@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from costspan.exporters.layout import CALLS
-from costspan.exporters.parquet import SCHEMA, write_partitioned
+from costspan.exporters.layout import CALLS, SPANS
+from costspan.exporters.parquet import SCHEMA, SPANS_SCHEMA, write_partitioned
 
 _ids = itertools.count(1)
 
@@ -46,4 +46,29 @@ def write_calls(data_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write ``rows`` (see :func:`call`) into ``data_dir``'s ``llm_calls``; returns how many."""
     table = pa.Table.from_pylist([dict(r) for r in rows], schema=SCHEMA)
     write_partitioned(data_dir, CALLS, table)
+    return table.num_rows
+
+
+def span(
+    start: datetime, trace_id: str, span_id: str, kind: str, name: str, **columns: Any
+) -> dict[str, Any]:
+    """One ``genai_spans`` row: an agent, tool, workflow, retrieval or plain (``other``) span of a trace;
+    ``columns`` sets any other column (``parent_span_id`` ...)."""
+    row: dict[str, Any] = {
+        "start_time": start,
+        "duration_s": 1.0,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "kind": kind,
+        "name": name,
+        "service_name": "app",
+    }
+    row.update(columns)
+    return row
+
+
+def write_spans(data_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write ``rows`` (see :func:`span`) into ``data_dir``'s ``genai_spans``; returns how many."""
+    table = pa.Table.from_pylist([dict(r) for r in rows], schema=SPANS_SCHEMA)
+    write_partitioned(data_dir, SPANS, table)
     return table.num_rows

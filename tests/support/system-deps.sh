@@ -2,7 +2,7 @@
 # System packages the test suite runs for real: a Prometheus server and promtool (Debian's prometheus
 # package) for tests/deploy and the scrape test, Alertmanager (Debian's prometheus-alertmanager package, whose
 # binary is prometheus-alertmanager) for the budget alerts' delivery test, systemd-analyze (systemd) for the
-# unit file's checks.
+# unit file's checks, Chromium (Debian's chromium package) for the console's browser test.
 # Installed only when missing; without recommends, so no exporter comes along.
 #
 # The tests start the binaries themselves, so the install starts and enables no service: Debian's prometheus
@@ -57,6 +57,7 @@ missing=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v chromium >/dev/null || missing+=(chromium)  # the console's browser test (tests/console)
 if [ "${#missing[@]}" -gt 0 ]; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then
