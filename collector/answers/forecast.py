@@ -400,17 +400,25 @@ def forecast_scopes(
     now: datetime,
     top: int | None = None,
     history_days: int = HISTORY_DAYS,
+    kept: dict[tuple[str | None, date, int], dict[str | None, list[tuple[date, Decimal]]]] | None = None,
 ) -> tuple[list[ScopeForecast], int]:
     """The forecast of the organisation (``by`` None) or of each value of ``by`` (the ``top`` by spend over
     the history, all when None) for the ``period`` holding ``now`` and the ``days`` after today; and how
-    many values were left out by ``top``."""
+    many values were left out by ``top``. ``kept``: daily series read earlier the same UTC day, by
+    ``(by, day, history_days)`` (complete days do not change; calls stored late into them count from the
+    next day's read), and where this call leaves the ones it reads."""
     now = naive_utc(now)
     today = utc_day_start(now)
     start, end = period_bounds(period, now)
     scope = by or ORGANISATION
     if by:
         dimension_sql(by)  # an unknown dimension is an error before any query
-    series = daily_series(con, by, None, today.date(), history_days)
+    key = (by, today.date(), history_days)
+    series = kept.get(key) if kept is not None else None
+    if series is None:
+        series = daily_series(con, by, None, today.date(), history_days)
+        if kept is not None:
+            kept[key] = series
     spent_today = _spent(con, by, today, now)
     keys = set(series) | set(spent_today)
     if not by:
@@ -513,18 +521,22 @@ def write_table(data_dir: str | Path, forecasts: Iterable[ScopeForecast], genera
 
 class ForecastJob:
     """The collector's forecast job: every :data:`JOB_INTERVAL_S`, the month's forecast of the organisation
-    and of each value of :data:`JOB_DIMENSIONS` into the ``forecasts`` table, and the month-end gauges."""
+    and of each value of :data:`JOB_DIMENSIONS` into the ``forecasts`` table, and the month-end gauges. The
+    daily series are read once a UTC day (the first run of the day); the runs after it read today's spend."""
 
     def __init__(self, data_dir: str | Path, days: int = 7) -> None:
         self.data_dir = Path(data_dir)
         self.days = days
         self._lock = threading.Lock()
         self._levels: list[tuple[str, str, str, float]] = []
+        self._series: dict[tuple[str | None, date, int], dict[str | None, list[tuple[date, Decimal]]]] = {}
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-        found, _ = forecast_scopes(con, None, "month", self.days, now)
+        today = utc_day_start(now).date()
+        self._series = {k: v for k, v in self._series.items() if k[1] == today}  # a new day: read again
+        found, _ = forecast_scopes(con, None, "month", self.days, now, kept=self._series)
         for dimension, top in JOB_DIMENSIONS.items():
-            found += forecast_scopes(con, dimension, "month", self.days, now, top=top)[0]
+            found += forecast_scopes(con, dimension, "month", self.days, now, top=top, kept=self._series)[0]
         write_table(self.data_dir, found, now)
         levels = [
             (f.scope, f.value or "", bound, float(v))

@@ -274,3 +274,20 @@ def test_the_job_writes_the_forecasts_table_that_costspan_sql_reads_and_keeps_mo
     text = generate_latest(registry).decode()
     assert 'costspan_forecast_period_spend_usd{bound="p50",scope="team",value="search"} 31.0' in text
     assert 'costspan_forecast_period_spend_usd{bound="hi95",scope="organisation",value=""}' in text
+
+
+def test_the_job_reads_the_daily_series_once_a_day_and_today_s_spend_at_every_run(tmp_path):
+    from costspan.collector.answers.forecast import ForecastJob
+
+    _month_of_calls(tmp_path)
+    job = ForecastJob(tmp_path)
+    job.run(connect(tmp_path), NOW)
+    read = dict(job._series)
+    assert {by for by, _, _ in read} == {None, "team", "feature"}
+    write_calls(tmp_path, [call(datetime(2026, 3, 21, 6, 5), "2", team="search", feature="summaries")])
+    job.run(connect(tmp_path), NOW + timedelta(minutes=15))
+    assert all(job._series[k] is v for k, v in read.items())  # the same series, not read again
+    spent = {(lvl[0], lvl[1]): lvl[3] for lvl in job._levels if lvl[2] == "p50"}
+    assert spent[("team", "search")] > 31 + 1.5  # today's new 2 USD counted at once
+    job.run(connect(tmp_path), NOW + timedelta(days=1))
+    assert {day for _, day, _ in job._series} == {date(2026, 3, 22)}
