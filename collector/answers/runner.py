@@ -42,8 +42,9 @@ class Job:
 
 class AnswerRunner(Collector):
     """Runs ``jobs`` over ``data_dir`` on a thread. As a prometheus-client collector it gives their gauges,
-    ``costspan_collector_answer_runs_total{job, outcome}`` and
-    ``costspan_collector_answer_last_success_timestamp_seconds{job}``."""
+    ``costspan_collector_answer_runs_total{answer_job, outcome}`` and
+    ``costspan_collector_answer_last_success_timestamp_seconds{answer_job}`` (not ``job``: Prometheus gives
+    every scraped series the scrape's own ``job`` label)."""
 
     def __init__(
         self,
@@ -101,12 +102,12 @@ class AnswerRunner(Collector):
         runs = CounterMetricFamily(
             "costspan_collector_answer_runs",
             "Runs of each answer's job, by outcome",
-            labels=["job", "outcome"],
+            labels=["answer_job", "outcome"],
         )
         last = GaugeMetricFamily(
             "costspan_collector_answer_last_success_timestamp_seconds",
             "When each answer's job last ran without error (unix time)",
-            labels=["job"],
+            labels=["answer_job"],
         )
         for job in self.jobs:
             runs.add_metric([job.name, "ok"], job.runs - job.failures)

@@ -11,8 +11,7 @@ variable: Grafana picks its default Prometheus, and a provisioned one (uid ``pro
 
 Label filters are regular expressions (``=~"$team"``), as Grafana sends a multi-value or "All" selection;
 the forecast, budget and anomaly gauges carry their own labels (``scope``/``value``, ``budget``) rather than
-the cost labels, so only ``job`` filters them. The answers' runner labels its series ``job`` as well, which
-Prometheus keeps as ``exported_job`` beside the scrape's own ``job``.
+the cost labels, so only ``job`` filters them. The answers' runner labels its series ``answer_job``.
 """
 
 from __future__ import annotations
@@ -765,8 +764,8 @@ def collector() -> Board:
                         "timeseries",
                         [
                             Query(
-                                per_second("exported_job, outcome", f.job(c + "answer_runs_total")),
-                                "{{exported_job}} {{outcome}}",
+                                per_second("answer_job, outcome", f.job(c + "answer_runs_total")),
+                                "{{answer_job}} {{outcome}}",
                             )
                         ],
                         description="Budgets, forecasts and anomalies are kept by jobs of the collector; a "
@@ -778,7 +777,7 @@ def collector() -> Board:
                         [
                             Query(
                                 f"time() - {f.job(c + 'answer_last_success_timestamp_seconds')}",
-                                "{{exported_job}}",
+                                "{{answer_job}}",
                             )
                         ],
                         "s",

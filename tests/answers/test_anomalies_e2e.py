@@ -31,6 +31,6 @@ def test_a_running_collector_finds_a_spike_and_exposes_it(tmp_path):
         metrics = httpx.get(f"{collector.admin_url}/metrics", timeout=5).text
         assert 'costspan_anomaly_open{grain="hourly",kind="spike",scope="team",value="search"} 4.0' in metrics
         assert 'costspan_anomalies_open{kind="spike"}' in metrics
-        assert 'costspan_collector_answer_runs_total{job="anomalies",outcome="ok"}' in metrics
+        assert 'costspan_collector_answer_runs_total{answer_job="anomalies",outcome="ok"}' in metrics
     finally:
         collector.kill()

@@ -163,7 +163,7 @@ def test_the_runner_exposes_the_budget_gauges(tmp_path):
         'costspan_budget_unpriced_calls{budget="search"} 1.0',
         'costspan_budget_burn_rate{budget="search",window="5m"} 0.0',
         'costspan_budget_burn_rate{budget="search",window="6h"}',
-        'costspan_collector_answer_runs_total{job="budgets",outcome="ok"} 1.0',
+        'costspan_collector_answer_runs_total{answer_job="budgets",outcome="ok"} 1.0',
     ):
         assert line in text, line
     assert 'costspan_budget_projected_usd{budget="search"}' in text

@@ -71,7 +71,7 @@ def test_spans_over_otlp_become_budget_spend_gauges_and_a_crossing(collector):
         'costspan_budget_used_ratio{budget="payments"} 0.7',
         'costspan_budget_unpriced_calls{budget="payments"} 0.0',
         'costspan_budget_period_end_timestamp_seconds{budget="org"}',
-        'costspan_collector_answer_runs_total{job="budgets",outcome="ok"}',
+        'costspan_collector_answer_runs_total{answer_job="budgets",outcome="ok"}',
     ):
         assert line in metrics, line
     # a minute of history: no projection and no burn rate yet, rather than a made-up number

@@ -27,7 +27,7 @@ def test_a_running_collector_forecasts_the_stored_calls_into_the_table_and_its_g
             metrics = httpx.get(f"{collector.admin_url}/metrics", timeout=5).text
             time.sleep(0.5)
         assert gauge in metrics
-        assert 'costspan_collector_answer_runs_total{job="forecasts",outcome="ok"} 1.0' in metrics
+        assert 'costspan_collector_answer_runs_total{answer_job="forecasts",outcome="ok"} 1.0' in metrics
         rows = collector.sql(
             "SELECT scope, coalesce(value, '-'), method, history_days FROM forecasts "
             "WHERE kind = 'period_total' ORDER BY scope, value"

@@ -56,9 +56,9 @@ def test_a_job_writes_an_answer_table_that_the_views_read_and_keeps_gauges(tmp_p
     registry.register(runner)
     text = generate_latest(registry).decode()
     assert "costspan_test_calls 2.0" in text
-    assert 'costspan_collector_answer_runs_total{job="count",outcome="ok"} 1.0' in text
-    assert 'costspan_collector_answer_runs_total{job="broken",outcome="failed"} 1.0' in text
-    assert 'costspan_collector_answer_last_success_timestamp_seconds{job="count"}' in text
+    assert 'costspan_collector_answer_runs_total{answer_job="count",outcome="ok"} 1.0' in text
+    assert 'costspan_collector_answer_runs_total{answer_job="broken",outcome="failed"} 1.0' in text
+    assert 'costspan_collector_answer_last_success_timestamp_seconds{answer_job="count"}' in text
     assert 'last_success_timestamp_seconds{job="broken"}' not in text
 
 

@@ -59,7 +59,7 @@ def test_the_agents_check_accepts_the_configuration(instance):
     check = OpenMetricsBaseCheckV2("openmetrics", {}, [dict(instance)])
     scraper = check.create_scraper(check.get_config_with_defaults(dict(instance)))
     assert scraper.namespace == "costspan"
-    assert scraper.rename_labels == {"service": "service_name", "job": "answer_job"}
+    assert scraper.rename_labels == {"service": "service_name"}
     for entry in instance["metrics"]:
         [key] = entry
         assert key in scraper.metric_transformer.transformer_data, key

@@ -42,8 +42,8 @@ EXPORTED = {
     "costspan_notifications_outbox_events": {"target"},
     "costspan_budget_burn_rate": {"budget", "window"},
     "costspan_budget_forecast_usd": {"budget", "bound"},
-    "costspan_collector_answer_runs_total": {"exported_job", "outcome"},  # its job label, beside the scrape's
-    "costspan_collector_answer_last_success_timestamp_seconds": {"exported_job"},
+    "costspan_collector_answer_runs_total": {"answer_job", "outcome"},
+    "costspan_collector_answer_last_success_timestamp_seconds": {"answer_job"},
     **{
         f"costspan_budget_{name}": {"budget"}
         for name in (
