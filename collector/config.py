@@ -2,7 +2,7 @@
 
     data_dir: ./costspan-data
     receivers:
-      otlp:
+      otlp:                                    # or as the Collector has it: protocols: {grpc, http}
         grpc: {endpoint: 127.0.0.1:4317}        # null turns a protocol off
         http:
           endpoint: 127.0.0.1:4318
@@ -47,8 +47,11 @@
     budgets:                                   # or {file: budgets.yaml, interval: 60s}
       - {name: search, scope: {team: search}, amount: 5000, period: month}   # see answers/budgets.py
 
-Every key is optional; what is left out takes the embedded defaults. Mistakes are reported with the file,
-line and key (``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
+Every key is optional; what is left out takes the embedded defaults (deploy/costspan.example.yaml has them
+all). The receivers may also take the Collector's own form, ``receivers.otlp.protocols.grpc|http`` (there a
+protocol left out does not listen, and ``max_request_body_size`` is ``max_body_bytes``), so a Collector's
+receiver block is read as it is. Every mistake in a file is reported, each with the file, line and key
+(``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
 ``/metrics``) always run; an ``otlp`` exporter configured but left out of the pipeline's ``exporters`` list
 is an error, as for processors. Forwarded spans
 must pass the ``redact`` processor, so prompt content leaves only where ``keep_content`` says it may.
