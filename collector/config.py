@@ -833,8 +833,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
     except ConfigFileError as exc:
-        for mistake in getattr(exc, "errors", [exc]):
-            print(f"costspan config: {mistake}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per mistake (ConfigErrors)
+            print(f"costspan config: {line}", file=sys.stderr)
         return 1
     _budget_warnings(config)
     chain = ", ".join(p.name for p in config.build_chain().processors)

@@ -296,6 +296,14 @@ def test_config_check_reports_every_mistake_in_a_file(tmp_path):
     checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
     assert checked.returncode == 1
     assert checked.stderr.splitlines() == [f"costspan config: {m}" for m in mistakes]
+    served = subprocess.run(
+        [str(COSTSPAN), "serve", "--config", str(path), "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 2
+    assert served.stderr.splitlines() == [f"costspan serve: {m}" for m in mistakes]
 
 
 def test_the_example_configuration_is_valid_and_holds_the_defaults():
