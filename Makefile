@@ -23,11 +23,26 @@ PSTAMP := $(PVENV)/.installed
 .PHONY: run test lint format js-clients system-deps bench-pricing bench-processors bench-forward \
 	bench-instrumentation bench-bedrock bench-ingest bench-query catalog clean fault-disk fuzz
 
-$(STAMP): $(PACKAGE_SOURCES)
+# `make run` installs what the collector and `costspan demo` need (the `demo` extra: the collector's
+# dependencies and the two SDKs the demo calls); every other target adds the `test` extra's packages
+# (the instrumentation libraries, SDKs and tools the suite and the benchmarks run) on top.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_REQUIREMENTS := $(VENV)/test-requirements.txt
+
+$(RUN_STAMP): $(PACKAGE_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	COSTSPAN_COMPILE=0 $(PY) -m pip install --quiet '.[test]'
+	COSTSPAN_COMPILE=0 $(PY) -m pip install --quiet '.[demo]'
 	COSTSPAN_COMPILE=$(COSTSPAN_COMPILE) $(PY) -m pip install --quiet --force-reinstall --no-deps .
+	touch $(RUN_STAMP)
+
+# The test extra's requirements but costspan's own (installed above, compiled): `pip install '.[test]'`
+# would build and install the package again, uncompiled.
+$(STAMP): $(RUN_STAMP) pyproject.toml
+	$(PY) -c "import tomllib; extra = tomllib.load(open('pyproject.toml', 'rb'))['project']\
+	['optional-dependencies']['test']; print(*(r for r in extra if not r.startswith('costspan')), sep='\n')" \
+		> $(TEST_REQUIREMENTS)
+	$(PY) -m pip install --quiet -r $(TEST_REQUIREMENTS)
 	touch $(STAMP)
 
 $(PSTAMP): pyproject.toml setup.py
@@ -36,8 +51,21 @@ $(PSTAMP): pyproject.toml setup.py
 	COSTSPAN_COMPILE=0 $(PPY) -m pip install --quiet -e '.[test]'
 	touch $(PSTAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(VENV)/bin/costspan serve
+
+# The wheel, into dist/, for installing costspan elsewhere without this checkout (there is no release on PyPI):
+# the application side `pip install dist/costspan-*.whl`, the collector side `.whl[collector]` (README.md,
+# "Install"). It is built as .venv is, its hot path compiled for this Python and platform;
+# `make wheel COSTSPAN_COMPILE=0` builds the plain-Python wheel that installs anywhere (py3-none-any).
+BUILD_VENV ?= .venv-build
+.PHONY: wheel
+wheel:
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	COSTSPAN_COMPILE=$(COSTSPAN_COMPILE) $(BUILD_VENV)/bin/python -m pip wheel --quiet --no-deps \
+		--wheel-dir dist .
+	ls dist/costspan-*.whl
 
 # The whole suite on the deployed build (the tests import the installed package: the repository has no
 # costspan folder); then the tests of the modules the build compiles, on plain Python.
@@ -149,7 +177,7 @@ catalog: $(STAMP)
 	$(VENV)/bin/costspan pricing import genai-prices --output pricing/data/catalog.json
 
 clean:
-	rm -rf $(VENV) $(PVENV) .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules
+	rm -rf $(VENV) $(PVENV) $(BUILD_VENV) dist .venv-phoenix costspan-data costspan-demo .pytest_cache $(JS_CLIENTS)/node_modules
 
 # The console's pages photographed in a real headless Chromium (tests/console/test_browser.py), into docs/img/
 # (the README shows some). SCREENSHOT_DATA=<data dir> photographs that data (e.g. costspan-demo, after

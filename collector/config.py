@@ -2,7 +2,7 @@
 
     data_dir: ./costspan-data
     receivers:
-      otlp:
+      otlp:                                    # or as the Collector has it: protocols: {grpc, http}
         grpc: {endpoint: 127.0.0.1:4317}        # null turns a protocol off
         http:
           endpoint: 127.0.0.1:4318
@@ -47,8 +47,11 @@
     budgets:                                   # or {file: budgets.yaml, interval: 60s}
       - {name: search, scope: {team: search}, amount: 5000, period: month}   # see answers/budgets.py
 
-Every key is optional; what is left out takes the embedded defaults. Mistakes are reported with the file,
-line and key (``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
+Every key is optional; what is left out takes the embedded defaults (deploy/costspan.example.yaml has them
+all). The receivers may also take the Collector's own form, ``receivers.otlp.protocols.grpc|http`` (there a
+protocol left out does not listen, and ``max_request_body_size`` is ``max_body_bytes``), so a Collector's
+receiver block is read as it is. Every mistake in a file is reported, each with the file, line and key
+(``costspan config check FILE``). Parquet (the primary store) and Prometheus (the admin port's
 ``/metrics``) always run; an ``otlp`` exporter configured but left out of the pipeline's ``exporters`` list
 is an error, as for processors. Forwarded spans
 must pass the ``redact`` processor, so prompt content leaves only where ``keep_content`` says it may.
@@ -62,7 +65,8 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -151,7 +155,8 @@ class CollectorConfig:
 def load_config(path: str | Path) -> CollectorConfig:
     """Read and check a configuration file, building its processors once to validate them."""
     doc, _ = load_yaml(path, ConfigFileError)
-    config = _Reader(str(path)).read(doc)
+    reader = _Reader(str(path))
+    config = reader.read(doc)
     base = Path(path).resolve().parent
     # relative paths in a configuration are relative to the file
     for name, settings in config.processors.items():
@@ -162,31 +167,75 @@ def load_config(path: str | Path) -> CollectorConfig:
                     **config.processors,
                     name: {**settings, "overrides": str(base / overrides)},
                 }
-    try:
-        config.build_chain()
-    except ConfigError as exc:
-        raise ConfigFileError(f"{path}:{_line_of_path(doc, str(exc))}: {exc}") from exc
+    with reader.collecting():
+        try:
+            config.build_chain()
+        except ConfigError as exc:
+            raise ConfigFileError(f"{path}:{_line_of_path(doc, str(exc))}: {exc}") from exc
+    if reader.errors:
+        raise ConfigErrors(reader.errors)
     return config
+
+
+class ConfigErrors(ConfigFileError):
+    """Every mistake found in a file, in the order of its lines; ``str()`` gives one per line."""
+
+    def __init__(self, errors: list[ConfigFileError]) -> None:
+        self.errors = sorted(errors, key=_line_of_error)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def _line_of_error(error: ConfigFileError) -> int:
+    parts = str(error).split(":")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+# The receivers' keys that mean the same as the OpenTelemetry Collector's `otlp` receiver's
+# (receivers.otlp.protocols.grpc|http), which the file may also give in that shape.
+_GRPC_KEYS = {"endpoint", "tls"}
+_HTTP_KEYS = {"endpoint", "max_body_bytes", "tls"}
+_COLLECTOR_HTTP_KEYS = {"max_request_body_size"}  # the Collector's name of max_body_bytes
 
 
 class _Reader:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.errors: list[ConfigFileError] = []
 
     def error(self, node: Located | None, key: str | None, message: str) -> ConfigFileError:
         line = node.line_of(key) if node is not None and key is not None else (node.line if node else 1)
         return ConfigFileError(f"{self.path}:{line}: {message}")
 
-    def mapping(self, parent: Located, key: str, allowed: set[str]) -> Located | None:
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Reads one part of the file: a mistake in it is kept, and the next part is read all the same,
+        so that one check names every mistake."""
+        try:
+            yield
+        except ConfigErrors as exc:
+            self.errors.extend(exc.errors)
+        except ConfigFileError as exc:
+            self.errors.append(exc)
+
+    def mapping(
+        self, parent: Located, key: str, allowed: set[str], where: str | None = None
+    ) -> Located | None:
+        """``parent[key]``, a mapping whose keys are all in ``allowed``; each unknown key is a mistake kept
+        (the known ones are read on)."""
         value = parent.get(key)
         if value is None:
             return None
+        where = where or key
         if not isinstance(value, Located):
-            raise self.error(parent, key, f"{key}: a mapping")
+            raise self.error(parent, key, f"{where}: a mapping")
         for name in value:
             if name not in allowed:
-                raise self.error(
-                    value, name, f"{key}.{name}: unknown key; expected one of {', '.join(sorted(allowed))}"
+                self.errors.append(
+                    self.error(
+                        value,
+                        name,
+                        f"{where}.{name}: unknown key; expected one of {', '.join(sorted(allowed))}",
+                    )
                 )
         return value
 
@@ -209,33 +258,111 @@ class _Reader:
                 "notifications",
                 "anomalies",
             }:
-                raise self.error(doc, name, f"{name}: unknown section")
+                self.errors.append(self.error(doc, name, f"{name}: unknown section"))
         if doc.get("data_dir") is not None:
             config.data_dir = str(doc["data_dir"])
+        for section in (
+            self.receivers,
+            self.admin,
+            self.processor_settings,
+            self.memory_limiter,
+            self.exporters,
+            self.service,
+            self.answers,
+        ):
+            with self.collecting():
+                section(doc, config)
+        if config.forward and "redact" not in (config.pipeline or ("redact",)):
+            service = doc.get("service")
+            pipelines = service.get("pipelines") if isinstance(service, Located) else None
+            traces = pipelines.get("traces") if isinstance(pipelines, Located) else None
+            self.errors.append(
+                self.error(
+                    traces if isinstance(traces, Located) else None,
+                    "processors",
+                    "service.pipelines.traces.processors: spans forwarded by an otlp exporter must pass the "
+                    "redact processor (redact: {keep_content: true} forwards content on purpose)",
+                )
+            )
+        with self.collecting():
+            self.notifications(doc, config)
+        return config  # with its mistakes in self.errors
+
+    def receivers(self, doc: Located, config: CollectorConfig) -> None:
+        """``receivers.otlp``: its ``grpc`` and ``http`` listeners directly under it (a listener set to null
+        is off, one left out listens on its default), or under ``protocols`` as in the OpenTelemetry
+        Collector's configuration (there, as in the Collector, a listener left out is off, and one given
+        without an endpoint listens on its default)."""
         receivers = self.mapping(doc, "receivers", {"otlp"})
-        otlp = self.mapping(receivers, "otlp", {"grpc", "http", "bearer_token_env"}) if receivers else None
-        if otlp is not None:
-            if "grpc" in otlp:
-                grpc = self.mapping(otlp, "grpc", {"endpoint", "tls"})
-                config.grpc_endpoint = self.endpoint(grpc, "grpc") if grpc is not None else None
-                config.grpc_tls = self.tls(grpc, "grpc", grpc=True) if grpc is not None else None
-            if "http" in otlp:
-                http = self.mapping(otlp, "http", {"endpoint", "max_body_bytes", "tls"})
-                config.http_endpoint = self.endpoint(http, "http") if http is not None else None
-                config.http_tls = self.tls(http, "http") if http is not None else None
-                if http is not None and "max_body_bytes" in http:
-                    size = http["max_body_bytes"]
-                    if not isinstance(size, int) or isinstance(size, bool) or size < 1024:
-                        raise self.error(
-                            http, "max_body_bytes", "max_body_bytes: a whole number of bytes, at least 1024"
-                        )
-                    config.max_body_bytes = size
-            config.bearer_tokens = self.tokens(otlp)
+        otlp = (
+            self.mapping(
+                receivers, "otlp", {"grpc", "http", "protocols", "bearer_token_env"}, "receivers.otlp"
+            )
+            if receivers
+            else None
+        )
+        if otlp is None:
+            return
+        collector_shape = "protocols" in otlp
+        listeners: Located | None = otlp
+        where = "receivers.otlp"
+        if collector_shape:
+            if "grpc" in otlp or "http" in otlp:
+                raise self.error(
+                    otlp,
+                    "protocols",
+                    "receivers.otlp.protocols: grpc and http go either under protocols (the OpenTelemetry "
+                    "Collector's shape) or directly under otlp, not both",
+                )
+            where = "receivers.otlp.protocols"
+            listeners = self.mapping(otlp, "protocols", {"grpc", "http"}, where)
+            if not listeners:
+                raise self.error(otlp, "protocols", f"{where}: grpc, http or both")
+            config.grpc_endpoint = DEFAULT_GRPC if "grpc" in listeners else None
+            config.http_endpoint = DEFAULT_HTTP if "http" in listeners else None
+        assert listeners is not None
+        with self.collecting():
+            if "grpc" in listeners:
+                grpc = self.mapping(listeners, "grpc", _GRPC_KEYS, f"{where}.grpc")
+                endpoint = self.endpoint(grpc, f"{where}.grpc") if grpc is not None else None
+                config.grpc_endpoint = endpoint or (config.grpc_endpoint if collector_shape else None)
+                config.grpc_tls = self.tls(grpc, f"{where}.grpc", grpc=True) if grpc is not None else None
+        with self.collecting():
+            if "http" in listeners:
+                extra = _COLLECTOR_HTTP_KEYS if collector_shape else set()
+                http = self.mapping(listeners, "http", _HTTP_KEYS | extra, f"{where}.http")
+                endpoint = self.endpoint(http, f"{where}.http") if http is not None else None
+                config.http_endpoint = endpoint or (config.http_endpoint if collector_shape else None)
+                with self.collecting():
+                    config.http_tls = self.tls(http, f"{where}.http") if http is not None else None
+                if http is not None:
+                    config.max_body_bytes = self.body_size(http, where)
+        config.bearer_tokens = self.tokens(otlp)
+
+    def body_size(self, http: Located, where: str) -> int:
+        """``max_body_bytes``, or the Collector's name for it, ``max_request_body_size``."""
+        keys = [k for k in ("max_body_bytes", "max_request_body_size") if k in http]
+        if len(keys) > 1:
+            raise self.error(
+                http, keys[1], f"{where}.http: max_body_bytes or max_request_body_size, not both"
+            )
+        if not keys:
+            return DEFAULT_MAX_BODY_BYTES
+        size = http[keys[0]]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1024:
+            raise self.error(http, keys[0], f"{where}.http.{keys[0]}: a whole number of bytes, at least 1024")
+        return int(size)
+
+    def admin(self, doc: Located, config: CollectorConfig) -> None:
         admin = self.mapping(doc, "admin", {"endpoint", "tls", "bearer_token_env"})
         if admin is not None:
-            config.admin_endpoint = self.endpoint(admin, "admin") or DEFAULT_ADMIN
-            config.admin_tls = self.tls(admin, "admin")
+            with self.collecting():
+                config.admin_endpoint = self.endpoint(admin, "admin") or DEFAULT_ADMIN
+            with self.collecting():
+                config.admin_tls = self.tls(admin, "admin")
             config.admin_bearer_tokens = self.tokens(admin)
+
+    def processor_settings(self, doc: Located, config: CollectorConfig) -> None:
         processors = doc.get("processors")
         if processors is not None:
             if not isinstance(processors, Located):
@@ -243,90 +370,125 @@ class _Reader:
                     doc, "processors", "processors: a mapping of processor name to its configuration"
                 )
             config.processors = processors
+
+    def memory_limiter(self, doc: Located, config: CollectorConfig) -> None:
         limiter = self.mapping(doc, "memory_limiter", {"max_in_flight_bytes", "max_wal_pending_bytes"})
         if limiter is not None:
-            if "max_in_flight_bytes" in limiter:
-                config.max_in_flight_bytes = self.size(limiter, "max_in_flight_bytes", 64 * 1024)
+            with self.collecting():
+                if "max_in_flight_bytes" in limiter:
+                    config.max_in_flight_bytes = self.size(
+                        limiter, "max_in_flight_bytes", 64 * 1024, "memory_limiter."
+                    )
             if "max_wal_pending_bytes" in limiter:
-                config.max_wal_pending_bytes = self.size(limiter, "max_wal_pending_bytes", 64 * 1024)
+                config.max_wal_pending_bytes = self.size(
+                    limiter, "max_wal_pending_bytes", 64 * 1024, "memory_limiter."
+                )
+
+    def exporters(self, doc: Located, config: CollectorConfig) -> None:
         exporters = doc.get("exporters")
-        if exporters is not None and not isinstance(exporters, Located):
+        if exporters is None:
+            return
+        if not isinstance(exporters, Located):
             raise self.error(doc, "exporters", "exporters: a mapping")
-        if exporters is not None:
-            for name in exporters:
-                if name not in ("parquet", "prometheus") and not re.match(r"^otlp(/[\w.-]+)?$", name):
-                    raise self.error(
+        for name in exporters:
+            if name not in ("parquet", "prometheus") and not re.match(r"^otlp(/[\w.-]+)?$", name):
+                self.errors.append(
+                    self.error(
                         exporters,
                         name,
                         f"exporters.{name}: unknown exporter; expected parquet, prometheus, otlp",
                     )
-                if name.split("/", 1)[0] == "otlp":
+                )
+            elif name.split("/", 1)[0] == "otlp":
+                with self.collecting():
                     config.forward.append(self.forward(exporters, name))
-            exporters = self.mapping(doc, "exporters", set(exporters))
-        if exporters is not None:
-            prometheus = self.mapping(exporters, "prometheus", {"label_limits"})
+        with self.collecting():
+            prometheus = self.mapping(exporters, "prometheus", {"label_limits"}, "exporters.prometheus")
             if prometheus is not None and prometheus.get("label_limits") is not None:
                 limits = prometheus["label_limits"]
                 if not isinstance(limits, Mapping) or not all(
                     isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
                 ):
                     raise self.error(
-                        prometheus, "label_limits", "label_limits: label name to a positive whole number"
+                        prometheus,
+                        "label_limits",
+                        "exporters.prometheus.label_limits: label name to a positive whole number",
                     )
                 config.label_limits = {str(k): int(v) for k, v in limits.items()}
-            parquet = self.mapping(exporters, "parquet", {"retention_days", "compaction_interval_s"})
-            if parquet is not None:
-                days = parquet.get("retention_days")
-                if days is not None:
-                    if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
-                        raise self.error(
-                            parquet, "retention_days", "retention_days: a positive whole number of days"
-                        )
-                    config.retention_days = days
-                interval = parquet.get("compaction_interval_s")
-                if interval is not None:
-                    # the YAML loader reads decimals exactly, as Decimal
-                    if (
-                        not isinstance(interval, (int, float, Decimal))
-                        or isinstance(interval, bool)
-                        or interval <= 0
-                    ):
-                        raise self.error(
-                            parquet,
-                            "compaction_interval_s",
-                            "compaction_interval_s: a positive number of seconds",
-                        )
-                    config.compaction_interval_s = float(interval)
+        parquet = self.mapping(
+            exporters, "parquet", {"retention_days", "compaction_interval_s"}, "exporters.parquet"
+        )
+        if parquet is None:
+            return
+        with self.collecting():
+            days = parquet.get("retention_days")
+            if days is not None:
+                if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
+                    raise self.error(
+                        parquet,
+                        "retention_days",
+                        "exporters.parquet.retention_days: a positive whole number of days",
+                    )
+                config.retention_days = days
+        interval = parquet.get("compaction_interval_s")
+        if interval is not None:
+            # the YAML loader reads decimals exactly, as Decimal
+            if not isinstance(interval, (int, float, Decimal)) or isinstance(interval, bool) or interval <= 0:
+                raise self.error(
+                    parquet,
+                    "compaction_interval_s",
+                    "exporters.parquet.compaction_interval_s: a positive number of seconds",
+                )
+            config.compaction_interval_s = float(interval)
+
+    def service(self, doc: Located, config: CollectorConfig) -> None:
         service = self.mapping(doc, "service", {"pipelines", "workers", "shutdown_grace_period"})
-        if service is not None and service.get("workers") is not None:
-            try:
-                config.workers = worker_count(service["workers"])
-            except ValueError as exc:
-                raise self.error(service, "workers", f"workers: {exc}") from None
-        if service is not None and service.get("shutdown_grace_period") is not None:
-            config.shutdown_grace_period_s = self.grace_period(service)
-        pipelines = self.mapping(service, "pipelines", {"traces"}) if service else None
-        traces = self.mapping(pipelines, "traces", {"processors", "exporters"}) if pipelines else None
-        if traces is not None and traces.get("processors") is not None:
-            order = traces["processors"]
-            if not isinstance(order, list) or not all(isinstance(p, str) for p in order):
-                raise self.error(traces, "processors", "processors: a list of processor names")
-            config.pipeline = list(order)
-        if traces is not None and traces.get("exporters") is not None:
-            self.exporter_list(traces, config, set(exporters or ()))
-        if doc.get("budgets") is not None:
-            config.budgets, config.budgets_interval_s = self.budgets(doc)
+        if service is None:
+            return
+        with self.collecting():
+            if service.get("workers") is not None:
+                try:
+                    config.workers = worker_count(service["workers"])
+                except ValueError as exc:
+                    raise self.error(service, "workers", f"service.workers: {exc}") from None
+        with self.collecting():
+            if service.get("shutdown_grace_period") is not None:
+                config.shutdown_grace_period_s = self.grace_period(service)
+        pipelines = self.mapping(service, "pipelines", {"traces"}, "service.pipelines")
+        traces = (
+            self.mapping(
+                pipelines, "traces", {"receivers", "processors", "exporters"}, "service.pipelines.traces"
+            )
+            if pipelines
+            else None
+        )
+        if traces is None:
+            return
+        with self.collecting():
+            # as in the Collector's pipelines; costspan has the one receiver
+            listed = traces.get("receivers")
+            if listed is not None and listed != ["otlp"]:
+                raise self.error(
+                    traces, "receivers", f"service.pipelines.traces.receivers: [otlp]; got {listed!r}"
+                )
+        with self.collecting():
+            if traces.get("processors") is not None:
+                order = traces["processors"]
+                if not isinstance(order, list) or not all(isinstance(p, str) for p in order):
+                    raise self.error(
+                        traces, "processors", "service.pipelines.traces.processors: a list of processor names"
+                    )
+                config.pipeline = list(order)
+        if traces.get("exporters") is not None:
+            exporters = doc.get("exporters")
+            self.exporter_list(traces, config, set(exporters) if isinstance(exporters, Located) else set())
+
+    def answers(self, doc: Located, config: CollectorConfig) -> None:
+        with self.collecting():
+            if doc.get("budgets") is not None:
+                config.budgets, config.budgets_interval_s = self.budgets(doc)
         if doc.get("anomalies") is not None:
             config.anomalies = self.anomalies(doc)
-        if config.forward and "redact" not in (config.pipeline or ("redact",)):
-            raise self.error(
-                traces,
-                "processors",
-                "processors: spans forwarded by an otlp exporter must pass the redact processor "
-                "(redact: {keep_content: true} forwards content on purpose)",
-            )
-        self.notifications(doc, config)
-        return config
 
     def budgets(self, doc: Located) -> tuple[list[Any], float]:
         """The ``budgets`` section: a list of budgets, or ``{file: ..., interval: ...}`` / ``{items: [...]}``
@@ -487,18 +649,23 @@ class _Reader:
     def exporter_list(self, traces: Located, config: CollectorConfig, configured: set[str]) -> None:
         listed = traces["exporters"]
         if not isinstance(listed, list) or not all(isinstance(e, str) for e in listed):
-            raise self.error(traces, "exporters", "exporters: a list of exporter names")
+            raise self.error(
+                traces, "exporters", "service.pipelines.traces.exporters: a list of exporter names"
+            )
         for name in listed:
             if name not in configured and name not in ("parquet", "prometheus"):
                 raise self.error(
-                    traces, "exporters", f"exporters: {name!r} is not configured under exporters"
+                    traces,
+                    "exporters",
+                    f"service.pipelines.traces.exporters: {name!r} is not configured under exporters",
                 )
         unused = [name for name in configured if name not in listed and name.startswith("otlp")]
         if unused:
             raise self.error(
                 traces,
                 "exporters",
-                f"exporters: {unused[0]} is configured but not in the pipeline's exporters",
+                f"service.pipelines.traces.exporters: {unused[0]} is configured but not in the pipeline's "
+                "exporters",
             )
 
     def notifications(self, doc: Located, config: CollectorConfig) -> None:
@@ -666,7 +833,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file)
     except ConfigFileError as exc:
-        print(f"costspan config: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per mistake (ConfigErrors)
+            print(f"costspan config: {line}", file=sys.stderr)
         return 1
     _budget_warnings(config)
     chain = ", ".join(p.name for p in config.build_chain().processors)

@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config) if args.config else CollectorConfig()
     except ConfigFileError as exc:
-        print(f"costspan serve: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per mistake (config.ConfigErrors)
+            print(f"costspan serve: {line}", file=sys.stderr)
         return 2
     # flags win over the file, the file over the defaults; each flag is checked as the file's key is
     mistake = _flag_mistake(args)

@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
         "--provider-cost", help="cost the provider reported, in USD (wins over the local price)"
     )
     _add_engine_options(quote)
-    quote.set_defaults(handler=_quote)
+    quote.set_defaults(handler=_quote, print_help=quote.print_help)
 
     lookup = commands.add_parser("lookup", help="which prices apply to a model, and why")
     lookup.add_argument("model")
@@ -151,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _quote(args: argparse.Namespace) -> int:
+    if args.model is None and sys.stdin.isatty():
+        # nothing piped in and no --model: a person at a terminal, who would otherwise wait on a silent read
+        args.print_help(sys.stderr)
+        return 2
     engine = _engine(args)
     if args.model is None:
         return _quote_lines(engine, sys.stdin, sys.stdout)
@@ -379,26 +383,43 @@ _LIST_COLUMNS = (
     "since",
     "other_prices",
 )
+_MAIN_PRICES = _LIST_COLUMNS[2:6]
+# The table is read in a terminal: it fits this width (a model id longer than its column is cut, ending
+# in ".."), tiered prices show their base rate marked "*", other prices are counted; csv and json have all.
+_TABLE_WIDTH = 120
+_TABLE_HEADERS = ("provider", "model", "input", "output", "cache_read", "cache_write", "since", "more")
+_TABLE_LEGEND = (
+    "USD per million tokens; * tiered by the request's input size (the base rate is shown); ~ rounded to 6\n"
+    "decimal places; more: how many other prices. `costspan pricing lookup MODEL --provider P` shows every\n"
+    "price with its tiers and history; --format csv or json gives them all, exact."
+)
 
 
 def _list(args: argparse.Namespace) -> int:
+    from costspan.collector.sql import print_rows
+
     engine = _engine(args)
     at = _at(args.at)
     rows = list(_list_rows(engine, args.provider, at))
     if args.provider and not rows:
         raise UsageError(f"no provider {args.provider!r} in the catalogs")
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
+    if args.format == "table":
+        print_rows(list(_TABLE_HEADERS), _table_cells(rows), "table")
+        print(_TABLE_LEGEND)
     elif args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=_LIST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        _print_table(rows)
+        print_rows(
+            list(_LIST_COLUMNS), [tuple(_csv_cell(row[c]) for c in _LIST_COLUMNS) for row in rows], "csv"
+        )
+    else:  # json: prices as exact decimal strings, a tiered one as {base, tiers}, null where none applies
+        print_rows(
+            list(_LIST_COLUMNS), [tuple(_json_cell(row[c]) for c in _LIST_COLUMNS) for row in rows], "json"
+        )
     return 0
 
 
 def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Iterable[dict[str, Any]]:
+    """One row per model and the prices in force at ``at``: Decimal or TieredPrice values, None where the
+    model has no such price."""
     for catalog in engine.layers:
         if provider:
             found = catalog.provider(engine.rules.provider_id(provider))
@@ -408,19 +429,69 @@ def _list_rows(engine: PricingEngine, provider: str | None, at: datetime) -> Ite
         for prov in providers:
             for model in prov.models:
                 price_set = model.price_set_at(at)
-                prices = _prices_json(price_set.prices)
-                main = {k: _price_text(prices.pop(k)) if k in prices else "" for k in _LIST_COLUMNS[2:6]}
+                other = {k: v for k, v in price_set.prices.items() if k not in _MAIN_PRICES}
                 yield {
                     "provider": prov.id,
                     "model": model.id,
-                    **main,
-                    "since": price_set.when.describe() if price_set.when else "",
-                    "other_prices": " ".join(f"{k}={_price_text(v)}" for k, v in prices.items()),
+                    **{k: price_set.prices.get(k) for k in _MAIN_PRICES},
+                    "since": price_set.when.describe() if price_set.when else None,
+                    "other_prices": other or None,
                 }
 
 
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    _print_rows(rows, _LIST_COLUMNS)
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, TieredPrice):
+        return {"base": value.base, "tiers": [[start, rate] for start, rate in value.tiers]}
+    if isinstance(value, Mapping):
+        return {k: _json_cell(v) for k, v in value.items()}
+    return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return " ".join(f"{k}={_csv_cell(v)}" for k, v in value.items())
+    if isinstance(value, (Decimal, TieredPrice)):
+        return _price_text(_prices_json({"_": value})["_"])
+    return value
+
+
+def _table_cells(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    def price(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, TieredPrice):
+            return _table_price(value.base) + "*"
+        return _table_price(value)
+
+    cells = [
+        (
+            row["provider"],
+            row["model"],
+            *(price(row[k]) for k in _MAIN_PRICES),
+            (row["since"] or "").removeprefix("from "),
+            str(len(row["other_prices"])) if row["other_prices"] else "",
+        )
+        for row in rows
+    ]
+    # the prices, dates and counts are never cut; the provider and the model share what is left
+    fixed = sum(max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(_TABLE_HEADERS) if i >= 2)
+    room = _TABLE_WIDTH - fixed - 2 * (len(_TABLE_HEADERS) - 1)
+    provider_width = min(max([8, *(len(c[0]) for c in cells)]), 14)
+    model_width = max(room - provider_width, 12)
+    return [(_cut(c[0], provider_width), _cut(c[1], model_width), *c[2:]) for c in cells]
+
+
+def _table_price(value: Decimal) -> str:
+    """A rate as the table shows it: exact when short; a source's float noise (0.18000000000000002) rounded
+    to 6 decimal places and marked ``~``."""
+    text = decimal_str(value) or ""
+    if len(text) <= 10:
+        return text
+    return "~" + (decimal_str(value.quantize(Decimal("0.000001"))) or "")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 2] + ".."
 
 
 def _print_rows(rows: list[dict[str, Any]], columns: Iterable[str]) -> None:

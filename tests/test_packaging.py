@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import site
 import subprocess
 import sys
 import zipfile
@@ -62,15 +63,90 @@ def test_a_build_compiles_all_of_the_hot_path_or_none_of_it():
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> zipfile.ZipFile:
+def built(tmp_path_factory) -> tuple[Path, str]:
+    """The plain-Python wheel, as ``make wheel COSTSPAN_COMPILE=0`` builds it, and the build's output."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
         timeout=300,
+        env={**os.environ, "COSTSPAN_COMPILE": "0"},
     )
+    assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
     (path,) = out.glob("costspan-*.whl")
-    return zipfile.ZipFile(path)
+    return path, build.stdout + build.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built) -> zipfile.ZipFile:
+    return zipfile.ZipFile(built[0])
+
+
+def test_the_build_declares_every_folder_it_ships(built):
+    # setuptools warns, at length, about a folder of package data that is not a declared package
+    assert "absent from the `packages` configuration" not in built[1]
+
+
+def test_the_wheel_asks_only_the_light_dependencies_by_default(wheel):
+    metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    default = {_name(r) for r in requires if "extra ==" not in r}
+    assert default and not default & HEAVY, default
+    assert {"collector", "demo", "test"} <= {
+        line.split(": ", 1)[1] for line in metadata.splitlines() if line.startswith("Provides-Extra:")
+    }
+
+
+# Packages only the collector needs: an application that installs costspan for its instrumentation gets none
+# of them, and the instrumentation imports none of them.
+COLLECTOR_ONLY = HEAVY | {"numpy", "statsmodels", "prometheus_client", "grpc_status"}
+
+
+def test_the_application_install_imports_the_instrumentation_without_collector_parts(built, tmp_path):
+    target = tmp_path / "app"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(built[0]),
+        ],
+        check=True,
+        timeout=120,
+    )
+    # -S: no site-packages hooks (the development install's finder); the wheel's files first, then the
+    # OpenTelemetry packages it depends on, from this environment; any collector-only import fails
+    code = f"""
+import sys
+sys.path[:0] = [{str(target)!r}]
+sys.path.extend({site.getsitepackages()!r})
+class CollectorOnly:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {sorted(COLLECTOR_ONLY)!r}:
+            raise ImportError(name + " is not an application-side dependency")
+sys.meta_path.insert(0, CollectorOnly())
+import costspan.instrumentation as instrumentation
+assert instrumentation.__file__.startswith({str(target)!r}), instrumentation.__file__
+from opentelemetry.sdk.trace import TracerProvider
+instrumentor = instrumentation.CostspanInstrumentor()
+instrumentor.instrument(tracer_provider=TracerProvider())
+with instrumentation.attribute(team="search"):
+    pass
+instrumentor.uninstrument()
+print("ok")
+"""
+    run = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
 
 
 def test_wheel_holds_one_package_tree_with_its_data(wheel):

@@ -9,7 +9,8 @@ An event (or a JSON list of them)::
 
 becomes an OTLP span in costspan's own GenAI attributes and takes the same path as any span: the
 write-ahead log, the processor chain, storage. Only ``model`` is required; ``trace_id`` / ``span_id`` may
-be given (hex) to make re-sending the same event idempotent.
+be given (hex) to make re-sending the same event idempotent. ``model`` is both the requested and the
+response model unless ``response_model`` names another (a dated snapshot, say).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ def _add_span(scope_spans: Any, event: Mapping[str, Any], where: str) -> None:
     for field, key in _STRINGS.items():
         if field != "operation" and (value := _string(event, field, where)) is not None:
             span.attributes.append(_kv(key, value))
+    if event.get("response_model") is None:
+        # an event's model is the model that answered (the one that billed it), unless it says otherwise;
+        # reports and dedupe read the response model as an SDK span gives it
+        span.attributes.append(_kv(A.GEN_AI_RESPONSE_MODEL, model))
     for field, key in _COUNTS.items():
         value = event.get(field)
         if value is None:

@@ -9,7 +9,7 @@ from textwrap import dedent
 
 import pytest
 
-from costspan.collector.config import ConfigFileError, load_config
+from costspan.collector.config import CollectorConfig, ConfigFileError, load_config
 
 COSTSPAN = Path(sys.executable).with_name("costspan")
 
@@ -187,3 +187,145 @@ FORWARD = "exporters:\n  otlp:\n    endpoint: http://127.0.0.1:4318\n"
 )
 def test_forward_mistakes_name_file_and_line(tmp_path, text, line, fragment):
     test_mistakes_name_file_and_line(tmp_path, text, line, fragment)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "costspan.example.yaml"
+
+
+def test_the_opentelemetry_collector_shape_of_the_receivers(tmp_path):
+    # as an OpenTelemetry Collector configuration gives it (otelcol's otlp receiver README)
+    path = write(
+        tmp_path,
+        """
+        receivers:
+          otlp:
+            protocols:
+              grpc:
+                endpoint: 0.0.0.0:14317
+              http:
+                endpoint: 0.0.0.0:14318
+                max_request_body_size: 4194304
+        service:
+          pipelines:
+            traces:
+              receivers: [otlp]
+              processors: [normalize, dedupe, price, attribute, redact]
+              exporters: [parquet]
+        """,
+    )
+    config = load_config(path)
+    assert (config.grpc_endpoint, config.http_endpoint) == ("0.0.0.0:14317", "0.0.0.0:14318")
+    assert config.max_body_bytes == 4194304
+    # there, a protocol left out does not listen, and one without settings listens on its default
+    only_grpc = load_config(write(tmp_path, "receivers:\n  otlp:\n    protocols:\n      grpc:\n"))
+    assert (only_grpc.grpc_endpoint, only_grpc.http_endpoint) == ("127.0.0.1:4317", None)
+    # costspan's own shape is read as before: a listener left out takes its default, null turns it off
+    own = load_config(write(tmp_path, "receivers:\n  otlp:\n    grpc: null\n"))
+    assert (own.grpc_endpoint, own.http_endpoint) == (None, "127.0.0.1:4318")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        (
+            "receivers:\n  otlp:\n    grpc: {endpoint: 127.0.0.1:1}\n    protocols:\n      http: {}\n",
+            4,
+            "either under protocols",
+        ),
+        ("receivers:\n  otlp:\n    protocols: {}\n", 3, "receivers.otlp.protocols: grpc, http or both"),
+        (
+            "receivers:\n  otlp:\n    protocols:\n      thrift_http: {}\n",
+            4,
+            "receivers.otlp.protocols.thrift_http: unknown key",
+        ),
+        (
+            "receivers:\n  otlp:\n    protocols:\n      grpc: {endpoint: nowhere}\n",
+            4,
+            "grpc.endpoint: host:port",
+        ),
+        ("service:\n  pipelines:\n    traces:\n      receivers: [jaeger]\n", 4, "traces.receivers: [otlp]"),
+    ],
+)
+def test_collector_shape_mistakes_name_file_and_line(tmp_path, text, line, fragment):
+    test_mistakes_name_file_and_line(tmp_path, text, line, fragment)
+
+
+def test_config_check_reports_every_mistake_in_a_file(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        recievers: {}
+        receivers:
+          otlp:
+            protocols:
+              grpc: {endpoint: nowhere}
+              http: {endpoint: 127.0.0.1:4318, max_request_body_size: 10}
+        admin: {endpoint: "127.0.0.1:99999", colour: blue}
+        exporters:
+          parquet: {retention_days: -1}
+        memory_limiter: {max_in_flight_bytes: 100}
+        service:
+          workers: 0
+          shutdown_grace_period: soon
+        processors:
+          attribute:
+            defaults:
+              colour: red
+        anomalies: {baseline_weeks: 1}
+        """,
+    )
+    expected = [
+        (1, "recievers: unknown section"),
+        (5, "receivers.otlp.protocols.grpc.endpoint: host:port"),
+        (6, "receivers.otlp.protocols.http.max_request_body_size: a whole number of bytes"),
+        (7, "admin.colour: unknown key"),
+        (7, "admin.endpoint: host:port"),
+        (9, "exporters.parquet.retention_days: a positive whole number"),
+        (10, "memory_limiter.max_in_flight_bytes: a whole number of bytes"),
+        (12, "service.workers: a whole number of worker processes"),
+        (13, "service.shutdown_grace_period: a duration"),
+        (17, "attribute.defaults.colour: not a field"),
+        (18, "anomalies.baseline_weeks: a whole number from 2 to 52"),
+    ]
+    with pytest.raises(ConfigFileError) as err:
+        load_config(path)
+    mistakes = str(err.value).splitlines()
+    assert len(mistakes) == len(expected), mistakes
+    for (line, fragment), mistake in zip(expected, mistakes, strict=True):
+        assert mistake.startswith(f"{path}:{line}: ") and fragment in mistake, (line, fragment, mistake)
+    checked = subprocess.run([str(COSTSPAN), "config", "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines() == [f"costspan config: {m}" for m in mistakes]
+    served = subprocess.run(
+        [str(COSTSPAN), "serve", "--config", str(path), "--data-dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert served.returncode == 2
+    assert served.stderr.splitlines() == [f"costspan serve: {m}" for m in mistakes]
+
+
+def test_the_example_configuration_is_valid_and_holds_the_defaults():
+    checked = subprocess.run([str(COSTSPAN), "config", "check", str(EXAMPLE)], capture_output=True, text=True)
+    assert checked.returncode == 0 and "valid" in checked.stdout, checked.stderr
+    example, defaults = load_config(EXAMPLE), CollectorConfig()
+    for name in (
+        "grpc_endpoint",
+        "http_endpoint",
+        "admin_endpoint",
+        "max_body_bytes",
+        "max_in_flight_bytes",
+        "max_wal_pending_bytes",
+        "retention_days",
+        "compaction_interval_s",
+        "workers",
+        "shutdown_grace_period_s",
+        "anomalies",
+        "budgets",
+        "forward",
+    ):
+        assert getattr(example, name) == getattr(defaults, name), name
+    assert [p.name for p in example.build_chain().processors] == [
+        p.name for p in defaults.build_chain().processors
+    ]

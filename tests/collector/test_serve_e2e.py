@@ -136,9 +136,12 @@ def test_events_endpoint_with_curl(collector):
     )
     assert json.loads(sent.stdout) == {"accepted": 2}
     collector.wait_for(
-        "SELECT service_name, feature, team, customer_id, tags['region'], cost_usd, cost_source "
-        "FROM llm_calls ORDER BY service_name",
-        ["batch-jobs,search,discovery,acme,eu,0.0035,local", "unknown_service,,,,,0.0042,provider"],
+        "SELECT service_name, feature, team, customer_id, tags['region'], cost_usd, cost_source, "
+        "request_model, response_model FROM llm_calls ORDER BY service_name",
+        [
+            "batch-jobs,search,discovery,acme,eu,0.0035,local,gpt-4o,gpt-4o",
+            "unknown_service,,,,,0.0042,provider,anthropic/claude-3.5-sonnet,anthropic/claude-3.5-sonnet",
+        ],
     )
     bad = subprocess.run(
         [

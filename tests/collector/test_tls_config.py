@@ -206,7 +206,10 @@ def test_serve_refuses_a_tls_mistake_in_one_line_before_listening(folder, tmp_pa
     )
     assert served.returncode == 2
     (line,) = served.stderr.splitlines()
-    assert line.startswith(f"costspan serve: {path}:6: http.tls.key_file: ") and "not the private key" in line
+    assert (
+        line.startswith(f"costspan serve: {path}:6: receivers.otlp.http.tls.key_file: ")
+        and "not the private key" in line
+    )
     assert not (tmp_path / "data").exists()  # refused before the pipeline or any listener started
 
 

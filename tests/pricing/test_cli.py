@@ -137,7 +137,8 @@ def test_lookup_explains_the_price(tmp_path):
 def test_list_formats(tmp_path):
     table = run("pricing", "list", "--provider", "anthropic", cwd=tmp_path)
     assert table.returncode == 0 and "claude-sonnet-4-5" in table.stdout
-    rows = json.loads(run("pricing", "list", "--provider", "x_ai", "--format", "json", cwd=tmp_path).stdout)
+    listed = run("pricing", "list", "--provider", "x_ai", "--format", "json", cwd=tmp_path).stdout
+    rows = [json.loads(line) for line in listed.splitlines()]  # one JSON object per line, as costspan sql
     assert rows and {r["provider"] for r in rows} == {"x-ai"}
     csv_out = run("pricing", "list", "--format", "csv", cwd=tmp_path).stdout.splitlines()
     assert csv_out[0].startswith("provider,model,input_mtok")
@@ -209,3 +210,58 @@ def test_bad_input_files_are_clear_errors(tmp_path):
         env={"COSTSPAN_PRICING_OVERRIDES": str(bad_yaml)},
     )
     assert env_out.returncode == 2 and f"{bad_yaml}:3:" in env_out.stderr
+
+
+def test_list_table_fits_120_columns_with_tiers_summarised(tmp_path):
+    table = run("pricing", "list", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert len(lines) > 2000
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    # claude-sonnet-4-5's four main rates each change above 200,000 input tokens: the base rate, marked
+    (row,) = [
+        line.split() for line in lines if line.startswith("anthropic ") and " claude-sonnet-4-5 " in line
+    ]
+    assert row[2:6] == ["3*", "15*", "0.3*", "3.75*"]
+    assert any(".. " in line for line in lines)  # the longest model ids are cut, and say so
+
+
+def test_list_json_has_exact_strings_and_null_for_what_is_absent(tmp_path):
+    listed = run("pricing", "list", "--provider", "anthropic", "--format", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["model"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    sonnet = rows["claude-sonnet-4-5"]
+    assert sonnet["input_mtok"] == {"base": "3", "tiers": [[200000, "6"]]}
+    assert sonnet["other_prices"]["web_searches_kcount"] == "10"
+    assert sonnet["since"] is None
+    old = rows["claude-2"]  # no cache prices and no other prices: null, never ""
+    assert old["input_mtok"] == "8" and old["cache_read_mtok"] is None and old["other_prices"] is None
+    for row in rows.values():
+        assert "" not in row.values()
+        for key in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok"):
+            assert row[key] is None or isinstance(row[key], (str, dict)), row
+    csv_rows = run("pricing", "list", "--provider", "anthropic", "--format", "csv", cwd=tmp_path).stdout
+    (line,) = [line for line in csv_rows.splitlines() if line.startswith("anthropic,claude-sonnet-4-5,")]
+    assert '"3 (6 above 200,000 input tokens)"' in line
+
+
+def test_quote_from_a_terminal_with_nothing_piped_prints_its_help(tmp_path):
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        # a terminal on stdin that never sends a line: a quote that read it would wait out the timeout
+        out = subprocess.run(
+            [str(COSTSPAN), "pricing", "quote"],
+            stdin=secondary,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert out.returncode == 2
+    assert "usage: costspan pricing quote" in out.stderr and "--input-tokens" in out.stderr
+    assert out.stdout == ""
