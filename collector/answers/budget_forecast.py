@@ -8,8 +8,10 @@ by the method its backtest picks (run-rate, linear, or weekly exponential smooth
 The daily series of every budget's scope come from one pass over the stored calls
 (:func:`.spend.hourly_by_scope`) over the :data:`.forecast.HISTORY_DAYS` UTC days before today, read once a
 UTC day (complete days do not change, and calls stored late into them wait for the next day); the fits are
-kept by :func:`.forecast.forecast_series` for as long as a series and its horizon stay the same, so the
-budget job's runs in between only weigh the days left. A rolling budget has no end to forecast: none.
+kept by :func:`.forecast.forecast_series` for as long as a series and its horizon stay the same. The forecast
+of a period's rest (a simulation of future paths for the seasonal method) is made again every
+:data:`REST_EVERY`, not at each run of the job: the rest shrinks by minutes between two, while the spent so
+far, added to it, is the budget's figure of the run. A rolling budget has no end to forecast: none.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .forecast import HISTORY_DAYS, Estimate, day_weights, filled, forecast_seri
 from .spend import hourly_by_scope, naive_utc
 
 Key = tuple[tuple[str, str], ...]
+REST_EVERY = timedelta(minutes=15)
 
 
 class BudgetForecasts:
@@ -36,6 +39,8 @@ class BudgetForecasts:
         self.series: dict[Key, list[tuple[date, Decimal]]] = {}
         self.read_for: tuple[date, tuple[Key, ...]] | None = None  # the day and scopes the series are of
         self.reads = 0  # passes over the stored calls, for the record
+        # budget -> (when made, the period and series day it is of, the rest's estimate, the method)
+        self.rests: dict[str, tuple[datetime, tuple[object, ...], Estimate | None, str | None]] = {}
 
     def refresh(self, con: duckdb.DuckDBPyConnection, budgets: Sequence[Budget], now: datetime) -> None:
         """Read the series again when the UTC day or the budgets' scopes changed since the last read."""
@@ -61,13 +66,24 @@ class BudgetForecasts:
         ``(None, None)``: a rolling budget, or a scope without a complete day of spend yet."""
         if status.budget.period == "rolling":
             return None, None
+        of = (status.period_start, status.period_end, self.read_for)
+        kept = self.rests.get(status.budget.name)
+        if kept is not None and kept[1] == of and now - kept[0] < REST_EVERY:
+            _, _, rest, method = kept
+        else:
+            rest, method = self._rest(status, now)
+            self.rests[status.budget.name] = (now, of, rest, method)
+        if method is None:
+            return None, None
+        if rest is None:  # the period ends before today does: nothing left to forecast
+            return Estimate(*(status.spent,) * 5), method
+        return rest.plus(status.spent), method
+
+    def _rest(self, status: BudgetStatus, now: datetime) -> tuple[Estimate | None, str | None]:
         series = self.series.get(scope_key(status.budget.scope), [])
         end = naive_utc(status.period_end)
         weights = day_weights(naive_utc(now), naive_utc(status.period_start), end)
         forecast = forecast_series(series, max(1, len(weights)))
-        rest = forecast.total(weights) if weights else None
         if forecast.fit is None:
             return None, None
-        if rest is None:  # the period ends before today does: nothing left to forecast
-            return Estimate(*(status.spent,) * 5), forecast.method
-        return rest.plus(status.spent), forecast.method
+        return (forecast.total(weights) if weights else None), forecast.method
