@@ -87,6 +87,32 @@ def hundred_budgets(scale: Decimal = Decimal(1)) -> list[Budget]:
     return budgets
 
 
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the stored calls a benchmark of the answers reads (:func:`stored_calls`)."""
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=45)
+    parser.add_argument(
+        "--dir",
+        help="where to write the data (default: a temporary directory, removed); "
+        "an existing directory with calls is used as it is",
+    )
+
+
+def stored_calls(args: argparse.Namespace, prefix: str) -> Path:
+    """The data directory of ``--dir`` or a new temporary one, with ``--calls`` calls over ``--days`` days
+    from the query benchmark's generator, written and compacted, unless it holds calls already."""
+    data_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix=prefix))
+    if (data_dir / TABLE).is_dir():
+        print(f"the calls already in {data_dir}, {os.cpu_count()} cores")
+        return data_dir
+    print(f"{args.calls:,} calls over {args.days} days in {data_dir}, {os.cpu_count()} cores")
+    t = time.perf_counter()
+    query_bench.generate(data_dir, args.calls, args.days)
+    compact(data_dir)
+    print(f"generated, written and compacted in {time.perf_counter() - t:.1f} s")
+    return data_dir
+
+
 def evaluate_once(job: BudgetJob, data_dir: Path, now: datetime) -> tuple[float, float, int]:
     cpu, wall = time.process_time(), time.perf_counter()
     con = connect(data_dir)
@@ -99,25 +125,11 @@ def evaluate_once(job: BudgetJob, data_dir: Path, now: datetime) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=45)
+    data_arguments(parser)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--dir",
-        help="where to write the data (default: a temporary directory, removed); "
-        "an existing directory with calls is used as it is",
-    )
     args = parser.parse_args()
-    data_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="costspan-bench-budgets-"))
+    data_dir = stored_calls(args, "costspan-bench-budgets-")
     try:
-        if not (data_dir / TABLE).is_dir():
-            print(f"{args.calls:,} calls over {args.days} days in {data_dir}, {os.cpu_count()} cores")
-            t = time.perf_counter()
-            query_bench.generate(data_dir, args.calls, args.days)
-            compact(data_dir)
-            print(f"generated, written and compacted in {time.perf_counter() - t:.1f} s")
-        else:
-            print(f"the calls already in {data_dir}, {os.cpu_count()} cores")
         shutil.rmtree(data_dir / "answers", ignore_errors=True)  # each benchmark begins with no ledger
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         now = today - timedelta(minutes=30)

@@ -24,10 +24,8 @@ day; their whole span is loaded again every hour inside the simulated span.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -36,14 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: benchmarks.*
 
-from benchmarks.answers.budgets import hundred_budgets
-from benchmarks.query.run import generate
+from benchmarks.answers.budgets import data_arguments, hundred_budgets, stored_calls
 from costspan.collector.answers.jobs import jobs_from_config
 from costspan.collector.answers.runner import Job
 from costspan.collector.config import CollectorConfig
-from costspan.exporters.compaction import compact
 from costspan.exporters.duckdb_views import read_views
-from costspan.exporters.parquet import TABLE
 
 # the first run again after this long: the anomaly series every two days, the forecasts' fits every day
 COLD_AGAIN_MIN = {"anomalies": 48 * 60, "forecasts": 24 * 60, "budgets": 24 * 60}
@@ -59,25 +54,11 @@ def run_job(job: Job, data_dir: Path, now: datetime) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=10_000_000)
-    parser.add_argument("--days", type=int, default=45)
+    data_arguments(parser)
     parser.add_argument("--minutes", type=int, default=60, help="the simulated span after the first runs")
-    parser.add_argument(
-        "--dir",
-        help="where to write the data (default: a temporary directory, removed); "
-        "an existing directory with calls is used as it is",
-    )
     args = parser.parse_args()
-    data_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="costspan-bench-answers-"))
+    data_dir = stored_calls(args, "costspan-bench-answers-")
     try:
-        if not (data_dir / TABLE).is_dir():
-            print(f"{args.calls:,} calls over {args.days} days in {data_dir}, {os.cpu_count()} cores")
-            t = time.perf_counter()
-            generate(data_dir, args.calls, args.days)
-            compact(data_dir)
-            print(f"generated, written and compacted in {time.perf_counter() - t:.1f} s")
-        else:
-            print(f"the calls already in {data_dir}, {os.cpu_count()} cores")
         shutil.rmtree(data_dir / "answers", ignore_errors=True)  # no ledger, no anomalies: a first start
         calls = read_views(data_dir, lambda con: con.execute("SELECT count(*) FROM llm_calls").fetchone()[0])
         scale = Decimal(calls) / 10_000_000 * 45 / args.days
