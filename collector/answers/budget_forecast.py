@@ -7,7 +7,9 @@ by the method its backtest picks (run-rate, linear, or weekly exponential smooth
 
 The daily series of every budget's scope come from one pass over the stored calls
 (:func:`.spend.hourly_by_scope`) over the :data:`.forecast.HISTORY_DAYS` UTC days before today, read once a
-UTC day (complete days do not change, and calls stored late into them wait for the next day); the fits are
+UTC day, and again when the number of calls stored in those days changed (calls stored late: a backfill, a
+replay; counted every ``check_every``: a quarter of an hour, or 15 runs of a job that runs more often); the
+fits are
 kept by :func:`.forecast.forecast_series` for as long as a series and its horizon stay the same. The forecast
 of a period's rest (a simulation of future paths for the seasonal method) is made again every
 :data:`REST_EVERY`, not at each run of the job: the rest shrinks by minutes between two, while the spent so
@@ -25,7 +27,7 @@ import duckdb
 from .budget_status import BudgetStatus, scope_key
 from .budgets import Budget
 from .forecast import HISTORY_DAYS, Estimate, day_weights, filled, forecast_series, utc_day_start
-from .spend import hourly_by_scope, naive_utc
+from .spend import count_calls, hourly_by_scope, naive_utc
 
 Key = tuple[tuple[str, str], ...]
 REST_EVERY = timedelta(minutes=15)
@@ -34,21 +36,32 @@ REST_EVERY = timedelta(minutes=15)
 class BudgetForecasts:
     """The daily series of the budgets' scopes, read once a UTC day, and each budget's forecast from them."""
 
-    def __init__(self, history_days: int = HISTORY_DAYS) -> None:
+    def __init__(self, history_days: int = HISTORY_DAYS, check_every: timedelta = REST_EVERY) -> None:
         self.history_days = history_days
+        self.check_every = check_every
         self.series: dict[Key, list[tuple[date, Decimal]]] = {}
         self.read_for: tuple[date, tuple[Key, ...]] | None = None  # the day and scopes the series are of
         self.reads = 0  # passes over the stored calls, for the record
+        self.calls_read = 0  # the calls the series were read from
+        self.checked_at: datetime | None = None  # when their number was last counted
         # budget -> (when made, the period and series day it is of, the rest's estimate, the method)
         self.rests: dict[str, tuple[datetime, tuple[object, ...], Estimate | None, str | None]] = {}
 
     def refresh(self, con: duckdb.DuckDBPyConnection, budgets: Sequence[Budget], now: datetime) -> None:
-        """Read the series again when the UTC day or the budgets' scopes changed since the last read."""
+        """Read the series again when the UTC day, the budgets' scopes or the number of calls stored in the
+        days read changed since the last read."""
         today = utc_day_start(now)
         keys = tuple(dict.fromkeys(scope_key(b.scope) for b in budgets if b.period != "rolling"))
-        if self.read_for == (today.date(), keys):
-            return
         since = today - timedelta(days=self.history_days)
+        same = self.read_for == (today.date(), keys)
+        if same and self.checked_at is not None and now - self.checked_at < self.check_every:
+            return
+        calls = count_calls(con, since, today)
+        self.checked_at = now
+        if same and calls == self.calls_read:
+            return
+        self.calls_read = calls
+        self.rests.clear()  # made from the series being replaced
         hours = hourly_by_scope(con, [dict(k) for k in keys], since=since, until=today) if keys else []
         self.reads += 1
         last = today.date() - timedelta(days=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from costspan.exporters import answer_tables
 
-from .budget_forecast import BudgetForecasts
+from .budget_forecast import REST_EVERY, BudgetForecasts
 from .budget_ledger import Crossing, Ledger, PeriodRow
 from .budget_status import BURN_WINDOWS, BudgetStatus, boundaries, status
 from .budgets import Budget, BudgetEvent
@@ -38,7 +38,13 @@ Hook = Callable[[BudgetEvent], None]
 
 
 class BudgetJob:
-    def __init__(self, data_dir: str | Path, budgets: Sequence[Budget], hooks: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        budgets: Sequence[Budget],
+        hooks: Sequence[Hook] = (),
+        interval_s: float = 60.0,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.budgets = list(budgets)
         self.hooks = list(hooks)
@@ -46,7 +52,8 @@ class BudgetJob:
         self.statuses: list[BudgetStatus] = []
         self.forecasts: dict[str, tuple[Estimate | None, str | None]] = {}  # budget -> estimate, method
         self.cache = SpendCache()
-        self.forecaster = BudgetForecasts()
+        # the stored days counted again every 15 runs, at most every quarter of an hour
+        self.forecaster = BudgetForecasts(check_every=min(REST_EVERY, timedelta(seconds=15 * interval_s)))
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> list[BudgetEvent]:
         if self.ledger is None:
@@ -111,7 +118,7 @@ def budget_job(config: Any, hooks: Sequence[Hook] = ()) -> Job:
 
     for warning in hierarchy_warnings(config.budgets):
         log.warning("budgets: %s", warning)
-    job = BudgetJob(data_dir(config.data_dir), config.budgets, hooks)
+    job = BudgetJob(data_dir(config.data_dir), config.budgets, hooks, config.budgets_interval_s)
     return Job("budgets", config.budgets_interval_s, job.run, job.metrics)
 
 

@@ -313,6 +313,14 @@ def daily_cost(
     return days
 
 
+def count_calls(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> int:
+    """The number of calls stored in ``[since, until)``: a cheap look at whether a span of past days changed
+    since it was read (calls stored late: a backfill, a replay)."""
+    query = "SELECT count(*) FROM llm_calls WHERE start_time >= ? AND start_time < ?"
+    row = con.execute(query, [naive_utc(since), naive_utc(until)]).fetchone()
+    return int(row[0]) if row else 0
+
+
 def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> dict[datetime, int]:
     """The number of calls in each UTC hour of ``[since, until)`` (naive UTC hours): a cheap look at which
     hours changed since they were read (calls stored late)."""

@@ -216,3 +216,20 @@ def test_each_budget_has_a_forecast_of_its_period_from_its_scope_s_daily_series(
     assert job.forecaster.reads == 1  # the same UTC day: the series are not read again
     job.run(connect(tmp_path), now + timedelta(days=1))
     assert job.forecaster.reads == 2
+
+
+def test_a_budget_s_forecast_follows_history_stored_after_the_job_began(tmp_path):
+    """A collector that started on an empty directory, then got weeks of history at once (a backfill): the
+    days' count of calls changed, so the series are read again within the quarter hour, not the next day."""
+    month = Budget("org", {}, Decimal(100), "month")
+    now = datetime(2026, 3, 22, 0, 30, tzinfo=UTC)
+    job, _ = run(tmp_path, [month], now)
+    assert job.forecasts["org"] == (None, None)  # nothing stored yet
+    first = datetime(2026, 3, 1)
+    write_calls(tmp_path, [call(first + timedelta(days=d, hours=9), "1", team="a") for d in range(21)])
+    job.run(connect(tmp_path), now + timedelta(minutes=1))
+    assert job.forecasts["org"] == (None, None)  # counted again only every quarter hour
+    job.run(connect(tmp_path), now + timedelta(minutes=16))
+    estimate, method = job.forecasts["org"]
+    assert method is not None and Decimal(30) < estimate.p50 < Decimal(32)
+    assert job.forecaster.reads == 2
