@@ -1,5 +1,5 @@
-"""``costspan budgets``: each budget's period, spent, remaining, percent used, projection, crossing date,
-burn rates, unpriced calls and when it resets.
+"""``costspan budgets``: each budget's period, spent, remaining, percent used, projection, forecast, crossing
+date, burn rates, unpriced calls and when it resets.
 
 With ``--config`` it evaluates the configuration's budgets now, from the stored calls; without, it shows
 the ``budgets`` table the running collector last wrote, and says when that was.
@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 _DESCRIPTION = """\
 Each budget's status: its period, spent, remaining, percent used, the spend projected at the period's end
-(spent + the last 24 hours' spend per hour x the time left), when it will cross its amount at that rate,
+(spent + the last 24 hours' spend per hour x the time left), the forecast at the period's end (spent + the
+forecast rest from the scope's daily series, with its 95% interval and method; none for a rolling budget),
+when it will cross its amount at the projection's rate,
 burn rates (spend per hour over the last 1h, 6h, 24h and 7d, and their ratio to the rate the budget
 allows), calls that could not be priced (their cost is not in the spend), and when the period resets.
 Times are in each budget's time zone. The same figures: `costspan sql "SELECT * FROM budgets"`, and every
@@ -90,12 +92,23 @@ def _evaluate(directory: Any, budgets: list[Any]) -> list[dict[str, Any]]:
     """The rows of the ``budgets`` table, evaluated now (nothing is recorded: the collector keeps that)."""
     from costspan.exporters.duckdb_views import read_views
 
+    from .budget_forecast import BudgetForecasts
     from .budget_job import status_table
     from .budget_ledger import Ledger
-    from .budget_status import evaluate
+    from .budget_status import BudgetStatus, evaluate
+    from .forecast import Estimate
 
-    statuses = read_views(directory, lambda con: evaluate(con, budgets, datetime.now(UTC)))
-    return status_table(statuses, Ledger.load(directory)).to_pylist()
+    now = datetime.now(UTC)
+    Found = tuple[list[BudgetStatus], dict[str, tuple[Estimate | None, str | None]]]
+
+    def read(con: Any) -> Found:
+        statuses = evaluate(con, budgets, now)
+        forecaster = BudgetForecasts()
+        forecaster.refresh(con, budgets, now)
+        return statuses, {s.budget.name: forecaster.estimate(s, now) for s in statuses}
+
+    statuses, forecasts = read_views(directory, read)
+    return status_table(statuses, Ledger.load(directory), forecasts).to_pylist()
 
 
 def _cells(rows: list[dict[str, Any]], fmt: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -109,6 +122,10 @@ def _cells(rows: list[dict[str, Any]], fmt: str) -> tuple[list[str], list[tuple[
         "percent",
         "projected_usd",
     ]
+    if fmt == "table":
+        names += ["forecast_usd"]
+    else:
+        names += [f"forecast_{bound}_usd" for bound in ("p50", "lo95", "hi95")] + ["forecast_method"]
     names += ["crosses_at", "unpriced_calls", "calls", "resets_at"]
     if fmt == "table":
         names += [f"burn_{w}" for w in _SHOWN_WINDOWS]
@@ -127,6 +144,18 @@ def _cells(rows: list[dict[str, Any]], fmt: str) -> tuple[list[str], list[tuple[
             r["remaining_usd"],
             r["used_percent"],
             r["projected_usd"] if r["projected_usd"] is not None else r["projection"],
+        ]
+        p50, lo, hi = (r.get(f"forecast_{bound}_usd") for bound in ("p50", "lo95", "hi95"))
+        if fmt == "table":
+            interval = (
+                f" ({_money(lo)} to {_money(hi)}, {r['forecast_method']})"
+                if lo is not None and hi is not None
+                else ""
+            )
+            cells.append("" if p50 is None else f"{_money(p50)}{interval}")
+        else:
+            cells += [p50, lo, hi, r.get("forecast_method")]
+        cells += [
             _local(r["crossing_at"], zone),
             r["unpriced_calls"],
             r["calls"],
