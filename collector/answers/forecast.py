@@ -58,7 +58,7 @@ import duckdb
 import numpy as np
 
 from . import _forecast_models as models
-from .spend import daily_cost, dimension_sql, hourly, naive_utc
+from .spend import count_calls, daily_cost, dimension_sql, hourly, naive_utc
 
 Series = Sequence[tuple[date, Decimal]]
 
@@ -522,7 +522,8 @@ def write_table(data_dir: str | Path, forecasts: Iterable[ScopeForecast], genera
 class ForecastJob:
     """The collector's forecast job: every :data:`JOB_INTERVAL_S`, the month's forecast of the organisation
     and of each value of :data:`JOB_DIMENSIONS` into the ``forecasts`` table, and the month-end gauges. The
-    daily series are read once a UTC day (the first run of the day); the runs after it read today's spend."""
+    daily series are read once a UTC day, and again when the number of calls stored in their days changed
+    (calls stored late: a backfill, a replay; one count per run); the runs in between read today's spend."""
 
     def __init__(self, data_dir: str | Path, days: int = 7) -> None:
         self.data_dir = Path(data_dir)
@@ -530,10 +531,15 @@ class ForecastJob:
         self._lock = threading.Lock()
         self._levels: list[tuple[str, str, str, float]] = []
         self._series: dict[tuple[str | None, date, int], dict[str | None, list[tuple[date, Decimal]]]] = {}
+        self._calls_read = 0  # the calls stored in the days the series were read from
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> None:
-        today = utc_day_start(now).date()
-        self._series = {k: v for k, v in self._series.items() if k[1] == today}  # a new day: read again
+        today = utc_day_start(now)
+        calls = count_calls(con, today - timedelta(days=HISTORY_DAYS), today)
+        if calls != self._calls_read:  # history stored late: read again
+            self._series.clear()
+        self._calls_read = calls
+        self._series = {k: v for k, v in self._series.items() if k[1] == today.date()}  # a new day: again
         found, _ = forecast_scopes(con, None, "month", self.days, now, kept=self._series)
         for dimension, top in JOB_DIMENSIONS.items():
             found += forecast_scopes(con, dimension, "month", self.days, now, top=top, kept=self._series)[0]

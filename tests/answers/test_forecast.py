@@ -289,5 +289,8 @@ def test_the_job_reads_the_daily_series_once_a_day_and_today_s_spend_at_every_ru
     assert all(job._series[k] is v for k, v in read.items())  # the same series, not read again
     spent = {(lvl[0], lvl[1]): lvl[3] for lvl in job._levels if lvl[2] == "p50"}
     assert spent[("team", "search")] > 31 + 1.5  # today's new 2 USD counted at once
+    write_calls(tmp_path, [call(datetime(2026, 3, 20, 9), "5", team="search", feature="summaries")])
+    job.run(connect(tmp_path), NOW + timedelta(minutes=30))  # a call stored late into a past day
+    assert all(job._series[k] is not v for k, v in read.items())  # read again
     job.run(connect(tmp_path), NOW + timedelta(days=1))
     assert {day for _, day, _ in job._series} == {date(2026, 3, 22)}
