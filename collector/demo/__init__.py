@@ -116,6 +116,9 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
     print(read_views(collector.data_dir, report), flush=True)
     _report_anomalies(collector)
     _report_budgets(collector.data_dir)
+    if args.keep_running:
+        print(flush=True)
+        _restart_for_forecasts(collector, progress)
     print(_next_steps(collector, args.keep_running), flush=True)
     if args.keep_running:
         print(
@@ -129,6 +132,28 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             collector.stop()
     return 0
+
+
+def _restart_for_forecasts(collector: _Collector, progress: Any) -> None:
+    """Start the collector again before the console is opened: its forecast job reads the daily series once a
+    UTC day, at its first run, which came before the history was sent; started again, it reads the history
+    and the console's overview has the month's forecast."""
+    from datetime import UTC
+
+    from costspan.exporters import answer_tables
+
+    print("starting the collector again, so that its forecasts read the history just sent ...", flush=True)
+    started = time.time()
+    collector.restart()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        table = answer_tables.read(collector.data_dir, "forecasts").to_pylist()
+        if any(r["generated_at"].replace(tzinfo=UTC).timestamp() >= started and r["method"] for r in table):
+            progress.done("the month's forecasts are made")
+            return
+        progress.update(f"  waiting for the forecast job ({time.time() - started:.0f} s)")
+        time.sleep(0.5)
+    progress.done("the forecasts are not made yet: the console shows them once the collector's job has run")
 
 
 def _report_budgets(data_dir: Path) -> None:
@@ -274,6 +299,12 @@ class _Collector:
                 pass
             time.sleep(0.1)
         raise RuntimeError("costspan serve did not become ready")
+
+    def restart(self) -> None:
+        """Stop it and start it again on new free ports (the old ones may linger a while in TIME_WAIT)."""
+        self.stop()
+        self.grpc, self.http, self.admin = _free_port(), _free_port(), _free_port()
+        self.start()
 
     def wait(self) -> None:
         if self.proc is not None:
