@@ -89,22 +89,23 @@ def headline(con: duckdb.DuckDBPyConnection) -> str:
 SELECT count(*), sum(cost_usd), min(start_time)::DATE, max(start_time)::DATE,
   count(*) FILTER (WHERE start_time >= current_date), sum(cost_usd) FILTER (WHERE start_time >= current_date),
   sum(cost_usd) FILTER (WHERE start_time::DATE > last - 7 AND start_time::DATE <= last),
+  count(DISTINCT start_time::DATE) FILTER (WHERE start_time::DATE > last - 7 AND start_time::DATE <= last),
   sum(cost_usd) FILTER (WHERE start_time::DATE > last - 14 AND start_time::DATE <= last - 7),
   last
 FROM llm_calls, bounds GROUP BY last"""
     ).fetchone()
     if row is None:
         return "No calls stored yet."
-    calls, total, first, newest, today_calls, today_cost, week, before, last = row
+    calls, total, first, newest, today_calls, today_cost, week, week_days, before, last = row
     lines = [f"{calls:,} LLM calls from {first} to {newest}: {money(total)} in all"]
     if today_calls:
-        lines[0] += f", {money(today_cost)} of it today's {today_calls:,} (the live calls among them)"
+        lines[0] += f", today's {today_calls:,} (the live calls among them) {money(today_cost)}"
     lines[0] += "."
     if last is not None:
         change = f" ({(week - before) / before * 100:+.1f}% on the 7 before)" if before else ""
-        daily = week / 7
+        daily = week / week_days
         lines.append(
-            f"The 7 whole days to {last}: {money(week)}{change}; "
+            f"The {week_days} whole days to {last}: {money(week)}{change}; "
             f"run-rate {money(daily)} a day, {money(daily * 30)} a month."
         )
     return "\n".join(lines)

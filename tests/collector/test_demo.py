@@ -70,7 +70,8 @@ def test_demo_backfills_history_makes_live_calls_and_reports_from_them(tmp_path)
         "SELECT sum(cost_usd), count(*) FILTER (WHERE start_time >= current_date), "
         "sum(cost_usd) FILTER (WHERE start_time >= current_date) FROM llm_calls",
     )
-    assert f"{money(Decimal(total))} in all, {money(Decimal(today_cost))} of it today's {today} " in report
+    assert f"{money(Decimal(total))} in all, today's {today} (the live calls among them) " in report
+    assert f"among them) {money(Decimal(today_cost))}." in report
     # a model's dated snapshots are counted under it, and named beside it
     models = report.split("Models by spend")[1].split("\n\n")[0].splitlines()[2:]
     listed = {line.split()[1] for line in models}
