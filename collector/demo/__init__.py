@@ -127,11 +127,24 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
             f"Open the console: {collector.admin_url}/console/",
             flush=True,
         )
+        _stop_on_sigterm()
         try:
             collector.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, a service manager)
+            pass
+        finally:
             collector.stop()
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the demo as Ctrl-C does, its collector stopped with it rather than left behind."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _restart_for_forecasts(collector: _Collector, progress: Any) -> None:

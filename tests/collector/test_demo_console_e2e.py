@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 
+import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
@@ -47,8 +48,10 @@ def demo(tmp_path_factory) -> Iterator[tuple[str, str]]:
         assert "the month's forecasts are made" in "".join(printed), "".join(printed)
         yield str(data), url.rstrip("/")
     finally:
-        proc.send_signal(signal.SIGINT)  # as Ctrl-C: the demo stops its collector
-        proc.wait(60)
+        proc.send_signal(signal.SIGTERM)  # as Ctrl-C: the demo stops its collector, never leaves it behind
+        assert proc.wait(60) == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url, timeout=2)
 
 
 @pytest.fixture(scope="module")
