@@ -3,10 +3,12 @@ SDKs under costspan's instrumentation, and the report reads them."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from decimal import Decimal
 
+from costspan.collector.demo._progress import Progress
 from costspan.collector.demo._report import amount, money
 from tests.support.collector import COSTSPAN
 
@@ -110,3 +112,26 @@ def test_money_reads_the_same_everywhere_in_the_report():
     ] == ["$25.58", "$1,234.50", "$0.28", "$0.013", "$0.000031", "$0.00", "-$0.0012"]
     # rounding up to the next digit keeps two significant digits
     assert [amount(Decimal(v)) for v in ("0.0999", "0.999", "0.00999")] == ["0.10", "1.00", "0.010"]
+
+
+def test_progress_is_one_line_rewritten_on_a_terminal_and_a_few_plain_lines_elsewhere():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    progress = Progress(terminal)
+    progress.update("day 1 of 2 sent")
+    progress.update("day 2 of 2 sent")
+    progress.done("sent 2 days")
+    assert terminal.getvalue() == "\r\x1b[Kday 1 of 2 sent\r\x1b[Kday 2 of 2 sent\r\x1b[Ksent 2 days\n"
+    log = io.StringIO()
+    progress = Progress(log, plain_every_s=3600)  # an update at most an hour: none here
+    progress.update("day 1 of 2 sent")
+    progress.done("sent 2 days")
+    assert log.getvalue() == "sent 2 days\n"
+    log = io.StringIO()
+    progress = Progress(log, plain_every_s=0)
+    progress.update("day 1 of 2 sent")
+    progress.done("sent 2 days")
+    assert log.getvalue() == "day 1 of 2 sent\nsent 2 days\n"
