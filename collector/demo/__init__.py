@@ -12,6 +12,7 @@ and queries to try.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -61,13 +62,16 @@ def run(args: argparse.Namespace) -> int:
     from ._config import write_config
 
     collector = _Collector(data_dir, write_config(data_dir))
+    _stop_on_sigterm()
     try:
         collector.start()
         print(f"collector: OTLP/gRPC 127.0.0.1:{collector.grpc}, data in {data_dir}", flush=True)
         return _fill_and_report(collector, args)
-    finally:
-        if not args.keep_running:
-            collector.stop()
+    except KeyboardInterrupt:
+        print("\ncostspan demo: stopped", file=sys.stderr)
+        return 130
+    finally:  # Ctrl-C or SIGTERM at any point, or the end of --keep-running: the collector with the demo
+        collector.stop()
 
 
 def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
@@ -127,13 +131,9 @@ def _fill_and_report(collector: _Collector, args: argparse.Namespace) -> int:
             f"Open the console: {collector.admin_url}/console/",
             flush=True,
         )
-        _stop_on_sigterm()
-        try:
+        # Ctrl-C, or SIGTERM (kill, a service manager): how it is meant to end
+        with contextlib.suppress(KeyboardInterrupt):
             collector.wait()
-        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (kill, a service manager)
-            pass
-        finally:
-            collector.stop()
     return 0
 
 
