@@ -163,6 +163,25 @@ def _mount_console(admin: Any, config: Any, directory: Path, registry: Any) -> N
     )
 
 
+def _console_line(config: Any) -> str:
+    """Where the console is and who may open it, for the startup log (collector/console/auth.py)."""
+    from .console import PREFIX
+    from .console.auth import is_loopback
+
+    host, _, port = config.admin_endpoint.rpartition(":")
+    if host.strip("[]") in ("", "0.0.0.0", "::"):
+        host = "<this host>"  # listening on every address: any of them serves it
+    url = f"{'https' if config.admin_tls is not None else 'http'}://{host}:{port}{PREFIX}/"
+    if config.admin_bearer_tokens:
+        return f"console: {url} (on the admin server; it asks for the admin token)"
+    if is_loopback(config.admin_endpoint):
+        return f"console: {url} (on the admin server, loopback only; no token asked)"
+    return (
+        f"console: off at {url}: the admin server listens beyond loopback without a token"
+        " (set admin.bearer_token_env)"
+    )
+
+
 async def _serve(config: Any) -> int:
     import uvicorn
     from fastapi import FastAPI, Response
@@ -288,6 +307,7 @@ async def _serve(config: Any) -> int:
         pipeline.workers,
         "".join(f", forwarding to {f.settings.endpoint} ({f.name})" for f in config.forward),
     )
+    log.info("%s", _console_line(config))
     await stop.wait()
     await _stop_serving(servers, tasks, grpc_server, pipeline, config.shutdown_grace_period_s)
     await asyncio.to_thread(upkeep.stop)

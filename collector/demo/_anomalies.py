@@ -10,6 +10,8 @@ from typing import TextIO
 
 from costspan.collector.answers.anomalies import Anomaly, AnomalySettings, scan
 
+from ._report import money
+
 SHOWN = 3
 WEEK_HOURS = 7 * 24
 
@@ -40,7 +42,7 @@ def print_anomalies(data_dir: Path, settings: AnomalySettings, now: datetime, ou
         until = f"to {a.end:%Y-%m-%d %H:%M}" if a.end is not None else "still open"
         print(
             f"  {a.scope}: {a.kind.replace('_', ' ')}, {a.grain}, from {a.start:%Y-%m-%d %H:%M} {until}: "
-            f"${a.observed_usd:,.2f} against ${a.expected_usd:,.2f} expected (+${a.impact_usd:,.2f})",
+            f"{money(a.observed_usd)} against {money(a.expected_usd)} expected (+{money(a.impact_usd)})",
             file=out,
         )
         for line in textwrap.wrap(a.explanation, width=100):

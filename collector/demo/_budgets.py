@@ -30,7 +30,7 @@ def print_budgets(data_dir: Path, out: TextIO) -> None:
     con = connect(data_dir)
     status = con.execute(
         """SELECT budget, period, limit_usd, spent_usd, used_percent::DECIMAL(18, 2) AS percent,
-       coalesce(projected_usd::DECIMAL(18, 2)::VARCHAR, projection) AS projected_usd, unpriced_calls,
+       projected_usd, unpriced_calls,
        burn_24h_ratio::DECIMAL(18, 2) AS burn_24h_ratio,
        array_to_string(list_transform(thresholds_crossed, lambda t: t::DECIMAL(18, 0)::VARCHAR || '%'), ' ')
          AS crossed

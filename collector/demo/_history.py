@@ -10,7 +10,7 @@ costspan's instrumentation stamps it.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -37,8 +37,15 @@ class Backfill:
     spans: int = 0
 
 
-def backfill(endpoint: str, days: int, seed: int = 2026, now: datetime | None = None) -> Backfill:
-    """Send ``days`` days of history, up to the start of today (UTC), to an OTLP/gRPC ``endpoint``."""
+def backfill(
+    endpoint: str,
+    days: int,
+    seed: int = 2026,
+    now: datetime | None = None,
+    on_day: Callable[[int, Backfill], None] | None = None,
+) -> Backfill:
+    """Send ``days`` days of history, up to the start of today (UTC), to an OTLP/gRPC ``endpoint``;
+    ``on_day`` is told after each day how many days are made and what they hold."""
     rng = random.Random(seed)
     today = (now or datetime.now(UTC)).date()
     services = {f.service for f in W.FEATURES} | {W.AGENT_SERVICE}
@@ -74,6 +81,8 @@ def backfill(endpoint: str, days: int, seed: int = 2026, now: datetime | None = 
             calls, spans = _agent_turn(tracers[W.AGENT_SERVICE], rng, start)
             sent.llm_calls += calls
             sent.spans += spans
+        if on_day is not None:
+            on_day(days - days_ago + 1, sent)
     for p in providers.values():
         p.force_flush(120_000)
         p.shutdown()
