@@ -88,7 +88,7 @@ def test_no_service_starts_during_the_install_and_the_previous_policy_comes_back
     done, log = run(machine)
     assert done.returncode == 0, done.stderr
     install = next(line for line in log if line.startswith("apt-get install"))
-    assert install.split()[-3:] == ["prometheus", "prometheus-alertmanager", "systemd"]
+    assert install.split()[-4:] == ["prometheus", "prometheus-alertmanager", "systemd", "chromium"]
     assert "--no-install-recommends" in install
     assert log[log.index(install) + 1] == "policy-rc.d exit 101"
     assert policy.read_text() == "#!/bin/sh\n# the machine's own\nexit 0\n"
@@ -110,7 +110,7 @@ def test_a_machine_without_a_policy_is_left_without_one_also_when_the_install_fa
 
 
 def test_nothing_is_installed_when_nothing_is_missing(machine):
-    for binary in ("prometheus", "promtool", "prometheus-alertmanager", "systemd-analyze"):
+    for binary in ("prometheus", "promtool", "prometheus-alertmanager", "systemd-analyze", "chromium"):
         (machine / "bin" / binary).write_text("#!/bin/sh\n")
         (machine / "bin" / binary).chmod(0o755)
     done, log = run(machine)
