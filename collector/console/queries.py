@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from costspan.collector.answers import spend
+from costspan.collector.answers import spend, spend_rollups
 from costspan.collector.answers.forecast import ORGANISATION
 
 # what Explore plots and sums
@@ -196,8 +196,9 @@ def cube(
     where: Filters | None = None,
 ) -> Cube:
     """The hourly spend per value of ``dimensions`` of the calls that started in ``[since, until)`` and match
-    ``where`` (:func:`costspan.collector.answers.spend.hourly`)."""
-    return Cube(dimensions, spend.hourly(con, dimensions, since, until, where))
+    ``where`` (:func:`costspan.collector.answers.spend.hourly`, read from the hourly rollups where they
+    fit: :func:`costspan.collector.answers.spend_rollups.hourly`)."""
+    return Cube(dimensions, spend_rollups.hourly(con, dimensions, since, until, where))
 
 
 def mover_windows(now: datetime, window: timedelta) -> tuple[datetime, datetime, datetime]:
@@ -321,10 +322,10 @@ def models(
     """Each provider's model with its calls, tokens and cost over ``[since, until)``, costliest first, and
     the catalog entries that priced those calls."""
     found: dict[tuple[str | None, str | None], Totals] = {}
-    for row in spend.hourly(con, ("provider", "model"), since, until, where):
+    for row in spend_rollups.hourly(con, ("provider", "model"), since, until, where):
         found.setdefault((row.values[0], row.values[1]), Totals()).add(row)
     sources: dict[tuple[str | None, str | None], list[spend.PricingSource]] = {}
-    for source in spend.pricing_sources(con, since, until):
+    for source in spend_rollups.pricing_sources(con, since, until):
         sources.setdefault((source.provider, source.model), []).append(source)
     ranked = sorted(found.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, str(kv[0])))
     return [ModelSpend(p, m, total, sources.get((p, m), [])) for (p, m), total in ranked]
