@@ -160,7 +160,9 @@ def _answer_views(con: duckdb.DuckDBPyConnection, data_dir: Path, read: list[Pat
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _{name}_empty")
 
 
-def _hourly_views(con: duckdb.DuckDBPyConnection, data_dir: Path, calls: list[Path], read: list[Path]) -> None:
+def _hourly_views(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, calls: list[Path], read: list[Path]
+) -> None:
     """``hourly_rollups``: the rollup rows of the ``llm_calls`` files listed (``calls``) that have one, and
     ``llm_calls_not_rolled_up``: the rows of the others. Together, every call of ``llm_calls`` once
     (:mod:`costspan.exporters.rollups`)."""

@@ -201,7 +201,11 @@ def write_rollup(data_dir: Path, source: Path, before: os.stat_result, day: str,
         after = source.stat()
     except FileNotFoundError:
         return False
-    if (after.st_ino, after.st_size, after.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
+    if (after.st_ino, after.st_size, after.st_mtime_ns) != (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    ):
         return False
     tmp = temporary(data_dir, name)
     encode(table, tmp)
@@ -218,7 +222,9 @@ def summarise(source: Path) -> pa.Table:
     """The rollup rows of one ``llm_calls`` file: every dimension set in one pass (``GROUPING SETS``)."""
     sets = list(DIMENSION_SETS.items())
     keys = ", ".join(GROUP_COLUMNS)
-    grouping = ", ".join(f"(hour, pricing_status, errored{''.join(', ' + c for c in cols)})" for _, cols in sets)
+    grouping = ", ".join(
+        f"(hour, pricing_status, errored{''.join(', ' + c for c in cols)})" for _, cols in sets
+    )
     # grouping_id sets a bit for each column left out, the first column the highest
     width = len(GROUP_COLUMNS)
     cases = " ".join(

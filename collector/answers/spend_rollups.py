@@ -72,46 +72,14 @@ def hourly(
     if chosen is None or (first is not None and last is not None and first >= last):
         return spend.hourly(con, dimensions, since, until, where)
     groups = [spend.dimension_sql(d) for d in dimensions]
-    columns = ", ".join(DIMENSION_SETS[chosen]) if DIMENSION_SETS[chosen] else None
-    kept = f"{columns}, " if columns else ""
-    params: list[Any] = [chosen]
-    rolled = ["dimension_set = ?"]
-    rest: list[str] = []
-    if first is not None:
-        rolled.append("hour >= ?")
-        rest.append("start_time >= ?")
-    if last is not None:
-        rolled.append("hour < ?")
-        rest.append("start_time < ?")
-    bounds = [b for b in (first, last) if b is not None]
-    params.extend(bounds)
-    params.extend(bounds)
-    parts = [
-        f"SELECT hour, {kept}pricing_status, errored, calls, {_SUMMED} FROM hourly_rollups "
-        f"WHERE {' AND '.join(rolled)}",
-        f"SELECT date_trunc('hour', start_time) AS hour, {kept}pricing_status, error_type IS NOT NULL, "
-        f"1::BIGINT, {_SUMMED} FROM llm_calls_not_rolled_up {_where(rest)}",
-    ]
-    # the part-hours at either end of the range, from the calls themselves
-    edges: list[str] = []
-    if since is not None and first is not None and since < first:
-        edges.append("(start_time >= ? AND start_time < ?)")
-        params.extend([since, first])
-    if until is not None and last is not None and last < until:
-        edges.append("(start_time >= ? AND start_time < ?)")
-        params.extend([last, until])
-    if edges:
-        parts.append(
-            f"SELECT date_trunc('hour', start_time), {kept}pricing_status, error_type IS NOT NULL, "
-            f"1::BIGINT, {_SUMMED} FROM llm_calls WHERE {' OR '.join(edges)}"
-        )
+    rows, params = _rows(chosen, since, until)
     conditions, where_params = spend._conditions(None, None, where)
     params.extend(where_params)
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
     grouped = "".join(f", d{i}" for i in range(len(groups)))
     query = f"""
         SELECT hour{selected}, {_MEASURES}
-        FROM ({" UNION ALL ".join(parts)}) AS rows
+        FROM ({rows}) AS rows
         {conditions}
         GROUP BY hour{grouped}
         ORDER BY hour{grouped}
@@ -124,30 +92,61 @@ def hourly(
 def pricing_sources(
     con: duckdb.DuckDBPyConnection, since: datetime | None = None, until: datetime | None = None
 ) -> list[spend.PricingSource]:
-    """:func:`spend.pricing_sources` (the same rows) from the rollups, when the range is whole hours."""
-    if (since is not None and since != _floor_hour(since)) or (until is not None and until != _floor_hour(until)):
+    """:func:`spend.pricing_sources` (the same rows), from the rollups."""
+    since = spend.naive_utc(since) if since is not None else None
+    until = spend.naive_utc(until) if until is not None else None
+    first = _ceil_hour(since) if since is not None else None
+    last = _floor_hour(until) if until is not None else None
+    if first is not None and last is not None and first >= last:
         return spend.pricing_sources(con, since, until)
-    rolled = ["dimension_set = 'pricing'"]
-    rest: list[str] = []
-    params: list[Any] = []
-    for bound, rolled_test, raw_test in ((since, "hour >= ?", "start_time >= ?"), (until, "hour < ?", "start_time < ?")):
-        if bound is not None:
-            rolled.append(rolled_test)
-            rest.append(raw_test)
-    bounds = [b for b in (since, until) if b is not None]
-    params = [*bounds, *bounds]
-    columns = "provider, response_model, request_model, pricing_provider, pricing_model, catalog_version"
+    rows, params = _rows("pricing", since, until)
     query = f"""
-        SELECT provider, {spend.DIMENSIONS["model"]} AS model, pricing_provider, pricing_model, catalog_version,
-            sum(calls) AS calls
-        FROM (
-            SELECT {columns}, calls FROM hourly_rollups WHERE {" AND ".join(rolled)}
-            UNION ALL
-            SELECT {columns}, 1::BIGINT FROM llm_calls_not_rolled_up {_where(rest)}
-        )
+        SELECT provider, {spend.DIMENSIONS["model"]} AS model, pricing_provider, pricing_model,
+            catalog_version, sum(calls) AS calls
+        FROM ({rows}) AS rows
         GROUP BY ALL ORDER BY calls DESC, model, pricing_model
     """
     return [spend.PricingSource(*row[:5], int(row[5])) for row in con.execute(query, params).fetchall()]
+
+
+def _rows(chosen: str, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """A query (and its parameters) for rows of dimension set ``chosen`` that sum the calls of
+    ``[since, until)`` once each: ``hour``, the set's columns, ``pricing_status``, ``errored``, ``calls`` and
+    the sums. The whole hours come from the rollups and the files without one, the part-hours at either end
+    of the range from the calls themselves."""
+    first = _ceil_hour(since) if since is not None else None
+    last = _floor_hour(until) if until is not None else None
+    columns = DIMENSION_SETS[chosen]
+    kept = "".join(f"{c}, " for c in columns)
+    params: list[Any] = [chosen]
+    rolled = ["dimension_set = ?"]
+    rest: list[str] = []
+    if first is not None:
+        rolled.append("hour >= ?")
+        rest.append("start_time >= ?")
+    if last is not None:
+        rolled.append("hour < ?")
+        rest.append("start_time < ?")
+    bounds = [b for b in (first, last) if b is not None]
+    params.extend([*bounds, *bounds])
+    raw = f"pricing_status, error_type IS NOT NULL, 1::BIGINT, {_SUMMED}"
+    parts = [
+        f"SELECT hour, {kept}pricing_status, errored, calls, {_SUMMED} FROM hourly_rollups "
+        f"WHERE {' AND '.join(rolled)}",
+        f"SELECT date_trunc('hour', start_time), {kept}{raw} FROM llm_calls_not_rolled_up {_where(rest)}",
+    ]
+    edges: list[str] = []
+    if since is not None and first is not None and since < first:
+        edges.append("(start_time >= ? AND start_time < ?)")
+        params.extend([since, first])
+    if until is not None and last is not None and last < until:
+        edges.append("(start_time >= ? AND start_time < ?)")
+        params.extend([last, until])
+    if edges:
+        parts.append(
+            f"SELECT date_trunc('hour', start_time), {kept}{raw} FROM llm_calls WHERE {' OR '.join(edges)}"
+        )
+    return " UNION ALL ".join(parts), params
 
 
 def _where(clauses: list[str]) -> str:

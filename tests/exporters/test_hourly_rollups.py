@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from costspan.collector.answers import spend, spend_rollups
+from costspan.collector.sql import read_only_query
 from costspan.exporters.compaction import compact
 from costspan.exporters.duckdb_views import connect
 from costspan.exporters.layout import CALLS
@@ -81,28 +82,36 @@ def assert_equal_to_the_calls(data_dir: Path) -> None:
             assert rolled == spend.hourly(con, dims, since, until, where), (dims, since, until, where)
             assert rolled, (dims, since, until, where)  # a question with an answer
         whole = (DAY + timedelta(hours=2), DAY + timedelta(days=2))
-        for bounds in (whole, ()):  # (the order of ties is not fixed)
+        part = (DAY + timedelta(hours=2, minutes=10), DAY + timedelta(days=2, hours=3, minutes=59))
+        for bounds in (whole, part, ()):  # (the order of ties is not fixed)
             rolled_sources = sorted(spend_rollups.pricing_sources(con, *bounds), key=repr)
             assert rolled_sources == sorted(spend.pricing_sources(con, *bounds), key=repr)
     finally:
         con.close()
-    # and the same figures as `costspan sql` over llm_calls, money exact
-    by_team = {
-        (r.hour.isoformat(sep=" "), r.values[0]): (r.calls, r.cost_usd)
-        for r in _rolled(data_dir, ("team",))
+    # and the same figures as `costspan sql` over llm_calls (what it runs), money exact
+    names, rows, _ = read_only_query(data_dir, BY_TEAM)
+    assert names == ["h", "team", "n", "c"]
+    assert {(h, team): (n, c) for h, team, n, c in rows} == by_team(data_dir)
+
+
+BY_TEAM = (
+    "SELECT strftime(date_trunc('hour', start_time), '%Y-%m-%d %H:%M:%S') AS h, team, count(*) AS n, "
+    "coalesce(sum(cost_usd), 0)::DECIMAL(38, 12) AS c FROM llm_calls GROUP BY ALL"
+)
+
+
+def by_team(data_dir: Path) -> dict[tuple[str, str | None], tuple[int, Decimal]]:
+    return {
+        (r.hour.isoformat(sep=" "), r.values[0]): (r.calls, r.cost_usd) for r in _rolled(data_dir, ("team",))
     }
-    query = (
-        "SELECT strftime(date_trunc('hour', start_time), '%Y-%m-%d %H:%M:%S') AS h, team, count(*) AS n, "
-        "coalesce(sum(cost_usd), 0)::DECIMAL(38, 12) AS c FROM llm_calls GROUP BY ALL"
-    )
-    out = subprocess.run(
-        [sys.executable, "-m", "costspan.collector", "sql", "--data-dir", str(data_dir), "--format", "json", query],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = [json.loads(line) for line in out.splitlines()]
-    assert {(r["h"], r["team"]): (r["n"], Decimal(r["c"])) for r in rows} == by_team
+
+
+def assert_costspan_sql_agrees(data_dir: Path) -> None:
+    """The command itself, in its own process, as a user runs it."""
+    command = [sys.executable, "-m", "costspan.collector", "sql", "--data-dir", str(data_dir)]
+    out = subprocess.run([*command, "--format", "json", BY_TEAM], capture_output=True, text=True, check=True)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {(r["h"], r["team"]): (r["n"], Decimal(r["c"])) for r in rows} == by_team(data_dir)
 
 
 def _rolled(data_dir: Path, dims: tuple[str, ...]) -> list[spend.HourlySpend]:
@@ -146,6 +155,7 @@ def test_rollups_equal_the_calls_through_compaction_and_late_calls(tmp_path: Pat
     assert len(rollup_files(tmp_path)) == 3  # the replaced day's rollup is gone
     assert rows_read_raw(tmp_path) == 0
     assert_equal_to_the_calls(tmp_path)
+    assert_costspan_sql_agrees(tmp_path)
 
 
 def test_a_file_rewritten_in_place_is_not_read_from_its_earlier_rollup(tmp_path: Path) -> None:
