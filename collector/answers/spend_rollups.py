@@ -62,31 +62,59 @@ def hourly(
     since: datetime | None = None,
     until: datetime | None = None,
     where: Mapping[str, str | Sequence[str]] | None = None,
+    cuts: Sequence[datetime] | None = None,
 ) -> list[spend.HourlySpend]:
-    """:func:`spend.hourly` (the same rows), from the rollups where the question fits them."""
+    """:func:`spend.hourly` (the same rows), from the rollups where the question fits them.
+
+    ``cuts``: when given, the only moments (whole hours) besides the start of each UTC day at which the
+    caller will cut the rows by time: the hours are then summed per day and between cuts, each sum labelled
+    with its first hour (the first at or after ``since``). A month by team is then 30 rows, not 720, which
+    is what a page's time in Python is made of. Without ``cuts``, a row per hour."""
     since = spend.naive_utc(since) if since is not None else None
     until = spend.naive_utc(until) if until is not None else None
     chosen = dimension_set([*dimensions, *(where or {})])
     first = _ceil_hour(since) if since is not None else None
     last = _floor_hour(until) if until is not None else None
     if chosen is None or (first is not None and last is not None and first >= last):
-        return spend.hourly(con, dimensions, since, until, where)
+        if cuts is None:
+            return spend.hourly(con, dimensions, since, until, where)
+        rows, params = _calls(since, until)  # no set fits: the calls themselves, summed as asked
+    else:
+        rows, params = _rows(chosen, since, until)
     groups = [spend.dimension_sql(d) for d in dimensions]
-    rows, params = _rows(chosen, since, until)
     conditions, where_params = spend._conditions(None, None, where)
     params.extend(where_params)
+    label = "hour"
+    if cuts is not None:
+        marks = sorted(
+            {_floor_hour(c) for c in cuts} | ({_floor_hour(since)} if since is not None else set())
+        )
+        steps = " ".join("WHEN hour >= ? THEN ?::TIMESTAMP" for _ in marks)
+        label = f"greatest(date_trunc('day', hour), CASE {steps} END)" if marks else "date_trunc('day', hour)"
+        params = [p for m in reversed(marks) for p in (m, m)] + params
     selected = "".join(f", {g} AS d{i}" for i, g in enumerate(groups))
     grouped = "".join(f", d{i}" for i in range(len(groups)))
     query = f"""
-        SELECT hour{selected}, {_MEASURES}
+        SELECT {label} AS bucket{selected}, {_MEASURES}
         FROM ({rows}) AS rows
         {conditions}
-        GROUP BY hour{grouped}
-        ORDER BY hour{grouped}
+        GROUP BY bucket{grouped}
+        ORDER BY bucket{grouped}
     """
     n = len(groups)
     found = con.execute(query, params).fetchall()
     return [spend._spend(row[0], tuple(row[1 : 1 + n]), row[1 + n :]) for row in found]
+
+
+def _calls(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """Every column of the calls of ``[since, until)``, with the rollups' ``hour``, ``errored`` and
+    ``calls`` (1), for a question no dimension set holds (a tag, a user)."""
+    clauses, params = spend._conditions(since, until, None)
+    query = (
+        "SELECT *, date_trunc('hour', start_time) AS hour, error_type IS NOT NULL AS errored, "
+        f"1::BIGINT AS calls FROM llm_calls {clauses}"
+    )
+    return query, params
 
 
 def pricing_sources(

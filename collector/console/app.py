@@ -164,7 +164,8 @@ def create_app(
         view = parse_view(_args(request), utc_now())
         with _connection(data_dir) as con:
             # one pass over the calls of the range and filters, cut three ways
-            cut = queries.cube(con, (view.by,) if view.by else (), view.since, view.until, view.where)
+            cuts = queries.day_cuts(view.since, view.until)
+            cut = queries.cube(con, (view.by,) if view.by else (), view.since, view.until, view.where, cuts)
             chart = cut.series(view.measure, view.since, view.until, view.by)
             groups = cut.breakdown(view.by) if view.by else []
             total = cut.totals()
@@ -332,7 +333,10 @@ def _overview(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Any]:
     trend_since = min(month, today - timedelta(days=29))
     # one pass over the calls: every figure below is a cut of these hours by team and model
     movers_since, _, _ = queries.mover_windows(now, timedelta(days=7))
-    cut = queries.cube(con, ("team", "model"), min(trend_since, week, movers_since), now)
+    # summed by day but where a card or mover cuts, and by hour today (the latest hour is shown)
+    cuts = [week, month, *(m for d in (1, 7) for m in queries.mover_windows(now, timedelta(days=d))[:2])]
+    cuts += [today + timedelta(hours=h) for h in range(now.hour + 1)]
+    cut = queries.cube(con, ("team", "model"), min(trend_since, week, movers_since), now, cuts=cuts)
     daily = cut.daily_cost(trend_since, now)
     by_team = cut.breakdown("team", month, now)
     return {

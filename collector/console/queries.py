@@ -194,11 +194,19 @@ def cube(
     since: datetime | None,
     until: datetime | None,
     where: Filters | None = None,
+    cuts: Sequence[datetime] | None = None,
 ) -> Cube:
     """The hourly spend per value of ``dimensions`` of the calls that started in ``[since, until)`` and match
     ``where`` (:func:`costspan.collector.answers.spend.hourly`, read from the hourly rollups where they
-    fit: :func:`costspan.collector.answers.spend_rollups.hourly`)."""
-    return Cube(dimensions, spend_rollups.hourly(con, dimensions, since, until, where))
+    fit: :func:`costspan.collector.answers.spend_rollups.hourly`). ``cuts``: the only moments besides the
+    start of each day at which the cube will be cut by time (its hours are then summed between them)."""
+    return Cube(dimensions, spend_rollups.hourly(con, dimensions, since, until, where, cuts))
+
+
+def day_cuts(since: datetime, until: datetime) -> list[datetime] | None:
+    """The cuts of a cube whose series is by day (:func:`bucket_size`): none but the days; None (every
+    hour) for an hourly one."""
+    return [] if bucket_size(since, until) == "day" else None
 
 
 def mover_windows(now: datetime, window: timedelta) -> tuple[datetime, datetime, datetime]:

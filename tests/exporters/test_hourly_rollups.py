@@ -11,11 +11,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from costspan.collector.answers import spend, spend_rollups
+from costspan.collector.console.queries import Cube
 from costspan.collector.sql import read_only_query
 from costspan.exporters.compaction import compact
 from costspan.exporters.duckdb_views import connect
@@ -81,6 +84,7 @@ def assert_equal_to_the_calls(data_dir: Path) -> None:
             rolled = spend_rollups.hourly(con, dims, since, until, where)
             assert rolled == spend.hourly(con, dims, since, until, where), (dims, since, until, where)
             assert rolled, (dims, since, until, where)  # a question with an answer
+        assert_cuts_keep_every_figure(con)
         whole = (DAY + timedelta(hours=2), DAY + timedelta(days=2))
         part = (DAY + timedelta(hours=2, minutes=10), DAY + timedelta(days=2, hours=3, minutes=59))
         for bounds in (whole, part, ()):  # (the order of ties is not fixed)
@@ -112,6 +116,26 @@ def assert_costspan_sql_agrees(data_dir: Path) -> None:
     out = subprocess.run([*command, "--format", "json", BY_TEAM], capture_output=True, text=True, check=True)
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert {(r["h"], r["team"]): (r["n"], Decimal(r["c"])) for r in rows} == by_team(data_dir)
+
+
+def assert_cuts_keep_every_figure(con: Any) -> None:
+    """Hours summed between cuts and days: every cut at a day or a cut is what the hours give."""
+    since, until = DAY + timedelta(hours=5, minutes=30), DAY + timedelta(days=2, hours=20, minutes=10)
+    cuts = [DAY + timedelta(days=1, hours=7), DAY + timedelta(days=2, hours=3)]
+    bounds = sorted({since, until, *cuts, *(DAY + timedelta(days=d) for d in (1, 2))})
+    for dims, where in (
+        ((), None),
+        (("team",), None),
+        (("model",), {"team": "search"}),
+        (("user_id",), None),
+    ):
+        hours = Cube(dims, spend.hourly(con, dims, since, until, where))
+        summed = Cube(dims, spend_rollups.hourly(con, dims, since, until, where, cuts))
+        assert len(summed.rows) < len(hours.rows)
+        for start, end in pairwise(bounds):
+            assert summed.totals(start, end) == hours.totals(start, end), (dims, start, end)
+            if dims:
+                assert summed.breakdown(dims[0], start, end) == hours.breakdown(dims[0], start, end)
 
 
 def _rolled(data_dir: Path, dims: tuple[str, ...]) -> list[spend.HourlySpend]:
