@@ -156,7 +156,7 @@ def _answer_views(con: duckdb.DuckDBPyConnection, data_dir: Path, read: list[Pat
             source = f"read_parquet({_literal(str(target))})"
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
         else:
-            con.register(f"_{name}_empty", schema.empty_table())
+            _empty(con, f"_{name}_empty", schema)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _{name}_empty")
 
 
@@ -172,7 +172,7 @@ def _hourly_views(
         paths = ", ".join(_literal(str(f)) for f in found.rollups)
         source = f"SELECT * FROM read_parquet([{paths}], hive_partitioning = false)"
     else:
-        con.register("_hourly_rollups_empty", rollups.SCHEMA.empty_table())
+        _empty(con, "_hourly_rollups_empty", rollups.SCHEMA)
         source = "SELECT * FROM _hourly_rollups_empty"
     con.execute(f"CREATE OR REPLACE VIEW hourly_rollups AS {source}")
     rest = _rows(con, data_dir, "llm_calls_not_rolled_up", SCHEMA, read, found.raw)
@@ -192,7 +192,7 @@ def _rows(
     files = _own_files(data_dir, dataset) if listed is None else listed
     if not files:
         # no data yet: the same columns, no rows, so queries still run
-        con.register(f"_{dataset}_empty", schema.empty_table())
+        _empty(con, f"_{dataset}_empty", schema)
         return f"SELECT * FROM _{dataset}_empty"
     read.extend(files)
     paths = ", ".join(_literal(str(f)) for f in files)
@@ -207,6 +207,14 @@ def _own_files(data_dir: Path, dataset: str) -> list[Path]:
     and the paths it is allowed to read, to a file elsewhere."""
     root = os.path.realpath(data_dir / dataset) + os.sep
     return [f for f in dataset_files(data_dir, dataset) if os.path.realpath(f).startswith(root)]
+
+
+def _empty(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    """A table of ``schema``'s columns and no rows, in the database (not a Python object registered with the
+    connection: a cursor of the connection, which the console's pages use, sees tables but not those)."""
+    con.register(f"{name}_arrow", schema.empty_table())
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
 
 
 def _literal(text: str) -> str:
