@@ -223,7 +223,7 @@ def totals(
     where: Filters | None = None,
 ) -> Totals:
     """The calls that started in ``[since, until)`` and match ``where``, summed."""
-    return cube(con, (), since, until, where).totals()
+    return cube(con, (), since, until, where, cuts=[]).totals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +240,7 @@ def breakdown(
     where: Filters | None = None,
 ) -> list[Group]:
     """Each value of ``dimension`` with its totals over ``[since, until)``, costliest first, then by calls."""
-    return cube(con, (dimension,), since, until, where).breakdown(dimension)
+    return cube(con, (dimension,), since, until, where, cuts=[]).breakdown(dimension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,8 @@ def series(
 ) -> Series:
     """:meth:`Cube.series` over the calls of ``[since, until)`` that match ``where``."""
     dimensions = (group_by,) if group_by else ()
-    return cube(con, dimensions, since, until, where).series(measure, since, until, group_by, top)
+    cuts = day_cuts(since, until)
+    return cube(con, dimensions, since, until, where, cuts).series(measure, since, until, group_by, top)
 
 
 def _zero(measure: str) -> Decimal | int:
@@ -330,7 +331,7 @@ def models(
     """Each provider's model with its calls, tokens and cost over ``[since, until)``, costliest first, and
     the catalog entries that priced those calls."""
     found: dict[tuple[str | None, str | None], Totals] = {}
-    for row in spend_rollups.hourly(con, ("provider", "model"), since, until, where):
+    for row in spend_rollups.hourly(con, ("provider", "model"), since, until, where, cuts=[]):
         found.setdefault((row.values[0], row.values[1]), Totals()).add(row)
     sources: dict[tuple[str | None, str | None], list[spend.PricingSource]] = {}
     for source in spend_rollups.pricing_sources(con, since, until):
