@@ -9,7 +9,9 @@ A file rewritten in place (a supersede) changes it too, so a rollup is never rea
 sums (:mod:`costspan.exporters.rollups`).
 
 Each page gets a cursor of the kept connection (its own DuckDB connection to the same in-memory database,
-so pages may run at once); the settings that lock it are the database's and hold for every cursor.
+so pages may run at once); the settings that lock it are the database's and hold for every cursor. The
+views' empty stand-ins are tables of that database, not Python objects registered with one connection, which
+a cursor would not see.
 """
 
 from __future__ import annotations
@@ -56,31 +58,42 @@ def signature(data_dir: Path) -> Signature:
 
 
 class Connections:
-    """The kept connection to ``data_dir``'s views, made again when its files change."""
+    """The kept connection to ``data_dir``'s views, made again when its files change. A connection replaced
+    while pages still read through it is closed when the last of them is done (closing it closes its
+    cursors)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._signature: Signature | None = None
+        self._readers: dict[int, int] = {}  # id of a connection -> cursors of it in use
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         now = signature(self.data_dir)
         with self._lock:
             if self._con is None or now != self._signature:
-                if self._con is not None:
-                    self._con.close()  # cursors still running keep their own connection to the database
-                self._con = connect(self.data_dir)
+                old, self._con = self._con, connect(self.data_dir)
                 self._signature = now
-            cursor = self._con.cursor()
+                if old is not None and id(old) not in self._readers:
+                    old.close()
+            con = self._con
+            self._readers[id(con)] = self._readers.get(id(con), 0) + 1
+            cursor = con.cursor()
         try:
             yield cursor
         finally:
             cursor.close()
+            with self._lock:
+                self._readers[id(con)] -= 1
+                if not self._readers[id(con)]:
+                    del self._readers[id(con)]
+                    if con is not self._con:
+                        con.close()
 
     def close(self) -> None:
         with self._lock:
-            if self._con is not None:
+            if self._con is not None and id(self._con) not in self._readers:
                 self._con.close()
-                self._con = None
+            self._con = None

@@ -29,10 +29,12 @@ def test_a_new_connection_only_when_the_files_change(tmp_path: Path) -> None:
             == b.execute("SELECT sum(cost_usd) FROM llm_calls").fetchone()
         )
 
-    write_calls(tmp_path, [call(DAY, "4")])  # a flush
-    with connections.cursor() as con:
-        assert connections._con is not first
-        assert con.execute("SELECT count(*) FROM llm_calls").fetchone() == (3,)
+    with connections.cursor() as reading:  # a page still reading while a flush adds a file
+        write_calls(tmp_path, [call(DAY, "4")])
+        with connections.cursor() as con:
+            assert connections._con is not first
+            assert con.execute("SELECT count(*) FROM llm_calls").fetchone() == (3,)
+        assert reading.execute("SELECT count(*) FROM llm_calls").fetchone() == (2,)  # its files, still open
 
     compact(tmp_path, now=datetime(2026, 3, 4, tzinfo=UTC))  # the day merged and rolled up
     with connections.cursor() as con:
