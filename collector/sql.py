@@ -31,6 +31,9 @@ connection reads only the views' files, and its settings are locked). Views:
                       self_cost_usd of the calls whose nearest agent it is
   cost_by_workflow    the same for workflow spans
   llm_call_ancestors  each call with each stored ancestor span (depth 1: the parent)
+  hourly_rollups      sums per UTC hour and dimension set (dimension_set) of the compacted files
+  llm_calls_not_rolled_up
+                      the calls of the other files: with hourly_rollups, every call once
   budgets             each budget's status at the collector's last evaluation (costspan budgets)
   budget_periods      every period of every budget: limit, spent, unpriced calls, thresholds crossed
   anomalies           unusual spend found by the collector, one row per anomaly, explained

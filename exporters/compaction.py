@@ -54,6 +54,7 @@ from .layout import (
 )
 from .parquet import SCHEMA, SPANS_SCHEMA, conform, encode
 from .replay import forget_settled, pending_rewrites
+from .rollups import refresh as refresh_rollups
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class UpkeepStats:
     files_merged: int = 0
     files_removed: int = 0
     partitions_expired: int = 0
+    rollups_written: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -165,6 +167,8 @@ def compact(
                 except Exception as exc:  # one unreadable partition must not stop the others
                     log.exception("compaction of %s failed", folder)
                     stats.errors.append(f"{folder}: {exc}")
+        # the merged files' hourly sums, for the dashboards (costspan.exporters.rollups)
+        stats.rollups_written = refresh_rollups(data_dir)
     return stats
 
 

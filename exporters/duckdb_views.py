@@ -39,7 +39,7 @@ from typing import Final, TypeVar
 import duckdb
 import pyarrow as pa
 
-from . import answer_tables
+from . import answer_tables, rollups
 from .layout import CALLS, DUPLICATES, SPANS, dataset_files
 from .parquet import SCHEMA, SPANS_SCHEMA
 
@@ -131,7 +131,9 @@ def create_views(con: duckdb.DuckDBPyConnection, data_dir: str | Path) -> list[P
     """Make the views over ``data_dir``; returns the files they read."""
     data_dir = Path(data_dir)
     files: list[Path] = []
-    con.execute(f"CREATE OR REPLACE VIEW llm_calls AS {_rows(con, data_dir, CALLS, SCHEMA, files)}")
+    calls = _own_files(data_dir, CALLS)
+    con.execute(f"CREATE OR REPLACE VIEW llm_calls AS {_rows(con, data_dir, CALLS, SCHEMA, files, calls)}")
+    _hourly_views(con, data_dir, calls, files)
     duplicates = _rows(con, data_dir, DUPLICATES, SCHEMA, files)
     con.execute(
         f"CREATE OR REPLACE VIEW llm_calls_all AS SELECT * FROM llm_calls UNION ALL BY NAME ({duplicates})"
@@ -154,19 +156,43 @@ def _answer_views(con: duckdb.DuckDBPyConnection, data_dir: Path, read: list[Pat
             source = f"read_parquet({_literal(str(target))})"
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
         else:
-            con.register(f"_{name}_empty", schema.empty_table())
+            _empty(con, f"_{name}_empty", schema)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _{name}_empty")
 
 
+def _hourly_views(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, calls: list[Path], read: list[Path]
+) -> None:
+    """``hourly_rollups``: the rollup rows of the ``llm_calls`` files listed (``calls``) that have one, and
+    ``llm_calls_not_rolled_up``: the rows of the others. Together, every call of ``llm_calls`` once
+    (:mod:`costspan.exporters.rollups`)."""
+    found = rollups.split(data_dir, calls)
+    if found.rollups:
+        read.extend(found.rollups)
+        paths = ", ".join(_literal(str(f)) for f in found.rollups)
+        source = f"SELECT * FROM read_parquet([{paths}], hive_partitioning = false)"
+    else:
+        _empty(con, "_hourly_rollups_empty", rollups.SCHEMA)
+        source = "SELECT * FROM _hourly_rollups_empty"
+    con.execute(f"CREATE OR REPLACE VIEW hourly_rollups AS {source}")
+    rest = _rows(con, data_dir, "llm_calls_not_rolled_up", SCHEMA, read, found.raw)
+    con.execute(f"CREATE OR REPLACE VIEW llm_calls_not_rolled_up AS {rest}")
+
+
 def _rows(
-    con: duckdb.DuckDBPyConnection, data_dir: Path, dataset: str, schema: pa.Schema, read: list[Path]
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    dataset: str,
+    schema: pa.Schema,
+    read: list[Path],
+    listed: list[Path] | None = None,
 ) -> str:
-    """A query for a dataset's rows: its files as they are (each record is stored once, in one file). The
-    files are added to ``read``."""
-    files = _own_files(data_dir, dataset)
+    """A query for a dataset's rows: its files as they are (each record is stored once, in one file), or
+    the files ``listed``. The files are added to ``read``."""
+    files = _own_files(data_dir, dataset) if listed is None else listed
     if not files:
         # no data yet: the same columns, no rows, so queries still run
-        con.register(f"_{dataset}_empty", schema.empty_table())
+        _empty(con, f"_{dataset}_empty", schema)
         return f"SELECT * FROM _{dataset}_empty"
     read.extend(files)
     paths = ", ".join(_literal(str(f)) for f in files)
@@ -181,6 +207,14 @@ def _own_files(data_dir: Path, dataset: str) -> list[Path]:
     and the paths it is allowed to read, to a file elsewhere."""
     root = os.path.realpath(data_dir / dataset) + os.sep
     return [f for f in dataset_files(data_dir, dataset) if os.path.realpath(f).startswith(root)]
+
+
+def _empty(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    """A table of ``schema``'s columns and no rows, in the database (not a Python object registered with the
+    connection: a cursor of the connection, which the console's pages use, sees tables but not those)."""
+    con.register(f"{name}_arrow", schema.empty_table())
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
 
 
 def _literal(text: str) -> str:
@@ -328,4 +362,6 @@ VIEWS = (
     "cost_by_agent",
     "cost_by_workflow",
     "llm_call_ancestors",
+    "hourly_rollups",
+    "llm_calls_not_rolled_up",
 )

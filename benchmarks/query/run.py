@@ -26,8 +26,10 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +37,7 @@ import pyarrow.compute as pc
 from costspan.exporters.compaction import compact
 from costspan.exporters.duckdb_views import connect
 from costspan.exporters.parquet import SCHEMA, TABLE, write_partitioned
+from costspan.exporters.rollups import ROLLUPS
 
 # provider, model, weight, $ per million input tokens, $ per million output tokens (list prices of the
 # providers' pricing pages as in the embedded catalog; only their relative size matters here)
@@ -193,6 +196,111 @@ def time_queries(data_dir: Path, runs: int) -> tuple[float, dict[str, float]]:
     return statistics.median(opened), medians
 
 
+def console_questions(now: datetime) -> dict[str, Callable[[Any], object]]:
+    """The console's questions, as its pages ask them (:mod:`costspan.collector.console.queries`): the
+    Overview's figures (one cube, team x model, and the answers' tables), Explore's (30 days by team; 7 days
+    by feature of one team; 24 hours by model; 30 days by customer, which no rollup holds), the Models
+    page's, and the drill-downs to the calls (a day's latest 200, and its costliest traces)."""
+    from costspan.collector.console import queries
+    from costspan.collector.console.app import _overview as overview
+
+    day = (now - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def explore(by: str, days: int, where: dict[str, list[str]] | None = None) -> Callable[[Any], object]:
+        since = now - timedelta(days=days)
+        return lambda con: queries.cube(con, (by,), since, now, where, queries.day_cuts(since, now))
+
+    return {
+        "overview: every figure (team x model)": lambda con: overview(con, now),
+        "explore: by team, 30 days": explore("team", 30),
+        "explore: by feature of a team, 7 days": explore("feature", 7, {"team": ["payments"]}),
+        "explore: by model, 24 hours": explore("model", 1),
+        "explore: by customer, 30 days": explore("customer_id", 30),
+        "models: provider x model, sources": lambda con: queries.models(con, now - timedelta(days=30), now),
+        "drill-down: a day's latest 200 calls": lambda con: queries.latest_calls(
+            con, day, day + timedelta(days=1), {"team": ["payments"]}
+        ),
+        "drill-down: a day's costliest traces": lambda con: queries.costliest_traces(
+            con, day, day + timedelta(days=1), {"team": ["payments"]}
+        ),
+    }
+
+
+def time_console(data_dir: Path, runs: int, from_calls: bool = True) -> dict[str, tuple[float, float]]:
+    """Each console question's median over ``runs`` (after a warm-up), from the calls themselves (``raw``:
+    the hourly rollups ignored) and as the console answers it; ms."""
+    from costspan.collector.answers import spend, spend_rollups
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con = connect(data_dir)
+    medians: dict[str, tuple[float, float]] = {}
+    try:
+        for name, ask in console_questions(now).items():
+            found = []
+            for use_rollups in (False, True):
+                if not use_rollups and not from_calls:
+                    found.append(math.nan)
+                    continue
+                original = spend_rollups.hourly, spend_rollups.pricing_sources
+                if not use_rollups:  # the query layer before the rollups: every figure from llm_calls
+                    spend_rollups.hourly = _hourly_from_calls  # type: ignore[assignment]
+                    spend_rollups.pricing_sources = spend.pricing_sources  # type: ignore[assignment]
+                try:
+                    found.append(_median_ms(lambda ask=ask: ask(con), runs))
+                finally:
+                    spend_rollups.hourly, spend_rollups.pricing_sources = original
+            medians[name] = (found[0], found[1])
+    finally:
+        con.close()
+    return medians
+
+
+def _hourly_from_calls(
+    con: Any, dimensions: Any, since: Any, until: Any, where: Any = None, cuts: Any = None
+) -> Any:
+    from costspan.collector.answers import spend
+
+    return spend.hourly(con, dimensions, since, until, where)  # an hour's row each, as before the rollups
+
+
+def time_pages(data_dir: Path, runs: int) -> dict[str, float]:
+    """The server time of each console page, through the real application (FastAPI, in process): connection,
+    queries and rendering; ms."""
+    from starlette.testclient import TestClient
+
+    from costspan.collector.console.app import create_app
+    from costspan.collector.console.auth import ConsoleAuth
+
+    day = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+    pages = {
+        "page: Overview": "/",
+        "page: Explore by team, 30 days": "/explore?range=30d&by=team",
+        "page: Explore by feature of a team": "/explore?range=7d&by=feature&f.team=payments",
+        "page: Models": "/models?range=30d",
+        "page: a day's calls": f"/calls?range=custom&from={day}&to={day}&f.team=payments",
+    }
+    client = TestClient(create_app(data_dir, ConsoleAuth([], loopback=True)))
+    medians = {}
+    for name, path in pages.items():
+
+        def get(path: str = path) -> None:
+            response = client.get(path, headers={"accept": "text/html"})
+            assert response.status_code == 200, (path, response.status_code, response.text[:300])
+
+        medians[name] = _median_ms(get, runs)
+    return medians
+
+
+def _median_ms(run: Callable[[], object], runs: int) -> float:
+    run()  # warm: file metadata in the OS cache, as on a running system
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 def disk_bytes(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*.parquet"))
 
@@ -203,22 +311,35 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=45)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--runs-before", type=int, default=1, help="runs before compaction (each query takes seconds)"
+        "--runs-before",
+        type=int,
+        default=1,
+        help="runs before compaction (each query takes seconds; 0: none)",
     )
+    parser.add_argument(
+        "--rollups-only",
+        action="store_true",
+        help="the console's questions from the rollups only, not the calls",
+    )
+    parser.add_argument("--reuse", action="store_true", help="the calls already in --dir: none generated")
     parser.add_argument("--dir", help="where to write the data (default: a temporary directory, removed)")
     args = parser.parse_args()
     data_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="costspan-bench-query-"))
     try:
         print(f"{args.calls:,} calls over {args.days} days in {data_dir}, {os.cpu_count()} cores")
         t = time.perf_counter()
-        generate(data_dir, args.calls, args.days)
+        if not (args.reuse and (data_dir / TABLE).is_dir()):
+            generate(data_dir, args.calls, args.days)
         generated = time.perf_counter() - t
         files = len(list((data_dir / TABLE).rglob("*.parquet")))
         print(
             f"generated and written in {generated:.1f} s ({args.calls / generated:,.0f} calls/s), "
             f"{files} files"
         )
-        before_open, before = time_queries(data_dir, args.runs_before)
+        if args.runs_before:
+            before_open, before = time_queries(data_dir, args.runs_before)
+        else:  # not measured (--runs-before 0): at 10 million calls these take minutes
+            before_open, before = math.nan, dict.fromkeys(QUERIES, math.nan)
         before_bytes = disk_bytes(data_dir / TABLE)
         t = time.perf_counter()
         stats = compact(data_dir)
@@ -247,6 +368,28 @@ def main() -> None:
         slowest = max(after.values())
         verdict = "met" if slowest < 200 else "NOT met"
         print(f"goal (each query under 200 ms median after compaction): {verdict}; slowest {slowest:.1f} ms")
+        print()
+        console = time_console(data_dir, args.runs, not args.rollups_only)
+        rollup_bytes = disk_bytes(data_dir / ROLLUPS)
+        print(f"the console's questions, median ms ({args.runs} runs)   from llm_calls   from rollups")
+        for name, (raw, rolled) in console.items():
+            print(f"{name:44s} {raw:12.1f} {rolled:14.1f}")
+        pages = time_pages(data_dir, args.runs)
+        print(f"page server time, median ms ({args.runs} runs, connection included)")
+        for name, ms in pages.items():
+            print(f"{name:44s} {ms:12.1f}")
+        print(
+            f"rollups on disk: {rollup_bytes / 1e6:,.1f} MB ({rollup_bytes / args.calls:.2f} bytes per call)"
+        )
+        asked = {n: r for n, (_, r) in console.items() if not n.startswith("drill-down")}
+        drill = {n: r for n, (_, r) in console.items() if n.startswith("drill-down")}
+        print(
+            "console goals: each overview and explore query under 50 ms median: "
+            f"{'met' if max(asked.values()) < 50 else 'NOT met'} (slowest {max(asked.values()):.1f} ms); "
+            f"each page under 100 ms: {'met' if max(pages.values()) < 100 else 'NOT met'} "
+            f"(slowest {max(pages.values()):.1f} ms); a day's raw calls under 300 ms: "
+            f"{'met' if max(drill.values()) < 300 else 'NOT met'} (slowest {max(drill.values()):.1f} ms)"
+        )
     finally:
         if not args.dir:
             shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,8 +1,9 @@
 """The console's pages: a small web application the admin server mounts under ``/console``.
 
-Each page is rendered on the server from :mod:`.queries` over a fresh read-only connection (the views of the
-files on disk now, as ``costspan sql`` opens them) and its URL's parameters (:mod:`.params`). The browser gets
-HTML, a little JSON for the charts, and the vendored scripts under ``static/``.
+Each page is rendered on the server from :mod:`.queries` over a read-only connection (the views of the
+files on disk now, as ``costspan sql`` opens them, kept while the files stay as they are:
+:mod:`.connections`) and its URL's parameters (:mod:`.params`). The browser gets HTML, a little JSON for the
+charts, and the vendored scripts under ``static/``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import calendar
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,10 +29,10 @@ from starlette.staticfiles import StaticFiles
 from costspan.collector.answers._anomaly_series import ORG as ANOMALY_ORG
 from costspan.collector.answers.forecast import ORGANISATION
 from costspan.collector.sql import QueryRefused, cell_text, read_only_query, write_rows
-from costspan.exporters.duckdb_views import connect
 
 from . import queries
 from .auth import COOKIE, ConsoleAuth
+from .connections import Connections
 from .params import DRILL, RANGES, BadParameter, View, dimension_label, parse_view, utc_now
 
 HERE = Path(__file__).parent
@@ -78,6 +78,7 @@ def create_app(
     console runs inside it; ``pricing``: makes the collector's pricing engine (default: the installed
     catalogs'), once, when the Models page is first shown."""
     engine = _Once(pricing or _default_engine)
+    connections = Connections(data_dir)  # one connection while the files stay as they are
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     templates = _templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -154,7 +155,7 @@ def create_app(
     @app.get("/")
     def overview(request: Request) -> HTMLResponse:
         now = utc_now()
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             context = _overview(con, now)
         context["health"] = _health_rows(health() if health is not None else {})
         return render(request, "overview.html", **context)
@@ -162,9 +163,10 @@ def create_app(
     @app.get("/explore")
     def explore(request: Request) -> HTMLResponse:
         view = parse_view(_args(request), utc_now())
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             # one pass over the calls of the range and filters, cut three ways
-            cut = queries.cube(con, (view.by,) if view.by else (), view.since, view.until, view.where)
+            cuts = queries.day_cuts(view.since, view.until)
+            cut = queries.cube(con, (view.by,) if view.by else (), view.since, view.until, view.where, cuts)
             chart = cut.series(view.measure, view.since, view.until, view.by)
             groups = cut.breakdown(view.by) if view.by else []
             total = cut.totals()
@@ -186,7 +188,7 @@ def create_app(
     def explore_csv(request: Request) -> Response:
         view = parse_view(_args(request), utc_now())
         by = view.by or "team"
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             groups = queries.breakdown(con, by, view.since, view.until, view.where)
         out = io.StringIO()
         write_rows(
@@ -215,7 +217,7 @@ def create_app(
     @app.get("/traces")
     def traces(request: Request) -> HTMLResponse:
         view = parse_view(_args(request), utc_now(), default_by=None)
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             found = queries.costliest_traces(con, view.since, view.until, view.where, limit=50)
         return render(request, "traces.html", view=view, traces=found, ranges=RANGES)
 
@@ -224,7 +226,7 @@ def create_app(
         view = parse_view(_args(request), utc_now(), default_by=None)
         if status not in ("", "unpriced"):
             raise BadParameter(f"unknown status {status!r}: unpriced, or none for every call")
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             found = queries.latest_calls(
                 con, view.since, view.until, view.where, CALLS_SHOWN, unpriced_only=status == "unpriced"
             )
@@ -234,7 +236,7 @@ def create_app(
 
     @app.get("/traces/{trace_id}")
     def trace(request: Request, trace_id: str) -> HTMLResponse:
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             roots = queries.trace_tree(con, trace_id.lower())
         if not roots:
             return render(request, "error.html", status=404, message=f"no stored span of trace {trace_id}")
@@ -245,7 +247,7 @@ def create_app(
     @app.get("/models")
     def models(request: Request) -> HTMLResponse:
         view = parse_view(_args(request), utc_now(), default_by=None)
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             found = queries.models(con, view.since, view.until, view.where)
         pricing = engine()
         for row in found:
@@ -254,7 +256,7 @@ def create_app(
 
     @app.get("/budgets")
     def budgets(request: Request) -> HTMLResponse:
-        with _connection(data_dir) as con:
+        with connections.cursor() as con:
             context = {
                 "budgets": queries.budgets(con),
                 "periods": queries.budget_periods(con),
@@ -307,15 +309,6 @@ def _default_engine() -> Any:
     return load_engine()
 
 
-@contextmanager
-def _connection(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(data_dir)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
 def _args(request: Request) -> dict[str, list[str]]:
     args: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -332,7 +325,10 @@ def _overview(con: duckdb.DuckDBPyConnection, now: datetime) -> dict[str, Any]:
     trend_since = min(month, today - timedelta(days=29))
     # one pass over the calls: every figure below is a cut of these hours by team and model
     movers_since, _, _ = queries.mover_windows(now, timedelta(days=7))
-    cut = queries.cube(con, ("team", "model"), min(trend_since, week, movers_since), now)
+    # summed by day but where a card or mover cuts, and by hour today (the latest hour is shown)
+    cuts = [week, month, *(m for d in (1, 7) for m in queries.mover_windows(now, timedelta(days=d))[:2])]
+    cuts += [today + timedelta(hours=h) for h in range(now.hour + 1)]
+    cut = queries.cube(con, ("team", "model"), min(trend_since, week, movers_since), now, cuts=cuts)
     daily = cut.daily_cost(trend_since, now)
     by_team = cut.breakdown("team", month, now)
     return {

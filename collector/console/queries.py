@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from costspan.collector.answers import spend
+from costspan.collector.answers import spend, spend_rollups
 from costspan.collector.answers.forecast import ORGANISATION
 
 # what Explore plots and sums
@@ -194,10 +194,19 @@ def cube(
     since: datetime | None,
     until: datetime | None,
     where: Filters | None = None,
+    cuts: Sequence[datetime] | None = None,
 ) -> Cube:
     """The hourly spend per value of ``dimensions`` of the calls that started in ``[since, until)`` and match
-    ``where`` (:func:`costspan.collector.answers.spend.hourly`)."""
-    return Cube(dimensions, spend.hourly(con, dimensions, since, until, where))
+    ``where`` (:func:`costspan.collector.answers.spend.hourly`, read from the hourly rollups where they
+    fit: :func:`costspan.collector.answers.spend_rollups.hourly`). ``cuts``: the only moments besides the
+    start of each day at which the cube will be cut by time (its hours are then summed between them)."""
+    return Cube(dimensions, spend_rollups.hourly(con, dimensions, since, until, where, cuts))
+
+
+def day_cuts(since: datetime, until: datetime) -> list[datetime] | None:
+    """The cuts of a cube whose series is by day (:func:`bucket_size`): none but the days; None (every
+    hour) for an hourly one."""
+    return [] if bucket_size(since, until) == "day" else None
 
 
 def mover_windows(now: datetime, window: timedelta) -> tuple[datetime, datetime, datetime]:
@@ -214,7 +223,7 @@ def totals(
     where: Filters | None = None,
 ) -> Totals:
     """The calls that started in ``[since, until)`` and match ``where``, summed."""
-    return cube(con, (), since, until, where).totals()
+    return cube(con, (), since, until, where, cuts=[]).totals()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +240,7 @@ def breakdown(
     where: Filters | None = None,
 ) -> list[Group]:
     """Each value of ``dimension`` with its totals over ``[since, until)``, costliest first, then by calls."""
-    return cube(con, (dimension,), since, until, where).breakdown(dimension)
+    return cube(con, (dimension,), since, until, where, cuts=[]).breakdown(dimension)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +269,8 @@ def series(
 ) -> Series:
     """:meth:`Cube.series` over the calls of ``[since, until)`` that match ``where``."""
     dimensions = (group_by,) if group_by else ()
-    return cube(con, dimensions, since, until, where).series(measure, since, until, group_by, top)
+    cuts = day_cuts(since, until)
+    return cube(con, dimensions, since, until, where, cuts).series(measure, since, until, group_by, top)
 
 
 def _zero(measure: str) -> Decimal | int:
@@ -321,10 +331,10 @@ def models(
     """Each provider's model with its calls, tokens and cost over ``[since, until)``, costliest first, and
     the catalog entries that priced those calls."""
     found: dict[tuple[str | None, str | None], Totals] = {}
-    for row in spend.hourly(con, ("provider", "model"), since, until, where):
+    for row in spend_rollups.hourly(con, ("provider", "model"), since, until, where, cuts=[]):
         found.setdefault((row.values[0], row.values[1]), Totals()).add(row)
     sources: dict[tuple[str | None, str | None], list[spend.PricingSource]] = {}
-    for source in spend.pricing_sources(con, since, until):
+    for source in spend_rollups.pricing_sources(con, since, until):
         sources.setdefault((source.provider, source.model), []).append(source)
     ranked = sorted(found.items(), key=lambda kv: (-kv[1].cost_usd, -kv[1].calls, str(kv[0])))
     return [ModelSpend(p, m, total, sources.get((p, m), [])) for (p, m), total in ranked]

@@ -92,6 +92,7 @@ def test_hours_then_the_day_compact_without_changing_a_row(tmp_path):
         "genai_spans",
         "llm_calls",
         "llm_calls_duplicates",
+        "llm_calls_hourly",  # the day's rollup (costspan.exporters.rollups)
     ]
     work = tmp_path / ".storage"
     assert [p for p in work.rglob("*") if p.is_file() and p.relative_to(work).parts[0] != "locks"] == []
