@@ -27,7 +27,7 @@ import duckdb
 from .budget_status import BudgetStatus, scope_key
 from .budgets import Budget
 from .forecast import HISTORY_DAYS, Estimate, day_weights, filled, forecast_series, utc_day_start
-from .spend import count_calls, hourly_by_scope, naive_utc
+from .spend import StoredCount, cost_by_day, hourly_by_scope, naive_utc
 
 Key = tuple[tuple[str, str], ...]
 REST_EVERY = timedelta(minutes=15)
@@ -42,8 +42,8 @@ class BudgetForecasts:
         self.series: dict[Key, list[tuple[date, Decimal]]] = {}
         self.read_for: tuple[date, tuple[Key, ...]] | None = None  # the day and scopes the series are of
         self.reads = 0  # passes over the stored calls, for the record
-        self.calls_read = 0  # the calls the series were read from
-        self.checked_at: datetime | None = None  # when their number was last counted
+        self.stored = StoredCount()  # the calls in the days the series were read from
+        self.checked_at: datetime | None = None  # when they were last counted
         # budget -> (when made, the period and series day it is of, the rest's estimate, the method)
         self.rests: dict[str, tuple[datetime, tuple[object, ...], Estimate | None, str | None]] = {}
 
@@ -56,22 +56,16 @@ class BudgetForecasts:
         same = self.read_for == (today.date(), keys)
         if same and self.checked_at is not None and now - self.checked_at < self.check_every:
             return
-        calls = count_calls(con, since, today)
         self.checked_at = now
-        if same and calls == self.calls_read:
+        if not self.stored.changed(con, since, today) and same:
             return
-        self.calls_read = calls
         self.rests.clear()  # made from the series being replaced
         hours = hourly_by_scope(con, [dict(k) for k in keys], since=since, until=today) if keys else []
         self.reads += 1
         last = today.date() - timedelta(days=1)
         self.series = {}
         for key, rows in zip(keys, hours, strict=True):
-            days: dict[date, Decimal] = {}
-            for row in rows:
-                day = row.hour.date()
-                days[day] = days.get(day, Decimal(0)) + row.cost_usd
-            self.series[key] = filled(days, last)
+            self.series[key] = filled(cost_by_day(rows).get((), {}), last)
         self.read_for = (today.date(), keys)
 
     def estimate(self, status: BudgetStatus, now: datetime) -> tuple[Estimate | None, str | None]:

@@ -58,7 +58,7 @@ import duckdb
 import numpy as np
 
 from . import _forecast_models as models
-from .spend import count_calls, daily_cost, dimension_sql, hourly, naive_utc
+from .spend import StoredCount, daily_cost, dimension_sql, hourly, naive_utc
 
 Series = Sequence[tuple[date, Decimal]]
 
@@ -531,14 +531,12 @@ class ForecastJob:
         self._lock = threading.Lock()
         self._levels: list[tuple[str, str, str, float]] = []
         self._series: dict[tuple[str | None, date, int], dict[str | None, list[tuple[date, Decimal]]]] = {}
-        self._calls_read = 0  # the calls stored in the days the series were read from
+        self._stored = StoredCount()  # the calls in the days the series were read from
 
     def run(self, con: duckdb.DuckDBPyConnection, now: datetime) -> None:
         today = utc_day_start(now)
-        calls = count_calls(con, today - timedelta(days=HISTORY_DAYS), today)
-        if calls != self._calls_read:  # history stored late: read again
-            self._series.clear()
-        self._calls_read = calls
+        if self._stored.changed(con, today - timedelta(days=HISTORY_DAYS), today):
+            self._series = {}  # history stored late: read again
         self._series = {k: v for k, v in self._series.items() if k[1] == today.date()}  # a new day: again
         found, _ = forecast_scopes(con, None, "month", self.days, now, kept=self._series)
         for dimension, top in JOB_DIMENSIONS.items():

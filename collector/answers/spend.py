@@ -305,8 +305,13 @@ def daily_cost(
 ) -> dict[tuple[str | None, ...], dict[date, Decimal]]:
     """Cost per UTC day for each value of ``dimensions`` (as :func:`hourly` selects the calls): the hours
     summed, so that a day is exactly its 24 hours. A day without calls is absent."""
+    return cost_by_day(hourly(con, dimensions, since, until, where))
+
+
+def cost_by_day(rows: Iterable[HourlySpend]) -> dict[tuple[str | None, ...], dict[date, Decimal]]:
+    """The cost of hourly rows per group (``values``) and UTC day: each day its hours summed."""
     days: dict[tuple[str | None, ...], dict[date, Decimal]] = {}
-    for row in hourly(con, dimensions, since, until, where):
+    for row in rows:
         series = days.setdefault(row.values, {})
         day = row.hour.date()
         series[day] = series.get(day, Decimal(0)) + row.cost_usd
@@ -314,11 +319,23 @@ def daily_cost(
 
 
 def count_calls(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> int:
-    """The number of calls stored in ``[since, until)``: a cheap look at whether a span of past days changed
-    since it was read (calls stored late: a backfill, a replay)."""
+    """The number of calls stored in ``[since, until)``."""
     query = "SELECT count(*) FROM llm_calls WHERE start_time >= ? AND start_time < ?"
     row = con.execute(query, [naive_utc(since), naive_utc(until)]).fetchone()
     return int(row[0]) if row else 0
+
+
+class StoredCount:
+    """Whether the calls stored in a span of past days changed since the last look: a cheap way (one count)
+    for a reader that keeps what it read of them to learn of calls stored late (a backfill, a replay)."""
+
+    def __init__(self) -> None:
+        self.calls: int | None = None  # at the last look; None before the first
+
+    def changed(self, con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> bool:
+        calls = count_calls(con, since, until)
+        changed, self.calls = calls != self.calls, calls
+        return changed
 
 
 def calls_per_hour(con: duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> dict[datetime, int]:
